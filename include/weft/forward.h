@@ -1,0 +1,38 @@
+/* forward.h — the LLaMA forward pass over a ragged batch.
+ * One call computes any mix of sequences, each contributing one or many consecutive tokens at
+ * its own positions (prefill chunks and decode tokens together), writes their keys/values into
+ * the cache through each sequence's block table, and returns logits only for the tokens that
+ * ask for them. The workspace is sized once at creation; a step allocates nothing. */
+#ifndef WEFT_FORWARD_H
+#define WEFT_FORWARD_H
+
+#include <stdint.h>
+#include "weft/error.h"
+#include "weft/kernels.h"
+#include "weft/kv.h"
+#include "weft/model.h"
+
+typedef struct weft_batch {
+    int n_tokens;
+    const int32_t *token;       /* [n_tokens] token ids */
+    const int32_t *pos;         /* [n_tokens] position of each token in its sequence */
+    const int32_t *seq;         /* [n_tokens] index into seqs */
+    const uint8_t *want_logits; /* [n_tokens] 1 = return logits for this token */
+    int n_seqs;
+    const kv_seq *seqs;         /* [n_seqs] block tables */
+} weft_batch;
+
+typedef struct weft_forward weft_forward;
+
+/* max_tokens: most tokens one batch may hold. max_ctx: longest sequence attention must span. */
+weft_forward *fwd_new(const weft_model *m, tp_pool *pool, int max_tokens, int max_ctx,
+                      weft_err *err);
+void fwd_free(weft_forward *f);
+
+/* Runs the batch. logits receives one row of vocab_size floats per token with want_logits set,
+ * in batch order. Tokens of one sequence must appear in increasing position order, and every
+ * position below a token's own must already be in the cache or earlier in this batch.
+ * Returns 0, or -1 with a message for an invalid batch (nothing is written then). */
+int fwd_run(weft_forward *f, kv_store *kv, const weft_batch *b, float *logits, weft_err *err);
+
+#endif

@@ -1,0 +1,71 @@
+/* kernels.h — the CPU compute kernels: a worker thread pool, matrix multiply against weights
+ * of any supported type, and the small element-wise operations of a LLaMA layer.
+ * Kernels are pure functions over caller-owned buffers: they never allocate in the hot path
+ * and know nothing about requests or sequences. SIMD paths (AVX-512, AVX2+FMA) are chosen at
+ * run time from the CPU's features, with a portable scalar path always present. */
+#ifndef WEFT_KERNELS_H
+#define WEFT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "weft/dtype.h"
+
+/* ---- CPU feature level ---- */
+typedef enum kn_isa { KN_ISA_SCALAR = 0, KN_ISA_AVX2 = 1, KN_ISA_AVX512 = 2 } kn_isa;
+kn_isa kn_isa_detected(void);           /* what the CPU supports */
+kn_isa kn_isa_active(void);             /* what the kernels use now */
+/* Forces a level (clamped to what the CPU supports); used by tests to compare paths and by
+ * WEFT_ISA=scalar|avx2|avx512 in the environment. Not thread-safe: call before compute. */
+void kn_isa_set(kn_isa isa);
+const char *kn_isa_name(kn_isa isa);
+
+/* ---- thread pool ----
+ * n workers (the caller's thread counts as worker 0). tp_run runs fn(ctx, ith, nth) on every
+ * worker and returns when all are done. Spinning briefly, then sleeping on a condition var. */
+typedef struct tp_pool tp_pool;
+typedef void (*tp_fn)(void *ctx, int ith, int nth);
+tp_pool *tp_new(int n_threads);        /* NULL on failure; n_threads <= 0 means all cores */
+void tp_free(tp_pool *p);
+int tp_size(const tp_pool *p);
+void tp_run(tp_pool *p, tp_fn fn, void *ctx);
+
+/* ---- weights ----
+ * A 2-D weight matrix in row-major order: `rows` output features, each a row of `cols`
+ * elements of type `type` (quantized rows are consecutive blocks). Typically mmap'd. */
+typedef struct kn_matrix {
+    weft_dtype type;
+    int rows, cols;
+    const void *data;
+    size_t row_bytes;
+} kn_matrix;
+
+/* Y[n][W.rows] = X[n][W.cols] · Wᵀ. X and Y are dense F32 row-major.
+ * F32 weights with n > 1 go through BLAS sgemm; everything else uses weft's own kernels
+ * parallelised over output rows on the pool. scratch must hold kn_matmul_scratch_bytes(W, n)
+ * bytes (activation quantization buffers) or be NULL when that is 0. */
+size_t kn_matmul_scratch_bytes(const kn_matrix *W, int n);
+void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *Y, void *scratch);
+
+/* Row i of W converted to F32 (used for embedding lookups). */
+void kn_matrix_row_f32(const kn_matrix *W, int i, float *out);
+
+/* ---- vector primitives (single thread) ---- */
+float kn_dot_f32(const float *a, const float *b, int n);
+void kn_axpy_f32(float *y, float a, const float *x, int n); /* y += a*x */
+void kn_scale_f32(float *x, float a, int n);
+
+/* ---- layer operations ---- */
+/* out = x / rms(x) * w; out may alias x. */
+void kn_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
+/* In-place softmax over x[0..n). */
+void kn_softmax(float *x, int n);
+/* a[i] = silu(a[i]) * b[i]. */
+void kn_swiglu(float *a, const float *b, int n);
+/* y += x. */
+void kn_add(float *y, const float *x, int n);
+
+/* ---- memory bandwidth probe (for benchmarks) ----
+ * Reads `bytes` of buffer `reps` times with all pool threads; returns GB/s (1e9 bytes/s). */
+double kn_read_bandwidth_gbs(tp_pool *pool, const void *buf, size_t bytes, int reps);
+
+#endif

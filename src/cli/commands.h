@@ -1,0 +1,9 @@
+/* commands.h — the subcommands of `weft`, one file each under src/cli/. Each takes the
+ * arguments after its own name and returns the process exit code. */
+#ifndef WEFT_CLI_COMMANDS_H
+#define WEFT_CLI_COMMANDS_H
+
+int cmd_run(int argc, char **argv);   /* weft run --model F ... */
+int cmd_model(int argc, char **argv); /* weft model inspect|synth ... */
+
+#endif

@@ -1,0 +1,31 @@
+/* main.c — `weft <command>`: dispatches to the subcommands in src/cli/. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: weft <command> [options]\n"
+                 "commands:\n"
+                 "  run      generate text from a model (weft run --model F [--prompt T] [-n N])\n"
+                 "  model    inspect a model file or synthesize one with random weights\n"
+                 "           (weft model inspect F | weft model synth --preset P --out F.gguf)\n"
+                 "run `weft <command> --help` for its options\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *c = argv[1];
+    if (!strcmp(c, "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(c, "model")) return cmd_model(argc - 2, argv + 2);
+    if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "weft: unknown command '%s'\n", c);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,27 @@
+/* testutil.h — helpers shared by the unit tests: locating ../shared (skipping loudly when it is
+ * absent) and scratch files under the build directory. */
+#ifndef WEFT_TESTUTIL_H
+#define WEFT_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+/* Full path of a file under ../shared, or NULL (after printing a loud SKIP line) when the
+ * shared folder is not present. Returned string is static per call site's buffer. */
+const char *tu_shared(const char *rel, char *buf, size_t size);
+/* Path of a scratch file in the build directory. */
+const char *tu_scratch(const char *name, char *buf, size_t size);
+/* Reads a whole file; returns malloc'd buffer (NUL-terminated) or NULL. */
+char *tu_read_file(const char *path, size_t *size);
+
+/* In a cmocka test: resolve a shared file or skip the test loudly. */
+#define TU_SHARED_OR_SKIP(var, rel)                                                            \
+    char var##_buf[4096];                                                                      \
+    const char *var = tu_shared(rel, var##_buf, sizeof var##_buf);                             \
+    if (!var) {                                                                                \
+        skip();                                                                                \
+    }
+
+#endif
