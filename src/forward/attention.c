@@ -1,0 +1,105 @@
+/* attention.c — causal GQA attention over the block-structured KV cache (see attention.h).
+ * Work is split into (token, KV head) items handed out through an atomic counter, because a
+ * batch mixes decode tokens (long history) and prefill tokens (short history): static splits
+ * would leave a core idle. Each item loads a K/V row once for all query heads of its group. */
+#include "forward/attention.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+int attn_ws_init(attn_ws *w, const weft_config *c, int n_threads, int max_ctx) {
+    w->cfg = c;
+    w->n_threads = n_threads;
+    w->max_ctx = max_ctx;
+    w->group = c->n_heads / c->n_kv_heads;
+    int half = c->rope_dim / 2;
+    w->rope_cos = malloc(sizeof(float) * (size_t)max_ctx * (size_t)(half > 0 ? half : 1));
+    w->rope_sin = malloc(sizeof(float) * (size_t)max_ctx * (size_t)(half > 0 ? half : 1));
+    w->scores = malloc(sizeof(float) * (size_t)n_threads * (size_t)w->group * (size_t)max_ctx);
+    if (!w->rope_cos || !w->rope_sin || !w->scores) return -1;
+    for (int p = 0; p < max_ctx; p++) {
+        for (int i = 0; i < half; i++) {
+            /* theta_i = scale * pos * base^(-2i/rope_dim), computed in double then rounded */
+            double freq = pow((double)c->rope_theta, -2.0 * i / (double)c->rope_dim);
+            double ang = (double)c->rope_freq_scale * (double)p * freq;
+            w->rope_cos[(size_t)p * half + i] = (float)cos(ang);
+            w->rope_sin[(size_t)p * half + i] = (float)sin(ang);
+        }
+    }
+    return 0;
+}
+
+void attn_ws_free(attn_ws *w) {
+    free(w->rope_cos);
+    free(w->rope_sin);
+    free(w->scores);
+    w->rope_cos = w->rope_sin = w->scores = NULL;
+}
+
+typedef struct attn_job {
+    attn_ws *w;
+    const kv_store *kv;
+    int layer;
+    const weft_batch *b;
+    const float *q;
+    float *out;
+    atomic_int next;
+    int n_items;
+} attn_job;
+
+static void attn_item(attn_job *j, float *scores, int item) {
+    const weft_config *c = j->w->cfg;
+    const kv_store *kv = j->kv;
+    const int hd = c->head_dim, g = j->w->group, kvd = kv->kv_dim, bt = kv->block_tokens;
+    const int QD = c->n_heads * hd;
+    const int t = item / c->n_kv_heads, kh = item % c->n_kv_heads;
+    const int n_pos = j->b->pos[t] + 1;
+    const kv_seq *sq = &j->b->seqs[j->b->seq[t]];
+    const float scale = 1.0f / sqrtf((float)hd);
+    const float *qg = j->q + (size_t)t * QD + (size_t)kh * g * hd;
+    const int max_ctx = j->w->max_ctx;
+
+    /* scores[h][p] = q_h · k_p */
+    for (int p0 = 0; p0 < n_pos; p0 += bt) {
+        const float *krows = kv_k_rows(kv, sq->blocks[p0 / bt], j->layer) + (size_t)kh * hd;
+        int n = n_pos - p0 < bt ? n_pos - p0 : bt;
+        for (int r = 0; r < n; r++) {
+            const float *k = krows + (size_t)r * kvd;
+            for (int h = 0; h < g; h++)
+                scores[(size_t)h * max_ctx + p0 + r] = kn_dot_f32(qg + (size_t)h * hd, k, hd) * scale;
+        }
+    }
+    for (int h = 0; h < g; h++) kn_softmax(scores + (size_t)h * max_ctx, n_pos);
+
+    float *og = j->out + (size_t)t * QD + (size_t)kh * g * hd;
+    for (int h = 0; h < g * hd; h++) og[h] = 0.0f;
+    for (int p0 = 0; p0 < n_pos; p0 += bt) {
+        const float *vrows = kv_v_rows(kv, sq->blocks[p0 / bt], j->layer) + (size_t)kh * hd;
+        int n = n_pos - p0 < bt ? n_pos - p0 : bt;
+        for (int r = 0; r < n; r++) {
+            const float *v = vrows + (size_t)r * kvd;
+            for (int h = 0; h < g; h++)
+                kn_axpy_f32(og + (size_t)h * hd, scores[(size_t)h * max_ctx + p0 + r], v, hd);
+        }
+    }
+}
+
+static void attn_worker(void *ctx, int ith, int nth) {
+    (void)nth;
+    attn_job *j = ctx;
+    float *scores = j->w->scores + (size_t)ith * j->w->group * j->w->max_ctx;
+    for (;;) {
+        int item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (item >= j->n_items) break;
+        attn_item(j, scores, item);
+    }
+}
+
+void attn_run(attn_ws *w, tp_pool *pool, const kv_store *kv, int layer, const weft_batch *b,
+              const float *q, float *out) {
+    attn_job j = {.w = w, .kv = kv, .layer = layer, .b = b, .q = q, .out = out,
+                  .n_items = b->n_tokens * w->cfg->n_kv_heads};
+    atomic_init(&j.next, 0);
+    tp_run(pool, attn_worker, &j);
+}

@@ -1,0 +1,23 @@
+/* attention.h — causal grouped-query attention of a ragged batch against the block-structured
+ * KV cache, and the RoPE tables it shares with the forward pass. Private to src/forward/. */
+#ifndef WEFT_FORWARD_ATTENTION_H
+#define WEFT_FORWARD_ATTENTION_H
+
+#include "weft/forward.h"
+
+typedef struct attn_ws {
+    int n_threads, max_ctx, group; /* group = query heads per KV head */
+    float *rope_cos, *rope_sin;    /* [max_ctx][rope_dim/2] */
+    float *scores;                 /* [n_threads][group][max_ctx] */
+    const weft_config *cfg;
+} attn_ws;
+
+int attn_ws_init(attn_ws *w, const weft_config *c, int n_threads, int max_ctx);
+void attn_ws_free(attn_ws *w);
+
+/* out[t][h*hd..] = softmax(q_t,h · K[0..pos_t] / sqrt(hd)) · V[0..pos_t] for every token t and
+ * query head h, reading K/V of layer `layer` through each token's sequence block table. */
+void attn_run(attn_ws *w, tp_pool *pool, const kv_store *kv, int layer, const weft_batch *b,
+              const float *q, float *out);
+
+#endif

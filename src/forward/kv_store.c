@@ -1,0 +1,51 @@
+/* kv_store.c — allocation of the block-structured K/V cache storage (see include/weft/kv.h).
+ * Only storage lives here; which sequence owns which block is the engine's business. */
+#include "weft/kv.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+kv_store *kv_store_new(int n_layers, int kv_dim, int block_tokens, int n_blocks, weft_err *err) {
+    if (n_layers <= 0 || kv_dim <= 0 || block_tokens <= 0 || n_blocks <= 0) {
+        weft_errf(err, "kv: sizes must be positive (layers %d, kv_dim %d, block %d, blocks %d)",
+                  n_layers, kv_dim, block_tokens, n_blocks);
+        return NULL;
+    }
+    size_t per = (size_t)n_layers * (size_t)block_tokens * (size_t)kv_dim;
+    if (per > SIZE_MAX / sizeof(float) / (size_t)n_blocks / 2) {
+        weft_errf(err, "kv: cache size overflows");
+        return NULL;
+    }
+    kv_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        weft_errf(err, "out of memory");
+        return NULL;
+    }
+    s->n_layers = n_layers;
+    s->kv_dim = kv_dim;
+    s->block_tokens = block_tokens;
+    s->n_blocks = n_blocks;
+    s->block_floats = per;
+    size_t bytes = per * (size_t)n_blocks * sizeof(float);
+    /* 64-byte alignment keeps K/V rows friendly to AVX-512 loads. */
+    if (posix_memalign((void **)&s->k, 64, bytes) != 0) s->k = NULL;
+    if (s->k && posix_memalign((void **)&s->v, 64, bytes) != 0) s->v = NULL;
+    if (!s->k || !s->v) {
+        weft_errf(err, "kv: cannot allocate %zu bytes for the cache", 2 * bytes);
+        kv_store_free(s);
+        return NULL;
+    }
+    memset(s->k, 0, bytes);
+    memset(s->v, 0, bytes);
+    return s;
+}
+
+void kv_store_free(kv_store *s) {
+    if (!s) return;
+    free(s->k);
+    free(s->v);
+    free(s);
+}
+
+size_t kv_store_bytes(const kv_store *s) { return 2 * s->block_floats * (size_t)s->n_blocks * sizeof(float); }
