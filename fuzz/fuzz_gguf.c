@@ -68,8 +68,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     fuzz_sink += gguf_version(f) + gguf_alignment(f) + gguf_file_size(f) + gguf_data_offset(f);
-    for (size_t i = 0; i < gguf_kv_count(f); i++) touch_kv(f, i);
-    for (size_t i = 0; i < gguf_tensor_count(f); i++) touch_tensor(f, data, size, i);
+    for (size_t i = 0; i < gguf_kv_count(f); i++)
+        touch_kv(f, i);
+    for (size_t i = 0; i < gguf_tensor_count(f); i++)
+        touch_tensor(f, data, size, i);
     if (gguf_kv_key(f, gguf_kv_count(f)) || gguf_tensor_at(f, gguf_tensor_count(f)))
         __builtin_trap();
     gguf_close(f);

@@ -34,8 +34,8 @@ static void test_fp16_edges(void **state) {
     assert_int_equal(f32_to_fp16(1.0f), 0x3c00);
     assert_int_equal(f32_to_fp16(-2.0f), 0xc000);
     assert_int_equal(f32_to_fp16(65504.0f), 0x7bff);
-    assert_int_equal(f32_to_fp16(65519.0f), 0x7bff);    /* below the halfway point to 65536 */
-    assert_int_equal(f32_to_fp16(65520.0f), 0x7c00);    /* halfway, odd mantissa: up to inf */
+    assert_int_equal(f32_to_fp16(65519.0f), 0x7bff); /* below the halfway point to 65536 */
+    assert_int_equal(f32_to_fp16(65520.0f), 0x7c00); /* halfway, odd mantissa: up to inf */
     assert_int_equal(f32_to_fp16(1e10f), 0x7c00);
     assert_int_equal(f32_to_fp16(-INFINITY), 0xfc00);
     assert_int_equal(f32_to_fp16(INFINITY), 0x7c00);
@@ -52,12 +52,12 @@ static void test_fp16_edges(void **state) {
     assert_int_equal(f32_to_fp16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01);
     /* Subnormals. */
     assert_int_equal(f32_to_fp16(0x1p-24f), 0x0001);
-    assert_int_equal(f32_to_fp16(0x1p-25f), 0x0000);           /* tie to even: 0 */
+    assert_int_equal(f32_to_fp16(0x1p-25f), 0x0000);            /* tie to even: 0 */
     assert_int_equal(f32_to_fp16(0x1p-25f + 0x1p-35f), 0x0001); /* just above the tie */
-    assert_int_equal(f32_to_fp16(3 * 0x1p-25f), 0x0002);       /* tie between 1 and 2 units */
+    assert_int_equal(f32_to_fp16(3 * 0x1p-25f), 0x0002);        /* tie between 1 and 2 units */
     assert_int_equal(f32_to_fp16(-0x1p-24f), 0x8001);
     assert_int_equal(f32_to_fp16(1023 * 0x1p-24f), 0x03ff);
-    assert_int_equal(f32_to_fp16(0x1p-14f), 0x0400); /* smallest normal */
+    assert_int_equal(f32_to_fp16(0x1p-14f), 0x0400);            /* smallest normal */
     assert_int_equal(f32_to_fp16(0x1p-14f - 0x1p-26f), 0x0400); /* rounds up into normal */
     assert_int_equal(f32_to_fp16(1e-30f), 0x0000);
     assert_int_equal(f32_to_fp16(from_bits(0x00000001u)), 0x0000); /* f32 subnormal */
@@ -174,7 +174,8 @@ static void test_q8_0(void **state) {
         dtype_dequantize_row(WEFT_Q8_0, q, y, N);
         for (int b = 0; b < N / 32; b++) {
             float amax = 0;
-            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[b * 32 + i]));
+            for (int i = 0; i < 32; i++)
+                amax = fmaxf(amax, fabsf(x[b * 32 + i]));
             float d = amax / 127.0f;
             /* Rounding to the grid costs d/2; the fp16 scale adds at most 127 * d * 2^-11. */
             for (int i = 0; i < 32; i++)
@@ -186,15 +187,18 @@ static void test_q8_0(void **state) {
     memset(x, 0, sizeof x);
     dtype_quantize_row(WEFT_Q8_0, x, q, 32);
     dtype_dequantize_row(WEFT_Q8_0, q, y, 32);
-    for (int i = 0; i < 32; i++) assert_true(y[i] == 0.0f);
+    for (int i = 0; i < 32; i++)
+        assert_true(y[i] == 0.0f);
     /* Exact grid values come back exactly. */
-    for (int i = 0; i < 32; i++) x[i] = (float)(i - 16) * 0.5f;
+    for (int i = 0; i < 32; i++)
+        x[i] = (float)(i - 16) * 0.5f;
     x[0] = -63.5f; /* amax = 63.5 -> d = 0.5 */
     dtype_quantize_row(WEFT_Q8_0, x, q, 32);
     assert_int_equal(q[0].qs[0], -127);
     assert_int_equal(q[0].qs[20], 4);
     dtype_dequantize_row(WEFT_Q8_0, q, y, 32);
-    for (int i = 0; i < 32; i++) assert_true(y[i] == x[i]);
+    for (int i = 0; i < 32; i++)
+        assert_true(y[i] == x[i]);
 }
 
 static void test_q4_0(void **state) {
@@ -224,7 +228,8 @@ static void test_q4_0(void **state) {
     }
     /* Layout: element j in the low nibble of byte j, element j+16 in the high nibble. The
      * max-magnitude element (-8 here, sign kept) maps to nibble 0 with d = +1. */
-    for (int i = 0; i < 32; i++) x[i] = 0;
+    for (int i = 0; i < 32; i++)
+        x[i] = 0;
     x[0] = -8.0f;
     x[1] = 3.0f;
     x[17] = -2.0f;
@@ -237,7 +242,28 @@ static void test_q4_0(void **state) {
     assert_int_equal(q[0].qs[15] >> 4, 15);
     assert_int_equal(q[0].qs[2], 0x88);
     dtype_dequantize_row(WEFT_Q4_0, q, y, 32);
-    for (int i = 0; i < 32; i++) assert_true(y[i] == x[i]);
+    for (int i = 0; i < 32; i++)
+        assert_true(y[i] == x[i]);
+}
+
+/* Non-finite input must not crash or hit undefined casts; finite blocks stay exact. */
+static void test_quantize_nonfinite(void **state) {
+    (void)state;
+    float x[64], y[64];
+    uint8_t q[128];
+    for (int i = 0; i < 64; i++)
+        x[i] = (float)(i % 7) - 3.0f;
+    x[3] = NAN;
+    x[40] = INFINITY;
+    dtype_quantize_row(WEFT_Q8_0, x, q, 64);
+    dtype_dequantize_row(WEFT_Q8_0, q, y, 64);
+    dtype_quantize_row(WEFT_Q4_0, x, q, 64);
+    dtype_dequantize_row(WEFT_Q4_0, q, y, 64);
+    x[3] = 1.0f;
+    dtype_quantize_row(WEFT_Q8_0, x, q, 32);
+    dtype_dequantize_row(WEFT_Q8_0, q, y, 32);
+    for (int i = 0; i < 32; i++)
+        assert_true(fabsf(y[i] - x[i]) <= 3.0f / 127.0f);
 }
 
 static void test_float_rows(void **state) {
@@ -255,7 +281,8 @@ static void test_float_rows(void **state) {
     }
     dtype_quantize_row(WEFT_BF16, x, h, 64);
     dtype_dequantize_row(WEFT_BF16, h, y, 64);
-    for (int i = 0; i < 64; i++) assert_true(fabsf(x[i] - y[i]) <= fabsf(x[i]) * 0x1p-8f);
+    for (int i = 0; i < 64; i++)
+        assert_true(fabsf(x[i] - y[i]) <= fabsf(x[i]) * 0x1p-8f);
 }
 
 int main(void) {
@@ -267,6 +294,7 @@ int main(void) {
         cmocka_unit_test(test_geometry),
         cmocka_unit_test(test_q8_0),
         cmocka_unit_test(test_q4_0),
+        cmocka_unit_test(test_quantize_nonfinite),
         cmocka_unit_test(test_float_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

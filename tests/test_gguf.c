@@ -26,9 +26,15 @@ static void b_bytes(buf *b, const void *src, size_t n) {
     memcpy(b->p + b->n, src, n);
     b->n += n;
 }
-static void b_u8(buf *b, uint8_t v) { b_bytes(b, &v, 1); }
-static void b_u32(buf *b, uint32_t v) { b_bytes(b, &v, 4); }
-static void b_u64(buf *b, uint64_t v) { b_bytes(b, &v, 8); }
+static void b_u8(buf *b, uint8_t v) {
+    b_bytes(b, &v, 1);
+}
+static void b_u32(buf *b, uint32_t v) {
+    b_bytes(b, &v, 4);
+}
+static void b_u64(buf *b, uint64_t v) {
+    b_bytes(b, &v, 8);
+}
 static void b_str(buf *b, const char *s) {
     b_u64(b, strlen(s));
     b_bytes(b, s, strlen(s));
@@ -48,15 +54,18 @@ static void b_tensor(buf *b, const char *name, uint32_t n_dims, const uint64_t *
                      uint64_t offset) {
     b_str(b, name);
     b_u32(b, n_dims);
-    for (uint32_t d = 0; d < n_dims; d++) b_u64(b, ne[d]);
+    for (uint32_t d = 0; d < n_dims; d++)
+        b_u64(b, ne[d]);
     b_u32(b, type);
     b_u64(b, offset);
 }
 static void b_pad(buf *b, size_t align) {
-    while (b->n % align) b_u8(b, 0);
+    while (b->n % align)
+        b_u8(b, 0);
 }
 static void b_zeros(buf *b, size_t n) {
-    for (size_t i = 0; i < n; i++) b_u8(b, 0);
+    for (size_t i = 0; i < n; i++)
+        b_u8(b, 0);
 }
 
 /* Opens b from an exact-size heap copy (so ASan sees any over-read) and expects refusal with a
@@ -124,10 +133,14 @@ static void build_all_types(buf *b) {
         gguf_type t;
         uint64_t v;
     } scalars[] = {
-        {"s.u8", GGUF_TYPE_UINT8, 200},         {"s.i8", GGUF_TYPE_INT8, (uint8_t)-100},
-        {"s.u16", GGUF_TYPE_UINT16, 60000},     {"s.i16", GGUF_TYPE_INT16, (uint16_t)-30000},
-        {"s.u32", GGUF_TYPE_UINT32, 4000000000u}, {"s.i32", GGUF_TYPE_INT32, (uint32_t)-7},
-        {"s.u64", GGUF_TYPE_UINT64, 1ull << 60}, {"s.i64", GGUF_TYPE_INT64, (uint64_t)-5},
+        {"s.u8", GGUF_TYPE_UINT8, 200},
+        {"s.i8", GGUF_TYPE_INT8, (uint8_t)-100},
+        {"s.u16", GGUF_TYPE_UINT16, 60000},
+        {"s.i16", GGUF_TYPE_INT16, (uint16_t)-30000},
+        {"s.u32", GGUF_TYPE_UINT32, 4000000000u},
+        {"s.i32", GGUF_TYPE_INT32, (uint32_t)-7},
+        {"s.u64", GGUF_TYPE_UINT64, 1ull << 60},
+        {"s.i64", GGUF_TYPE_INT64, (uint64_t)-5},
         {"s.bool", GGUF_TYPE_BOOL, 1},
     };
     size_t sizes[] = {1, 1, 2, 2, 4, 4, 8, 8, 1};
@@ -265,7 +278,8 @@ static void test_all_types_roundtrip(void **state) {
     /* Copy every key through the writer and read the result back. */
     gguf_writer *w = gguf_writer_new();
     assert_non_null(w);
-    for (size_t i = 0; i < gguf_kv_count(f); i++) assert_int_equal(gguf_writer_copy_kv(w, f, i), 0);
+    for (size_t i = 0; i < gguf_kv_count(f); i++)
+        assert_int_equal(gguf_writer_copy_kv(w, f, i), 0);
     char path[4096];
     tu_scratch("gguf-alltypes.gguf", path, sizeof path);
     assert_int_equal(gguf_writer_write(w, path, &err), 0);
@@ -286,7 +300,8 @@ static void test_all_types_roundtrip(void **state) {
 static int fill_pattern(void *ctx, const char *name, void *dst, uint64_t nbytes) {
     (void)ctx;
     uint8_t *d = dst;
-    for (uint64_t i = 0; i < nbytes; i++) d[i] = (uint8_t)(i * 7 + (uint8_t)name[0] + strlen(name));
+    for (uint64_t i = 0; i < nbytes; i++)
+        d[i] = (uint8_t)(i * 7 + (uint8_t)name[0] + strlen(name));
     return 0;
 }
 
@@ -315,9 +330,9 @@ static void test_writer_tensors_every_dtype(void **state) {
     const char *names[] = {"t.f32", "t.f16", "t.bf16", "t.q8_0", "t.q4_0"};
     for (int i = 0; i < 5; i++) {
         uint64_t ne[3] = {64, 3, 2};
-        assert_int_equal(gguf_writer_add_tensor(w, names[i], i == 0 ? 1 : 3, ne, types[i],
-                                                fill_pattern, NULL),
-                         0);
+        assert_int_equal(
+            gguf_writer_add_tensor(w, names[i], i == 0 ? 1 : 3, ne, types[i], fill_pattern, NULL),
+            0);
     }
     char path[4096];
     tu_scratch("gguf-dtypes.gguf", path, sizeof path);

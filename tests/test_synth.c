@@ -57,11 +57,16 @@ static void test_every_type(void **state) {
             const char *key;
             uint32_t v;
         } want[] = {
-            {"llama.context_length", 256},        {"llama.embedding_length", 64},
-            {"llama.block_count", 3},             {"llama.feed_forward_length", 160},
-            {"llama.attention.head_count", 8},    {"llama.attention.head_count_kv", 2},
-            {"llama.rope.dimension_count", 8},    {"llama.vocab_size", 512},
-            {"tokenizer.ggml.bos_token_id", 1},   {"tokenizer.ggml.eos_token_id", 2},
+            {"llama.context_length", 256},
+            {"llama.embedding_length", 64},
+            {"llama.block_count", 3},
+            {"llama.feed_forward_length", 160},
+            {"llama.attention.head_count", 8},
+            {"llama.attention.head_count_kv", 2},
+            {"llama.rope.dimension_count", 8},
+            {"llama.vocab_size", 512},
+            {"tokenizer.ggml.bos_token_id", 1},
+            {"tokenizer.ggml.eos_token_id", 2},
             {"tokenizer.ggml.unknown_token_id", 0},
         };
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -79,8 +84,8 @@ static void test_every_type(void **state) {
         check_tensor(f, "output_norm.weight", 64, 0, WEFT_F32);
         for (int l = 0; l < 3; l++) {
             char n[64];
-#define CHK(suffix, e0, e1, ty)                                                                \
-    snprintf(n, sizeof n, "blk.%d." suffix, l);                                                \
+#define CHK(suffix, e0, e1, ty)                                                                    \
+    snprintf(n, sizeof n, "blk.%d." suffix, l);                                                    \
     check_tensor(f, n, e0, e1, ty)
             CHK("attn_norm.weight", 64, 0, WEFT_F32);
             CHK("attn_q.weight", 64, 64, types[k]);
@@ -103,7 +108,8 @@ static void test_every_type(void **state) {
             dtype_dequantize_row(t->type, (const uint8_t *)t->data + r * rb, v + r * t->ne[0],
                                  (size_t)t->ne[0]);
         double sum = 0, sq = 0;
-        for (size_t i = 0; i < n; i++) sum += v[i], sq += (double)v[i] * v[i];
+        for (size_t i = 0; i < n; i++)
+            sum += v[i], sq += (double)v[i] * v[i];
         double mean = sum / (double)n, sd = sqrt(sq / (double)n - mean * mean);
         double want_sd = 1.0 / sqrt(160.0);
         assert_true(fabs(mean) < 0.01);
@@ -111,7 +117,8 @@ static void test_every_type(void **state) {
         free(v);
         t = gguf_find_tensor(f, "blk.0.attn_norm.weight");
         const float *nw = t->data;
-        for (int i = 0; i < 64; i++) assert_true(nw[i] > 0.9f && nw[i] < 1.1f);
+        for (int i = 0; i < 64; i++)
+            assert_true(nw[i] > 0.9f && nw[i] < 1.1f);
         gguf_close(f);
     }
 }
@@ -274,10 +281,8 @@ static void test_vocab_from_gguf(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_type),
-        cmocka_unit_test(test_determinism_and_options),
-        cmocka_unit_test(test_bad_options),
-        cmocka_unit_test(test_vocab_from_llama2c),
+        cmocka_unit_test(test_every_type),      cmocka_unit_test(test_determinism_and_options),
+        cmocka_unit_test(test_bad_options),     cmocka_unit_test(test_vocab_from_llama2c),
         cmocka_unit_test(test_vocab_from_gguf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,7 +15,7 @@
 
 typedef struct synth_preset {
     const char *name;
-    uint32_t dim;        /* embedding length */
+    uint32_t dim; /* embedding length */
     uint32_t n_layers;
     uint32_t n_heads;
     uint32_t n_kv_heads;

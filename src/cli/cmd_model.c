@@ -13,12 +13,14 @@
 #include "weft/synth.h"
 
 static void model_usage(FILE *out) {
-    fprintf(out, "usage: weft model inspect FILE\n"
-                 "       weft model synth --preset NAME --out FILE.gguf [--type TYPE] [--layers N]\n"
-                 "                        [--ctx N] [--seed S] [--vocab-from FILE] [--untied]\n"
-                 "  TYPE: f32 (default), f16, bf16, q8_0, q4_0\n"
-                 "  presets:");
-    for (size_t i = 0; synth_preset_at(i); i++) fprintf(out, " %s", synth_preset_at(i)->name);
+    fprintf(out,
+            "usage: weft model inspect FILE\n"
+            "       weft model synth --preset NAME --out FILE.gguf [--type TYPE] [--layers N]\n"
+            "                        [--ctx N] [--seed S] [--vocab-from FILE] [--untied]\n"
+            "  TYPE: f32 (default), f16, bf16, q8_0, q4_0\n"
+            "  presets:");
+    for (size_t i = 0; synth_preset_at(i); i++)
+        fprintf(out, " %s", synth_preset_at(i)->name);
     fprintf(out, "\n  --vocab-from takes a GGUF (its tokenizer.ggml.* keys are copied) or a\n"
                  "  llama2.c tokenizer.bin; the model's vocabulary size then follows it\n");
 }
@@ -26,8 +28,8 @@ static void model_usage(FILE *out) {
 /* ---- inspect ---- */
 
 static const char *type_name(gguf_type t) {
-    static const char *const names[] = {"u8",  "i8",  "u16", "i16",    "u32", "i32", "f32",
-                                        "bool", "str", "arr", "u64",    "i64", "f64"};
+    static const char *const names[] = {"u8",   "i8",  "u16", "i16", "u32", "i32", "f32",
+                                        "bool", "str", "arr", "u64", "i64", "f64"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
@@ -37,19 +39,26 @@ static void print_quoted(const char *s, size_t max) {
     size_t n = 0;
     for (; *s && n < max; s++, n++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c == '\n') printf("\\n");
-        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
-        else putchar(c);
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c == '\n')
+            printf("\\n");
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
     }
     if (*s) printf("...");
     putchar('"');
 }
 
 static void print_num(double v, gguf_type t) {
-    if (t == GGUF_TYPE_FLOAT32 || t == GGUF_TYPE_FLOAT64) printf("%g", v);
-    else if (t == GGUF_TYPE_BOOL) printf("%s", v != 0 ? "true" : "false");
-    else printf("%.0f", v);
+    if (t == GGUF_TYPE_FLOAT32 || t == GGUF_TYPE_FLOAT64)
+        printf("%g", v);
+    else if (t == GGUF_TYPE_BOOL)
+        printf("%s", v != 0 ? "true" : "false");
+    else
+        printf("%.0f", v);
 }
 
 static void print_kv(const gguf_file *f, size_t i) {
@@ -67,8 +76,10 @@ static void print_kv(const gguf_file *f, size_t i) {
         uint64_t show = n < 5 ? n : 5;
         for (uint64_t k = 0; k < show; k++) {
             if (k) printf(", ");
-            if (et == GGUF_TYPE_STRING) print_quoted(gguf_get_arr_str(f, key, k), 24);
-            else if (gguf_get_arr_num(f, key, k, &v)) print_num(v, et);
+            if (et == GGUF_TYPE_STRING)
+                print_quoted(gguf_get_arr_str(f, key, k), 24);
+            else if (gguf_get_arr_num(f, key, k, &v))
+                print_num(v, et);
         }
         printf("%s]", n > show ? ", ..." : "");
     } else if (gguf_kv_num(f, i, &v)) {
@@ -79,11 +90,16 @@ static void print_kv(const gguf_file *f, size_t i) {
 }
 
 static void print_hparams(const gguf_file *f, const char *arch) {
-    static const char *const keys[] = {
-        "context_length",      "embedding_length",         "block_count",
-        "feed_forward_length", "attention.head_count",     "attention.head_count_kv",
-        "rope.dimension_count", "rope.freq_base", "attention.layer_norm_rms_epsilon",
-        "vocab_size"};
+    static const char *const keys[] = {"context_length",
+                                       "embedding_length",
+                                       "block_count",
+                                       "feed_forward_length",
+                                       "attention.head_count",
+                                       "attention.head_count_kv",
+                                       "rope.dimension_count",
+                                       "rope.freq_base",
+                                       "attention.layer_norm_rms_epsilon",
+                                       "vocab_size"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         char full[256];
         snprintf(full, sizeof full, "%s.%s", arch, keys[k]);
@@ -131,7 +147,8 @@ static int inspect(const char *path) {
         print_hparams(f, arch);
     }
     printf("metadata (%zu keys):\n", gguf_kv_count(f));
-    for (size_t i = 0; i < gguf_kv_count(f); i++) print_kv(f, i);
+    for (size_t i = 0; i < gguf_kv_count(f); i++)
+        print_kv(f, i);
 
     size_t nt = gguf_tensor_count(f);
     printf("tensors (%zu):\n", nt);
@@ -187,8 +204,11 @@ static int parse_type(const char *s, weft_dtype *t) {
     static const struct {
         const char *name;
         weft_dtype type;
-    } types[] = {{"f32", WEFT_F32},   {"f16", WEFT_F16},   {"bf16", WEFT_BF16},
-                 {"q8_0", WEFT_Q8_0}, {"q4_0", WEFT_Q4_0}};
+    } types[] = {{"f32", WEFT_F32},
+                 {"f16", WEFT_F16},
+                 {"bf16", WEFT_BF16},
+                 {"q8_0", WEFT_Q8_0},
+                 {"q4_0", WEFT_Q4_0}};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (strcasecmp(s, types[i].name) == 0) {
             *t = types[i].type;
@@ -223,9 +243,12 @@ static int synth(int argc, char **argv) {
         }
         const char *v = argv[++i];
         uint64_t n;
-        if (!strcmp(a, "--preset")) o.preset = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--vocab-from")) o.vocab_from = v;
+        if (!strcmp(a, "--preset"))
+            o.preset = v;
+        else if (!strcmp(a, "--out"))
+            out = v;
+        else if (!strcmp(a, "--vocab-from"))
+            o.vocab_from = v;
         else if (!strcmp(a, "--type")) {
             if (parse_type(v, &o.type)) return 2;
         } else if (!strcmp(a, "--layers")) {

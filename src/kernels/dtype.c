@@ -16,12 +16,18 @@ bool dtype_supported(uint32_t type) {
 
 const char *dtype_name(uint32_t type) {
     switch (type) {
-    case WEFT_F32: return "F32";
-    case WEFT_F16: return "F16";
-    case WEFT_BF16: return "BF16";
-    case WEFT_Q8_0: return "Q8_0";
-    case WEFT_Q4_0: return "Q4_0";
-    default: return "?";
+    case WEFT_F32:
+        return "F32";
+    case WEFT_F16:
+        return "F16";
+    case WEFT_BF16:
+        return "BF16";
+    case WEFT_Q8_0:
+        return "Q8_0";
+    case WEFT_Q4_0:
+        return "Q4_0";
+    default:
+        return "?";
     }
 }
 
@@ -29,21 +35,29 @@ size_t dtype_block_elems(weft_dtype t) {
     switch (t) {
     case WEFT_F32:
     case WEFT_F16:
-    case WEFT_BF16: return 1;
+    case WEFT_BF16:
+        return 1;
     case WEFT_Q8_0:
-    case WEFT_Q4_0: return WEFT_QK;
-    default: return 0;
+    case WEFT_Q4_0:
+        return WEFT_QK;
+    default:
+        return 0;
     }
 }
 
 size_t dtype_block_bytes(weft_dtype t) {
     switch (t) {
-    case WEFT_F32: return 4;
+    case WEFT_F32:
+        return 4;
     case WEFT_F16:
-    case WEFT_BF16: return 2;
-    case WEFT_Q8_0: return sizeof(block_q8_0);
-    case WEFT_Q4_0: return sizeof(block_q4_0);
-    default: return 0;
+    case WEFT_BF16:
+        return 2;
+    case WEFT_Q8_0:
+        return sizeof(block_q8_0);
+    case WEFT_Q4_0:
+        return sizeof(block_q4_0);
+    default:
+        return 0;
     }
 }
 
@@ -120,7 +134,9 @@ uint16_t f32_to_fp16(float f) {
     return (uint16_t)(sign | h);
 }
 
-float bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+float bf16_to_f32(uint16_t h) {
+    return bits_f32((uint32_t)h << 16);
+}
 
 uint16_t f32_to_bf16(float f) {
     uint32_t x = f32_bits(f);
@@ -131,15 +147,26 @@ uint16_t f32_to_bf16(float f) {
 
 /* ---- rows ---- */
 
+/* Float to int with the range clamped first: a NaN or inf in the input (which makes the block
+ * scale useless anyway) must not become undefined behaviour in the cast. */
+static int clamp_to_int(float v, int lo, int hi, int if_nan) {
+    if (v != v) return if_nan;
+    if (v < (float)lo) return lo;
+    if (v > (float)hi) return hi;
+    return (int)v;
+}
+
 static void quantize_q8_0(const float *src, block_q8_0 *dst, size_t nb) {
     for (size_t b = 0; b < nb; b++) {
         const float *x = src + b * WEFT_QK;
         float amax = 0.0f;
-        for (int i = 0; i < WEFT_QK; i++) amax = fmaxf(amax, fabsf(x[i]));
+        for (int i = 0; i < WEFT_QK; i++)
+            amax = fmaxf(amax, fabsf(x[i]));
         float d = amax / 127.0f;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
         dst[b].d = f32_to_fp16(d);
-        for (int i = 0; i < WEFT_QK; i++) dst[b].qs[i] = (int8_t)roundf(x[i] * id);
+        for (int i = 0; i < WEFT_QK; i++)
+            dst[b].qs[i] = (int8_t)clamp_to_int(roundf(x[i] * id), -127, 127, 0);
     }
 }
 
@@ -158,10 +185,8 @@ static void quantize_q4_0(const float *src, block_q4_0 *dst, size_t nb) {
         float id = d != 0.0f ? 1.0f / d : 0.0f;
         dst[b].d = f32_to_fp16(d);
         for (int j = 0; j < WEFT_QK / 2; j++) {
-            int lo = (int)(x[j] * id + 8.5f);
-            int hi = (int)(x[j + WEFT_QK / 2] * id + 8.5f);
-            lo = lo < 15 ? lo : 15;
-            hi = hi < 15 ? hi : 15;
+            int lo = clamp_to_int(x[j] * id + 8.5f, 0, 15, 8);
+            int hi = clamp_to_int(x[j + WEFT_QK / 2] * id + 8.5f, 0, 15, 8);
             dst[b].qs[j] = (uint8_t)(lo | (hi << 4));
         }
     }
@@ -169,41 +194,55 @@ static void quantize_q4_0(const float *src, block_q4_0 *dst, size_t nb) {
 
 void dtype_quantize_row(weft_dtype t, const float *src, void *dst, size_t n) {
     switch (t) {
-    case WEFT_F32: memcpy(dst, src, n * sizeof(float)); break;
+    case WEFT_F32:
+        memcpy(dst, src, n * sizeof(float));
+        break;
     case WEFT_F16: {
         uint16_t *d = dst;
-        for (size_t i = 0; i < n; i++) d[i] = f32_to_fp16(src[i]);
+        for (size_t i = 0; i < n; i++)
+            d[i] = f32_to_fp16(src[i]);
         break;
     }
     case WEFT_BF16: {
         uint16_t *d = dst;
-        for (size_t i = 0; i < n; i++) d[i] = f32_to_bf16(src[i]);
+        for (size_t i = 0; i < n; i++)
+            d[i] = f32_to_bf16(src[i]);
         break;
     }
-    case WEFT_Q8_0: quantize_q8_0(src, dst, n / WEFT_QK); break;
-    case WEFT_Q4_0: quantize_q4_0(src, dst, n / WEFT_QK); break;
-    default: break;
+    case WEFT_Q8_0:
+        quantize_q8_0(src, dst, n / WEFT_QK);
+        break;
+    case WEFT_Q4_0:
+        quantize_q4_0(src, dst, n / WEFT_QK);
+        break;
+    default:
+        break;
     }
 }
 
 void dtype_dequantize_row(weft_dtype t, const void *src, float *dst, size_t n) {
     switch (t) {
-    case WEFT_F32: memcpy(dst, src, n * sizeof(float)); break;
+    case WEFT_F32:
+        memcpy(dst, src, n * sizeof(float));
+        break;
     case WEFT_F16: {
         const uint16_t *s = src;
-        for (size_t i = 0; i < n; i++) dst[i] = fp16_to_f32(s[i]);
+        for (size_t i = 0; i < n; i++)
+            dst[i] = fp16_to_f32(s[i]);
         break;
     }
     case WEFT_BF16: {
         const uint16_t *s = src;
-        for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(s[i]);
+        for (size_t i = 0; i < n; i++)
+            dst[i] = bf16_to_f32(s[i]);
         break;
     }
     case WEFT_Q8_0: {
         const block_q8_0 *b = src;
         for (size_t k = 0; k < n / WEFT_QK; k++) {
             float d = fp16_to_f32(b[k].d);
-            for (int i = 0; i < WEFT_QK; i++) dst[k * WEFT_QK + i] = d * (float)b[k].qs[i];
+            for (int i = 0; i < WEFT_QK; i++)
+                dst[k * WEFT_QK + i] = d * (float)b[k].qs[i];
         }
         break;
     }
@@ -219,6 +258,7 @@ void dtype_dequantize_row(weft_dtype t, const void *src, float *dst, size_t n) {
         }
         break;
     }
-    default: break;
+    default:
+        break;
     }
 }

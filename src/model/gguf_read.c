@@ -50,23 +50,28 @@ size_t gguf_type_size(gguf_type t) {
     switch (t) {
     case GGUF_TYPE_UINT8:
     case GGUF_TYPE_INT8:
-    case GGUF_TYPE_BOOL: return 1;
+    case GGUF_TYPE_BOOL:
+        return 1;
     case GGUF_TYPE_UINT16:
-    case GGUF_TYPE_INT16: return 2;
+    case GGUF_TYPE_INT16:
+        return 2;
     case GGUF_TYPE_UINT32:
     case GGUF_TYPE_INT32:
-    case GGUF_TYPE_FLOAT32: return 4;
+    case GGUF_TYPE_FLOAT32:
+        return 4;
     case GGUF_TYPE_UINT64:
     case GGUF_TYPE_INT64:
-    case GGUF_TYPE_FLOAT64: return 8;
-    default: return 0;
+    case GGUF_TYPE_FLOAT64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
 const char *gguf_type_name(gguf_type t) {
-    static const char *const names[] = {"UINT8",  "INT8",   "UINT16", "INT16", "UINT32",
-                                        "INT32",  "FLOAT32", "BOOL",  "STRING", "ARRAY",
-                                        "UINT64", "INT64",  "FLOAT64"};
+    static const char *const names[] = {"UINT8",  "INT8",    "UINT16", "INT16",  "UINT32",
+                                        "INT32",  "FLOAT32", "BOOL",   "STRING", "ARRAY",
+                                        "UINT64", "INT64",   "FLOAT64"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
@@ -95,7 +100,8 @@ int gguf_kv_clone(gguf_kv *dst, const gguf_kv *src) {
     if (src->str && !(dst->str = strdup(src->str))) goto oom;
     if (src->strs) {
         uint64_t bytes = 0;
-        for (uint64_t i = 0; i < src->n; i++) bytes += strlen(src->strs[i]) + 1;
+        for (uint64_t i = 0; i < src->n; i++)
+            bytes += strlen(src->strs[i]) + 1;
         dst->strs = strs_alloc(src->n, bytes);
         if (!dst->strs) goto oom;
         char *p = (char *)(dst->strs + src->n);
@@ -122,13 +128,15 @@ oom:
 
 static uint64_t name_hash(const char *s) {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
     return h;
 }
 
 static int index_init(name_index *ix, size_t n) {
     size_t cap = 16;
-    while (cap < 2 * n) cap <<= 1;
+    while (cap < 2 * n)
+        cap <<= 1;
     ix->slots = calloc(cap, sizeof *ix->slots);
     ix->mask = cap - 1;
     return ix->slots ? 0 : -1;
@@ -136,8 +144,9 @@ static int index_init(name_index *ix, size_t n) {
 
 /* Index of the entry named `name` (names[i] gives entry i's name), or -1. With insert_idx >=
  * 0, records it when the name is absent. */
-static long index_lookup(const name_index *ix, const char *name, const char *(*name_of)(const void *, size_t),
-                         const void *ctx, long insert_idx) {
+static long index_lookup(const name_index *ix, const char *name,
+                         const char *(*name_of)(const void *, size_t), const void *ctx,
+                         long insert_idx) {
     if (!ix->slots) return -1;
     for (size_t s = (size_t)name_hash(name) & ix->mask;; s = (s + 1) & ix->mask) {
         uint32_t v = ix->slots[s];
@@ -166,7 +175,9 @@ typedef struct reader {
     weft_err *err;
 } reader;
 
-static size_t rd_left(const reader *r) { return r->size - r->pos; }
+static size_t rd_left(const reader *r) {
+    return r->size - r->pos;
+}
 
 static int rd_need(reader *r, uint64_t n, const char *what) {
     if (n > rd_left(r))
@@ -195,8 +206,9 @@ static int rd_u64(reader *r, uint64_t *v, const char *what) {
 static int rd_str_len(reader *r, uint64_t *len, const char *what) {
     if (rd_u64(r, len, what)) return -1;
     if (*len > GGUF_MAX_STRING_BYTES)
-        return weft_errf(r->err, "gguf: %s: string length %" PRIu64 " exceeds the limit of %u bytes",
-                         what, *len, GGUF_MAX_STRING_BYTES);
+        return weft_errf(r->err,
+                         "gguf: %s: string length %" PRIu64 " exceeds the limit of %u bytes", what,
+                         *len, GGUF_MAX_STRING_BYTES);
     if (*len > rd_left(r))
         return weft_errf(r->err,
                          "gguf: truncated file: %s: string of %" PRIu64
@@ -285,8 +297,9 @@ static int read_array(reader *r, gguf_kv *kv) {
     if (kv->arr_type == GGUF_TYPE_BOOL) {
         for (uint64_t i = 0; i < kv->n; i++)
             if (((uint8_t *)kv->data)[i] > 1)
-                return weft_errf(r->err, "gguf: key '%s' bool array element %" PRIu64
-                                         " has value %u (must be 0 or 1)",
+                return weft_errf(r->err,
+                                 "gguf: key '%s' bool array element %" PRIu64
+                                 " has value %u (must be 0 or 1)",
                                  kv->key, i, ((uint8_t *)kv->data)[i]);
     }
     r->pos += (size_t)min_bytes;
@@ -369,17 +382,18 @@ static int read_tensor_info(reader *r, gguf_file *f, size_t i) {
         return weft_errf(r->err, "gguf: duplicate tensor name '%s'", name);
     if (rd_u32(r, &t->n_dims, "tensor n_dims")) return -1;
     if (t->n_dims < 1 || t->n_dims > GGUF_MAX_DIMS)
-        return weft_errf(r->err, "gguf: tensor '%s' has n_dims %u (must be 1..%d)", name,
-                         t->n_dims, GGUF_MAX_DIMS);
+        return weft_errf(r->err, "gguf: tensor '%s' has n_dims %u (must be 1..%d)", name, t->n_dims,
+                         GGUF_MAX_DIMS);
     uint64_t nelem = 1;
-    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) t->ne[d] = 1;
+    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++)
+        t->ne[d] = 1;
     for (uint32_t d = 0; d < t->n_dims; d++) {
         if (rd_u64(r, &t->ne[d], "tensor dimension")) return -1;
-        if (t->ne[d] == 0)
-            return weft_errf(r->err, "gguf: tensor '%s' dimension %u is 0", name, d);
+        if (t->ne[d] == 0) return weft_errf(r->err, "gguf: tensor '%s' dimension %u is 0", name, d);
         if (t->ne[d] > (uint64_t)INT64_MAX / nelem)
-            return weft_errf(r->err, "gguf: tensor '%s' element count overflows (dimension %u = %"
-                                     PRIu64 ")", name, d, t->ne[d]);
+            return weft_errf(
+                r->err, "gguf: tensor '%s' element count overflows (dimension %u = %" PRIu64 ")",
+                name, d, t->ne[d]);
         nelem *= t->ne[d];
     }
     if (rd_u32(r, &t->type, "tensor type")) return -1;
@@ -428,16 +442,16 @@ static int place_tensors(gguf_file *f, weft_err *err) {
     for (size_t i = 0; i < f->n_tensors && rc == 0; i++) {
         gguf_tensor *t = &f->tensors[i];
         if (t->offset % f->alignment != 0) {
-            rc = weft_errf(err, "gguf: tensor '%s' offset %" PRIu64
-                                " is not a multiple of the alignment %u",
-                           t->name, t->offset, f->alignment);
+            rc = weft_errf(
+                err, "gguf: tensor '%s' offset %" PRIu64 " is not a multiple of the alignment %u",
+                t->name, t->offset, f->alignment);
             break;
         }
         uint64_t room = size - f->data_offset;
         if (t->offset > room || t->nbytes > room - t->offset) {
             /* Saturate for the message: the true end may not fit in 64 bits. */
-            uint64_t start = t->offset > UINT64_MAX - f->data_offset ? UINT64_MAX
-                                                                     : f->data_offset + t->offset;
+            uint64_t start =
+                t->offset > UINT64_MAX - f->data_offset ? UINT64_MAX : f->data_offset + t->offset;
             uint64_t end = t->nbytes > UINT64_MAX - start ? UINT64_MAX : start + t->nbytes;
             rc = weft_errf(err,
                            "gguf: tensor '%s' data [%" PRIu64 ", %" PRIu64
@@ -578,9 +592,11 @@ gguf_file *gguf_open(const char *path, weft_err *err) {
 
 void gguf_close(gguf_file *f) {
     if (!f) return;
-    for (size_t i = 0; i < f->n_kv; i++) gguf_kv_clear(&f->kv[i]);
+    for (size_t i = 0; i < f->n_kv; i++)
+        gguf_kv_clear(&f->kv[i]);
     free(f->kv);
-    for (size_t i = 0; i < f->n_tensors; i++) free((char *)f->tensors[i].name);
+    for (size_t i = 0; i < f->n_tensors; i++)
+        free((char *)f->tensors[i].name);
     free(f->tensors);
     free(f->kv_index.slots);
     free(f->tensor_index.slots);
@@ -590,15 +606,29 @@ void gguf_close(gguf_file *f) {
 
 /* ---- accessors ---- */
 
-uint32_t gguf_version(const gguf_file *f) { return f->version; }
-uint32_t gguf_alignment(const gguf_file *f) { return f->alignment; }
-size_t gguf_file_size(const gguf_file *f) { return f->size; }
-uint64_t gguf_data_offset(const gguf_file *f) { return f->data_offset; }
-size_t gguf_kv_count(const gguf_file *f) { return f->n_kv; }
+uint32_t gguf_version(const gguf_file *f) {
+    return f->version;
+}
+uint32_t gguf_alignment(const gguf_file *f) {
+    return f->alignment;
+}
+size_t gguf_file_size(const gguf_file *f) {
+    return f->size;
+}
+uint64_t gguf_data_offset(const gguf_file *f) {
+    return f->data_offset;
+}
+size_t gguf_kv_count(const gguf_file *f) {
+    return f->n_kv;
+}
 
-const gguf_kv *gguf_kv_at(const gguf_file *f, size_t i) { return i < f->n_kv ? &f->kv[i] : NULL; }
+const gguf_kv *gguf_kv_at(const gguf_file *f, size_t i) {
+    return i < f->n_kv ? &f->kv[i] : NULL;
+}
 
-const char *gguf_kv_key(const gguf_file *f, size_t i) { return i < f->n_kv ? f->kv[i].key : NULL; }
+const char *gguf_kv_key(const gguf_file *f, size_t i) {
+    return i < f->n_kv ? f->kv[i].key : NULL;
+}
 
 gguf_type gguf_kv_type(const gguf_file *f, size_t i) {
     return i < f->n_kv ? f->kv[i].type : (gguf_type)-1;
@@ -639,10 +669,22 @@ static num decode_num(gguf_type t, const void *p) {
         n.u = u;
         n.d = (double)u;
         break;
-    case GGUF_TYPE_INT8: n.kind = NUM_SIGNED; n.i = (int8_t)u; break;
-    case GGUF_TYPE_INT16: n.kind = NUM_SIGNED; n.i = (int16_t)u; break;
-    case GGUF_TYPE_INT32: n.kind = NUM_SIGNED; n.i = (int32_t)u; break;
-    case GGUF_TYPE_INT64: n.kind = NUM_SIGNED; memcpy(&n.i, &u, 8); break;
+    case GGUF_TYPE_INT8:
+        n.kind = NUM_SIGNED;
+        n.i = (int8_t)u;
+        break;
+    case GGUF_TYPE_INT16:
+        n.kind = NUM_SIGNED;
+        n.i = (int16_t)u;
+        break;
+    case GGUF_TYPE_INT32:
+        n.kind = NUM_SIGNED;
+        n.i = (int32_t)u;
+        break;
+    case GGUF_TYPE_INT64:
+        n.kind = NUM_SIGNED;
+        memcpy(&n.i, &u, 8);
+        break;
     case GGUF_TYPE_FLOAT32: {
         float v;
         memcpy(&v, p, 4);
@@ -654,7 +696,8 @@ static num decode_num(gguf_type t, const void *p) {
         n.kind = NUM_FLOAT;
         memcpy(&n.d, p, 8);
         break;
-    default: break;
+    default:
+        break;
     }
     if (n.kind == NUM_SIGNED) n.d = (double)n.i;
     return n;
@@ -748,7 +791,9 @@ bool gguf_kv_arr_info(const gguf_file *f, size_t i, gguf_type *elem_type, uint64
     return true;
 }
 
-size_t gguf_tensor_count(const gguf_file *f) { return f->n_tensors; }
+size_t gguf_tensor_count(const gguf_file *f) {
+    return f->n_tensors;
+}
 
 const gguf_tensor *gguf_tensor_at(const gguf_file *f, size_t i) {
     return i < f->n_tensors ? &f->tensors[i] : NULL;

@@ -36,13 +36,17 @@ struct gguf_writer {
     weft_err first_err;
 };
 
-gguf_writer *gguf_writer_new(void) { return calloc(1, sizeof(gguf_writer)); }
+gguf_writer *gguf_writer_new(void) {
+    return calloc(1, sizeof(gguf_writer));
+}
 
 void gguf_writer_free(gguf_writer *w) {
     if (!w) return;
-    for (size_t i = 0; i < w->n_kv; i++) gguf_kv_clear(&w->kv[i]);
+    for (size_t i = 0; i < w->n_kv; i++)
+        gguf_kv_clear(&w->kv[i]);
     free(w->kv);
-    for (size_t i = 0; i < w->n_tensors; i++) free(w->tensors[i].name);
+    for (size_t i = 0; i < w->n_tensors; i++)
+        free(w->tensors[i].name);
     free(w->tensors);
     free(w);
 }
@@ -171,14 +175,17 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_dims, co
         return fail(w, "gguf writer: invalid tensor '%s'", name ? name : "NULL");
     if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
         return fail(w, "gguf writer: tensor '%s' needs 1..4 dimensions", name);
-    if (!dtype_supported(type)) return fail(w, "gguf writer: tensor '%s' has unsupported type", name);
+    if (!dtype_supported(type))
+        return fail(w, "gguf writer: tensor '%s' has unsupported type", name);
     for (size_t i = 0; i < w->n_tensors; i++)
         if (strcmp(w->tensors[i].name, name) == 0)
             return fail(w, "gguf writer: duplicate tensor '%s'", name);
-    if (w->n_tensors >= GGUF_MAX_TENSORS) return fail(w, "gguf writer: too many tensors (at '%s')", name);
+    if (w->n_tensors >= GGUF_MAX_TENSORS)
+        return fail(w, "gguf writer: too many tensors (at '%s')", name);
     wtensor t = {.n_dims = n_dims, .type = type, .fill = fill, .fill_ctx = fill_ctx};
     uint64_t nelem = 1;
-    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) t.ne[d] = 1;
+    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++)
+        t.ne[d] = 1;
     for (uint32_t d = 0; d < n_dims; d++) {
         if (ne[d] == 0 || ne[d] > (uint64_t)INT64_MAX / nelem)
             return fail(w, "gguf writer: tensor '%s' has a zero or overflowing dimension", name);
@@ -200,7 +207,8 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_dims, co
         w->tensors = n;
         w->cap_tensors = cap;
     }
-    if (!(t.name = strdup(name))) return fail(w, "gguf writer: out of memory adding tensor '%s'", name);
+    if (!(t.name = strdup(name)))
+        return fail(w, "gguf writer: out of memory adding tensor '%s'", name);
     w->tensors[w->n_tensors++] = t;
     return 0;
 }
@@ -219,8 +227,12 @@ static void put(sink *s, const void *p, size_t n) {
     s->pos += n;
 }
 
-static void put_u32(sink *s, uint32_t v) { put(s, &v, 4); }
-static void put_u64(sink *s, uint64_t v) { put(s, &v, 8); }
+static void put_u32(sink *s, uint32_t v) {
+    put(s, &v, 4);
+}
+static void put_u64(sink *s, uint64_t v) {
+    put(s, &v, 8);
+}
 
 static void put_str(sink *s, const char *str) {
     uint64_t n = strlen(str);
@@ -247,7 +259,8 @@ static void put_kv_entry(sink *s, const gguf_kv *kv) {
         put_u32(s, (uint32_t)kv->arr_type);
         put_u64(s, kv->n);
         if (kv->arr_type == GGUF_TYPE_STRING) {
-            for (uint64_t i = 0; i < kv->n; i++) put_str(s, kv->strs[i]);
+            for (uint64_t i = 0; i < kv->n; i++)
+                put_str(s, kv->strs[i]);
         } else {
             put(s, kv->data, (size_t)kv->n * gguf_type_size(kv->arr_type));
         }
@@ -280,20 +293,23 @@ static int write_body(gguf_writer *w, sink *s, uint32_t align, weft_err *err) {
     put_u32(s, 3);
     put_u64(s, w->n_tensors);
     put_u64(s, w->n_kv);
-    for (size_t i = 0; i < w->n_kv; i++) put_kv_entry(s, &w->kv[i]);
+    for (size_t i = 0; i < w->n_kv; i++)
+        put_kv_entry(s, &w->kv[i]);
     for (size_t i = 0; i < w->n_tensors; i++) {
         const wtensor *t = &w->tensors[i];
         put_str(s, t->name);
         put_u32(s, t->n_dims);
-        for (uint32_t d = 0; d < t->n_dims; d++) put_u64(s, t->ne[d]);
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            put_u64(s, t->ne[d]);
         put_u32(s, t->type);
         put_u64(s, t->offset);
     }
     put_pad(s, align);
     if (w->n_tensors == 0) return 0;
     uint8_t *buf = malloc((size_t)max_bytes);
-    if (!buf) return weft_errf(err, "gguf writer: out of memory for a %" PRIu64 "-byte tensor",
-                               max_bytes);
+    if (!buf)
+        return weft_errf(err, "gguf writer: out of memory for a %" PRIu64 "-byte tensor",
+                         max_bytes);
     int rc = 0;
     for (size_t i = 0; i < w->n_tensors && !s->failed_errno; i++) {
         const wtensor *t = &w->tensors[i];

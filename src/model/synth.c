@@ -53,7 +53,8 @@ typedef struct synth_vocab {
 } synth_vocab;
 
 static void vocab_free(synth_vocab *v) {
-    for (uint32_t i = 0; v->tokens && i < v->n; i++) free(v->tokens[i]);
+    for (uint32_t i = 0; v->tokens && i < v->n; i++)
+        free(v->tokens[i]);
     free(v->tokens);
     free(v->scores);
     free(v->types);
@@ -85,13 +86,20 @@ static int vocab_generate(synth_vocab *v, uint32_t n, weft_err *err) {
     char buf[32];
     float score = 0.0f;
     for (uint32_t i = 0; i < n; i++) {
-        if (i == 0) snprintf(buf, sizeof buf, "<unk>");
-        else if (i == 1) snprintf(buf, sizeof buf, "<s>");
-        else if (i == 2) snprintf(buf, sizeof buf, "</s>");
-        else if (i < 3 + 256) snprintf(buf, sizeof buf, "<0x%02X>", i - 3);
-        else if (i == 3 + 256) snprintf(buf, sizeof buf, "\xe2\x96\x81"); /* "▁" */
-        else if (i < 3 + 256 + 1 + 94) snprintf(buf, sizeof buf, "%c", (char)(0x21 + i - 260));
-        else snprintf(buf, sizeof buf, "\xe2\x96\x81w%u", i);
+        if (i == 0)
+            snprintf(buf, sizeof buf, "<unk>");
+        else if (i == 1)
+            snprintf(buf, sizeof buf, "<s>");
+        else if (i == 2)
+            snprintf(buf, sizeof buf, "</s>");
+        else if (i < 3 + 256)
+            snprintf(buf, sizeof buf, "<0x%02X>", i - 3);
+        else if (i == 3 + 256)
+            snprintf(buf, sizeof buf, "\xe2\x96\x81"); /* "▁" */
+        else if (i < 3 + 256 + 1 + 94)
+            snprintf(buf, sizeof buf, "%c", (char)(0x21 + i - 260));
+        else
+            snprintf(buf, sizeof buf, "\xe2\x96\x81w%u", i);
         if (!(v->tokens[i] = strdup(buf))) return weft_errf(err, "synth: out of memory");
         v->types[i] = token_type_of(buf);
         v->scores[i] = v->types[i] == TOK_NORMAL ? score-- : 0.0f;
@@ -158,8 +166,10 @@ static int vocab_from_llama2c(synth_vocab *v, const uint8_t *p, size_t size, con
         memcpy(s, p + pos, (size_t)len);
         s[len] = 0;
         pos += (size_t)len;
-        if (strcmp(s, "\n<s>\n") == 0) strcpy(s, "<s>");
-        else if (strcmp(s, "\n</s>\n") == 0) strcpy(s, "</s>");
+        if (strcmp(s, "\n<s>\n") == 0)
+            strcpy(s, "<s>");
+        else if (strcmp(s, "\n</s>\n") == 0)
+            strcpy(s, "</s>");
         v->tokens[i] = s;
         v->types[i] = token_type_of(s);
     }
@@ -244,7 +254,8 @@ static float rand_sym(uint64_t *s) {
 
 static uint64_t name_seed(uint64_t seed, const char *name) {
     uint64_t h = 1469598103934665603ull;
-    for (; *name; name++) h = (h ^ (uint8_t)*name) * 1099511628211ull;
+    for (; *name; name++)
+        h = (h ^ (uint8_t)*name) * 1099511628211ull;
     uint64_t s = seed ^ h;
     return splitmix64(&s);
 }
@@ -272,11 +283,16 @@ static int synth_fill(void *ctx, const char *name, void *dst, uint64_t nbytes) {
 
 static uint32_t llama_file_type(weft_dtype t) {
     switch (t) {
-    case WEFT_F16: return 1;
-    case WEFT_Q4_0: return 2;
-    case WEFT_Q8_0: return 7;
-    case WEFT_BF16: return 32;
-    default: return 0;
+    case WEFT_F16:
+        return 1;
+    case WEFT_Q4_0:
+        return 2;
+    case WEFT_Q8_0:
+        return 7;
+    case WEFT_BF16:
+        return 32;
+    default:
+        return 0;
     }
 }
 
@@ -339,9 +355,9 @@ static size_t plan_tensors(synth_tensor *ts, const synth_options *o, const model
         const char *suffix;
         int in, out; /* 0 dim, 1 q_dim, 2 kv_dim, 3 hidden; out < 0 marks a norm */
     } layer[] = {
-        {"attn_norm", 0, -1}, {"attn_q", 0, 1},   {"attn_k", 0, 2},
+        {"attn_norm", 0, -1}, {"attn_q", 0, 1},      {"attn_k", 0, 2},
         {"attn_v", 0, 2},     {"attn_output", 1, 0}, {"ffn_norm", 0, -1},
-        {"ffn_gate", 0, 3},   {"ffn_up", 0, 3},   {"ffn_down", 3, 0},
+        {"ffn_gate", 0, 3},   {"ffn_up", 0, 3},      {"ffn_down", 3, 0},
     };
     const uint64_t size_of[4] = {m->dim, q_dim, kv_dim, m->hidden};
     for (uint32_t l = 0; l < m->n_layers; l++) {
@@ -359,8 +375,9 @@ static size_t plan_tensors(synth_tensor *ts, const synth_options *o, const model
 int synth_write(const synth_options *o, const char *path, synth_result *res, weft_err *err) {
     const synth_preset *p = synth_find_preset(o->preset);
     if (!p) return weft_errf(err, "synth: unknown preset '%s'", o->preset ? o->preset : "");
-    model_shape m = {p->dim, o->n_layers ? o->n_layers : p->n_layers, p->n_heads, p->n_kv_heads,
-                     p->hidden_dim, o->ctx_len ? o->ctx_len : p->ctx_len, p->dim / p->n_heads, 0};
+    model_shape m = {
+        p->dim,        o->n_layers ? o->n_layers : p->n_layers, p->n_heads,          p->n_kv_heads,
+        p->hidden_dim, o->ctx_len ? o->ctx_len : p->ctx_len,    p->dim / p->n_heads, 0};
     if (check_shape(o, &m, err)) return -1;
     gguf_writer *w = gguf_writer_new();
     if (!w) return weft_errf(err, "synth: out of memory");
