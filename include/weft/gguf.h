@@ -56,6 +56,8 @@ void gguf_close(gguf_file *f);
 uint32_t gguf_version(const gguf_file *f);
 uint32_t gguf_alignment(const gguf_file *f);
 size_t gguf_file_size(const gguf_file *f);
+/* File offset where the tensor data section starts (tensor offsets are relative to it). */
+uint64_t gguf_data_offset(const gguf_file *f);
 
 /* ---- metadata ---- */
 size_t gguf_kv_count(const gguf_file *f);

@@ -32,6 +32,13 @@ weft_tokenizer *tok_load_gguf(const struct gguf_file *f, weft_err *err);
  * <0xXX> pieces are BYTE, <unk> UNKNOWN, <s> and </s> CONTROL. */
 weft_tokenizer *tok_load_bin(const char *path, int vocab_size, weft_err *err);
 void tok_free(weft_tokenizer *t);
+/* Builds a tokenizer in memory from n pieces written in SentencePiece convention (U+2581 for
+ * space, "<0x0A>" for byte tokens). scores and types may be NULL (all 0 / inferred from the
+ * text as for tok_load_bin); a type outside TOK_NORMAL..TOK_BYTE is inferred too. bos, eos and
+ * unk must be ids in range. Used by tests and fuzzers that need a vocabulary without a file. */
+weft_tokenizer *tok_new_from_pieces(const char *const *pieces, const float *scores,
+                                    const int32_t *types, int n, int bos, int eos, int unk,
+                                    weft_err *err);
 
 int tok_vocab_size(const weft_tokenizer *t);
 int tok_bos(const weft_tokenizer *t);

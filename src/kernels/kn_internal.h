@@ -1,0 +1,113 @@
+/* kn_internal.h — private glue between the kernel front ends (matmul.c, ops.c, bandwidth.c)
+ * and the per-ISA implementations (*_avx2.c, *_avx512.c): the quantized-activation layout,
+ * the per-ISA entry points, and small scalar helpers (fp16/bf16 decode) that the kernels need
+ * without depending on dtype.c. Nothing here is public API. */
+#ifndef WEFT_KN_INTERNAL_H
+#define WEFT_KN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "weft/kernels.h"
+
+/* ---- CPU features beyond the three public levels ---- */
+/* True when the CPU (and OS) support AVX-512 VNNI; the AVX-512 integer dot kernels need it
+ * and the quantized matmul falls back to the AVX2 kernels when it is missing. */
+bool kn_cpu_has_avx512_vnni(void);
+
+/* ---- scalar element decoders ---- */
+static inline float kn_fp16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t man = h & 0x3ffu;
+    uint32_t bits;
+    if (exp == 0x1f) { /* inf / nan */
+        bits = sign | 0x7f800000u | (man << 13);
+    } else if (exp != 0) { /* normal */
+        bits = sign | ((exp + 112u) << 23) | (man << 13);
+    } else if (man == 0) { /* zero */
+        bits = sign;
+    } else { /* subnormal: renormalise */
+        int e = -1;
+        do {
+            e++;
+            man <<= 1;
+        } while (!(man & 0x400u));
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ffu) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static inline float kn_bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* Unaligned little-endian 16-bit load (block scales sit at 2-byte offsets). */
+static inline uint16_t kn_load_u16(const void *p) {
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* ---- quantized activations ----
+ * For Q8_0/Q4_0 weights each X row is quantized once per kn_matmul call to blocks of 32 int8
+ * with a float scale: x ≈ d[b] * qs[32b + j], d = max|x|/127, q = round-to-nearest-even(x/d).
+ * dsum[b] = d[b] * Σ_j qs[32b + j] lets the integer kernels work on unsigned weights
+ * (w + 128 for Q8_0, the raw nibble for Q4_0) and subtract the offset afterwards.
+ * Row x of the activations starts at qs + x*qstride, d + x*nb, dsum + x*nb; qstride is cols
+ * rounded up to 64. The scalar and AVX2 kernels take qs in natural element order, the AVX-512
+ * VNNI kernel in a pair-interleaved order (see kn_quantize_act_row_avx512). */
+typedef struct kn_qact {
+    const int8_t *qs;
+    const float *d;
+    const float *dsum;
+    int cols, nb;
+    size_t qstride;
+} kn_qact;
+
+/* Quantizes one row of `cols` floats (a multiple of 32) in natural element order. */
+void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *dsum);
+
+/* A kernel computes Y[x][r] for all x < n and r in [r0, r1). Y has W->rows columns. */
+typedef void (*kn_mm_float_fn)(const kn_matrix *W, const float *X, int n, float *Y, int r0,
+                               int r1);
+typedef void (*kn_mm_quant_fn)(const kn_matrix *W, const kn_qact *A, int n, float *Y, int r0,
+                               int r1);
+
+/* Scalar reference kernels (matmul.c): F32/F16/BF16 and Q8_0/Q4_0. */
+void kn_mm_float_scalar(const kn_matrix *W, const float *X, int n, float *Y, int r0, int r1);
+void kn_mm_quant_scalar(const kn_matrix *W, const kn_qact *A, int n, float *Y, int r0, int r1);
+
+/* AVX2+FMA+F16C kernels (matmul_avx2.c). */
+void kn_mm_float_avx2(const kn_matrix *W, const float *X, int n, float *Y, int r0, int r1);
+void kn_mm_quant_avx2(const kn_matrix *W, const kn_qact *A, int n, float *Y, int r0, int r1);
+
+/* AVX-512 kernels (matmul_avx512.c; the quantized one, qmatmul_avx512.c, needs VNNI). */
+void kn_mm_float_avx512(const kn_matrix *W, const float *X, int n, float *Y, int r0, int r1);
+void kn_mm_quant_avx512(const kn_matrix *W, const kn_qact *A, int n, float *Y, int r0, int r1);
+void kn_quantize_act_row_avx512(const float *x, int cols, int8_t *qs, float *d, float *dsum);
+
+/* ---- vector primitives per ISA (ops_avx2.c, ops_avx512.c) ---- */
+float kn_dot_f32_avx2(const float *a, const float *b, int n);
+void kn_axpy_f32_avx2(float *y, float a, const float *x, int n);
+float kn_dot_f32_avx512(const float *a, const float *b, int n);
+void kn_axpy_f32_avx512(float *y, float a, const float *x, int n);
+void kn_scale_f32_avx512(float *x, float a, int n);
+void kn_add_avx512(float *y, const float *x, int n);
+void kn_rmsnorm_avx512(float *out, const float *x, const float *w, int n, float eps);
+void kn_softmax_avx512(float *x, int n);
+void kn_swiglu_avx512(float *a, const float *b, int n);
+
+/* Reads bytes [0, n) of p and returns a value depending on all of it (bandwidth probe). */
+uint64_t kn_read_sum_scalar(const void *p, size_t n);
+uint64_t kn_read_sum_avx2(const void *p, size_t n);
+uint64_t kn_read_sum_avx512(const void *p, size_t n);
+
+#endif

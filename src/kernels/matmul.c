@@ -1,0 +1,237 @@
+/* matmul.c — kn_matmul's front end: picks the path for a weight type, batch size and ISA,
+ * quantizes activations for the integer kernels, splits output rows over the thread pool, and
+ * holds the scalar reference kernels that every SIMD path is tested against.
+ *
+ * Paths: F32 weights with n >= KN_SGEMM_MIN_N go to OpenBLAS sgemm; F32 with smaller n and
+ * F16/BF16 use weft's float kernels (weights widened to f32 in registers); Q8_0/Q4_0 quantize
+ * X once per call to int8 blocks (kn_qact) and run integer dot kernels. The per-ISA kernels
+ * read each weight row once per call for all n X rows, so a batch of a few tokens costs about
+ * the same memory traffic as one. */
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "kernels/kn_internal.h"
+
+/* Smallest batch for which sgemm beats the own F32 kernel (measured by bench_kernels). */
+#define KN_SGEMM_MIN_N 8
+/* Rows handed to a thread come in multiples of this (kernels unroll over rows). */
+#define KN_ROW_UNIT 16
+
+/* ---- activation quantization ---- */
+
+void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *dsum) {
+    for (int b = 0; b < cols / WEFT_QK; b++) {
+        const float *xb = x + b * WEFT_QK;
+        float amax = 0.0f;
+        for (int j = 0; j < WEFT_QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        float db = amax / 127.0f;
+        float id = db != 0.0f ? 1.0f / db : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < WEFT_QK; j++) {
+            int q = (int)nearbyintf(xb[j] * id); /* nearest-even, as cvtps2dq */
+            qs[b * WEFT_QK + j] = (int8_t)q;
+            sum += q;
+        }
+        d[b] = db;
+        dsum[b] = db * (float)sum;
+    }
+}
+
+static size_t align64(size_t v) { return (v + 63) & ~(size_t)63; }
+
+static bool is_quant(weft_dtype t) { return t == WEFT_Q8_0 || t == WEFT_Q4_0; }
+
+size_t kn_matmul_scratch_bytes(const kn_matrix *W, int n) {
+    if (!is_quant(W->type) || n <= 0) return 0;
+    size_t nb = (size_t)W->cols / WEFT_QK;
+    return 64 + (size_t)n * align64((size_t)W->cols) + 2 * (size_t)n * nb * sizeof(float);
+}
+
+/* ---- scalar reference kernels ---- */
+
+static float load_float_elem(weft_dtype t, const uint8_t *row, int j) {
+    switch (t) {
+    case WEFT_F32: {
+        float f;
+        memcpy(&f, row + 4 * (size_t)j, sizeof f);
+        return f;
+    }
+    case WEFT_F16: return kn_fp16_to_f32(kn_load_u16(row + 2 * (size_t)j));
+    case WEFT_BF16: return kn_bf16_to_f32(kn_load_u16(row + 2 * (size_t)j));
+    default: return 0.0f;
+    }
+}
+
+void kn_mm_float_scalar(const kn_matrix *W, const float *X, int n, float *Y, int r0, int r1) {
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
+        for (int x = 0; x < n; x++) {
+            const float *xr = X + (size_t)x * W->cols;
+            float acc = 0.0f;
+            for (int j = 0; j < W->cols; j++) acc += load_float_elem(W->type, row, j) * xr[j];
+            Y[(size_t)x * W->rows + r] = acc;
+        }
+    }
+}
+
+/* Integer dot of one weight block with 32 activation int8s, weights as signed values. */
+static int block_dot_q8(const block_q8_0 *w, const int8_t *a) {
+    int s = 0;
+    for (int j = 0; j < WEFT_QK; j++) s += (int)w->qs[j] * a[j];
+    return s;
+}
+
+static int block_dot_q4(const block_q4_0 *w, const int8_t *a) {
+    int s = 0;
+    for (int j = 0; j < WEFT_QK / 2; j++) {
+        s += ((w->qs[j] & 0x0f) - 8) * a[j];
+        s += ((w->qs[j] >> 4) - 8) * a[j + WEFT_QK / 2];
+    }
+    return s;
+}
+
+void kn_mm_quant_scalar(const kn_matrix *W, const kn_qact *A, int n, float *Y, int r0, int r1) {
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)W->data + (size_t)r * W->row_bytes;
+        for (int x = 0; x < n; x++) {
+            const int8_t *qa = A->qs + (size_t)x * A->qstride;
+            const float *da = A->d + (size_t)x * A->nb;
+            float acc = 0.0f;
+            for (int b = 0; b < A->nb; b++) {
+                int s;
+                float dw;
+                if (W->type == WEFT_Q8_0) {
+                    const block_q8_0 *blk = (const block_q8_0 *)(row + (size_t)b * sizeof *blk);
+                    dw = kn_fp16_to_f32(kn_load_u16(&blk->d));
+                    s = block_dot_q8(blk, qa + b * WEFT_QK);
+                } else {
+                    const block_q4_0 *blk = (const block_q4_0 *)(row + (size_t)b * sizeof *blk);
+                    dw = kn_fp16_to_f32(kn_load_u16(&blk->d));
+                    s = block_dot_q4(blk, qa + b * WEFT_QK);
+                }
+                acc += dw * da[b] * (float)s;
+            }
+            Y[(size_t)x * W->rows + r] = acc;
+        }
+    }
+}
+
+/* ---- dispatch ---- */
+
+typedef struct {
+    const kn_matrix *W;
+    const float *X;
+    const kn_qact *A;
+    int n;
+    float *Y;
+    kn_mm_float_fn ffn;
+    kn_mm_quant_fn qfn;
+    int8_t *qs; /* activation quantization targets (quant phase) */
+    float *d, *dsum;
+    bool avx512_quant; /* VNNI layout */
+} mm_job;
+
+/* Contiguous share of [0, total) for thread ith, in multiples of unit. */
+static void share(int total, int unit, int ith, int nth, int *lo, int *hi) {
+    int units = (total + unit - 1) / unit;
+    int per = units / nth, extra = units % nth;
+    int u0 = ith * per + (ith < extra ? ith : extra);
+    int u1 = u0 + per + (ith < extra ? 1 : 0);
+    *lo = u0 * unit < total ? u0 * unit : total;
+    *hi = u1 * unit < total ? u1 * unit : total;
+}
+
+static void mm_worker(void *ctx, int ith, int nth) {
+    mm_job *j = ctx;
+    int r0, r1;
+    share(j->W->rows, KN_ROW_UNIT, ith, nth, &r0, &r1);
+    if (r0 >= r1) return;
+    if (j->ffn) j->ffn(j->W, j->X, j->n, j->Y, r0, r1);
+    else j->qfn(j->W, j->A, j->n, j->Y, r0, r1);
+}
+
+static void quant_worker(void *ctx, int ith, int nth) {
+    mm_job *j = ctx;
+    int x0, x1, cols = j->W->cols, nb = cols / WEFT_QK;
+    share(j->n, 1, ith, nth, &x0, &x1);
+    for (int x = x0; x < x1; x++) {
+        const float *xr = j->X + (size_t)x * cols;
+        int8_t *qs = j->qs + (size_t)x * align64((size_t)cols);
+        float *d = j->d + (size_t)x * nb, *ds = j->dsum + (size_t)x * nb;
+        if (j->avx512_quant) kn_quantize_act_row_avx512(xr, cols, qs, d, ds);
+        else kn_quantize_act_row(xr, cols, qs, d, ds);
+    }
+}
+
+void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *Y,
+               void *scratch) {
+    if (n <= 0 || W->rows <= 0) return;
+    kn_isa isa = kn_isa_active();
+    mm_job job = {.W = W, .X = X, .n = n, .Y = Y};
+
+    if (!is_quant(W->type)) {
+        assert(W->type == WEFT_F32 || W->type == WEFT_F16 || W->type == WEFT_BF16);
+        if (W->type == WEFT_F32 && n >= KN_SGEMM_MIN_N && isa != KN_ISA_SCALAR) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, W->rows, W->cols, 1.0f, X,
+                        W->cols, (const float *)W->data, (int)(W->row_bytes / sizeof(float)),
+                        0.0f, Y, W->rows);
+            return;
+        }
+        job.ffn = isa == KN_ISA_AVX512 ? kn_mm_float_avx512
+                  : isa == KN_ISA_AVX2 ? kn_mm_float_avx2
+                                       : kn_mm_float_scalar;
+        tp_run(pool, mm_worker, &job);
+        return;
+    }
+
+    assert(W->cols % WEFT_QK == 0 && scratch != NULL);
+    int nb = W->cols / WEFT_QK;
+    uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    job.qs = (int8_t *)base;
+    job.d = (float *)(base + (size_t)n * align64((size_t)W->cols));
+    job.dsum = job.d + (size_t)n * nb;
+    bool vnni = isa == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni();
+    job.avx512_quant = vnni; /* the VNNI kernel's interleaved activation layout */
+    if (n == 1) quant_worker(&job, 0, 1);
+    else tp_run(pool, quant_worker, &job);
+
+    kn_qact act = {.qs = job.qs, .d = job.d, .dsum = job.dsum, .cols = W->cols, .nb = nb,
+                   .qstride = align64((size_t)W->cols)};
+    job.A = &act;
+    job.qfn = vnni ? kn_mm_quant_avx512 : isa >= KN_ISA_AVX2 ? kn_mm_quant_avx2 : kn_mm_quant_scalar;
+    tp_run(pool, mm_worker, &job);
+}
+
+/* ---- one row as F32 (embedding lookup) ---- */
+
+void kn_matrix_row_f32(const kn_matrix *W, int i, float *out) {
+    const uint8_t *row = (const uint8_t *)W->data + (size_t)i * W->row_bytes;
+    switch (W->type) {
+    case WEFT_F32: memcpy(out, row, (size_t)W->cols * sizeof(float)); return;
+    case WEFT_F16:
+    case WEFT_BF16:
+        for (int j = 0; j < W->cols; j++) out[j] = load_float_elem(W->type, row, j);
+        return;
+    case WEFT_Q8_0:
+        for (int b = 0; b < W->cols / WEFT_QK; b++) {
+            const block_q8_0 *blk = (const block_q8_0 *)(row + (size_t)b * sizeof *blk);
+            float d = kn_fp16_to_f32(kn_load_u16(&blk->d));
+            for (int j = 0; j < WEFT_QK; j++) out[b * WEFT_QK + j] = d * (float)blk->qs[j];
+        }
+        return;
+    case WEFT_Q4_0:
+        for (int b = 0; b < W->cols / WEFT_QK; b++) {
+            const block_q4_0 *blk = (const block_q4_0 *)(row + (size_t)b * sizeof *blk);
+            float d = kn_fp16_to_f32(kn_load_u16(&blk->d));
+            for (int j = 0; j < WEFT_QK / 2; j++) {
+                out[b * WEFT_QK + j] = d * (float)((blk->qs[j] & 0x0f) - 8);
+                out[b * WEFT_QK + j + WEFT_QK / 2] = d * (float)((blk->qs[j] >> 4) - 8);
+            }
+        }
+        return;
+    }
+    assert(!"kn_matrix_row_f32: unsupported weight type");
+}
