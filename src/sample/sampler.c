@@ -125,11 +125,6 @@ static int cand_before(const smp_cand *a, const smp_cand *b) {
     return a->v > b->v || (a->v == b->v && a->id < b->id);
 }
 
-static int cand_cmp(const void *pa, const void *pb) {
-    const smp_cand *a = pa, *b = pb;
-    return cand_before(a, b) ? -1 : cand_before(b, a) ? 1 : 0;
-}
-
 /* Heap whose root is the candidate that ranks last (the weakest of those kept). */
 static void sift_down(smp_cand *h, int n, int i) {
     for (;;) {
@@ -144,6 +139,31 @@ static void sift_down(smp_cand *h, int n, int i) {
     }
 }
 
+/* Sorts c[0..n) best first by heap-sort: in place, no allocation (qsort may allocate). */
+static void sort_best_first(smp_cand *c, int n) {
+    for (int i = n / 2 - 1; i >= 0; i--) sift_down(c, n, i);
+    for (int m = n; m > 1; m--) { /* move the weakest to the end */
+        smp_cand t = c[0];
+        c[0] = c[m - 1];
+        c[m - 1] = t;
+        sift_down(c, m - 1, 0);
+    }
+}
+
+/* Moves the k best of c[0..n) to the front, best first, in place: O(n log k). */
+static void partial_sort_best(smp_cand *c, int n, int k) {
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
+    for (int i = k; i < n; i++) {
+        if (cand_before(&c[i], &c[0])) {
+            smp_cand t = c[0];
+            c[0] = c[i];
+            c[i] = t;
+            sift_down(c, k, 0);
+        }
+    }
+    sort_best_first(c, k);
+}
+
 /* Keeps the k best logits in c[0..k), best first: O(V log k), no full sort. */
 static void select_top_k(smp_cand *c, const float *logits, int n_vocab, int k) {
     for (int i = 0; i < k; i++) c[i] = (smp_cand){logits[i], i};
@@ -155,13 +175,7 @@ static void select_top_k(smp_cand *c, const float *logits, int n_vocab, int k) {
             sift_down(c, k, 0);
         }
     }
-    /* heap-sort in place: repeatedly move the weakest to the end */
-    for (int n = k; n > 1; n--) {
-        smp_cand t = c[0];
-        c[0] = c[n - 1];
-        c[n - 1] = t;
-        sift_down(c, n - 1, 0);
-    }
+    sort_best_first(c, k);
 }
 
 int sampler_sample(weft_sampler *s, float *logits, const int32_t *recent, int n_recent) {
@@ -191,10 +205,10 @@ int sampler_sample(weft_sampler *s, float *logits, const int32_t *recent, int n_
     }
 
     /* tempered softmax over the candidates (the max is always among them) */
-    const double inv_t = 1.0 / (double)s->p.temperature;
+    const float inv_t = 1.0f / s->p.temperature;
     double sum = 0.0;
     for (int i = 0; i < n; i++) {
-        float p = (float)exp(((double)c[i].v - (double)max_logit) * inv_t);
+        float p = expf((c[i].v - max_logit) * inv_t);
         c[i].v = p;
         sum += p;
     }
@@ -204,13 +218,23 @@ int sampler_sample(weft_sampler *s, float *logits, const int32_t *recent, int n_
         double top_p = s->p.top_p > 0.0f ? s->p.top_p : 0.0;
         if (!sorted) {
             /* Tokens below (1-p)/(n-1) together hold less than 1-p, so the nucleus lies among
-             * the others: only those need sorting. The best token is always kept. */
+             * the others: drop the rest (the best token always stays). */
             float cut = (float)((1.0 - top_p) / (double)(n - 1));
             int m = 0;
             for (int i = 0; i < n; i++)
                 if (c[i].v >= cut || c[i].id == best) c[m++] = c[i];
             n = m;
-            qsort(c, (size_t)n, sizeof *c, cand_cmp);
+            /* Sort only as far as the nucleus reaches: grow a best-first prefix until it holds
+             * mass p. Peaked distributions stop after the first round. */
+            int k = n < 64 ? n : 64;
+            for (;;) {
+                partial_sort_best(c, n, k);
+                double mass = 0.0;
+                for (int i = 0; i < k; i++) mass += c[i].v;
+                if (mass >= top_p || k == n) break;
+                k = k > n / 4 ? n : k * 4;
+            }
+            n = k;
             sorted = true;
         }
         double cum = 0.0;
