@@ -16,6 +16,11 @@ shared=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 shopt -s nullglob
 
+# The tokenizer fuzzer uses the real 32000-token Llama vocabulary when ../shared has it.
+if [ -n "$shared" ] && [ -f "$shared/models/tokenizers/tokenizer_llama2_32000.bin" ]; then
+    export WEFT_FUZZ_TOKENIZER="$shared/models/tokenizers/tokenizer_llama2_32000.bin"
+fi
+
 ran=0
 failed=0
 summary=()
