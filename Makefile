@@ -16,7 +16,7 @@ all: build
 
 build:
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DWEFT_SHARED_DIR=$(SHARED) >/dev/null
-	@cmake --build build -j $(JOBS)
+	@cmake --build build -j $(JOBS) -- --no-print-directory
 
 check: build
 	cd build && ctest --output-on-failure -j $(JOBS)
@@ -33,10 +33,7 @@ fuzz:
 
 # The full suite: what README's test command and CI run.
 test:
-	$(MAKE) check
-	$(MAKE) san
-	$(MAKE) fuzz
-	@echo "make test: all stages passed"
+	@JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) SHARED=$(SHARED) bash scripts/test.sh
 
 bench: build
 	build/bench_core --out bench/results/core.md
