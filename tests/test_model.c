@@ -147,8 +147,8 @@ static void write_rewrite(const char *src_path, const rewrite *r, const char *sc
         uint64_t ne[2] = {t->ne[0], t->ne[1]};
         if (r->reshape_tensor && strcmp(t->name, r->reshape_tensor) == 0)
             ne[0] = r->ne0, ne[1] = r->ne1;
-        assert_int_equal(gguf_writer_add_tensor(w, t->name, ne[1] > 1 ? 2 : t->n_dims, ne,
-                                                t->type, copy_fill, (void *)t),
+        assert_int_equal(gguf_writer_add_tensor(w, t->name, ne[1] > 1 ? 2 : t->n_dims, ne, t->type,
+                                                copy_fill, (void *)t),
                          0);
     }
     int rc = gguf_writer_write(w, out, &err);
@@ -274,8 +274,9 @@ static void test_gguf_untied_rope_stops(void **state) {
     char path[4096];
     write_rewrite(base, &defaults, "model-defaults.gguf", path, sizeof path);
     /* without head_count_kv the model is MHA, so attn_k's [64,16] no longer fits */
-    expect_refused(path, NULL, "tensor 'blk.0.attn_k.weight' has shape [64, 16] (n_dims 2), "
-                               "expected [64, 64]");
+    expect_refused(path, NULL,
+                   "tensor 'blk.0.attn_k.weight' has shape [64, 16] (n_dims 2), "
+                   "expected [64, 64]");
     rewrite defaults2 = {.kv = {{"llama.context_length", 'd', NULL, 0},
                                 {"llama.rope.freq_base", 'd', NULL, 0},
                                 {"llama.attention.layer_norm_rms_epsilon", 'd', NULL, 0}}};
@@ -296,8 +297,8 @@ static void test_gguf_refusals(void **state) {
     rewrite noarch = {.kv = {{"general.architecture", 'd', NULL, 0}}};
     gguf_expect(base, &noarch, "general.architecture is missing");
 
-    static const char *const required[] = {"embedding_length", "feed_forward_length",
-                                           "block_count", "attention.head_count"};
+    static const char *const required[] = {"embedding_length", "feed_forward_length", "block_count",
+                                           "attention.head_count"};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         char key[96], want[160];
         snprintf(key, sizeof key, "llama.%s", required[i]);
@@ -344,12 +345,11 @@ static void test_gguf_refusals(void **state) {
     rewrite notok = {.kv = {{"tokenizer.ggml.model", 'd', NULL, 0}}};
     gguf_expect(base, &notok, "no tokenizer in this file");
 
-    static const char *const tensors[] = {"token_embd.weight",        "output_norm.weight",
-                                          "blk.0.attn_norm.weight",   "blk.0.ffn_norm.weight",
-                                          "blk.0.attn_q.weight",      "blk.0.attn_k.weight",
-                                          "blk.0.attn_v.weight",      "blk.0.attn_output.weight",
-                                          "blk.0.ffn_gate.weight",    "blk.0.ffn_up.weight",
-                                          "blk.0.ffn_down.weight"};
+    static const char *const tensors[] = {
+        "token_embd.weight",     "output_norm.weight",       "blk.0.attn_norm.weight",
+        "blk.0.ffn_norm.weight", "blk.0.attn_q.weight",      "blk.0.attn_k.weight",
+        "blk.0.attn_v.weight",   "blk.0.attn_output.weight", "blk.0.ffn_gate.weight",
+        "blk.0.ffn_up.weight",   "blk.0.ffn_down.weight"};
     for (size_t i = 0; i < sizeof tensors / sizeof tensors[0]; i++) {
         char want[160];
         snprintf(want, sizeof want, "tensor '%s' is missing", tensors[i]);
@@ -378,8 +378,8 @@ enum { SD = 16, SH = 32, SL = 2, SNH = 4, SKV = 2, SV = 300, SCTX = 16 };
 static size_t legacy_floats(const int32_t h[7]) {
     size_t D = (size_t)h[0], H = (size_t)h[1], L = (size_t)h[2], hd = D / (size_t)h[3];
     size_t KV = (size_t)h[4] * hd, V = (size_t)(h[5] < 0 ? -h[5] : h[5]), T = (size_t)h[6];
-    size_t n = V * D + L * D + L * D * D + 2 * L * KV * D + L * D * D + L * D + 3 * L * H * D + D +
-               T * hd;
+    size_t n =
+        V * D + L * D + L * D * D + 2 * L * KV * D + L * D * D + L * D + 3 * L * H * D + D + T * hd;
     return n + (h[5] < 0 ? V * D : 0);
 }
 
@@ -406,11 +406,16 @@ static void write_tokenizer(const char *path, int n) {
     assert_int_equal(fwrite(&max_len, 4, 1, fp), 1);
     for (int i = 0; i < n; i++) {
         char s[32];
-        if (i == 0) snprintf(s, sizeof s, "<unk>");
-        else if (i == 1) snprintf(s, sizeof s, "\n<s>\n");
-        else if (i == 2) snprintf(s, sizeof s, "\n</s>\n");
-        else if (i < 259) snprintf(s, sizeof s, "<0x%02X>", i - 3);
-        else snprintf(s, sizeof s, " w%d", i);
+        if (i == 0)
+            snprintf(s, sizeof s, "<unk>");
+        else if (i == 1)
+            snprintf(s, sizeof s, "\n<s>\n");
+        else if (i == 2)
+            snprintf(s, sizeof s, "\n</s>\n");
+        else if (i < 259)
+            snprintf(s, sizeof s, "<0x%02X>", i - 3);
+        else
+            snprintf(s, sizeof s, " w%d", i);
         float score = i < 259 ? 0.0f : (float)-i;
         int32_t len = (int32_t)strlen(s);
         assert_int_equal(fwrite(&score, 4, 1, fp), 1);
@@ -433,8 +438,9 @@ static void legacy_to_v1(const unsigned char *leg, size_t size, const char *path
     size_t KV = (size_t)h[4] * hd, V = (size_t)(shared ? h[5] : -h[5]), T = (size_t)h[6];
     /* legacy order and sizes (floats) */
     enum { EMB, ATT, WQ, WK, WV, WO, FFN, W1, W2, W3, FIN, ROPE, CLS, N_PART };
-    size_t len[N_PART] = {V * D, L * D, L * D * D, L * KV * D, L * KV * D, L * D * D,
-                          L * D, L * H * D, L * D * H, L * H * D, D, T * hd, shared ? 0 : V * D};
+    size_t len[N_PART] = {V * D,     L * D,  L * D * D,         L * KV * D, L * KV * D,
+                          L * D * D, L * D,  L * H * D,         L * D * H,  L * H * D,
+                          D,         T * hd, shared ? 0 : V * D};
     size_t off[N_PART], pos = 28;
     for (int i = 0; i < N_PART; i++) {
         off[i] = pos;
@@ -744,9 +750,9 @@ static void test_aidreams260k(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gguf_every_type),   cmocka_unit_test(test_gguf_untied_rope_stops),
-        cmocka_unit_test(test_gguf_refusals),     cmocka_unit_test(test_llama2c_synthetic),
-        cmocka_unit_test(test_llama2c_refusals),  cmocka_unit_test(test_stories260k),
+        cmocka_unit_test(test_gguf_every_type),  cmocka_unit_test(test_gguf_untied_rope_stops),
+        cmocka_unit_test(test_gguf_refusals),    cmocka_unit_test(test_llama2c_synthetic),
+        cmocka_unit_test(test_llama2c_refusals), cmocka_unit_test(test_stories260k),
         cmocka_unit_test(test_aidreams260k),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
