@@ -1,6 +1,6 @@
 /* cmd_model.c — `weft model inspect FILE` and `weft model synth ...`: the command-line face of
- * the GGUF reader and the synthetic-model writer. Only argument handling and printing live
- * here; the work is in src/model/. */
+ * the GGUF reader, the llama2.c loader and the synthetic-model writer. Only argument handling
+ * and printing live here; the work is in src/model/. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,11 +10,12 @@
 #include "cli/commands.h"
 #include "weft/dtype.h"
 #include "weft/gguf.h"
+#include "weft/model.h"
 #include "weft/synth.h"
 
 static void model_usage(FILE *out) {
     fprintf(out,
-            "usage: weft model inspect FILE\n"
+            "usage: weft model inspect FILE [--tokenizer TOKENIZER.bin]\n"
             "       weft model synth --preset NAME --out FILE.gguf [--type TYPE] [--layers N]\n"
             "                        [--ctx N] [--seed S] [--vocab-from FILE] [--untied]\n"
             "  TYPE: f32 (default), f16, bf16, q8_0, q4_0\n"
@@ -22,7 +23,9 @@ static void model_usage(FILE *out) {
     for (size_t i = 0; synth_preset_at(i); i++)
         fprintf(out, " %s", synth_preset_at(i)->name);
     fprintf(out, "\n  --vocab-from takes a GGUF (its tokenizer.ggml.* keys are copied) or a\n"
-                 "  llama2.c tokenizer.bin; the model's vocabulary size then follows it\n");
+                 "  llama2.c tokenizer.bin; the model's vocabulary size then follows it\n"
+                 "  inspect reads GGUF or llama2.c checkpoints; the latter need --tokenizer\n"
+                 "  (default: tokenizer.bin beside FILE)\n");
 }
 
 /* ---- inspect ---- */
@@ -116,7 +119,64 @@ static void print_hparams(const gguf_file *f, const char *arch) {
         printf("  %-34s %" PRIu64 "\n", "tokenizer tokens", n);
 }
 
-static int inspect(const char *path) {
+/* tokenizer.bin in FILE's directory, when it exists; NULL otherwise. */
+static const char *tokenizer_beside(const char *path, char *buf, size_t size) {
+    const char *slash = strrchr(path, '/');
+    int dir_len = slash ? (int)(slash - path) + 1 : 0;
+    int n = snprintf(buf, size, "%.*stokenizer.bin", dir_len, path);
+    if (n < 0 || (size_t)n >= size) return NULL;
+    FILE *fp = fopen(buf, "rb");
+    if (!fp) return NULL;
+    fclose(fp);
+    return buf;
+}
+
+/* A llama2.c checkpoint: whatever model_load makes of it. */
+static int inspect_llama2c(const char *path, const char *tokenizer) {
+    char beside[4096];
+    if (!tokenizer) tokenizer = tokenizer_beside(path, beside, sizeof beside);
+    weft_err err = {{0}};
+    weft_model *m = model_load(path, tokenizer, &err);
+    if (!m) {
+        fprintf(stderr,
+                "weft model inspect: not GGUF, and not a loadable llama2.c checkpoint: %s\n",
+                err.msg);
+        return 1;
+    }
+    const weft_config *c = &m->cfg;
+    int v1 = strcmp(m->source, "llama2c-v1") == 0;
+    printf("file:          %s (%zu bytes)\n", path, m->map_size);
+    printf("format:        llama2.c %s\n", v1 ? "version 1 (magic \"ak42\", 256-byte header), F32"
+                                              : "legacy (28-byte header), F32");
+    printf("architecture:  %s\n", m->arch);
+    printf("tokenizer:     %s (%d tokens, bos %d, eos %d)\n", tokenizer, c->vocab_size, c->bos_id,
+           c->eos_id);
+    printf("hyper-parameters:\n");
+    const struct {
+        const char *name;
+        int v;
+    } rows[] = {{"dim", c->dim},
+                {"hidden_dim", c->hidden_dim},
+                {"n_layers", c->n_layers},
+                {"n_heads", c->n_heads},
+                {"n_kv_heads", c->n_kv_heads},
+                {"head_dim", c->head_dim},
+                {"vocab_size", c->vocab_size},
+                {"seq_len", c->ctx_len}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        printf("  %-34s %d\n", rows[i].name, rows[i].v);
+    printf("  %-34s %g (fixed for llama2.c)\n", "rope.freq_base", c->rope_theta);
+    printf("  %-34s %g (fixed for llama2.c)\n", "rms_epsilon", c->norm_eps);
+    printf("classifier:    %s\n", m->tied_output ? "shared with the token embedding"
+                                                 : "separate (its own [vocab, dim] matrix)");
+    uint64_t params = model_param_count(m);
+    printf("totals:        %" PRIu64 " parameters (%.2fM), %" PRIu64 " weight bytes\n", params,
+           (double)params / 1e6, model_weight_bytes(m));
+    model_free(m);
+    return 0;
+}
+
+static int inspect(const char *path, const char *tokenizer) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         fprintf(stderr, "weft model inspect: cannot open '%s': %s\n", path, strerror(errno));
@@ -125,10 +185,7 @@ static int inspect(const char *path) {
     char magic[4] = {0};
     size_t got = fread(magic, 1, 4, fp);
     fclose(fp);
-    if (got < 4 || memcmp(magic, "GGUF", 4) != 0) {
-        fprintf(stderr, "weft model inspect: '%s': not a GGUF file\n", path);
-        return 1;
-    }
+    if (got < 4 || memcmp(magic, "GGUF", 4) != 0) return inspect_llama2c(path, tokenizer);
     weft_err err = {{0}};
     gguf_file *f = gguf_open(path, &err);
     if (!f) {
@@ -304,12 +361,32 @@ int cmd_model(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[0], "inspect")) {
-        if (argc != 2) {
+        const char *file = NULL, *tokenizer = NULL;
+        for (int i = 1; i < argc; i++) {
+            if (!strcmp(argv[i], "--tokenizer")) {
+                if (i + 1 >= argc) {
+                    fprintf(stderr, "weft model inspect: --tokenizer needs a value\n");
+                    return 2;
+                }
+                tokenizer = argv[++i];
+            } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+                fprintf(stderr, "weft model inspect: unknown option '%s'\n", argv[i]);
+                model_usage(stderr);
+                return 2;
+            } else if (file) {
+                fprintf(stderr, "weft model inspect: expected exactly one FILE\n");
+                model_usage(stderr);
+                return 2;
+            } else {
+                file = argv[i];
+            }
+        }
+        if (!file) {
             fprintf(stderr, "weft model inspect: expected exactly one FILE\n");
             model_usage(stderr);
             return 2;
         }
-        return inspect(argv[1]);
+        return inspect(file, tokenizer);
     }
     if (!strcmp(argv[0], "synth")) return synth(argc - 1, argv + 1);
     fprintf(stderr, "weft model: unknown subcommand '%s'\n", argv[0]);

@@ -109,7 +109,7 @@ int model_load_gguf(weft_model *m, const char *path, weft_err *err) {
                          c->dim, c->n_heads, c->n_kv_heads);
     if (meta_u32(f, arch, "attention.key_length", 0, c->dim / c->n_heads, &c->head_dim, err))
         return -1;
-    if (c->head_dim * c->n_heads != c->dim)
+    if (c->head_dim != c->dim / c->n_heads) /* dim % n_heads == 0; no int product to overflow */
         return weft_errf(err, "gguf model: head size %d x %d heads != embedding %d (unsupported)",
                          c->head_dim, c->n_heads, c->dim);
     if (meta_u32(f, arch, "rope.dimension_count", 0, c->head_dim, &c->rope_dim, err)) return -1;
@@ -151,14 +151,20 @@ int model_load_gguf(weft_model *m, const char *path, weft_err *err) {
 
     const int D = c->dim, H = c->hidden_dim, V = c->vocab_size;
     const int QD = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
+    /* Metadata alone must not size an allocation: every layer has 9 tensors, and binding the
+     * embedding first proves dim against a tensor that really is in the file. */
+    if ((size_t)c->n_layers > gguf_tensor_count(f) / 9)
+        return weft_errf(err, "gguf model: %s.block_count %d needs %llu layer tensors but the "
+                              "file has %zu tensors in all",
+                         arch, c->n_layers, 9ull * (unsigned long long)c->n_layers,
+                         gguf_tensor_count(f));
+    if (bind_matrix(f, "token_embd.weight", V, D, &m->tok_embd, err)) return -1;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
-    m->owned_f32 = malloc(sizeof(float) * (size_t)D * (size_t)(2 * c->n_layers + 1));
+    m->owned_f32 = malloc(sizeof(float) * (size_t)D * (2 * (size_t)c->n_layers + 1));
     if (!m->layers || !m->owned_f32) return weft_errf(err, "out of memory");
     float *arena = m->owned_f32;
 
-    if (bind_matrix(f, "token_embd.weight", V, D, &m->tok_embd, err) ||
-        bind_vector(f, "output_norm.weight", D, &arena, &m->out_norm, err))
-        return -1;
+    if (bind_vector(f, "output_norm.weight", D, &arena, &m->out_norm, err)) return -1;
     if (gguf_find_tensor(f, "output.weight")) {
         if (bind_matrix(f, "output.weight", V, D, &m->output, err)) return -1;
     } else {

@@ -58,9 +58,6 @@ static int l2c_check_config(const weft_config *c, weft_err *err) {
 }
 
 int model_load_llama2c(weft_model *m, const char *path, const char *tokenizer_path, weft_err *err) {
-    if (!tokenizer_path)
-        return weft_errf(err, "llama2.c checkpoint '%s' needs a tokenizer (--tokenizer tokenizer.bin)",
-                         path);
     int fd = open(path, O_RDONLY);
     if (fd < 0) return weft_errf(err, "cannot open '%s': %m", path);
     struct stat st;
@@ -99,7 +96,7 @@ int model_load_llama2c(weft_model *m, const char *path, const char *tokenizer_pa
     } else {
         memcpy(h, b, sizeof h);
         shared = h[5] > 0;
-        if (h[5] < 0) h[5] = -h[5];
+        if (h[5] < 0 && h[5] != INT32_MIN) h[5] = -h[5]; /* INT32_MIN stays: refused below */
     }
     weft_config *c = &m->cfg;
     c->dim = h[0];
@@ -178,6 +175,10 @@ int model_load_llama2c(weft_model *m, const char *path, const char *tokenizer_pa
         ly->w_up = l2c_matrix(w3 + (size_t)l * H * D, H, D);
     }
 
+    /* checked only now, so a broken checkpoint is reported as such even without a tokenizer */
+    if (!tokenizer_path)
+        return weft_errf(err, "llama2.c checkpoint '%s' needs a tokenizer (--tokenizer tokenizer.bin)",
+                         path);
     m->tok = tok_load_bin(tokenizer_path, V, err);
     if (!m->tok) return -1;
     c->bos_id = tok_bos(m->tok);
