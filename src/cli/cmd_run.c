@@ -33,8 +33,19 @@ static void run_usage(FILE *out) {
             "      --no-echo          do not print the prompt before the generation\n");
 }
 
+/* The prompt is echoed just before the first generated text (or after a generation that
+ * produced none), so a refused prompt leaves stdout empty. */
+typedef struct echo_state {
+    const char *prompt; /* NULL once printed or when not echoing */
+} echo_state;
+
+static void echo_prompt(echo_state *e) {
+    if (e->prompt) fputs(e->prompt, stdout);
+    e->prompt = NULL;
+}
+
 static void emit_stdout(void *ctx, const char *text, size_t len) {
-    (void)ctx;
+    echo_prompt(ctx);
     fwrite(text, 1, len, stdout);
     fflush(stdout);
 }
@@ -109,11 +120,12 @@ int cmd_run(int argc, char **argv) {
     gp.stop_strs = stops;
     gp.n_stop_strs = n_stops;
     gp.ignore_eos = ignore_eos;
-    if (echo) emit_stdout(NULL, prompt, strlen(prompt));
+    echo_state es = {echo ? prompt : NULL};
 
     gen_stats st;
-    int rc = generate(m, pool, &gp, emit_stdout, NULL, NULL, 0, &st, &err);
+    int rc = generate(m, pool, &gp, emit_stdout, &es, NULL, 0, &st, &err);
     if (rc == 0) {
+        echo_prompt(&es);
         printf("\n");
         fflush(stdout);
         fprintf(stderr,

@@ -118,7 +118,10 @@ int generate(const weft_model *m, tp_pool *pool, const gen_params *p, gen_emit_f
 
     tok_decoder dec;
     tok_decoder_init(&dec, m->tok);
-    tok_decoder_feed(&dec, s.tokens[n_prompt - 1], (char[64]){0}, 64); /* context for spacing */
+    /* The last prompt token is context for spacing only: a prompt ending in an incomplete
+     * UTF-8 sequence must not leave bytes pending that would corrupt the first generated text. */
+    tok_decoder_feed(&dec, s.tokens[n_prompt - 1], (char[64]){0}, 64);
+    dec.n_pend = 0;
     char piece[64];
     char out[sizeof piece + sizeof stop.held];
     int n_tok = n_prompt;
