@@ -65,7 +65,8 @@ void kn_swiglu(float *a, const float *b, int n);
 void kn_add(float *y, const float *x, int n);
 
 /* ---- memory bandwidth probe (for benchmarks) ----
- * Reads `bytes` of buffer `reps` times with all pool threads; returns GB/s (1e9 bytes/s). */
+ * Reads `bytes` of buffer `reps` times with all pool threads; returns the best rate seen over
+ * 8 MiB windows in GB/s (1e9 bytes/s). */
 double kn_read_bandwidth_gbs(tp_pool *pool, const void *buf, size_t bytes, int reps);
 
 #endif

@@ -15,8 +15,14 @@
 
 #include "kernels/kn_internal.h"
 
-/* Smallest batch for which sgemm beats the own F32 kernel (measured by bench_kernels). */
-#define KN_SGEMM_MIN_N 8
+/* Smallest batch for which F32 goes to sgemm. Measured with bench_kernels on Zen 5: the own
+ * kernel beats Debian's OpenBLAS 0.3.21 (which picks its AVX2 "Haswell" kernels on this CPU)
+ * up to n = 256 on 768-wide matrices and ties on 4096x4096 from n = 64; with
+ * OPENBLAS_CORETYPE=SkylakeX sgemm overtakes it from n = 64. */
+#define KN_SGEMM_MIN_N 128
+/* Below this many multiply-adds a matmul runs on the calling thread alone: waking the pool
+ * costs more than it saves (the 260K-parameter test models are 64-wide). */
+#define KN_MIN_PARALLEL_MACS (128 * 1024)
 /* Rows handed to a thread come in multiples of this (kernels unroll over rows). */
 #define KN_ROW_UNIT 16
 
@@ -171,6 +177,7 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
     if (n <= 0 || W->rows <= 0) return;
     kn_isa isa = kn_isa_active();
     mm_job job = {.W = W, .X = X, .n = n, .Y = Y};
+    if ((double)W->rows * W->cols * n < KN_MIN_PARALLEL_MACS) pool = NULL;
 
     if (!is_quant(W->type)) {
         assert(W->type == WEFT_F32 || W->type == WEFT_F16 || W->type == WEFT_BF16);

@@ -34,6 +34,9 @@ uint64_t kn_read_sum_avx2(const void *p, size_t n) {
     __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
     for (; i + 128 <= n; i += 128) {
+        /* Software prefetch well ahead: the hardware prefetchers stop at 4 KiB pages. */
+        _mm_prefetch((const char *)b + i + 8192 + 0, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + i + 8192 + 64, _MM_HINT_T0);
         s0 = _mm256_add_epi64(s0, _mm256_loadu_si256((const __m256i *)(b + i)));
         s1 = _mm256_add_epi64(s1, _mm256_loadu_si256((const __m256i *)(b + i + 32)));
         s2 = _mm256_add_epi64(s2, _mm256_loadu_si256((const __m256i *)(b + i + 64)));

@@ -126,6 +126,11 @@ uint64_t kn_read_sum_avx512(const void *p, size_t n) {
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
     for (; i + 256 <= n; i += 256) {
+        /* Software prefetch well ahead: the hardware prefetchers stop at 4 KiB pages. */
+        _mm_prefetch((const char *)b + i + 8192 + 0, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + i + 8192 + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + i + 8192 + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + i + 8192 + 192, _MM_HINT_T0);
         s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(b + i));
         s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(b + i + 64));
         s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(b + i + 128));
