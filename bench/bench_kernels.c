@@ -32,11 +32,15 @@ static uint32_t rnd(void) {
 
 static size_t row_bytes(weft_dtype t, int cols) {
     switch (t) {
-    case WEFT_F32: return (size_t)cols * 4;
+    case WEFT_F32:
+        return (size_t)cols * 4;
     case WEFT_F16:
-    case WEFT_BF16: return (size_t)cols * 2;
-    case WEFT_Q8_0: return (size_t)cols / 32 * 34;
-    case WEFT_Q4_0: return (size_t)cols / 32 * 18;
+    case WEFT_BF16:
+        return (size_t)cols * 2;
+    case WEFT_Q8_0:
+        return (size_t)cols / 32 * 34;
+    case WEFT_Q4_0:
+        return (size_t)cols / 32 * 18;
     }
     return 0;
 }
@@ -48,7 +52,8 @@ static void *make_weights(weft_dtype t, int rows, int cols) {
     if (!buf) return NULL;
     if (t == WEFT_F32) {
         float *f = (float *)buf;
-        for (size_t i = 0; i < total / 4; i++) f[i] = ((float)(rnd() & 0xffff) - 32768.0f) / 65536.0f;
+        for (size_t i = 0; i < total / 4; i++)
+            f[i] = ((float)(rnd() & 0xffff) - 32768.0f) / 65536.0f;
     } else if (t == WEFT_F16 || t == WEFT_BF16) {
         uint16_t *h = (uint16_t *)buf;
         for (size_t i = 0; i < total / 2; i++)
@@ -59,7 +64,8 @@ static void *make_weights(weft_dtype t, int rows, int cols) {
         for (size_t b = 0; b < total / bs; b++) {
             uint16_t d = 0x2000 + (uint16_t)(rnd() & 0x3ff);
             memcpy(buf + b * bs, &d, 2);
-            for (size_t j = 2; j < bs; j++) buf[b * bs + j] = (uint8_t)rnd();
+            for (size_t j = 2; j < bs; j++)
+                buf[b * bs + j] = (uint8_t)rnd();
         }
     }
     return buf;
@@ -146,12 +152,16 @@ int main(int argc, char **argv) {
         float *X = malloc(sizeof(float) * (size_t)nalloc * (size_t)cols);
         float *Y = malloc(sizeof(float) * (size_t)nalloc * (size_t)rows);
         if (!X || !Y) return 1;
-        kn_matrix W = {.type = cases[c].t, .rows = rows, .cols = cols, .data = data[0],
+        kn_matrix W = {.type = cases[c].t,
+                       .rows = rows,
+                       .cols = cols,
+                       .data = data[0],
                        .row_bytes = row_bytes(cases[c].t, cols)};
 #define NEXT_COPY() (W.data = data[cur = (cur + 1) % copies])
         size_t sb = kn_matmul_scratch_bytes(&W, nalloc);
         void *scratch = sb ? malloc(sb) : NULL;
-        for (int i = 0; i < nalloc * cols; i++) X[i] = ((float)(rnd() & 0xffff) - 32768.0f) / 32768.0f;
+        for (int i = 0; i < nalloc * cols; i++)
+            X[i] = ((float)(rnd() & 0xffff) - 32768.0f) / 32768.0f;
         double mb = (double)W.row_bytes * rows / 1e6;
         for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
             int n = ns[k];
@@ -165,17 +175,18 @@ int main(int argc, char **argv) {
                 snprintf(own, sizeof own, "%.1f", 2.0 * rows * cols * n / to / 1e9);
             }
             if (n == 1)
-                printf("%-5s %5dx%-5d %8.1f %4d %10.1f %9.1f %9.1f %11.0f%% %12s\n",
-                       cases[c].name, cols, rows, mb, n, t * 1e6, gflops, mb / 1e3 / t,
+                printf("%-5s %5dx%-5d %8.1f %4d %10.1f %9.1f %9.1f %11.0f%% %12s\n", cases[c].name,
+                       cols, rows, mb, n, t * 1e6, gflops, mb / 1e3 / t,
                        100.0 * mb / 1e3 / t / bw_gbs, own);
             else
-                printf("%-5s %5dx%-5d %8.1f %4d %10.1f %9.1f %9s %12s %12s\n", cases[c].name,
-                       cols, rows, mb, n, t * 1e6, gflops, "", "", own);
+                printf("%-5s %5dx%-5d %8.1f %4d %10.1f %9.1f %9s %12s %12s\n", cases[c].name, cols,
+                       rows, mb, n, t * 1e6, gflops, "", "", own);
         }
         free(scratch);
         free(X);
         free(Y);
-        for (int k = 0; k < copies; k++) free(data[k]);
+        for (int k = 0; k < copies; k++)
+            free(data[k]);
     }
     tp_free(pool);
     return 0;

@@ -17,8 +17,10 @@ uint64_t kn_read_sum_scalar(const void *p, size_t n) {
     const uint64_t *w = p;
     uint64_t s = 0;
     size_t i = 0;
-    for (; i < n / 8; i++) s += w[i];
-    for (i *= 8; i < n; i++) s += ((const uint8_t *)p)[i];
+    for (; i < n / 8; i++)
+        s += w[i];
+    for (i *= 8; i < n; i++)
+        s += ((const uint8_t *)p)[i];
     return s;
 }
 
@@ -28,9 +30,15 @@ static void bw_worker(void *ctx, int ith, int nth) {
     size_t lo = per * (size_t)ith, hi = ith == nth - 1 ? j->bytes : lo + per;
     uint64_t s;
     switch (j->isa) {
-    case KN_ISA_AVX512: s = kn_read_sum_avx512(j->buf + lo, hi - lo); break;
-    case KN_ISA_AVX2: s = kn_read_sum_avx2(j->buf + lo, hi - lo); break;
-    default: s = kn_read_sum_scalar(j->buf + lo, hi - lo); break;
+    case KN_ISA_AVX512:
+        s = kn_read_sum_avx512(j->buf + lo, hi - lo);
+        break;
+    case KN_ISA_AVX2:
+        s = kn_read_sum_avx2(j->buf + lo, hi - lo);
+        break;
+    default:
+        s = kn_read_sum_scalar(j->buf + lo, hi - lo);
+        break;
     }
     j->sink[ith & 63] += s;
 }
@@ -63,7 +71,8 @@ double kn_read_bandwidth_gbs(tp_pool *pool, const void *buf, size_t bytes, int r
     }
     /* Publish the sink through a volatile so the reads stay observable. */
     volatile uint64_t keep = 0;
-    for (int i = 0; i < 64; i++) keep += job.sink[i];
+    for (int i = 0; i < 64; i++)
+        keep += job.sink[i];
     (void)keep;
     return best / 1e9;
 }

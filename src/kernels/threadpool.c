@@ -30,17 +30,17 @@
 #define TP_SPIN_YIELD 200
 
 struct tp_pool {
-    int n;                     /* workers including the caller */
-    pthread_t *threads;        /* n-1 worker threads */
+    int n;              /* workers including the caller */
+    pthread_t *threads; /* n-1 worker threads */
     pthread_mutex_t mu;
-    pthread_cond_t cv_work;    /* workers sleep here for a new generation */
-    pthread_cond_t cv_done;    /* the caller sleeps here for the countdown */
-    _Atomic unsigned gen;      /* bumped once per tp_run (and once at shutdown) */
-    _Atomic unsigned pending;  /* workers still running the current generation */
-    _Atomic int sleepers;      /* workers sleeping (or about to) on cv_work */
+    pthread_cond_t cv_work;   /* workers sleep here for a new generation */
+    pthread_cond_t cv_done;   /* the caller sleeps here for the countdown */
+    _Atomic unsigned gen;     /* bumped once per tp_run (and once at shutdown) */
+    _Atomic unsigned pending; /* workers still running the current generation */
+    _Atomic int sleepers;     /* workers sleeping (or about to) on cv_work */
     _Atomic int caller_waiting;
     _Atomic int stop;
-    tp_fn fn;                  /* published before gen is bumped */
+    tp_fn fn; /* published before gen is bumped */
     void *ctx;
 };
 
@@ -56,7 +56,9 @@ static void tp_check(int rc, const char *what) {
     }
 }
 
-static void tp_lock(tp_pool *p) { tp_check(pthread_mutex_lock(&p->mu), "pthread_mutex_lock"); }
+static void tp_lock(tp_pool *p) {
+    tp_check(pthread_mutex_lock(&p->mu), "pthread_mutex_lock");
+}
 static void tp_unlock(tp_pool *p) {
     tp_check(pthread_mutex_unlock(&p->mu), "pthread_mutex_unlock");
 }
@@ -120,7 +122,8 @@ static void tp_shutdown(tp_pool *p, int started) {
     tp_lock(p);
     tp_check(pthread_cond_broadcast(&p->cv_work), "pthread_cond_broadcast");
     tp_unlock(p);
-    for (int i = 0; i < started; i++) tp_check(pthread_join(p->threads[i], NULL), "pthread_join");
+    for (int i = 0; i < started; i++)
+        tp_check(pthread_join(p->threads[i], NULL), "pthread_join");
 }
 
 tp_pool *tp_new(int n_threads) {
@@ -176,7 +179,9 @@ void tp_free(tp_pool *p) {
     free(p);
 }
 
-int tp_size(const tp_pool *p) { return p ? p->n : 1; }
+int tp_size(const tp_pool *p) {
+    return p ? p->n : 1;
+}
 
 void tp_run(tp_pool *p, tp_fn fn, void *ctx) {
     if (!p || p->n == 1) {
