@@ -219,6 +219,7 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
 
     if (!is_quant(W->type)) {
         assert(W->type == WEFT_F32 || W->type == WEFT_F16 || W->type == WEFT_BF16);
+        assert(W->row_bytes >= (size_t)W->cols * (W->type == WEFT_F32 ? 4 : 2));
         if (W->type == WEFT_F32 && n >= KN_SGEMM_MIN_N && isa != KN_ISA_SCALAR) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, W->rows, W->cols, 1.0f, X,
                         W->cols, (const float *)W->data, (int)(W->row_bytes / sizeof(float)), 0.0f,
@@ -233,6 +234,8 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
     }
 
     assert(W->cols % WEFT_QK == 0 && scratch != NULL);
+    assert(W->row_bytes >= (size_t)W->cols / WEFT_QK *
+                               (W->type == WEFT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0)));
     int nb = W->cols / WEFT_QK;
     uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     job.qs = (int8_t *)base;
