@@ -12,6 +12,7 @@
 #define RB 4  /* weight rows per float tile */
 #define XB 2  /* X rows per float tile */
 #define QXB 4 /* X rows per quantized tile */
+#define QPF_BYTES 4096
 
 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -139,7 +140,11 @@ qtile(weft_dtype t, int nx, const uint8_t *row, const kn_qact *A, int x0, float 
     const __m256i ones = _mm256_set1_epi16(1);
     for (int x = 0; x < nx; x++)
         acc[x] = _mm256_setzero_ps();
+    const size_t bsz = t == WEFT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
     for (int b = 0; b < A->nb; b++) {
+        /* Rows are consumed front to back (and run into the next row): prefetch far ahead,
+         * the hardware prefetchers stop at each 4 KiB page (see qmatmul_avx512.c). */
+        _mm_prefetch((const char *)row + (size_t)b * bsz + QPF_BYTES, _MM_HINT_T0);
         float dw;
         __m256i wv = load_block(t, row, b, &dw);
         __m256i wabs = _mm256_sign_epi8(wv, wv);
