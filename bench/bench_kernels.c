@@ -2,8 +2,11 @@
  * batch size, and for batch 1 (decode) the weight bytes streamed per second next to the
  * machine's read bandwidth measured by kn_read_bandwidth_gbs on a 256 MB buffer. F32 rows
  * also time sgemm and weft's own float kernel side by side, which is how kn_matmul's
- * sgemm threshold was chosen.
- * Usage: bench_kernels [threads] (default: all cores). */
+ * sgemm threshold was chosen. Each case cycles through enough copies of its weight matrix to
+ * exceed 128 MB, so weights come from DRAM as they do in a real decode step (where all layers
+ * together are far larger than the L3), not from a warm cache; WEFT_BENCH_WARM=1 reuses one
+ * copy instead (compute ceiling for matrices that fit in cache).
+ * Usage: bench_kernels [threads [type [max_n]]] (default: all cores, all types, n up to 64). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +32,15 @@ static uint32_t rnd(void) {
 
 static size_t row_bytes(weft_dtype t, int cols) {
     switch (t) {
-    case WEFT_F32: return (size_t)cols * 4;
+    case WEFT_F32:
+        return (size_t)cols * 4;
     case WEFT_F16:
-    case WEFT_BF16: return (size_t)cols * 2;
-    case WEFT_Q8_0: return (size_t)cols / 32 * 34;
-    case WEFT_Q4_0: return (size_t)cols / 32 * 18;
+    case WEFT_BF16:
+        return (size_t)cols * 2;
+    case WEFT_Q8_0:
+        return (size_t)cols / 32 * 34;
+    case WEFT_Q4_0:
+        return (size_t)cols / 32 * 18;
     }
     return 0;
 }
@@ -45,7 +52,8 @@ static void *make_weights(weft_dtype t, int rows, int cols) {
     if (!buf) return NULL;
     if (t == WEFT_F32) {
         float *f = (float *)buf;
-        for (size_t i = 0; i < total / 4; i++) f[i] = ((float)(rnd() & 0xffff) - 32768.0f) / 65536.0f;
+        for (size_t i = 0; i < total / 4; i++)
+            f[i] = ((float)(rnd() & 0xffff) - 32768.0f) / 65536.0f;
     } else if (t == WEFT_F16 || t == WEFT_BF16) {
         uint16_t *h = (uint16_t *)buf;
         for (size_t i = 0; i < total / 2; i++)
@@ -56,7 +64,8 @@ static void *make_weights(weft_dtype t, int rows, int cols) {
         for (size_t b = 0; b < total / bs; b++) {
             uint16_t d = 0x2000 + (uint16_t)(rnd() & 0x3ff);
             memcpy(buf + b * bs, &d, 2);
-            for (size_t j = 2; j < bs; j++) buf[b * bs + j] = (uint8_t)rnd();
+            for (size_t j = 2; j < bs; j++)
+                buf[b * bs + j] = (uint8_t)rnd();
         }
     }
     return buf;
@@ -92,6 +101,8 @@ static void own_worker(void *ctx, int ith, int nth) {
 
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 0;
+    const char *only = argc > 2 && argv[2][0] ? argv[2] : NULL;
+    int max_n = argc > 3 ? atoi(argv[3]) : 64;
     tp_pool *pool = tp_new(threads);
     if (!pool) {
         fprintf(stderr, "tp_new failed\n");
@@ -104,7 +115,7 @@ int main(int argc, char **argv) {
     void *bw = aligned_alloc(64, bw_bytes);
     if (!bw) return 1;
     memset(bw, 1, bw_bytes);
-    double bw_gbs = kn_read_bandwidth_gbs(pool, bw, bw_bytes, 10);
+    double bw_gbs = kn_read_bandwidth_gbs(pool, bw, bw_bytes, 20);
     free(bw);
     printf("read bandwidth, 256 MB buffer: %.1f GB/s\n\n", bw_gbs);
 
@@ -119,43 +130,63 @@ int main(int argc, char **argv) {
         {WEFT_Q8_0, "Q8_0", 4096, 4096}, {WEFT_Q4_0, "Q4_0", 768, 2048},
         {WEFT_Q4_0, "Q4_0", 4096, 4096},
     };
-    const int ns[] = {1, 2, 4, 8, 16, 32, 64};
+    const int ns[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
     printf("%-5s %11s %8s %4s %10s %9s %9s %12s %12s\n", "type", "cols x rows", "MB", "n",
            "us/call", "GFLOP/s", "GB/s", "%bandwidth", "own F32 GF/s");
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         int rows = cases[c].rows, cols = cases[c].cols;
-        void *data = make_weights(cases[c].t, rows, cols);
-        float *X = malloc(sizeof(float) * 64 * (size_t)cols);
-        float *Y = malloc(sizeof(float) * 64 * (size_t)rows);
-        if (!data || !X || !Y) return 1;
-        kn_matrix W = {.type = cases[c].t, .rows = rows, .cols = cols, .data = data,
+        if (only && strcmp(only, cases[c].name) != 0) continue;
+        size_t wbytes = row_bytes(cases[c].t, cols) * (size_t)rows;
+        int copies = getenv("WEFT_BENCH_WARM") ? 1 : (int)(((size_t)128 << 20) / wbytes) + 1;
+        void *data[256];
+        if (copies > 256) copies = 256;
+        data[0] = make_weights(cases[c].t, rows, cols);
+        if (!data[0]) return 1;
+        for (int k = 1; k < copies; k++) {
+            data[k] = aligned_alloc(64, (wbytes + 63) & ~(size_t)63);
+            if (!data[k]) return 1;
+            memcpy(data[k], data[0], wbytes);
+        }
+        int cur = 0;
+        int nalloc = max_n > 64 ? max_n : 64;
+        float *X = malloc(sizeof(float) * (size_t)nalloc * (size_t)cols);
+        float *Y = malloc(sizeof(float) * (size_t)nalloc * (size_t)rows);
+        if (!X || !Y) return 1;
+        kn_matrix W = {.type = cases[c].t,
+                       .rows = rows,
+                       .cols = cols,
+                       .data = data[0],
                        .row_bytes = row_bytes(cases[c].t, cols)};
-        size_t sb = kn_matmul_scratch_bytes(&W, 64);
+#define NEXT_COPY() (W.data = data[cur = (cur + 1) % copies])
+        size_t sb = kn_matmul_scratch_bytes(&W, nalloc);
         void *scratch = sb ? malloc(sb) : NULL;
-        for (int i = 0; i < 64 * cols; i++) X[i] = ((float)(rnd() & 0xffff) - 32768.0f) / 32768.0f;
+        for (int i = 0; i < nalloc * cols; i++)
+            X[i] = ((float)(rnd() & 0xffff) - 32768.0f) / 32768.0f;
         double mb = (double)W.row_bytes * rows / 1e6;
         for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
             int n = ns[k];
-            double t = TIME_BEST(kn_matmul(pool, &W, X, n, Y, scratch));
+            if (n > max_n) break;
+            double t = TIME_BEST((NEXT_COPY(), kn_matmul(pool, &W, X, n, Y, scratch)));
             double gflops = 2.0 * rows * cols * n / t / 1e9;
             char own[32] = "";
             if (cases[c].t == WEFT_F32 && kn_isa_active() == KN_ISA_AVX512) {
                 own_job oj = {&W, X, n, Y};
-                double to = TIME_BEST(tp_run(pool, own_worker, &oj));
+                double to = TIME_BEST((NEXT_COPY(), tp_run(pool, own_worker, &oj)));
                 snprintf(own, sizeof own, "%.1f", 2.0 * rows * cols * n / to / 1e9);
             }
             if (n == 1)
-                printf("%-5s %5dx%-5d %8.1f %4d %10.1f %9.1f %9.1f %11.0f%% %12s\n",
-                       cases[c].name, cols, rows, mb, n, t * 1e6, gflops, mb / 1e3 / t,
+                printf("%-5s %5dx%-5d %8.1f %4d %10.1f %9.1f %9.1f %11.0f%% %12s\n", cases[c].name,
+                       cols, rows, mb, n, t * 1e6, gflops, mb / 1e3 / t,
                        100.0 * mb / 1e3 / t / bw_gbs, own);
             else
-                printf("%-5s %5dx%-5d %8.1f %4d %10.1f %9.1f %9s %12s %12s\n", cases[c].name,
-                       cols, rows, mb, n, t * 1e6, gflops, "", "", own);
+                printf("%-5s %5dx%-5d %8.1f %4d %10.1f %9.1f %9s %12s %12s\n", cases[c].name, cols,
+                       rows, mb, n, t * 1e6, gflops, "", "", own);
         }
         free(scratch);
         free(X);
         free(Y);
-        free(data);
+        for (int k = 0; k < copies; k++)
+            free(data[k]);
     }
     tp_free(pool);
     return 0;

@@ -73,11 +73,13 @@ static float t_bf16_to_f32(uint16_t h) {
 
 static void t_quant_q8(const float *x, uint8_t *blk) {
     float amax = 0;
-    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+    for (int j = 0; j < 32; j++)
+        amax = fmaxf(amax, fabsf(x[j]));
     float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
     uint16_t dh = t_f32_to_fp16(d);
     memcpy(blk, &dh, 2);
-    for (int j = 0; j < 32; j++) blk[2 + j] = (uint8_t)(int8_t)lrintf(x[j] * id);
+    for (int j = 0; j < 32; j++)
+        blk[2 + j] = (uint8_t)(int8_t)lrintf(x[j] * id);
 }
 
 static void t_quant_q4(const float *x, uint8_t *blk) {
@@ -104,11 +106,15 @@ typedef struct {
 
 static size_t t_row_bytes(weft_dtype t, int cols) {
     switch (t) {
-    case WEFT_F32: return (size_t)cols * 4;
+    case WEFT_F32:
+        return (size_t)cols * 4;
     case WEFT_F16:
-    case WEFT_BF16: return (size_t)cols * 2;
-    case WEFT_Q8_0: return (size_t)cols / 32 * 34;
-    case WEFT_Q4_0: return (size_t)cols / 32 * 18;
+    case WEFT_BF16:
+        return (size_t)cols * 2;
+    case WEFT_Q8_0:
+        return (size_t)cols / 32 * 34;
+    case WEFT_Q4_0:
+        return (size_t)cols / 32 * 18;
     }
     return 0;
 }
@@ -125,10 +131,14 @@ static t_matrix t_make(weft_dtype t, int rows, int cols, size_t pad) {
     for (int r = 0; r < rows; r++) {
         uint8_t *row = tm.buf + (size_t)r * rb;
         float *dq = tm.deq + (size_t)r * cols;
-        for (int j = 0; j < cols; j++) src[j] = frand() * (1.0f + (float)(r % 5));
+        for (int j = 0; j < cols; j++)
+            src[j] = frand() * (1.0f + (float)(r % 5));
         for (int j = 0; j < cols; j++) {
             switch (t) {
-            case WEFT_F32: memcpy(row + 4 * j, &src[j], 4); dq[j] = src[j]; break;
+            case WEFT_F32:
+                memcpy(row + 4 * j, &src[j], 4);
+                dq[j] = src[j];
+                break;
             case WEFT_F16: {
                 uint16_t h = t_f32_to_fp16(src[j]);
                 memcpy(row + 2 * j, &h, 2);
@@ -141,15 +151,18 @@ static t_matrix t_make(weft_dtype t, int rows, int cols, size_t pad) {
                 dq[j] = t_bf16_to_f32(h);
                 break;
             }
-            default: break;
+            default:
+                break;
             }
         }
         if (t == WEFT_Q8_0 || t == WEFT_Q4_0) {
             for (int b = 0; b < cols / 32; b++) {
                 uint8_t *blk = row + (size_t)b * (t == WEFT_Q8_0 ? 34 : 18);
                 uint16_t dh;
-                if (t == WEFT_Q8_0) t_quant_q8(src + 32 * b, blk);
-                else t_quant_q4(src + 32 * b, blk);
+                if (t == WEFT_Q8_0)
+                    t_quant_q8(src + 32 * b, blk);
+                else
+                    t_quant_q4(src + 32 * b, blk);
                 memcpy(&dh, blk, 2);
                 float d = t_fp16_to_f32(dh);
                 for (int j = 0; j < 32; j++) {
@@ -174,11 +187,16 @@ static void t_free(t_matrix *tm) {
 static const weft_dtype k_types[] = {WEFT_F32, WEFT_F16, WEFT_BF16, WEFT_Q8_0, WEFT_Q4_0};
 static const char *type_name(weft_dtype t) {
     switch (t) {
-    case WEFT_F32: return "F32";
-    case WEFT_F16: return "F16";
-    case WEFT_BF16: return "BF16";
-    case WEFT_Q8_0: return "Q8_0";
-    case WEFT_Q4_0: return "Q4_0";
+    case WEFT_F32:
+        return "F32";
+    case WEFT_F16:
+        return "F16";
+    case WEFT_BF16:
+        return "BF16";
+    case WEFT_Q8_0:
+        return "Q8_0";
+    case WEFT_Q4_0:
+        return "Q4_0";
     }
     return "?";
 }
@@ -216,8 +234,10 @@ typedef struct {
 
 static void count_fn(void *ctx, int ith, int nth) {
     tp_count_ctx *c = ctx;
-    if (nth != c->expect_nth || ith < 0 || ith >= nth) atomic_fetch_add(&c->bad_nth, 1);
-    else atomic_fetch_add(&c->counts[ith], 1);
+    if (nth != c->expect_nth || ith < 0 || ith >= nth)
+        atomic_fetch_add(&c->bad_nth, 1);
+    else
+        atomic_fetch_add(&c->counts[ith], 1);
 }
 
 static void test_threadpool(void **state) {
@@ -231,7 +251,8 @@ static void test_threadpool(void **state) {
         for (int run = 1; run <= 3000; run++) {
             tp_run(p, count_fn, &c);
             /* Every worker ran exactly once in each run, and all had finished on return. */
-            for (int i = 0; i < sizes[s]; i++) assert_int_equal(atomic_load(&c.counts[i]), run);
+            for (int i = 0; i < sizes[s]; i++)
+                assert_int_equal(atomic_load(&c.counts[i]), run);
             if (run % 1000 == 0) usleep(20000); /* let workers fall asleep on the condvar */
         }
         assert_int_equal(atomic_load(&c.bad_nth), 0);
@@ -279,18 +300,21 @@ static double check_matmul(const t_matrix *tm, const float *X, int n, const floa
     return worst;
 }
 
-static void run_matmul_case(tp_pool *pool, weft_dtype t, int rows, int cols, size_t pad) {
-    static const int ns[] = {1, 2, 3, 7, 16, 33};
+static void run_matmul_case_n(tp_pool *pool, weft_dtype t, int rows, int cols, size_t pad,
+                              const int *ns, size_t nns) {
     t_matrix tm = t_make(t, rows, cols, pad);
-    int nmax = 33;
+    int nmax = 0;
+    for (size_t k = 0; k < nns; k++)
+        nmax = ns[k] > nmax ? ns[k] : nmax;
     float *X = malloc((size_t)nmax * cols * sizeof(float));
     float *Y = malloc((size_t)nmax * rows * sizeof(float));
     float *Yref = malloc((size_t)nmax * rows * sizeof(float));
     size_t sb = kn_matmul_scratch_bytes(&tm.m, nmax);
     void *scratch = sb ? malloc(sb) : NULL;
     assert_true(X && Y && Yref && (!sb || scratch));
-    for (int i = 0; i < nmax * cols; i++) X[i] = frand() * 2.0f;
-    for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+    for (int i = 0; i < nmax * cols; i++)
+        X[i] = frand() * 2.0f;
+    for (size_t k = 0; k < nns; k++) {
         int n = ns[k];
         assert_true(kn_matmul_scratch_bytes(&tm.m, n) <= sb);
         kn_isa_set(KN_ISA_SCALAR);
@@ -301,7 +325,8 @@ static void run_matmul_case(tp_pool *pool, weft_dtype t, int rows, int cols, siz
         for (kn_isa isa = KN_ISA_AVX2; isa <= KN_ISA_AVX512; isa++) {
             if (!isa_available(isa)) continue;
             kn_isa_set(isa);
-            for (size_t i = 0; i < (size_t)n * rows; i++) Y[i] = NAN;
+            for (size_t i = 0; i < (size_t)n * rows; i++)
+                Y[i] = NAN;
             kn_matmul(pool, &tm.m, X, n, Y, scratch);
             w = check_matmul(&tm, X, n, Y);
             if (w > 1.0)
@@ -328,6 +353,11 @@ static void run_matmul_case(tp_pool *pool, weft_dtype t, int rows, int cols, siz
     t_free(&tm);
 }
 
+static void run_matmul_case(tp_pool *pool, weft_dtype t, int rows, int cols, size_t pad) {
+    static const int ns[] = {1, 2, 3, 7, 16, 33};
+    run_matmul_case_n(pool, t, rows, cols, pad, ns, sizeof ns / sizeof *ns);
+}
+
 static void test_matmul_all(void **state) {
     (void)state;
     tp_pool *pool = tp_new(3); /* 3 threads: row shares that are not multiples of the unroll */
@@ -340,6 +370,11 @@ static void test_matmul_all(void **state) {
     run_matmul_case(pool, WEFT_F32, 9, 45, 4);
     run_matmul_case(pool, WEFT_F16, 9, 23, 2);
     run_matmul_case(pool, WEFT_BF16, 3, 7, 0);
+    /* Large batches: F32 goes through sgemm (with padded rows), the others tile over n. */
+    static const int big_n[] = {130};
+    run_matmul_case_n(pool, WEFT_F32, 67, 288, 32, big_n, 1);
+    run_matmul_case_n(pool, WEFT_Q4_0, 67, 288, 0, big_n, 1);
+    run_matmul_case_n(pool, WEFT_Q8_0, 5, 4096, 0, big_n, 1); /* X in more than one L2 chunk */
     tp_free(pool);
 }
 
@@ -347,7 +382,8 @@ static void test_matmul_no_pool(void **state) {
     (void)state;
     t_matrix tm = t_make(WEFT_Q4_0, 19, 64, 0);
     float X[2 * 64], Y[2 * 19];
-    for (int i = 0; i < 128; i++) X[i] = frand();
+    for (int i = 0; i < 128; i++)
+        X[i] = frand();
     void *scratch = malloc(kn_matmul_scratch_bytes(&tm.m, 2));
     assert_non_null(scratch);
     kn_matmul(NULL, &tm.m, X, 2, Y, scratch);
@@ -374,7 +410,8 @@ static void test_matrix_row(void **state) {
 static const int k_lens[] = {1, 3, 8, 15, 16, 17, 31, 33, 64, 100, 128, 1000, 4099};
 
 static void fill(float *v, int n, float scale) {
-    for (int i = 0; i < n; i++) v[i] = frand() * scale;
+    for (int i = 0; i < n; i++)
+        v[i] = frand() * scale;
 }
 
 static void assert_close(const float *got, const double *want, int n, double rel, const char *what,
@@ -412,44 +449,55 @@ static void test_ops(void **state) {
             if (fabs(got - d) > 1e-6 * mag + 1e-7) fail_msg("dot n=%d: %g vs %g", n, got, d);
             /* axpy */
             memcpy(c, b, n * sizeof(float));
-            for (int i = 0; i < n; i++) ref[i] = (double)b[i] + 0.75 * a[i];
+            for (int i = 0; i < n; i++)
+                ref[i] = (double)b[i] + 0.75 * a[i];
             kn_axpy_f32(c, 0.75f, a, n);
             for (int i = 0; i < n; i++)
                 if (fabs(c[i] - ref[i]) > 1e-6 * (fabs(a[i]) + fabs(b[i])))
                     fail_msg("axpy (%s) n=%d [%d]", kn_isa_name(isa), n, i);
             /* scale */
             memcpy(c, a, n * sizeof(float));
-            for (int i = 0; i < n; i++) ref[i] = (double)a[i] * -1.5;
+            for (int i = 0; i < n; i++)
+                ref[i] = (double)a[i] * -1.5;
             kn_scale_f32(c, -1.5f, n);
             assert_close(c, ref, n, 1e-6, "scale", isa);
             /* add */
             memcpy(c, a, n * sizeof(float));
-            for (int i = 0; i < n; i++) ref[i] = (double)a[i] + b[i];
+            for (int i = 0; i < n; i++)
+                ref[i] = (double)a[i] + b[i];
             kn_add(c, b, n);
             for (int i = 0; i < n; i++)
                 if (fabs(c[i] - ref[i]) > 1e-6 * (fabs(a[i]) + fabs(b[i])))
                     fail_msg("add n=%d [%d]", n, i);
             /* rmsnorm, in place and not */
             double ss = 0;
-            for (int i = 0; i < n; i++) ss += (double)a[i] * a[i];
+            for (int i = 0; i < n; i++)
+                ss += (double)a[i] * a[i];
             double inv = 1.0 / sqrt(ss / n + 1e-5);
-            for (int i = 0; i < n; i++) ref[i] = a[i] * inv * w[i];
+            for (int i = 0; i < n; i++)
+                ref[i] = a[i] * inv * w[i];
             kn_rmsnorm(c, a, w, n, 1e-5f);
             assert_close(c, ref, n, 1e-5, "rmsnorm", isa);
             memcpy(c, a, n * sizeof(float));
             kn_rmsnorm(c, c, w, n, 1e-5f);
             assert_close(c, ref, n, 1e-5, "rmsnorm in place", isa);
             /* softmax, with an offset that would overflow a naive exp */
-            for (int i = 0; i < n; i++) c[i] = a[i] * 10.0f + 500.0f;
+            for (int i = 0; i < n; i++)
+                c[i] = a[i] * 10.0f + 500.0f;
             double mx = -INFINITY, sum = 0;
-            for (int i = 0; i < n; i++) mx = fmax(mx, (double)c[i]);
-            for (int i = 0; i < n; i++) sum += exp((double)c[i] - mx);
-            for (int i = 0; i < n; i++) ref[i] = exp((double)c[i] - mx) / sum;
+            for (int i = 0; i < n; i++)
+                mx = fmax(mx, (double)c[i]);
+            for (int i = 0; i < n; i++)
+                sum += exp((double)c[i] - mx);
+            for (int i = 0; i < n; i++)
+                ref[i] = exp((double)c[i] - mx) / sum;
             kn_softmax(c, n);
             assert_close(c, ref, n, 1e-5, "softmax", isa);
             /* swiglu over a wide range, including saturating inputs */
-            for (int i = 0; i < n; i++) c[i] = a[i] * (i % 7 == 0 ? 40.0f : 3.0f);
-            for (int i = 0; i < n; i++) ref[i] = c[i] / (1.0 + exp(-(double)c[i])) * b[i];
+            for (int i = 0; i < n; i++)
+                c[i] = a[i] * (i % 7 == 0 ? 40.0f : 3.0f);
+            for (int i = 0; i < n; i++)
+                ref[i] = c[i] / (1.0 + exp(-(double)c[i])) * b[i];
             kn_swiglu(c, b, n);
             assert_close(c, ref, n, 1e-5, "swiglu", isa);
         }
@@ -479,12 +527,9 @@ static void test_bandwidth_probe(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_isa_set),
-        cmocka_unit_test(test_threadpool),
-        cmocka_unit_test(test_matmul_all),
-        cmocka_unit_test(test_matmul_no_pool),
-        cmocka_unit_test(test_matrix_row),
-        cmocka_unit_test(test_ops),
+        cmocka_unit_test(test_isa_set),         cmocka_unit_test(test_threadpool),
+        cmocka_unit_test(test_matmul_all),      cmocka_unit_test(test_matmul_no_pool),
+        cmocka_unit_test(test_matrix_row),      cmocka_unit_test(test_ops),
         cmocka_unit_test(test_bandwidth_probe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,9 +40,11 @@ typedef struct kn_matrix {
 } kn_matrix;
 
 /* Y[n][W.rows] = X[n][W.cols] · Wᵀ. X and Y are dense F32 row-major.
- * F32 weights with n > 1 go through BLAS sgemm; everything else uses weft's own kernels
- * parallelised over output rows on the pool. scratch must hold kn_matmul_scratch_bytes(W, n)
- * bytes (activation quantization buffers) or be NULL when that is 0. */
+ * F32 weights with large n (>= 128, measured crossover) go through BLAS sgemm; everything
+ * else uses weft's own kernels parallelised over output rows on the pool. Q8_0/Q4_0 need
+ * W.cols % 32 == 0. scratch (any alignment) must hold kn_matmul_scratch_bytes(W, n) bytes
+ * (activation quantization buffers) or be NULL when that is 0. Y must not overlap X. Not
+ * callable from inside a tp_run job of the same pool. See docs/kernels.md. */
 size_t kn_matmul_scratch_bytes(const kn_matrix *W, int n);
 void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *Y, void *scratch);
 
@@ -65,7 +67,8 @@ void kn_swiglu(float *a, const float *b, int n);
 void kn_add(float *y, const float *x, int n);
 
 /* ---- memory bandwidth probe (for benchmarks) ----
- * Reads `bytes` of buffer `reps` times with all pool threads; returns GB/s (1e9 bytes/s). */
+ * Reads `bytes` of buffer `reps` times with all pool threads; returns the best rate seen over
+ * 8 MiB windows in GB/s (1e9 bytes/s). */
 double kn_read_bandwidth_gbs(tp_pool *pool, const void *buf, size_t bytes, int reps);
 
 #endif

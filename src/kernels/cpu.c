@@ -30,8 +30,8 @@ static void detect(void) {
         bool osxsave = c & (1u << 27), avx = c & (1u << 28);
         bool fma = c & (1u << 12), f16c = c & (1u << 29);
         uint64_t xcr0 = osxsave ? xgetbv0() : 0;
-        bool os_avx = (xcr0 & 0x6) == 0x6;         /* XMM + YMM state */
-        bool os_avx512 = (xcr0 & 0xe6) == 0xe6;    /* + opmask, ZMM_Hi256, Hi16_ZMM */
+        bool os_avx = (xcr0 & 0x6) == 0x6;      /* XMM + YMM state */
+        bool os_avx512 = (xcr0 & 0xe6) == 0xe6; /* + opmask, ZMM_Hi256, Hi16_ZMM */
         unsigned b7 = 0, c7 = 0;
         if (__get_cpuid_count(7, 0, &a, &b7, &c7, &d)) {
             bool avx2 = b7 & (1u << 5);
@@ -50,10 +50,14 @@ static void detect(void) {
     kn_isa active = level;
     const char *env = getenv("WEFT_ISA");
     if (env && *env) {
-        if (!strcmp(env, "scalar")) active = KN_ISA_SCALAR;
-        else if (!strcmp(env, "avx2")) active = KN_ISA_AVX2;
-        else if (!strcmp(env, "avx512")) active = KN_ISA_AVX512;
-        else fprintf(stderr, "weft: ignoring unknown WEFT_ISA=%s\n", env);
+        if (!strcmp(env, "scalar"))
+            active = KN_ISA_SCALAR;
+        else if (!strcmp(env, "avx2"))
+            active = KN_ISA_AVX2;
+        else if (!strcmp(env, "avx512"))
+            active = KN_ISA_AVX512;
+        else
+            fprintf(stderr, "weft: ignoring unknown WEFT_ISA=%s\n", env);
         if (active > level) active = level;
     }
     atomic_store(&g_active, (int)active);
@@ -87,9 +91,12 @@ bool kn_cpu_has_avx512_vnni(void) {
 
 const char *kn_isa_name(kn_isa isa) {
     switch (isa) {
-    case KN_ISA_SCALAR: return "scalar";
-    case KN_ISA_AVX2: return "avx2";
-    case KN_ISA_AVX512: return "avx512";
+    case KN_ISA_SCALAR:
+        return "scalar";
+    case KN_ISA_AVX2:
+        return "avx2";
+    case KN_ISA_AVX512:
+        return "avx512";
     }
     return "?";
 }

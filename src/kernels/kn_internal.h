@@ -76,8 +76,7 @@ typedef struct kn_qact {
 void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *dsum);
 
 /* A kernel computes Y[x][r] for all x < n and r in [r0, r1). Y has W->rows columns. */
-typedef void (*kn_mm_float_fn)(const kn_matrix *W, const float *X, int n, float *Y, int r0,
-                               int r1);
+typedef void (*kn_mm_float_fn)(const kn_matrix *W, const float *X, int n, float *Y, int r0, int r1);
 typedef void (*kn_mm_quant_fn)(const kn_matrix *W, const kn_qact *A, int n, float *Y, int r0,
                                int r1);
 

@@ -15,8 +15,16 @@
 
 #include "kernels/kn_internal.h"
 
-/* Smallest batch for which sgemm beats the own F32 kernel (measured by bench_kernels). */
-#define KN_SGEMM_MIN_N 8
+/* Smallest batch for which F32 goes to sgemm. Measured with bench_kernels on Zen 5: the own
+ * kernel beats Debian's OpenBLAS 0.3.21 (which picks its AVX2 "Haswell" kernels on this CPU)
+ * up to n = 256 on 768-wide matrices and ties on 4096x4096 from n = 64; with
+ * OPENBLAS_CORETYPE=SkylakeX sgemm overtakes it from n = 64. */
+#define KN_SGEMM_MIN_N 128
+/* Below this many multiply-adds a matmul runs on the calling thread alone: waking the pool
+ * costs more than it saves (the 260K-parameter test models are 64-wide). */
+#define KN_MIN_PARALLEL_MACS (128 * 1024)
+/* Activation bytes kept L2-resident per pass over the weights (see x_chunk_rows). */
+#define KN_X_CHUNK_BYTES ((size_t)512 * 1024)
 /* Rows handed to a thread come in multiples of this (kernels unroll over rows). */
 #define KN_ROW_UNIT 16
 
@@ -26,7 +34,8 @@ void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *
     for (int b = 0; b < cols / WEFT_QK; b++) {
         const float *xb = x + b * WEFT_QK;
         float amax = 0.0f;
-        for (int j = 0; j < WEFT_QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        for (int j = 0; j < WEFT_QK; j++)
+            amax = fmaxf(amax, fabsf(xb[j]));
         float db = amax / 127.0f;
         float id = db != 0.0f ? 1.0f / db : 0.0f;
         int sum = 0;
@@ -40,9 +49,13 @@ void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *
     }
 }
 
-static size_t align64(size_t v) { return (v + 63) & ~(size_t)63; }
+static size_t align64(size_t v) {
+    return (v + 63) & ~(size_t)63;
+}
 
-static bool is_quant(weft_dtype t) { return t == WEFT_Q8_0 || t == WEFT_Q4_0; }
+static bool is_quant(weft_dtype t) {
+    return t == WEFT_Q8_0 || t == WEFT_Q4_0;
+}
 
 size_t kn_matmul_scratch_bytes(const kn_matrix *W, int n) {
     if (!is_quant(W->type) || n <= 0) return 0;
@@ -59,9 +72,12 @@ static float load_float_elem(weft_dtype t, const uint8_t *row, int j) {
         memcpy(&f, row + 4 * (size_t)j, sizeof f);
         return f;
     }
-    case WEFT_F16: return kn_fp16_to_f32(kn_load_u16(row + 2 * (size_t)j));
-    case WEFT_BF16: return kn_bf16_to_f32(kn_load_u16(row + 2 * (size_t)j));
-    default: return 0.0f;
+    case WEFT_F16:
+        return kn_fp16_to_f32(kn_load_u16(row + 2 * (size_t)j));
+    case WEFT_BF16:
+        return kn_bf16_to_f32(kn_load_u16(row + 2 * (size_t)j));
+    default:
+        return 0.0f;
     }
 }
 
@@ -71,7 +87,8 @@ void kn_mm_float_scalar(const kn_matrix *W, const float *X, int n, float *Y, int
         for (int x = 0; x < n; x++) {
             const float *xr = X + (size_t)x * W->cols;
             float acc = 0.0f;
-            for (int j = 0; j < W->cols; j++) acc += load_float_elem(W->type, row, j) * xr[j];
+            for (int j = 0; j < W->cols; j++)
+                acc += load_float_elem(W->type, row, j) * xr[j];
             Y[(size_t)x * W->rows + r] = acc;
         }
     }
@@ -80,7 +97,8 @@ void kn_mm_float_scalar(const kn_matrix *W, const float *X, int n, float *Y, int
 /* Integer dot of one weight block with 32 activation int8s, weights as signed values. */
 static int block_dot_q8(const block_q8_0 *w, const int8_t *a) {
     int s = 0;
-    for (int j = 0; j < WEFT_QK; j++) s += (int)w->qs[j] * a[j];
+    for (int j = 0; j < WEFT_QK; j++)
+        s += (int)w->qs[j] * a[j];
     return s;
 }
 
@@ -144,13 +162,38 @@ static void share(int total, int unit, int ith, int nth, int *lo, int *hi) {
     *hi = u1 * unit < total ? u1 * unit : total;
 }
 
+/* X rows per pass over a thread's weight rows: as many as fit in KN_X_CHUNK_BYTES (about
+ * half an L2), so the activations stay cache-resident while the weights stream past once
+ * per chunk, i.e. once per call for n up to a few dozen at LLaMA widths. */
+static int x_chunk_rows(size_t row_bytes) {
+    size_t c = KN_X_CHUNK_BYTES / (row_bytes ? row_bytes : 1);
+    c &= ~(size_t)3;
+    return c < 4 ? 4 : c > INT32_MAX ? INT32_MAX : (int)c;
+}
+
 static void mm_worker(void *ctx, int ith, int nth) {
     mm_job *j = ctx;
+    const kn_matrix *W = j->W;
     int r0, r1;
-    share(j->W->rows, KN_ROW_UNIT, ith, nth, &r0, &r1);
+    share(W->rows, KN_ROW_UNIT, ith, nth, &r0, &r1);
     if (r0 >= r1) return;
-    if (j->ffn) j->ffn(j->W, j->X, j->n, j->Y, r0, r1);
-    else j->qfn(j->W, j->A, j->n, j->Y, r0, r1);
+    if (j->ffn) {
+        int chunk = x_chunk_rows((size_t)W->cols * sizeof(float));
+        for (int x0 = 0; x0 < j->n; x0 += chunk) {
+            int nx = j->n - x0 < chunk ? j->n - x0 : chunk;
+            j->ffn(W, j->X + (size_t)x0 * W->cols, nx, j->Y + (size_t)x0 * W->rows, r0, r1);
+        }
+    } else {
+        int chunk = x_chunk_rows(j->A->qstride);
+        for (int x0 = 0; x0 < j->n; x0 += chunk) {
+            int nx = j->n - x0 < chunk ? j->n - x0 : chunk;
+            kn_qact a = *j->A;
+            a.qs += (size_t)x0 * a.qstride;
+            a.d += (size_t)x0 * a.nb;
+            a.dsum += (size_t)x0 * a.nb;
+            j->qfn(W, &a, nx, j->Y + (size_t)x0 * W->rows, r0, r1);
+        }
+    }
 }
 
 static void quant_worker(void *ctx, int ith, int nth) {
@@ -161,23 +204,26 @@ static void quant_worker(void *ctx, int ith, int nth) {
         const float *xr = j->X + (size_t)x * cols;
         int8_t *qs = j->qs + (size_t)x * align64((size_t)cols);
         float *d = j->d + (size_t)x * nb, *ds = j->dsum + (size_t)x * nb;
-        if (j->avx512_quant) kn_quantize_act_row_avx512(xr, cols, qs, d, ds);
-        else kn_quantize_act_row(xr, cols, qs, d, ds);
+        if (j->avx512_quant)
+            kn_quantize_act_row_avx512(xr, cols, qs, d, ds);
+        else
+            kn_quantize_act_row(xr, cols, qs, d, ds);
     }
 }
 
-void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *Y,
-               void *scratch) {
+void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *Y, void *scratch) {
     if (n <= 0 || W->rows <= 0) return;
     kn_isa isa = kn_isa_active();
     mm_job job = {.W = W, .X = X, .n = n, .Y = Y};
+    if ((double)W->rows * W->cols * n < KN_MIN_PARALLEL_MACS) pool = NULL;
 
     if (!is_quant(W->type)) {
         assert(W->type == WEFT_F32 || W->type == WEFT_F16 || W->type == WEFT_BF16);
+        assert(W->row_bytes >= (size_t)W->cols * (W->type == WEFT_F32 ? 4 : 2));
         if (W->type == WEFT_F32 && n >= KN_SGEMM_MIN_N && isa != KN_ISA_SCALAR) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, W->rows, W->cols, 1.0f, X,
-                        W->cols, (const float *)W->data, (int)(W->row_bytes / sizeof(float)),
-                        0.0f, Y, W->rows);
+                        W->cols, (const float *)W->data, (int)(W->row_bytes / sizeof(float)), 0.0f,
+                        Y, W->rows);
             return;
         }
         job.ffn = isa == KN_ISA_AVX512 ? kn_mm_float_avx512
@@ -188,6 +234,8 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
     }
 
     assert(W->cols % WEFT_QK == 0 && scratch != NULL);
+    assert(W->row_bytes >= (size_t)W->cols / WEFT_QK *
+                               (W->type == WEFT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0)));
     int nb = W->cols / WEFT_QK;
     uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     job.qs = (int8_t *)base;
@@ -195,13 +243,21 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
     job.dsum = job.d + (size_t)n * nb;
     bool vnni = isa == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni();
     job.avx512_quant = vnni; /* the VNNI kernel's interleaved activation layout */
-    if (n == 1) quant_worker(&job, 0, 1);
-    else tp_run(pool, quant_worker, &job);
+    if (n == 1)
+        quant_worker(&job, 0, 1);
+    else
+        tp_run(pool, quant_worker, &job);
 
-    kn_qact act = {.qs = job.qs, .d = job.d, .dsum = job.dsum, .cols = W->cols, .nb = nb,
+    kn_qact act = {.qs = job.qs,
+                   .d = job.d,
+                   .dsum = job.dsum,
+                   .cols = W->cols,
+                   .nb = nb,
                    .qstride = align64((size_t)W->cols)};
     job.A = &act;
-    job.qfn = vnni ? kn_mm_quant_avx512 : isa >= KN_ISA_AVX2 ? kn_mm_quant_avx2 : kn_mm_quant_scalar;
+    job.qfn = vnni                 ? kn_mm_quant_avx512
+              : isa >= KN_ISA_AVX2 ? kn_mm_quant_avx2
+                                   : kn_mm_quant_scalar;
     tp_run(pool, mm_worker, &job);
 }
 
@@ -210,16 +266,20 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
 void kn_matrix_row_f32(const kn_matrix *W, int i, float *out) {
     const uint8_t *row = (const uint8_t *)W->data + (size_t)i * W->row_bytes;
     switch (W->type) {
-    case WEFT_F32: memcpy(out, row, (size_t)W->cols * sizeof(float)); return;
+    case WEFT_F32:
+        memcpy(out, row, (size_t)W->cols * sizeof(float));
+        return;
     case WEFT_F16:
     case WEFT_BF16:
-        for (int j = 0; j < W->cols; j++) out[j] = load_float_elem(W->type, row, j);
+        for (int j = 0; j < W->cols; j++)
+            out[j] = load_float_elem(W->type, row, j);
         return;
     case WEFT_Q8_0:
         for (int b = 0; b < W->cols / WEFT_QK; b++) {
             const block_q8_0 *blk = (const block_q8_0 *)(row + (size_t)b * sizeof *blk);
             float d = kn_fp16_to_f32(kn_load_u16(&blk->d));
-            for (int j = 0; j < WEFT_QK; j++) out[b * WEFT_QK + j] = d * (float)blk->qs[j];
+            for (int j = 0; j < WEFT_QK; j++)
+                out[b * WEFT_QK + j] = d * (float)blk->qs[j];
         }
         return;
     case WEFT_Q4_0:

@@ -13,17 +13,18 @@
 
 #define RB 4 /* weight rows per tile */
 #define XB 4 /* X rows per tile */
-#define PREFETCH_BYTES 512
+/* Software prefetch distance along each row (measured: 512-1024 best for F32, 1024 for F16). */
+#define PREFETCH_BYTES 1024
 
-
-static inline __attribute__((always_inline)) __m512 ld16(weft_dtype t, const uint8_t *row,
-                                                         int j) {
+static inline __attribute__((always_inline)) __m512 ld16(weft_dtype t, const uint8_t *row, int j) {
     switch (t) {
-    case WEFT_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)j)));
+    case WEFT_F16:
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)j)));
     case WEFT_BF16:
         return _mm512_castsi512_ps(_mm512_slli_epi32(
             _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + 2 * (size_t)j))), 16));
-    default: return _mm512_loadu_ps((const float *)(row + 4 * (size_t)j));
+    default:
+        return _mm512_loadu_ps((const float *)(row + 4 * (size_t)j));
     }
 }
 
@@ -35,7 +36,8 @@ static inline __attribute__((always_inline)) __m512 ld16_mask(weft_dtype t, cons
     case WEFT_BF16:
         return _mm512_castsi512_ps(_mm512_slli_epi32(
             _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, row + 2 * (size_t)j)), 16));
-    default: return _mm512_maskz_loadu_ps(m, row + 4 * (size_t)j);
+    default:
+        return _mm512_maskz_loadu_ps(m, row + 4 * (size_t)j);
     }
 }
 
@@ -44,35 +46,45 @@ static inline __attribute__((always_inline)) size_t elem_bytes(weft_dtype t) {
 }
 
 /* Y[x][r0+i] for i < nr, x < nx: nr weight rows starting at w (row_bytes apart), nx X rows. */
-static inline __attribute__((always_inline)) void
-tile(weft_dtype t, int nr, int nx, const uint8_t *w, size_t row_bytes, const float *X, int cols,
-     float *Y, int ldy) {
+static inline __attribute__((always_inline)) void tile(weft_dtype t, int nr, int nx,
+                                                       const uint8_t *w, size_t row_bytes,
+                                                       const float *X, int cols, float *Y,
+                                                       int ldy) {
     __m512 acc[RB][XB];
     for (int i = 0; i < nr; i++)
-        for (int x = 0; x < nx; x++) acc[i][x] = _mm512_setzero_ps();
+        for (int x = 0; x < nx; x++)
+            acc[i][x] = _mm512_setzero_ps();
     const size_t eb = elem_bytes(t);
     int j = 0;
     for (; j + 16 <= cols; j += 16) {
         __m512 xv[XB];
-        for (int x = 0; x < nx; x++) xv[x] = _mm512_loadu_ps(X + (size_t)x * cols + j);
+        for (int x = 0; x < nx; x++)
+            xv[x] = _mm512_loadu_ps(X + (size_t)x * cols + j);
+        if (((j * eb) & 63) == 0)
+            for (int i = 0; i < nr; i++)
+                _mm_prefetch((const char *)w + (size_t)i * row_bytes + j * eb + PREFETCH_BYTES,
+                             _MM_HINT_T0);
         for (int i = 0; i < nr; i++) {
             const uint8_t *row = w + (size_t)i * row_bytes;
-            if (((j * eb) & 63) == 0) _mm_prefetch((const char *)row + j * eb + PREFETCH_BYTES, _MM_HINT_T0);
             __m512 wv = ld16(t, row, j);
-            for (int x = 0; x < nx; x++) acc[i][x] = _mm512_fmadd_ps(wv, xv[x], acc[i][x]);
+            for (int x = 0; x < nx; x++)
+                acc[i][x] = _mm512_fmadd_ps(wv, xv[x], acc[i][x]);
         }
     }
     if (j < cols) {
         __mmask16 m = (__mmask16)((1u << (cols - j)) - 1);
         __m512 xv[XB];
-        for (int x = 0; x < nx; x++) xv[x] = _mm512_maskz_loadu_ps(m, X + (size_t)x * cols + j);
+        for (int x = 0; x < nx; x++)
+            xv[x] = _mm512_maskz_loadu_ps(m, X + (size_t)x * cols + j);
         for (int i = 0; i < nr; i++) {
             __m512 wv = ld16_mask(t, w + (size_t)i * row_bytes, j, m);
-            for (int x = 0; x < nx; x++) acc[i][x] = _mm512_fmadd_ps(wv, xv[x], acc[i][x]);
+            for (int x = 0; x < nx; x++)
+                acc[i][x] = _mm512_fmadd_ps(wv, xv[x], acc[i][x]);
         }
     }
     for (int i = 0; i < nr; i++)
-        for (int x = 0; x < nx; x++) Y[(size_t)x * ldy + i] = _mm512_reduce_add_ps(acc[i][x]);
+        for (int x = 0; x < nx; x++)
+            Y[(size_t)x * ldy + i] = _mm512_reduce_add_ps(acc[i][x]);
 }
 
 static inline __attribute__((always_inline)) void
@@ -89,10 +101,18 @@ rows_type(weft_dtype t, const kn_matrix *W, const float *X, int n, float *Y, int
             /* Constant (nr, nx) pairs let the compiler keep the accumulators in registers. */
 #define TILE_CASE(NR)                                                                              \
     switch (nx) {                                                                                  \
-    case 1: tile(t, NR, 1, w, W->row_bytes, xt, W->cols, yt, W->rows); break;                     \
-    case 2: tile(t, NR, 2, w, W->row_bytes, xt, W->cols, yt, W->rows); break;                     \
-    case 3: tile(t, NR, 3, w, W->row_bytes, xt, W->cols, yt, W->rows); break;                     \
-    default: tile(t, NR, 4, w, W->row_bytes, xt, W->cols, yt, W->rows); break;                    \
+    case 1:                                                                                        \
+        tile(t, NR, 1, w, W->row_bytes, xt, W->cols, yt, W->rows);                                 \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        tile(t, NR, 2, w, W->row_bytes, xt, W->cols, yt, W->rows);                                 \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        tile(t, NR, 3, w, W->row_bytes, xt, W->cols, yt, W->rows);                                 \
+        break;                                                                                     \
+    default:                                                                                       \
+        tile(t, NR, 4, w, W->row_bytes, xt, W->cols, yt, W->rows);                                 \
+        break;                                                                                     \
     }
             if (nr == RB) {
                 TILE_CASE(4)
@@ -101,10 +121,18 @@ rows_type(weft_dtype t, const kn_matrix *W, const float *X, int n, float *Y, int
                     const uint8_t *w1 = w + (size_t)i * W->row_bytes;
                     float *y1 = yt + i;
                     switch (nx) {
-                    case 1: tile(t, 1, 1, w1, W->row_bytes, xt, W->cols, y1, W->rows); break;
-                    case 2: tile(t, 1, 2, w1, W->row_bytes, xt, W->cols, y1, W->rows); break;
-                    case 3: tile(t, 1, 3, w1, W->row_bytes, xt, W->cols, y1, W->rows); break;
-                    default: tile(t, 1, 4, w1, W->row_bytes, xt, W->cols, y1, W->rows); break;
+                    case 1:
+                        tile(t, 1, 1, w1, W->row_bytes, xt, W->cols, y1, W->rows);
+                        break;
+                    case 2:
+                        tile(t, 1, 2, w1, W->row_bytes, xt, W->cols, y1, W->rows);
+                        break;
+                    case 3:
+                        tile(t, 1, 3, w1, W->row_bytes, xt, W->cols, y1, W->rows);
+                        break;
+                    default:
+                        tile(t, 1, 4, w1, W->row_bytes, xt, W->cols, y1, W->rows);
+                        break;
                     }
                 }
             }
@@ -115,9 +143,15 @@ rows_type(weft_dtype t, const kn_matrix *W, const float *X, int n, float *Y, int
 
 void kn_mm_float_avx512(const kn_matrix *W, const float *X, int n, float *Y, int r0, int r1) {
     switch (W->type) {
-    case WEFT_F16: rows_type(WEFT_F16, W, X, n, Y, r0, r1); break;
-    case WEFT_BF16: rows_type(WEFT_BF16, W, X, n, Y, r0, r1); break;
-    default: rows_type(WEFT_F32, W, X, n, Y, r0, r1); break;
+    case WEFT_F16:
+        rows_type(WEFT_F16, W, X, n, Y, r0, r1);
+        break;
+    case WEFT_BF16:
+        rows_type(WEFT_BF16, W, X, n, Y, r0, r1);
+        break;
+    default:
+        rows_type(WEFT_F32, W, X, n, Y, r0, r1);
+        break;
     }
 }
 

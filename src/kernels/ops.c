@@ -9,24 +9,33 @@
 
 static float dot_scalar(const float *a, const float *b, int n) {
     float s = 0.0f;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    for (int i = 0; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
 float kn_dot_f32(const float *a, const float *b, int n) {
     switch (kn_isa_active()) {
-    case KN_ISA_AVX512: return kn_dot_f32_avx512(a, b, n);
-    case KN_ISA_AVX2: return kn_dot_f32_avx2(a, b, n);
-    default: return dot_scalar(a, b, n);
+    case KN_ISA_AVX512:
+        return kn_dot_f32_avx512(a, b, n);
+    case KN_ISA_AVX2:
+        return kn_dot_f32_avx2(a, b, n);
+    default:
+        return dot_scalar(a, b, n);
     }
 }
 
 void kn_axpy_f32(float *y, float a, const float *x, int n) {
     switch (kn_isa_active()) {
-    case KN_ISA_AVX512: kn_axpy_f32_avx512(y, a, x, n); return;
-    case KN_ISA_AVX2: kn_axpy_f32_avx2(y, a, x, n); return;
+    case KN_ISA_AVX512:
+        kn_axpy_f32_avx512(y, a, x, n);
+        return;
+    case KN_ISA_AVX2:
+        kn_axpy_f32_avx2(y, a, x, n);
+        return;
     default:
-        for (int i = 0; i < n; i++) y[i] += a * x[i];
+        for (int i = 0; i < n; i++)
+            y[i] += a * x[i];
     }
 }
 
@@ -35,7 +44,8 @@ void kn_scale_f32(float *x, float a, int n) {
         kn_scale_f32_avx512(x, a, n);
         return;
     }
-    for (int i = 0; i < n; i++) x[i] *= a;
+    for (int i = 0; i < n; i++)
+        x[i] *= a;
 }
 
 void kn_add(float *y, const float *x, int n) {
@@ -43,7 +53,8 @@ void kn_add(float *y, const float *x, int n) {
         kn_add_avx512(y, x, n);
         return;
     }
-    for (int i = 0; i < n; i++) y[i] += x[i];
+    for (int i = 0; i < n; i++)
+        y[i] += x[i];
 }
 
 void kn_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
@@ -52,9 +63,11 @@ void kn_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
         return;
     }
     float ss = 0.0f;
-    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
     float inv = 1.0f / sqrtf(ss / (float)n + eps);
-    for (int i = 0; i < n; i++) out[i] = x[i] * inv * w[i];
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] * inv * w[i];
 }
 
 void kn_softmax(float *x, int n) {
@@ -64,14 +77,16 @@ void kn_softmax(float *x, int n) {
         return;
     }
     float mx = x[0];
-    for (int i = 1; i < n; i++) mx = fmaxf(mx, x[i]);
+    for (int i = 1; i < n; i++)
+        mx = fmaxf(mx, x[i]);
     float sum = 0.0f;
     for (int i = 0; i < n; i++) {
         x[i] = expf(x[i] - mx);
         sum += x[i];
     }
     float inv = 1.0f / sum;
-    for (int i = 0; i < n; i++) x[i] *= inv;
+    for (int i = 0; i < n; i++)
+        x[i] *= inv;
 }
 
 void kn_swiglu(float *a, const float *b, int n) {
@@ -79,5 +94,6 @@ void kn_swiglu(float *a, const float *b, int n) {
         kn_swiglu_avx512(a, b, n);
         return;
     }
-    for (int i = 0; i < n; i++) a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+    for (int i = 0; i < n; i++)
+        a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
 }

@@ -32,7 +32,8 @@ void kn_axpy_f32_avx512(float *y, float a, const float *x, int n) {
     __m512 av = _mm512_set1_ps(a);
     for (int i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
-        __m512 r = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
+        __m512 r =
+            _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
         _mm512_mask_storeu_ps(y + i, m, r);
     }
 }
@@ -74,8 +75,10 @@ static inline __m512 exp512(__m512 x) {
     const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
     const __m512 ln2_hi = _mm512_set1_ps(0.693359375f);
     const __m512 ln2_lo = _mm512_set1_ps(-2.12194440e-4f);
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.8f)), _mm512_set1_ps(-104.0f));
-    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    /* minps/maxps return their second operand when either is NaN: keep x second. */
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), _mm512_min_ps(_mm512_set1_ps(88.8f), x));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(k, ln2_hi, x);
     r = _mm512_fnmadd_ps(k, ln2_lo, r);
     /* exp(r) on |r| <= ln2/2: Taylor-like minimax coefficients (Cephes expf). */
@@ -93,7 +96,8 @@ static inline __m512 exp512(__m512 x) {
 void kn_softmax_avx512(float *x, int n) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (int i = 0; i < n; i += 16)
-        mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - i), x + i));
+        mx = _mm512_max_ps(
+            mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - i), x + i));
     __m512 mv = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     __m512 sum = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16) {
@@ -126,6 +130,11 @@ uint64_t kn_read_sum_avx512(const void *p, size_t n) {
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
     for (; i + 256 <= n; i += 256) {
+        /* Software prefetch well ahead: the hardware prefetchers stop at 4 KiB pages. */
+        _mm_prefetch((const char *)b + i + 8192 + 0, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + i + 8192 + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + i + 8192 + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)b + i + 8192 + 192, _MM_HINT_T0);
         s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(b + i));
         s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(b + i + 64));
         s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(b + i + 128));
@@ -133,8 +142,11 @@ uint64_t kn_read_sum_avx512(const void *p, size_t n) {
     }
     /* Reduce through memory: the intrinsic's signed lane adds would be (wrapping) UB here. */
     uint64_t lanes[8], s = 0;
-    _mm512_storeu_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
-    for (int k = 0; k < 8; k++) s += lanes[k];
-    for (; i < n; i++) s += b[i];
+    _mm512_storeu_si512(lanes,
+                        _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+    for (int k = 0; k < 8; k++)
+        s += lanes[k];
+    for (; i < n; i++)
+        s += b[i];
     return s;
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,21 +22,25 @@
 
 #include "weft/kernels.h"
 
-/* Spin iterations (each a pause, ~10-40 ns on current cores) before sleeping. */
-#define TP_SPIN 20000
+/* Waiting is in three stages: TP_SPIN_PAUSE pause-spins (a few µs: back-to-back kernels in
+ * one decode step), then up to TP_SPIN_YIELD sched_yield()s (hands the core to a runnable
+ * thread when the machine is oversubscribed, e.g. more workers than free cores, instead of
+ * burning the time slice that thread needs), then a condition-variable sleep. */
+#define TP_SPIN_PAUSE 2000
+#define TP_SPIN_YIELD 200
 
 struct tp_pool {
-    int n;                     /* workers including the caller */
-    pthread_t *threads;        /* n-1 worker threads */
+    int n;              /* workers including the caller */
+    pthread_t *threads; /* n-1 worker threads */
     pthread_mutex_t mu;
-    pthread_cond_t cv_work;    /* workers sleep here for a new generation */
-    pthread_cond_t cv_done;    /* the caller sleeps here for the countdown */
-    _Atomic unsigned gen;      /* bumped once per tp_run (and once at shutdown) */
-    _Atomic int pending;       /* workers still running the current generation */
-    _Atomic int sleepers;      /* workers sleeping (or about to) on cv_work */
+    pthread_cond_t cv_work;   /* workers sleep here for a new generation */
+    pthread_cond_t cv_done;   /* the caller sleeps here for the countdown */
+    _Atomic unsigned gen;     /* bumped once per tp_run (and once at shutdown) */
+    _Atomic unsigned pending; /* workers still running the current generation */
+    _Atomic int sleepers;     /* workers sleeping (or about to) on cv_work */
     _Atomic int caller_waiting;
     _Atomic int stop;
-    tp_fn fn;                  /* published before gen is bumped */
+    tp_fn fn; /* published before gen is bumped */
     void *ctx;
 };
 
@@ -51,17 +56,30 @@ static void tp_check(int rc, const char *what) {
     }
 }
 
-static void tp_lock(tp_pool *p) { tp_check(pthread_mutex_lock(&p->mu), "pthread_mutex_lock"); }
+static void tp_lock(tp_pool *p) {
+    tp_check(pthread_mutex_lock(&p->mu), "pthread_mutex_lock");
+}
 static void tp_unlock(tp_pool *p) {
     tp_check(pthread_mutex_unlock(&p->mu), "pthread_mutex_unlock");
 }
 
-static unsigned tp_wait_gen(tp_pool *p, unsigned seen) {
-    for (int i = 0; i < TP_SPIN; i++) {
-        unsigned g = atomic_load(&p->gen);
-        if (g != seen) return g;
+/* Spins until *v != old or the spin budget is used up; returns the last value seen. */
+static unsigned tp_spin_until_changed(_Atomic unsigned *v, unsigned old) {
+    unsigned cur;
+    for (int i = 0; i < TP_SPIN_PAUSE; i++) {
+        if ((cur = atomic_load(v)) != old) return cur;
         _mm_pause();
     }
+    for (int i = 0; i < TP_SPIN_YIELD; i++) {
+        if ((cur = atomic_load(v)) != old) return cur;
+        sched_yield(); /* cannot fail on Linux */
+    }
+    return atomic_load(v);
+}
+
+static unsigned tp_wait_gen(tp_pool *p, unsigned seen) {
+    unsigned g0 = tp_spin_until_changed(&p->gen, seen);
+    if (g0 != seen) return g0;
     tp_lock(p);
     atomic_fetch_add(&p->sleepers, 1);
     unsigned g;
@@ -104,7 +122,8 @@ static void tp_shutdown(tp_pool *p, int started) {
     tp_lock(p);
     tp_check(pthread_cond_broadcast(&p->cv_work), "pthread_cond_broadcast");
     tp_unlock(p);
-    for (int i = 0; i < started; i++) tp_check(pthread_join(p->threads[i], NULL), "pthread_join");
+    for (int i = 0; i < started; i++)
+        tp_check(pthread_join(p->threads[i], NULL), "pthread_join");
 }
 
 tp_pool *tp_new(int n_threads) {
@@ -160,7 +179,9 @@ void tp_free(tp_pool *p) {
     free(p);
 }
 
-int tp_size(const tp_pool *p) { return p ? p->n : 1; }
+int tp_size(const tp_pool *p) {
+    return p ? p->n : 1;
+}
 
 void tp_run(tp_pool *p, tp_fn fn, void *ctx) {
     if (!p || p->n == 1) {
@@ -169,14 +190,18 @@ void tp_run(tp_pool *p, tp_fn fn, void *ctx) {
     }
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store(&p->pending, p->n - 1);
+    atomic_store(&p->pending, (unsigned)(p->n - 1));
     atomic_fetch_add(&p->gen, 1); /* seq_cst: publishes fn/ctx/pending */
     tp_wake_workers(p);
     fn(ctx, 0, p->n);
-    for (int i = 0; i < TP_SPIN; i++) {
-        if (atomic_load(&p->pending) == 0) return;
-        _mm_pause();
+    /* Wait for the countdown, spinning afresh whenever a worker finishes; sleep only when
+     * no worker made progress within a whole spin budget. */
+    unsigned left;
+    while ((left = atomic_load(&p->pending)) != 0) {
+        unsigned now = tp_spin_until_changed(&p->pending, left);
+        if (now == left) break; /* no progress within the spin budget: sleep */
     }
+    if (atomic_load(&p->pending) == 0) return;
     tp_lock(p);
     atomic_store(&p->caller_waiting, 1);
     while (atomic_load(&p->pending) != 0)
