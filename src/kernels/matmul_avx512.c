@@ -14,7 +14,9 @@
 #define RB 4 /* weight rows per tile */
 #define XB 4 /* X rows per tile */
 /* Software prefetch distance along each row (measured: 512-1024 best for F32, 1024 for F16). */
+#ifndef PREFETCH_BYTES
 #define PREFETCH_BYTES 1024
+#endif
 
 static inline __attribute__((always_inline)) __m512 ld16(weft_dtype t, const uint8_t *row, int j) {
     switch (t) {
