@@ -48,6 +48,12 @@ typedef struct kn_matrix {
 size_t kn_matmul_scratch_bytes(const kn_matrix *W, int n);
 void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *Y, void *scratch);
 
+/* The same for n_w matrices that all read X (same cols): Ys[w] = X · Ws[w]ᵀ. Matrices of one
+ * type share one activation quantization and one pool dispatch (Q/K/V, gate/up); mixed types
+ * fall back to one kn_matmul each. scratch as for the largest kn_matmul among them. */
+void kn_matmul_multi(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
+                     float *const *Ys, void *scratch);
+
 /* Row i of W converted to F32 (used for embedding lookups). */
 void kn_matrix_row_f32(const kn_matrix *W, int i, float *out);
 

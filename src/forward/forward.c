@@ -167,9 +167,9 @@ int fwd_run(weft_forward *f, kv_store *kv, const weft_batch *b, float *logits, w
         /* attention block */
         for (int t = 0; t < T; t++)
             kn_rmsnorm(f->xb + (size_t)t * D, f->x + (size_t)t * D, ly->attn_norm, D, c->norm_eps);
-        kn_matmul(f->pool, &ly->wq, f->xb, T, f->q, f->scratch);
-        kn_matmul(f->pool, &ly->wk, f->xb, T, f->k, f->scratch);
-        kn_matmul(f->pool, &ly->wv, f->xb, T, f->v, f->scratch);
+        const kn_matrix *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
+        float *qkv_out[3] = {f->q, f->k, f->v};
+        kn_matmul_multi(f->pool, qkv, 3, f->xb, T, qkv_out, f->scratch);
         for (int t = 0; t < T; t++) {
             const float *cs = f->attn.rope_cos + (size_t)b->pos[t] * half;
             const float *sn = f->attn.rope_sin + (size_t)b->pos[t] * half;
@@ -189,8 +189,9 @@ int fwd_run(weft_forward *f, kv_store *kv, const weft_batch *b, float *logits, w
         /* feed-forward block */
         for (int t = 0; t < T; t++)
             kn_rmsnorm(f->xb + (size_t)t * D, f->x + (size_t)t * D, ly->ffn_norm, D, c->norm_eps);
-        kn_matmul(f->pool, &ly->w_gate, f->xb, T, f->hb, f->scratch);
-        kn_matmul(f->pool, &ly->w_up, f->xb, T, f->hb2, f->scratch);
+        const kn_matrix *gu[2] = {&ly->w_gate, &ly->w_up};
+        float *gu_out[2] = {f->hb, f->hb2};
+        kn_matmul_multi(f->pool, gu, 2, f->xb, T, gu_out, f->scratch);
         kn_swiglu(f->hb, f->hb2, T * H);
         kn_matmul(f->pool, &ly->w_down, f->hb, T, f->xb, f->scratch);
         kn_add(f->x, f->xb, T * D);

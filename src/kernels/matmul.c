@@ -141,6 +141,9 @@ void kn_mm_quant_scalar(const kn_matrix *W, const kn_qact *A, int n, float *Y, i
 
 typedef struct {
     const kn_matrix *W;
+    const kn_matrix *const *Ws; /* kn_matmul_multi: n_w matrices sharing X, outputs Ys */
+    float *const *Ys;
+    int n_w;
     const float *X;
     const kn_qact *A;
     int n;
@@ -171,9 +174,18 @@ static int x_chunk_rows(size_t row_bytes) {
     return c < 4 ? 4 : c > INT32_MAX ? INT32_MAX : (int)c;
 }
 
+static void mm_one(mm_job *j, const kn_matrix *W, float *Y, int ith, int nth);
+
 static void mm_worker(void *ctx, int ith, int nth) {
     mm_job *j = ctx;
-    const kn_matrix *W = j->W;
+    if (j->Ws) {
+        for (int w = 0; w < j->n_w; w++) mm_one(j, j->Ws[w], j->Ys[w], ith, nth);
+        return;
+    }
+    mm_one(j, j->W, j->Y, ith, nth);
+}
+
+static void mm_one(mm_job *j, const kn_matrix *W, float *Y, int ith, int nth) {
     int r0, r1;
     share(W->rows, KN_ROW_UNIT, ith, nth, &r0, &r1);
     if (r0 >= r1) return;
@@ -181,7 +193,7 @@ static void mm_worker(void *ctx, int ith, int nth) {
         int chunk = x_chunk_rows((size_t)W->cols * sizeof(float));
         for (int x0 = 0; x0 < j->n; x0 += chunk) {
             int nx = j->n - x0 < chunk ? j->n - x0 : chunk;
-            j->ffn(W, j->X + (size_t)x0 * W->cols, nx, j->Y + (size_t)x0 * W->rows, r0, r1);
+            j->ffn(W, j->X + (size_t)x0 * W->cols, nx, Y + (size_t)x0 * W->rows, r0, r1);
         }
     } else {
         int chunk = x_chunk_rows(j->A->qstride);
@@ -191,7 +203,7 @@ static void mm_worker(void *ctx, int ith, int nth) {
             a.qs += (size_t)x0 * a.qstride;
             a.d += (size_t)x0 * a.nb;
             a.dsum += (size_t)x0 * a.nb;
-            j->qfn(W, &a, nx, j->Y + (size_t)x0 * W->rows, r0, r1);
+            j->qfn(W, &a, nx, Y + (size_t)x0 * W->rows, r0, r1);
         }
     }
 }
@@ -254,6 +266,53 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
                    .cols = W->cols,
                    .nb = nb,
                    .qstride = align64((size_t)W->cols)};
+    job.A = &act;
+    job.qfn = vnni                 ? kn_mm_quant_avx512
+              : isa >= KN_ISA_AVX2 ? kn_mm_quant_avx2
+                                   : kn_mm_quant_scalar;
+    tp_run(pool, mm_worker, &job);
+}
+
+/* Several matrices that read the same X (Q/K/V, or gate/up): one activation quantization and
+ * one pool dispatch for all of them, each thread taking its share of every matrix's rows. */
+void kn_matmul_multi(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
+                     float *const *Ys, void *scratch) {
+    if (n <= 0 || n_w <= 0) return;
+    const kn_matrix *W0 = Ws[0];
+    double macs = 0;
+    bool same = true;
+    for (int w = 0; w < n_w; w++) {
+        same = same && Ws[w]->type == W0->type && Ws[w]->cols == W0->cols;
+        macs += (double)Ws[w]->rows * Ws[w]->cols * n;
+    }
+    kn_isa isa = kn_isa_active();
+    bool sgemm = W0->type == WEFT_F32 && n >= KN_SGEMM_MIN_N && isa != KN_ISA_SCALAR;
+    if (!same || sgemm || n_w == 1) {
+        for (int w = 0; w < n_w; w++) kn_matmul(pool, Ws[w], X, n, Ys[w], scratch);
+        return;
+    }
+    if (macs < KN_MIN_PARALLEL_MACS) pool = NULL;
+    mm_job job = {.W = W0, .Ws = Ws, .Ys = Ys, .n_w = n_w, .X = X, .n = n};
+    if (!is_quant(W0->type)) {
+        job.ffn = isa == KN_ISA_AVX512 ? kn_mm_float_avx512
+                  : isa == KN_ISA_AVX2 ? kn_mm_float_avx2
+                                       : kn_mm_float_scalar;
+        tp_run(pool, mm_worker, &job);
+        return;
+    }
+    int nb = W0->cols / WEFT_QK;
+    uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    job.qs = (int8_t *)base;
+    job.d = (float *)(base + (size_t)n * align64((size_t)W0->cols));
+    job.dsum = job.d + (size_t)n * nb;
+    bool vnni = isa == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni();
+    job.avx512_quant = vnni;
+    if (n == 1 || !pool)
+        quant_worker(&job, 0, 1);
+    else
+        tp_run(pool, quant_worker, &job);
+    kn_qact act = {.qs = job.qs, .d = job.d, .dsum = job.dsum, .cols = W0->cols, .nb = nb,
+                   .qstride = align64((size_t)W0->cols)};
     job.A = &act;
     job.qfn = vnni                 ? kn_mm_quant_avx512
               : isa >= KN_ISA_AVX2 ? kn_mm_quant_avx2

@@ -12,7 +12,7 @@
 #include "kernels/kn_internal.h"
 
 #define RB 4 /* weight rows per tile */
-#define XB 4 /* X rows per tile */
+#define XB 6 /* X rows per tile: 4x6 accumulators + 6 X vectors + 1 weight vector = 31 zmm */
 /* Software prefetch distance along each row (measured: 512-1024 best for F32, 1024 for F16). */
 #ifndef PREFETCH_BYTES
 #define PREFETCH_BYTES 1024
@@ -112,8 +112,14 @@ rows_type(weft_dtype t, const kn_matrix *W, const float *X, int n, float *Y, int
     case 3:                                                                                        \
         tile(t, NR, 3, w, W->row_bytes, xt, W->cols, yt, W->rows);                                 \
         break;                                                                                     \
-    default:                                                                                       \
+    case 4:                                                                                        \
         tile(t, NR, 4, w, W->row_bytes, xt, W->cols, yt, W->rows);                                 \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        tile(t, NR, 5, w, W->row_bytes, xt, W->cols, yt, W->rows);                                 \
+        break;                                                                                     \
+    default:                                                                                       \
+        tile(t, NR, 6, w, W->row_bytes, xt, W->cols, yt, W->rows);                                 \
         break;                                                                                     \
     }
             if (nr == RB) {
@@ -132,8 +138,14 @@ rows_type(weft_dtype t, const kn_matrix *W, const float *X, int n, float *Y, int
                     case 3:
                         tile(t, 1, 3, w1, W->row_bytes, xt, W->cols, y1, W->rows);
                         break;
-                    default:
+                    case 4:
                         tile(t, 1, 4, w1, W->row_bytes, xt, W->cols, y1, W->rows);
+                        break;
+                    case 5:
+                        tile(t, 1, 5, w1, W->row_bytes, xt, W->cols, y1, W->rows);
+                        break;
+                    default:
+                        tile(t, 1, 6, w1, W->row_bytes, xt, W->cols, y1, W->rows);
                         break;
                     }
                 }
