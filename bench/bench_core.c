@@ -4,7 +4,7 @@
  * bandwidth, measured in the same run. Writes a markdown table to --out.
  *
  * usage: bench_core [--out FILE] [--presets a,b] [--types f32,q8_0] [--batches 1,4,16,32,64]
- *                   [--steps N] [--threads N] [--dir DIR] */
+ *                   [--steps N] [--rounds N] [--threads N] [--dir DIR] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,10 +157,22 @@ static double bench_decode(run_ctx *r, int B) {
     return (double)B * steps / dt;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+#define MAX_ROUNDS 15
+
 int main(int argc, char **argv) {
     const char *out_path = "bench/results/core.md", *dir = "/tmp";
     const char *presets_s = "tiny15m,tiny110m", *types_s = "f32,q8_0", *batches_s = "1,4,16,32,64";
-    int threads = 0, steps = 32;
+    int threads = 0, steps = 32, rounds = 5;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -171,6 +183,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(o, "--batches")) batches_s = v;
         else if (!strcmp(o, "--threads")) threads = atoi(v);
         else if (!strcmp(o, "--steps")) steps = atoi(v);
+        else if (!strcmp(o, "--rounds")) rounds = atoi(v);
         else if (!strcmp(o, "--dir")) dir = v;
         else { fprintf(stderr, "bench_core: unknown option %s\n", o); return 2; }
         i++;
@@ -178,18 +191,23 @@ int main(int argc, char **argv) {
     char presets[8][16], types[8][16], batch_names[16][16];
     int np = parse_list(presets_s, presets, 8), nt = parse_list(types_s, types, 8);
     int nb = parse_list(batches_s, batch_names, 16);
-    int batches[16];
-    for (int i = 0; i < nb; i++) batches[i] = atoi(batch_names[i]);
+    int batches[16], i32 = -1;
+    for (int i = 0; i < nb; i++) {
+        batches[i] = atoi(batch_names[i]);
+        if (batches[i] < 1) { fprintf(stderr, "bench_core: bad batch size %s\n", batch_names[i]); return 2; }
+        if (batches[i] == 32) i32 = i;
+    }
     if (steps < 1) steps = 1;
+    if (rounds < 1) rounds = 1;
+    if (rounds > MAX_ROUNDS) rounds = MAX_ROUNDS;
+    if (nb < 1 || batches[0] != 1) { fprintf(stderr, "bench_core: --batches must start with 1\n"); return 2; }
 
     tp_pool *pool = tp_new(threads);
     if (!pool) return 1;
-    size_t bw_bytes = (size_t)512 << 20;
+    size_t bw_bytes = (size_t)256 << 20;
     char *buf = malloc(bw_bytes);
     if (!buf) return 1;
     memset(buf, 1, bw_bytes);
-    double bw = kn_read_bandwidth_gbs(pool, buf, bw_bytes, 5);
-    free(buf);
 
     FILE *out = fopen(out_path, "w");
     if (!out) { perror(out_path); return 1; }
@@ -212,18 +230,16 @@ int main(int argc, char **argv) {
     char date[32];
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
     fprintf(out, "# bench_core results\n\nmachine: %s, %ld cores online, %d threads, %s kernels, "
-                 "%s %s; date %s\n\nmeasured read bandwidth (all threads, 512 MiB buffer, best of "
-                 "5): **%.1f GB/s**\n\n",
+                 "%s %s; date %s\n\n",
             host_cpu, sysconf(_SC_NPROCESSORS_ONLN), tp_size(pool), kn_isa_name(kn_isa_active()),
-            un.sysname, un.release, date, bw);
+            un.sysname, un.release, date);
     fprintf(out, "| model | type | weights MB | prefill tok/s |");
     for (int i = 0; i < nb; i++) fprintf(out, " decode b=%d tok/s |", batches[i]);
-    fprintf(out, " b1 GB/s | b1 %% of bandwidth |");
-    if (nb > 1) fprintf(out, " best batch speed-up vs b1 |");
-    fprintf(out, "\n|---|---|---|---|");
+    fprintf(out, " read bandwidth GB/s | b1 GB/s | b1 %% of bandwidth |%s\n",
+            i32 >= 0 ? " b32 / b1 |" : "");
+    fprintf(out, "|---|---|---|---|");
     for (int i = 0; i < nb; i++) fprintf(out, "---|");
-    fprintf(out, "---|---|%s\n", nb > 1 ? "---|" : "");
-    printf("read bandwidth: %.1f GB/s\n", bw);
+    fprintf(out, "---|---|---|%s\n", i32 >= 0 ? "---|" : "");
 
     for (int pi = 0; pi < np; pi++)
         for (int ti = 0; ti < nt; ti++) {
@@ -249,33 +265,46 @@ int main(int argc, char **argv) {
                 return 1;
             }
             run_ctx r = {m, pool, steps};
+            double step_bytes = bytes_per_step(m);
             double pre = bench_prefill(&r, 128);
-            double tps[16];
-            for (int i = 0; i < nb; i++) {
-                tps[i] = bench_decode(&r, batches[i]);
-                printf("%s %s batch %d: %.1f tok/s\n", presets[pi], types[ti], batches[i], tps[i]);
+            /* Rounds interleave every batch size with a bandwidth probe, so slow phases of a
+             * shared machine hit all of them alike; medians are reported. */
+            double tps[16][MAX_ROUNDS], bw[MAX_ROUNDS], frac[MAX_ROUNDS], ratio32[MAX_ROUNDS];
+            for (int rd = 0; rd < rounds; rd++) {
+                bw[rd] = kn_read_bandwidth_gbs(pool, buf, bw_bytes, 1);
+                for (int i = 0; i < nb; i++) tps[i][rd] = bench_decode(&r, batches[i]);
+                frac[rd] = tps[0][rd] * step_bytes / 1e9 / bw[rd];
+                ratio32[rd] = i32 >= 0 ? tps[i32][rd] / tps[0][rd] : 0;
+                printf("%s %s round %d: bandwidth %.1f GB/s, b1 %.1f tok/s (%.0f%%)%s", presets[pi],
+                       types[ti], rd + 1, bw[rd], tps[0][rd], 100 * frac[rd],
+                       i32 >= 0 ? "" : "\n");
+                if (i32 >= 0) printf(", b32 %.1f tok/s (%.1fx)\n", tps[i32][rd], ratio32[rd]);
                 fflush(stdout);
             }
-            double gbs = nb > 0 && batches[0] == 1 ? tps[0] * bytes_per_step(m) / 1e9 : 0;
-            double best = 0;
-            for (int i = 0; i < nb; i++) if (tps[i] > best) best = tps[i];
+            double med_tps[16];
+            for (int i = 0; i < nb; i++) med_tps[i] = median(tps[i], rounds);
+            double med_bw = median(bw, rounds), med_frac = median(frac, rounds);
             fprintf(out, "| %s (%.0fM) | %s | %.0f | %.0f |", presets[pi],
-                    model_param_count(m) / 1e6, types[ti], bytes_per_step(m) / 1e6, pre);
-            for (int i = 0; i < nb; i++) fprintf(out, " %.1f |", tps[i]);
-            fprintf(out, " %.1f | %.0f%% |", gbs, 100.0 * gbs / bw);
-            if (nb > 1) fprintf(out, " %.1fx |", tps[0] > 0 ? best / tps[0] : 0);
+                    model_param_count(m) / 1e6, types[ti], step_bytes / 1e6, pre);
+            for (int i = 0; i < nb; i++) fprintf(out, " %.1f |", med_tps[i]);
+            fprintf(out, " %.1f | %.1f | %.0f%% |", med_bw, med_tps[0] * step_bytes / 1e9,
+                    100.0 * med_frac);
+            if (i32 >= 0) fprintf(out, " %.1fx |", median(ratio32, rounds));
             fprintf(out, "\n");
             fflush(out);
-            printf("%s %s: prefill %.0f tok/s, batch-1 %.1f GB/s = %.0f%% of %.1f GB/s\n",
-                   presets[pi], types[ti], pre, gbs, 100 * gbs / bw, bw);
             model_free(m);
             unlink(path);
         }
-    fprintf(out, "\n\"weights MB\" counts what one decode step reads (layers, norms, classifier; "
-                 "not the embedding table). b1 GB/s = that size x batch-1 tokens/s. Decode: %d "
-                 "steps after a 32-token prompt per sequence; prefill: one 128-token prompt, best "
-                 "of 3. Reproduce: `make bench`.\n", steps);
+    fprintf(out,
+            "\nMedians over %d rounds; each round measures the read bandwidth (all threads, best "
+            "8 MiB window of a 256 MiB buffer) and then every batch size, so a ratio compares "
+            "numbers taken moments apart. \"weights MB\" is what one decode step reads (layers, "
+            "norms, classifier; not the embedding table); b1 GB/s = that x batch-1 tokens/s. "
+            "Decode: %d steps after a 32-token prompt per sequence; prefill: one 128-token "
+            "prompt, best of 3. Reproduce: `make bench`.\n",
+            rounds, steps);
     fclose(out);
+    free(buf);
     tp_free(pool);
     printf("wrote %s\n", out_path);
     return 0;

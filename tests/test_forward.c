@@ -22,12 +22,12 @@ typedef struct fixture {
     float *solo;              /* [NSEQ][NDEC+1][V] logits from running alone */
 } fixture;
 
-static weft_model *make_model(weft_dtype type, const char *tag) {
+static weft_model *make_model(const char *preset, weft_dtype type, const char *tag) {
     char path[4096];
     tu_scratch(tag, path, sizeof path);
     synth_options o;
     synth_options_init(&o);
-    o.preset = "test-gqa";
+    o.preset = preset;
     o.type = type;
     o.seed = 11;
     weft_err err = {{0}};
@@ -76,10 +76,10 @@ static void run_solo(fixture *fx, int s, float *out) {
     kv_store_free(kv);
 }
 
-static int setup_common(void **state, weft_dtype type, const char *tag) {
+static int setup_common(void **state, const char *preset, weft_dtype type, const char *tag) {
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx) return -1;
-    fx->m = make_model(type, tag);
+    fx->m = make_model(preset, type, tag);
     fx->pool = tp_new(2);
     if (!fx->m || !fx->pool) return -1;
     unsigned r = 12345;
@@ -94,8 +94,10 @@ static int setup_common(void **state, weft_dtype type, const char *tag) {
     *state = fx;
     return 0;
 }
-static int setup_f32(void **state) { return setup_common(state, WEFT_F32, "fwd-f32.gguf"); }
-static int setup_q8(void **state) { return setup_common(state, WEFT_Q8_0, "fwd-q8.gguf"); }
+static int setup_f32(void **state) { return setup_common(state, "test-gqa", WEFT_F32, "fwd-f32.gguf"); }
+static int setup_q8(void **state) { return setup_common(state, "test-gqa", WEFT_Q8_0, "fwd-q8.gguf"); }
+/* head size 64: the SIMD attention path */
+static int setup_hd64(void **state) { return setup_common(state, "test-hd64", WEFT_F32, "fwd-hd64.gguf"); }
 
 static int teardown(void **state) {
     fixture *fx = *state;
@@ -239,7 +241,12 @@ int main(void) {
     const struct CMUnitTest q8[] = {
         cmocka_unit_test(test_ragged_q8_paged),
     };
+    const struct CMUnitTest hd64[] = {
+        cmocka_unit_test(test_ragged_f32_paged),
+        cmocka_unit_test(test_ragged_f32_dense),
+    };
     int rc = cmocka_run_group_tests_name("forward_f32", f32, setup_f32, teardown);
     rc |= cmocka_run_group_tests_name("forward_q8_0", q8, setup_q8, teardown);
+    rc |= cmocka_run_group_tests_name("forward_hd64_f32", hd64, setup_hd64, teardown);
     return rc;
 }

@@ -15,10 +15,12 @@ tokens=$($py -c 'import random; r=random.Random(5); print(" ".join(str(r.randran
 # F32 is the contract (1e-4). Half types compute in F32 from exactly converted weights, so the
 # same bound holds. Q8_0/Q4_0 also quantize activations to 8-bit blocks (as llama.cpp does), which
 # on this tiny random model costs ~4% of the largest logit, hence the looser bound.
-for spec in f32:1e-4 f16:1e-4 bf16:1e-4 q8_0:1e-1 q4_0:1e-1; do
-  type=${spec%%:*} tol=${spec#*:}
-  echo "-- $type (tolerance $tol)"
-  "$build/weft" model synth --preset test-gqa --type "$type" --seed 7 --out "$dir/m.gguf" >/dev/null
+# test-gqa has head size 8 (generic attention loops), test-hd64 head size 64 (SIMD attention).
+for spec in test-gqa:f32:1e-4 test-gqa:f16:1e-4 test-gqa:bf16:1e-4 test-gqa:q8_0:1e-1 \
+            test-gqa:q4_0:1e-1 test-hd64:f32:1e-4 test-hd64:q8_0:1e-1; do
+  IFS=: read -r preset type tol <<<"$spec"
+  echo "-- $preset $type (tolerance $tol)"
+  "$build/weft" model synth --preset "$preset" --type "$type" --seed 7 --out "$dir/m.gguf" >/dev/null
   "$build/ref_logits" "$dir/m.gguf" 20 "$dir/logits.f32" $tokens
   $py "$(dirname "$0")/ref/llama_ref.py" --tol "$tol" "$dir/m.gguf" "$dir/logits.f32" $tokens
 done

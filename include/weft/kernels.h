@@ -62,6 +62,14 @@ float kn_dot_f32(const float *a, const float *b, int n);
 void kn_axpy_f32(float *y, float a, const float *x, int n); /* y += a*x */
 void kn_scale_f32(float *x, float a, int n);
 
+/* ---- attention inner loops ----
+ * scores: s[h*sstride + i] = scale * q_h · k_i for g query heads (q: g rows of hd floats) and
+ * n key rows kstride floats apart. values: out_h += Σ_i p[h*pstride + i] * v_i. */
+void kn_attn_scores(const float *q, int g, int hd, const float *k, size_t kstride, int n,
+                    float scale, float *s, size_t sstride);
+void kn_attn_values(const float *p, size_t pstride, int g, int hd, const float *v, size_t vstride,
+                    int n, float *out);
+
 /* ---- layer operations ---- */
 /* out = x / rms(x) * w; out may alias x. */
 void kn_rmsnorm(float *out, const float *x, const float *w, int n, float eps);

@@ -60,15 +60,11 @@ static void attn_item(attn_job *j, float *scores, int item) {
     const float *qg = j->q + (size_t)t * QD + (size_t)kh * g * hd;
     const int max_ctx = j->w->max_ctx;
 
-    /* scores[h][p] = q_h · k_p */
+    /* scores[h][p] = q_h · k_p / sqrt(hd), one block of cached rows at a time */
     for (int p0 = 0; p0 < n_pos; p0 += bt) {
         const float *krows = kv_k_rows(kv, sq->blocks[p0 / bt], j->layer) + (size_t)kh * hd;
         int n = n_pos - p0 < bt ? n_pos - p0 : bt;
-        for (int r = 0; r < n; r++) {
-            const float *k = krows + (size_t)r * kvd;
-            for (int h = 0; h < g; h++)
-                scores[(size_t)h * max_ctx + p0 + r] = kn_dot_f32(qg + (size_t)h * hd, k, hd) * scale;
-        }
+        kn_attn_scores(qg, g, hd, krows, (size_t)kvd, n, scale, scores + p0, (size_t)max_ctx);
     }
     for (int h = 0; h < g; h++) kn_softmax(scores + (size_t)h * max_ctx, n_pos);
 
@@ -77,11 +73,7 @@ static void attn_item(attn_job *j, float *scores, int item) {
     for (int p0 = 0; p0 < n_pos; p0 += bt) {
         const float *vrows = kv_v_rows(kv, sq->blocks[p0 / bt], j->layer) + (size_t)kh * hd;
         int n = n_pos - p0 < bt ? n_pos - p0 : bt;
-        for (int r = 0; r < n; r++) {
-            const float *v = vrows + (size_t)r * kvd;
-            for (int h = 0; h < g; h++)
-                kn_axpy_f32(og + (size_t)h * hd, scores[(size_t)h * max_ctx + p0 + r], v, hd);
-        }
+        kn_attn_values(scores + p0, (size_t)max_ctx, g, hd, vrows, (size_t)kvd, n, og);
     }
 }
 

@@ -21,6 +21,9 @@ static const synth_preset presets[] = {
     {"tiny110m", 768, 12, 12, 12, 2048, 1024, 32000},
     {"llama7b", 4096, 2, 32, 32, 11008, 4096, 32000},
     {"test-gqa", 64, 3, 8, 2, 160, 256, 512},
+    /* head size 64 and GQA 2:1, small enough for the numpy reference: exercises the
+     * specialised SIMD attention paths that head size 8 never reaches */
+    {"test-hd64", 256, 2, 4, 2, 512, 256, 512},
 };
 
 const synth_preset *synth_preset_at(size_t i) {

@@ -1,0 +1,36 @@
+/* attn.c — the two inner loops of attention over cached K/V rows, as kernels: scores of a group
+ * of query heads against n key rows, and the probability-weighted sum of n value rows. They
+ * exist because calling kn_dot_f32 / kn_axpy_f32 once per (row, head) spends more time in call
+ * and load/store overhead than in arithmetic at head sizes of 64-128; the AVX-512 versions keep
+ * the queries (or the output accumulators) in registers across rows. */
+#include "kernels/kn_internal.h"
+
+static void attn_scores_generic(const float *q, int g, int hd, const float *k, size_t kstride,
+                                int n, float scale, float *s, size_t sstride) {
+    for (int h = 0; h < g; h++)
+        for (int i = 0; i < n; i++)
+            s[(size_t)h * sstride + i] = kn_dot_f32(q + (size_t)h * hd, k + (size_t)i * kstride, hd) * scale;
+}
+
+static void attn_values_generic(const float *p, size_t pstride, int g, int hd, const float *v,
+                                size_t vstride, int n, float *out) {
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < g; h++)
+            kn_axpy_f32(out + (size_t)h * hd, p[(size_t)h * pstride + i], v + (size_t)i * vstride, hd);
+}
+
+void kn_attn_scores(const float *q, int g, int hd, const float *k, size_t kstride, int n,
+                    float scale, float *s, size_t sstride) {
+    if (kn_isa_active() == KN_ISA_AVX512 && hd % 16 == 0 && hd <= 256 &&
+        kn_attn_scores_avx512(q, g, hd, k, kstride, n, scale, s, sstride))
+        return;
+    attn_scores_generic(q, g, hd, k, kstride, n, scale, s, sstride);
+}
+
+void kn_attn_values(const float *p, size_t pstride, int g, int hd, const float *v, size_t vstride,
+                    int n, float *out) {
+    if (kn_isa_active() == KN_ISA_AVX512 && hd % 16 == 0 && hd <= 256 &&
+        kn_attn_values_avx512(p, pstride, g, hd, v, vstride, n, out))
+        return;
+    attn_values_generic(p, pstride, g, hd, v, vstride, n, out);
+}
