@@ -1,0 +1,128 @@
+/* engine.h — temporal fusion: one engine thread owns a model's KV cache and loops over steps.
+ * Each step it asks the scheduler policy who may run, builds ONE ragged batch (prefill chunks of
+ * new requests + one decode token per running sequence, within a per-step token budget), runs
+ * one forward pass, samples, and reports per-request events. Requests that arrive at any time
+ * join at the next step; finished ones leave at once and free their cache.
+ * The same engine runs the baselines, so comparisons use the same kernels:
+ *   ENGINE_SEQUENTIAL  one request at a time (a request-level server)
+ *   ENGINE_STATIC      a batch is formed from what is waiting and runs until its longest member
+ *                      ends (finished members keep occupying their place); arrivals wait
+ *   ENGINE_DYNAMIC     like static, but a batch starts only when it is full or its oldest request
+ *                      has waited max_wait_ms (Triton's dynamic batcher)
+ *   ENGINE_FUSED       iteration-level batching (this is weft)
+ * Thread model: engine_submit / engine_cancel may be called from any thread; events are
+ * delivered on the engine thread through each request's callback, which must not block. */
+#ifndef WEFT_ENGINE_H
+#define WEFT_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "weft/error.h"
+#include "weft/kv_cache.h"
+#include "weft/model.h"
+#include "weft/sampler.h"
+#include "weft/sched.h"
+
+typedef enum engine_mode {
+    ENGINE_FUSED = 0,
+    ENGINE_SEQUENTIAL = 1,
+    ENGINE_STATIC = 2,
+    ENGINE_DYNAMIC = 3,
+} engine_mode;
+
+const char *engine_mode_name(engine_mode m);
+int engine_mode_parse(const char *s, engine_mode *out); /* "fused", "sequential", ... */
+
+typedef struct engine_config {
+    engine_mode mode;
+    kv_cache_config kv;
+    int max_batch_tokens;  /* token budget of one step (decode tokens + prefill chunks); 512 */
+    int max_running;       /* sequences in the running batch at once; 64 */
+    int max_batch_size;    /* static/dynamic: requests per batch; default max_running */
+    int max_wait_ms;       /* dynamic: longest wait for a batch to fill; 50 */
+    int n_threads;         /* kernel worker threads; 0 = all cores */
+    bool compact_dense;    /* dense layout: compact slots after sequences leave (default on) */
+    sched_policy *policy;  /* NULL: FCFS; the engine takes ownership */
+} engine_config;
+
+void engine_config_defaults(engine_config *c);
+
+typedef enum engine_event_type {
+    ENGINE_EV_TOKEN = 0,     /* a new token (text is the decoded piece, UTF-8-safe) */
+    ENGINE_EV_FINISHED = 1,  /* the last event of a request */
+    ENGINE_EV_PREEMPTED = 2, /* cache evicted; the request re-queues and recomputes */
+} engine_event_type;
+
+typedef enum engine_finish {
+    ENGINE_FINISH_LENGTH = 0,  /* max_tokens reached */
+    ENGINE_FINISH_STOP = 1,    /* an end token */
+    ENGINE_FINISH_CONTEXT = 2, /* max_seq_len reached */
+    ENGINE_FINISH_CANCELLED = 3,
+    ENGINE_FINISH_ERROR = 4,
+} engine_finish;
+
+const char *engine_finish_name(engine_finish f);
+
+typedef struct engine_event {
+    engine_event_type type;
+    uint64_t id;
+    int token;            /* TOKEN */
+    int index;            /* TOKEN: 0-based position in the output */
+    engine_finish finish; /* FINISHED */
+    int n_prompt, n_generated; /* FINISHED */
+    double t_s;           /* engine clock when emitted */
+} engine_event;
+
+typedef void (*engine_event_fn)(void *ctx, const engine_event *ev);
+
+typedef struct engine_request {
+    uint64_t id;               /* caller's id, unique among live requests */
+    const int32_t *prompt;     /* copied at submit */
+    int n_prompt;
+    int max_tokens;
+    weft_sampling sampling;
+    bool ignore_eos;           /* benchmarks force output lengths */
+    int priority;              /* for policies; higher is more urgent */
+    double deadline_ms;        /* relative to submission; 0 = none */
+    int predicted_tokens;      /* for policies; 0 = unknown */
+    engine_event_fn on_event;
+    void *ctx;
+} engine_request;
+
+typedef struct engine engine;
+
+engine *engine_new(const weft_model *m, const engine_config *cfg, weft_err *err);
+/* Stops the thread if running, drops every request (each gets FINISHED/CANCELLED), frees. */
+void engine_free(engine *e);
+
+/* Queues a request (thread-safe). Refuses (returns -1 with a message) a prompt that can never
+ * fit max_seq_len or the cache, an empty prompt, out-of-vocabulary ids, a duplicate live id. */
+int engine_submit(engine *e, const engine_request *r, weft_err *err);
+/* Cancels a waiting or running request (thread-safe); it finishes with CANCELLED at the next
+ * step and its cache is freed. Returns 0, or -1 if the id is unknown. */
+int engine_cancel(engine *e, uint64_t id);
+
+/* Runs one step on the calling thread (tests and single-threaded drivers; do not mix with
+ * engine_start). Returns the number of sequences that ran, 0 when idle, -1 on error. */
+int engine_step(engine *e, weft_err *err);
+/* Runs steps on a background thread until engine_stop; sleeps when idle. */
+int engine_start(engine *e, weft_err *err);
+void engine_stop(engine *e);
+/* Blocks until no request is waiting or running (or the timeout passes: returns -1). */
+int engine_wait_idle(engine *e, double timeout_s);
+
+double engine_now_s(const engine *e); /* the engine clock (monotonic seconds since creation) */
+
+typedef struct engine_stats {
+    uint64_t steps;
+    uint64_t tokens_prefilled, tokens_decoded;
+    uint64_t requests_finished, requests_preempted;
+    int waiting, running;
+    double time_forward_s, time_sample_s, time_schedule_s, time_compact_s; /* step breakdown */
+    kv_cache_stats kv;
+    double kv_live_fraction_mean; /* mean over steps of live / reserved tokens */
+} engine_stats;
+void engine_get_stats(engine *e, engine_stats *s); /* thread-safe snapshot */
+
+#endif
