@@ -10,6 +10,7 @@ PKGS=(
   libcmocka-dev                         # unit-test framework
   python3 python3-numpy                 # independent numerical reference in tests
   gnuplot-nox                           # benchmark plots
+  libjansson-dev                        # JSON (data sets, traces, HTTP API)
 )
 
 missing=()

@@ -49,7 +49,7 @@ typedef struct engine_config {
 void engine_config_defaults(engine_config *c);
 
 typedef enum engine_event_type {
-    ENGINE_EV_TOKEN = 0,     /* a new token (text is the decoded piece, UTF-8-safe) */
+    ENGINE_EV_TOKEN = 0,     /* a new token id (callers decode text with a tok_decoder) */
     ENGINE_EV_FINISHED = 1,  /* the last event of a request */
     ENGINE_EV_PREEMPTED = 2, /* cache evicted; the request re-queues and recomputes */
 } engine_event_type;
