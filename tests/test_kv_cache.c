@@ -518,8 +518,13 @@ static void run_seq(weft_forward *f, kv_cache *c, kv_handle h, const int32_t *to
     }
 }
 
-static void test_forward_shared_prefix(void **state) {
-    (void)state;
+typedef struct fwd_fixture {
+    weft_model *m;
+    tp_pool *pool;
+    weft_forward *f;
+} fwd_fixture;
+
+static void fwd_setup(fwd_fixture *fx) {
     char path[4096];
     tu_scratch("kvc-gqa.gguf", path, sizeof path);
     synth_options o;
@@ -528,12 +533,27 @@ static void test_forward_shared_prefix(void **state) {
     o.seed = 5;
     weft_err err = {{0}};
     if (synth_write(&o, path, NULL, &err) != 0) fail_msg("synth: %s", err.msg);
-    weft_model *m = model_load(path, NULL, &err);
-    if (!m) fail_msg("load: %s", err.msg);
-    tp_pool *pool = tp_new(2);
-    weft_forward *f = fwd_new(m, pool, 64, 64, &err);
-    assert_non_null(pool);
-    assert_non_null(f);
+    fx->m = model_load(path, NULL, &err);
+    if (!fx->m) fail_msg("load: %s", err.msg);
+    fx->pool = tp_new(2);
+    assert_non_null(fx->pool);
+    fx->f = fwd_new(fx->m, fx->pool, 64, 64, &err);
+    if (!fx->f) fail_msg("fwd_new: %s", err.msg);
+}
+
+static void fwd_teardown(fwd_fixture *fx) {
+    fwd_free(fx->f);
+    tp_free(fx->pool);
+    model_free(fx->m);
+}
+
+static void test_forward_shared_prefix(void **state) {
+    (void)state;
+    fwd_fixture fx;
+    fwd_setup(&fx);
+    weft_model *m = fx.m;
+    weft_forward *f = fx.f;
+    weft_err err = {{0}};
     const int V = m->cfg.vocab_size, NDEC = 3;
     int32_t a_tok[64], b_tok[64];
     fill_tokens(a_tok, 64, 21);
@@ -575,9 +595,58 @@ static void test_forward_shared_prefix(void **state) {
     kv_cache_free(c);
     free(ref);
     free(got);
-    fwd_free(f);
-    tp_free(pool);
-    model_free(m);
+    fwd_teardown(&fx);
+}
+
+/* Compaction moves a sequence mid-generation; decoding on from its new slot must give the same
+ * logits as never moving. */
+static void test_forward_dense_compaction(void **state) {
+    (void)state;
+    fwd_fixture fx;
+    fwd_setup(&fx);
+    const int V = fx.m->cfg.vocab_size, NDEC = 3, N = 20;
+    weft_err err = {{0}};
+    int32_t tok[4][64];
+    for (int s = 0; s < 4; s++) {
+        fill_tokens(tok[s], 64, 30 + (uint64_t)s);
+        for (int i = 0; i < 64; i++) tok[s][i] %= V;
+    }
+    float *ref = malloc(sizeof(float) * (size_t)(NDEC + 1) * V);
+    float *got = malloc(sizeof(float) * (size_t)(NDEC + 1) * V);
+    assert_non_null(ref);
+    assert_non_null(got);
+    kv_cache_config cfg = {KV_LAYOUT_DENSE, 4 * 64, 0, 64, 0, false};
+    kv_cache *c = kv_cache_new(&fx.m->cfg, &cfg, &err);
+    assert_non_null(c);
+    kv_handle h = kv_seq_open(c, tok[3], N, NULL, &err);
+    run_seq(fx.f, c, h, tok[3], 0, N, NDEC, ref, V);
+    kv_seq_close(c, h);
+
+    kv_handle hs[4];
+    for (int s = 0; s < 4; s++) {
+        hs[s] = kv_seq_open(c, tok[s], N, NULL, &err);
+        assert_true(hs[s] >= 0);
+        run_seq(fx.f, c, hs[s], tok[s], 0, N, 0, got, V);
+    }
+    assert_int_equal(kv_seq_view(c, hs[3]).blocks[0], 3);
+    kv_seq_close(c, hs[1]);
+    kv_seq_close(c, hs[2]);
+    size_t bytes = 0;
+    assert_int_equal(kv_cache_compact(c, &bytes), 1); /* slot 3 -> slot 1 */
+    assert_int_equal(kv_seq_view(c, hs[3]).blocks[0], 1);
+    assert_int_equal(bytes, 2 * (size_t)fx.m->cfg.n_layers * N * fx.m->cfg.n_kv_heads *
+                                fx.m->cfg.head_dim * sizeof(float));
+    for (int d = 1; d <= NDEC; d++)
+        run_seq(fx.f, c, hs[3], tok[3], N + d - 1, N + d, 0, got + (size_t)d * V, V);
+    for (int d = 0; d <= NDEC; d++) {
+        double e = max_rel_err(got + (size_t)d * V, ref + (size_t)d * V, V);
+        if (e > 1e-5) fail_msg("output %d: rel err %.3g", d, e);
+    }
+    check(c);
+    kv_cache_free(c);
+    free(ref);
+    free(got);
+    fwd_teardown(&fx);
 }
 
 /* ---------------------------------------------------------------- 5. random operations */
@@ -731,6 +800,12 @@ static void test_config_errors(void **state) {
     cfg.capacity_bytes = -5;
     expect_config_error(&m, cfg, "capacity_bytes must not be negative (got -5)");
     cfg = ok;
+    cfg.max_seq_len = 1 << 30;
+    expect_config_error(&m, cfg, "max_seq_len 1073741824 is too large");
+    cfg = ok;
+    cfg.block_tokens = 1 << 30;
+    expect_config_error(&m, cfg, "block_tokens 1073741824 is too large");
+    cfg = ok;
     cfg.capacity_tokens = -1;
     expect_config_error(&m, cfg, "capacity_tokens must not be negative");
     cfg = ok;
@@ -798,6 +873,7 @@ int main(void) {
         cmocka_unit_test(test_prefix_collisions),
         cmocka_unit_test(test_prefix_twins),
         cmocka_unit_test(test_forward_shared_prefix),
+        cmocka_unit_test(test_forward_dense_compaction),
         cmocka_unit_test(test_random_dense),
         cmocka_unit_test(test_random_paged),
         cmocka_unit_test(test_random_shared),

@@ -24,6 +24,10 @@ static int kv_check_config(const weft_config *m, const kv_cache_config *cfg, int
                          (int)cfg->layout);
     if (cfg->max_seq_len <= 0)
         return weft_errf(err, "kv_cache: max_seq_len must be positive (got %d)", cfg->max_seq_len);
+    /* headroom so block arithmetic (len + block_tokens - 1) never overflows an int */
+    if (cfg->max_seq_len > INT_MAX / 4)
+        return weft_errf(err, "kv_cache: max_seq_len %d is too large (at most %d)",
+                         cfg->max_seq_len, INT_MAX / 4);
     if (cfg->capacity_tokens < 0)
         return weft_errf(err, "kv_cache: capacity_tokens must not be negative (got %lld)",
                          (long long)cfg->capacity_tokens);
@@ -41,6 +45,9 @@ static int kv_check_config(const weft_config *m, const kv_cache_config *cfg, int
         if (bt < 0)
             return weft_errf(err, "kv_cache: block_tokens must be positive (got %d)",
                              cfg->block_tokens);
+        if (bt > INT_MAX / 4)
+            return weft_errf(err, "kv_cache: block_tokens %d is too large (at most %d)", bt,
+                             INT_MAX / 4);
     }
     /* K and V, every layer, F32 */
     int64_t bytes_per_token = 2 * (int64_t)m->n_layers * m->n_kv_heads * m->head_dim * 4;
