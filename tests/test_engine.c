@@ -489,7 +489,14 @@ static void test_mode_dynamic(void **state) {
     assert_int_equal(engine_wait_idle(e, 10), 0);
     assert_true(engine_now_s(e) - t0 >= 0.150);
     assert_int_equal(rc->r[3].n, 2);
-    engine_free(e);
+    /* the background thread sleeps until the wait ends, then starts the batch */
+    assert_int_equal(engine_start(e, &err), 0);
+    t0 = engine_now_s(e);
+    submit_synth(e, rc, 4, 4, 2);
+    assert_int_equal(engine_wait_idle(e, 10), 0);
+    assert_true(engine_now_s(e) - t0 >= 0.150);
+    assert_int_equal(rec_n(rc, 4), 2);
+    engine_free(e); /* stops the thread */
     recorder_free(rc);
 }
 
