@@ -11,7 +11,14 @@ PKGS=(
   python3 python3-numpy                 # independent numerical reference in tests
   gnuplot-nox                           # benchmark plots
   libjansson-dev                        # JSON (data sets, traces, HTTP API)
+  libmicrohttpd-dev                     # HTTP server (weft serve)
+  libcurl4-openssl-dev                  # HTTP client (weft bench serve)
+  curl                                  # integration tests
 )
+
+# The openai Node client for the integration tests needs node + npm; the base image may ship
+# its own, which Debian's nodejs package would conflict with.
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
