@@ -26,6 +26,12 @@
 #ifndef KC
 #define KC 1024
 #endif
+#ifndef STREAM_NTX
+#define STREAM_NTX 2
+#endif
+#ifndef PF_LINES
+#define PF_LINES 2
+#endif
 
 static inline __attribute__((always_inline)) __m512 ld16(weft_dtype t, const uint8_t *row, int j) {
     switch (t) {
@@ -114,11 +120,14 @@ static inline __attribute__((always_inline)) __m128 hsum4(__m512 a0, __m512 a1, 
 }
 
 /* Y[x][i] (+)= Σ_{k0 <= j < k1} w[i][j]·X[x][j] for i < nr (1 or RB), x < nx; add = whether Y
- * already holds the sums of earlier column blocks. Two cache lines of the next panel are
- * prefetched into L2 per column step (advancing while pf < pf_end); returns the new pf. */
+ * already holds the sums of earlier column blocks. Prefetch: with rowpf (a single X tile, so
+ * the weights pass once and the tile is memory-bound) PREFETCH_BYTES ahead along each weight
+ * row, as the matvec; otherwise two cache lines of a linear stream per column step into L2,
+ * advancing while pf < pf_end. Returns the new pf. */
 static inline __attribute__((always_inline)) const char *
-tile(weft_dtype t, int nr, int nx, const uint8_t *w, size_t row_bytes, const float *X, int ldx,
-     int k0, int k1, float *Y, int ldy, bool add, const char *pf, const char *pf_end) {
+tile(weft_dtype t, int nr, int nx, bool rowpf, const uint8_t *w, size_t row_bytes,
+     const float *X, int ldx, int k0, int k1, float *Y, int ldy, bool add, const char *pf,
+     const char *pf_end) {
     __m512 acc[RB][XB];
     for (int i = 0; i < nr; i++)
         for (int x = 0; x < nx; x++)
@@ -130,9 +139,17 @@ tile(weft_dtype t, int nr, int nx, const uint8_t *w, size_t row_bytes, const flo
     const uint8_t *wa = w + (size_t)k0 * eb, *wb = nr > 2 ? wa + 2 * row_bytes : wa;
     int j = k0;
     for (; j + 16 <= k1; j += 16) {
-        _mm_prefetch(pf, _MM_HINT_T1);
-        _mm_prefetch(pf + 64, _MM_HINT_T1);
-        pf += pf < pf_end ? 128 : 0;
+        if (rowpf) {
+            if (((j * eb) & 63) == 0)
+                for (int i = 0; i < nr; i++)
+                    _mm_prefetch((const char *)(i < 2 ? wa : wb) + (size_t)(i & 1) * row_bytes +
+                                     PREFETCH_BYTES,
+                                 _MM_HINT_T0);
+        } else {
+            for (int q = 0; q < PF_LINES; q++)
+                _mm_prefetch(pf + 64 * q, _MM_HINT_T1);
+            pf += pf < pf_end ? 64 * PF_LINES : 0;
+        }
         __m512 wv[RB];
         for (int i = 0; i < nr; i++)
             wv[i] = ld16(t, (i < 2 ? wa : wb) + (size_t)(i & 1) * row_bytes, 0);
@@ -176,16 +193,59 @@ batched_type(weft_dtype t, const kn_matrix *W, const float *X, int n, float *Y, 
     const uint8_t *base = W->data;
     const size_t rb = W->row_bytes;
     const int cols = W->cols, ldy = W->rows;
-    int pr = (int)(PANEL_BYTES / rb) & ~(RB - 1);
-    if (pr < RB) pr = RB;
     const int ntx = (n + XB - 1) / XB; /* X tiles of balanced sizes, each <= XB rows */
+    int pr = (int)(PANEL_BYTES / rb) & ~(RB - 1), kc = KC;
+    if (pr < RB) pr = RB;
+    if (ntx <= STREAM_NTX) {
+        /* Memory-bound (n <= 12 for F32): one pass over the weights, streamed as in the matvec;
+         * each 4-row group stays in L1 while the (at most two) X tiles pass over it. */
+        int r = r0;
+        for (; r + RB <= r1; r += RB) {
+            const uint8_t *w = base + (size_t)r * rb;
+            for (int tx = 0; tx < ntx; tx++) {
+                int x0 = tx * n / ntx, nx = (tx + 1) * n / ntx - x0;
+                const float *xt = X + (size_t)x0 * cols;
+                float *yt = Y + (size_t)x0 * ldy + r;
+#define TILE(NR, NX) tile(t, NR, NX, true, w, rb, xt, cols, 0, cols, yt, ldy, false, NULL, NULL)
+                switch (nx) {
+                case 1: TILE(RB, 1); break;
+                case 2: TILE(RB, 2); break;
+                case 3: TILE(RB, 3); break;
+                case 4: TILE(RB, 4); break;
+                case 5: TILE(RB, 5); break;
+                default: TILE(RB, 6); break;
+                }
+            }
+        }
+        for (; r < r1; r++) {
+            const uint8_t *w = base + (size_t)r * rb;
+            for (int tx = 0; tx < ntx; tx++) {
+                int x0 = tx * n / ntx, nx = (tx + 1) * n / ntx - x0;
+                const float *xt = X + (size_t)x0 * cols;
+                float *yt = Y + (size_t)x0 * ldy + r;
+                switch (nx) {
+                case 1: TILE(1, 1); break;
+                case 2: TILE(1, 2); break;
+                case 3: TILE(1, 3); break;
+                case 4: TILE(1, 4); break;
+                case 5: TILE(1, 5); break;
+                default: TILE(1, 6); break;
+                }
+#undef TILE
+            }
+        }
+        return;
+    }
+    /* The prefetch stream runs from the first panel to the end of the panel after the current
+     * one: 2 lines per column step cover the next panel during the current one when each
+     * weight line is used by >= 2 X tiles (F32; F16/BF16 have half as many lines). */
+    const char *pf = (const char *)base + (size_t)r0 * rb;
     for (int p = r0; p < r1; p += pr) {
         int p1 = r1 - p < pr ? r1 : p + pr;
         int p2 = r1 - p1 < pr ? r1 : p1 + pr;
-        const char *pf = (const char *)base + (size_t)p1 * rb;
         const char *pf_end = (const char *)base + (size_t)p2 * rb;
-        for (int k0 = 0; k0 < cols; k0 += KC) {
-            int k1 = cols - k0 < KC ? cols : k0 + KC;
+        for (int k0 = 0; k0 < cols; k0 += kc) {
+            int k1 = cols - k0 < kc ? cols : k0 + kc;
             bool add = k0 > 0;
             for (int tx = 0; tx < ntx; tx++) {
                 int x0 = tx * n / ntx, nx = (tx + 1) * n / ntx - x0;
@@ -194,7 +254,8 @@ batched_type(weft_dtype t, const kn_matrix *W, const float *X, int n, float *Y, 
                 int r = p;
                 for (; r + RB <= p1; r += RB) {
                     const uint8_t *w = base + (size_t)r * rb;
-#define TILE(NR, NX) pf = tile(t, NR, NX, w, rb, xt, cols, k0, k1, yt + r, ldy, add, pf, pf_end)
+#define TILE(NR, NX)                                                                               \
+    pf = tile(t, NR, NX, false, w, rb, xt, cols, k0, k1, yt + r, ldy, add, pf, pf_end)
                     switch (nx) {
                     case 1: TILE(RB, 1); break;
                     case 2: TILE(RB, 2); break;
