@@ -2,11 +2,19 @@
  * and the AVX-512 activation quantizer. The quantized integer kernels need VNNI and live in
  * qmatmul_avx512.c.
  *
- * The float kernel computes a tile of 4 weight rows × up to 4 X rows per pass over the
- * columns, so each weight vector loaded from memory feeds up to 4 FMAs and each weight row is
- * streamed from DRAM once per call for any n. For n == 1 this is the decode matvec, which is
- * bound by memory bandwidth: 4 rows give 4 independent load streams and accumulators, and a
- * software prefetch a few cache lines ahead keeps the hardware prefetchers' queues full. */
+ * n == 1 is the decode matvec, bound by memory bandwidth: tiles of 4 weight rows give 4
+ * independent load streams and accumulators, and a software prefetch a few cache lines ahead
+ * keeps the hardware prefetchers' queues full.
+ *
+ * n >= 2: register tiles of 4 weight rows x up to 6 X rows (24 accumulators + 4 weight
+ * vectors + 1 X vector), X rows split into tiles of balanced sizes. Each tile's 24 dot
+ * products end in a transpose-and-add tree (hsum4) that turns 4 accumulators into 4 sums,
+ * stored 4 at a time. For n <= 12 (two X tiles at most; still memory-bound) the weights
+ * pass once, 4-row group by group, with the matvec's in-row prefetch. For larger n the rows
+ * go in panels of ~128 KiB (kept in L2) and columns in blocks of 1024 (an X tile's block,
+ * <= 24 KiB, stays in L1 while the panel's rows pass under it; later blocks add into Y);
+ * a linear software prefetch stream pulls the next panel into L2 while the current one is
+ * computed, so each weight byte still comes from DRAM once per call. */
 #include <immintrin.h>
 
 #include "kernels/kn_internal.h"
@@ -17,9 +25,12 @@
 #ifndef PREFETCH_BYTES
 #define PREFETCH_BYTES 1024
 #endif
-/* Batched path (n >= 2): weight rows are processed in panels of about PANEL_BYTES (kept in
- * L2 while every X tile passes over them) and columns in blocks of KC (so an X tile's block,
- * 6 x KC floats, stays in L1 while the panel's rows pass under it). */
+/* Batched path (n >= 2), all overridable at build time for tuning. Up to STREAM_NTX X tiles
+ * the weights are streamed once (memory-bound); beyond that weight rows are processed in
+ * panels of about PANEL_BYTES (kept in L2 while every X tile passes over them) and columns
+ * in blocks of KC (an X tile's block, 6 x KC floats, stays in L1 while the panel's rows pass
+ * under it), with PF_LINES cache lines of the prefetch stream per column step. Tuned with
+ * bench_kernels on the 2-core Zen 5 VM (KC 512/1024/2048, panels 32-256 KiB). */
 #ifndef PANEL_BYTES
 #define PANEL_BYTES (128 * 1024)
 #endif
