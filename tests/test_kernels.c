@@ -370,6 +370,15 @@ static void test_matmul_all(void **state) {
     run_matmul_case(pool, WEFT_F32, 9, 45, 4);
     run_matmul_case(pool, WEFT_F16, 9, 23, 2);
     run_matmul_case(pool, WEFT_BF16, 3, 7, 0);
+    /* Float kernels' batched path: X tiles of 2..6 rows (n split evenly), streamed for n <= 12,
+     * else L2 panels of weight rows x 1024-column blocks (partial sums added into Y); columns
+     * beyond one block with a ragged tail, rows that are not a multiple of the 4-row tile. */
+    static const int tile_n[] = {5, 6, 8, 12, 13, 24, 64};
+    const size_t ntn = sizeof tile_n / sizeof *tile_n;
+    run_matmul_case_n(pool, WEFT_F32, 67, 1100, 0, tile_n, ntn);
+    run_matmul_case_n(pool, WEFT_F32, 45, 2048, 16, tile_n, ntn);
+    run_matmul_case_n(pool, WEFT_F16, 130, 1037, 6, tile_n, ntn);
+    run_matmul_case_n(pool, WEFT_BF16, 37, 2061, 0, tile_n, ntn);
     /* Large batches: F32 goes through sgemm (with padded rows), the others tile over n. */
     static const int big_n[] = {130};
     run_matmul_case_n(pool, WEFT_F32, 67, 288, 32, big_n, 1);
