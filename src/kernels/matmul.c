@@ -140,14 +140,13 @@ void kn_mm_quant_scalar(const kn_matrix *W, const kn_qact *A, int n, float *Y, i
 /* ---- dispatch ---- */
 
 typedef struct {
-    const kn_matrix *W;
-    const kn_matrix *const *Ws; /* kn_matmul_multi: n_w matrices sharing X, outputs Ys */
+    const kn_matrix *W;         /* the first of Ws (shared type and cols) */
+    const kn_matrix *const *Ws; /* n_w matrices sharing X, outputs Ys */
     float *const *Ys;
     int n_w;
     const float *X;
     const kn_qact *A;
     int n;
-    float *Y;
     kn_mm_float_fn ffn;
     kn_mm_quant_fn qfn;
     int8_t *qs; /* activation quantization targets (quant phase) */
@@ -178,11 +177,7 @@ static void mm_one(mm_job *j, const kn_matrix *W, float *Y, int ith, int nth);
 
 static void mm_worker(void *ctx, int ith, int nth) {
     mm_job *j = ctx;
-    if (j->Ws) {
-        for (int w = 0; w < j->n_w; w++) mm_one(j, j->Ws[w], j->Ys[w], ith, nth);
-        return;
-    }
-    mm_one(j, j->W, j->Y, ith, nth);
+    for (int w = 0; w < j->n_w; w++) mm_one(j, j->Ws[w], j->Ys[w], ith, nth);
 }
 
 static void mm_one(mm_job *j, const kn_matrix *W, float *Y, int ith, int nth) {
@@ -223,21 +218,31 @@ static void quant_worker(void *ctx, int ith, int nth) {
     }
 }
 
-void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *Y, void *scratch) {
-    if (n <= 0 || W->rows <= 0) return;
+/* Runs n_w matrices of one type and column count over the same X: one activation
+ * quantization and one pool dispatch, each thread taking its share of every matrix's rows. */
+static void mm_run(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
+                   float *const *Ys, void *scratch) {
+    const kn_matrix *W0 = Ws[0];
     kn_isa isa = kn_isa_active();
-    mm_job job = {.W = W, .X = X, .n = n, .Y = Y};
-    if ((double)W->rows * W->cols * n < KN_MIN_PARALLEL_MACS) pool = NULL;
+    double macs = 0;
+    for (int w = 0; w < n_w; w++) macs += (double)Ws[w]->rows * Ws[w]->cols * n;
+    if (macs < KN_MIN_PARALLEL_MACS) pool = NULL;
+    mm_job job = {.W = W0, .Ws = Ws, .Ys = Ys, .n_w = n_w, .X = X, .n = n};
 
-    if (!is_quant(W->type)) {
-        assert(W->type == WEFT_F32 || W->type == WEFT_F16 || W->type == WEFT_BF16);
-        assert(W->row_bytes >= (size_t)W->cols * (W->type == WEFT_F32 ? 4 : 2));
-        if (W->type == WEFT_F32 && n >= KN_SGEMM_MIN_N && isa != KN_ISA_SCALAR) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, W->rows, W->cols, 1.0f, X,
-                        W->cols, (const float *)W->data, (int)(W->row_bytes / sizeof(float)), 0.0f,
-                        Y, W->rows);
+    if (!is_quant(W0->type)) {
+        assert(W0->type == WEFT_F32 || W0->type == WEFT_F16 || W0->type == WEFT_BF16);
+        if (W0->type == WEFT_F32 && n >= KN_SGEMM_MIN_N && isa != KN_ISA_SCALAR) {
+            for (int w = 0; w < n_w; w++) {
+                const kn_matrix *W = Ws[w];
+                assert(W->row_bytes >= (size_t)W->cols * 4);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, W->rows, W->cols, 1.0f, X,
+                            W->cols, (const float *)W->data, (int)(W->row_bytes / sizeof(float)),
+                            0.0f, Ys[w], W->rows);
+            }
             return;
         }
+        for (int w = 0; w < n_w; w++)
+            assert(Ws[w]->row_bytes >= (size_t)Ws[w]->cols * (W0->type == WEFT_F32 ? 4 : 2));
         job.ffn = isa == KN_ISA_AVX512 ? kn_mm_float_avx512
                   : isa == KN_ISA_AVX2 ? kn_mm_float_avx2
                                        : kn_mm_float_scalar;
@@ -245,17 +250,19 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
         return;
     }
 
-    assert(W->cols % WEFT_QK == 0 && scratch != NULL);
-    assert(W->row_bytes >= (size_t)W->cols / WEFT_QK *
-                               (W->type == WEFT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0)));
-    int nb = W->cols / WEFT_QK;
+    assert(W0->cols % WEFT_QK == 0 && scratch != NULL);
+    for (int w = 0; w < n_w; w++)
+        assert(Ws[w]->row_bytes >= (size_t)Ws[w]->cols / WEFT_QK *
+                                       (W0->type == WEFT_Q8_0 ? sizeof(block_q8_0)
+                                                              : sizeof(block_q4_0)));
+    int nb = W0->cols / WEFT_QK;
     uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     job.qs = (int8_t *)base;
-    job.d = (float *)(base + (size_t)n * align64((size_t)W->cols));
+    job.d = (float *)(base + (size_t)n * align64((size_t)W0->cols));
     job.dsum = job.d + (size_t)n * nb;
     bool vnni = isa == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni();
     job.avx512_quant = vnni; /* the VNNI kernel's interleaved activation layout */
-    if (n == 1)
+    if (n == 1 || !pool)
         quant_worker(&job, 0, 1);
     else
         tp_run(pool, quant_worker, &job);
@@ -263,9 +270,9 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
     kn_qact act = {.qs = job.qs,
                    .d = job.d,
                    .dsum = job.dsum,
-                   .cols = W->cols,
+                   .cols = W0->cols,
                    .nb = nb,
-                   .qstride = align64((size_t)W->cols)};
+                   .qstride = align64((size_t)W0->cols)};
     job.A = &act;
     job.qfn = vnni                 ? kn_mm_quant_avx512
               : isa >= KN_ISA_AVX2 ? kn_mm_quant_avx2
@@ -273,51 +280,24 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
     tp_run(pool, mm_worker, &job);
 }
 
-/* Several matrices that read the same X (Q/K/V, or gate/up): one activation quantization and
- * one pool dispatch for all of them, each thread taking its share of every matrix's rows. */
+void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *Y, void *scratch) {
+    if (n <= 0 || W->rows <= 0) return;
+    mm_run(pool, &W, 1, X, n, &Y, scratch);
+}
+
+/* Several matrices that read the same X (Q/K/V, or gate/up) share one dispatch when they have
+ * one type and column count; otherwise each runs on its own. */
 void kn_matmul_multi(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
                      float *const *Ys, void *scratch) {
     if (n <= 0 || n_w <= 0) return;
-    const kn_matrix *W0 = Ws[0];
-    double macs = 0;
     bool same = true;
-    for (int w = 0; w < n_w; w++) {
-        same = same && Ws[w]->type == W0->type && Ws[w]->cols == W0->cols;
-        macs += (double)Ws[w]->rows * Ws[w]->cols * n;
-    }
-    kn_isa isa = kn_isa_active();
-    bool sgemm = W0->type == WEFT_F32 && n >= KN_SGEMM_MIN_N && isa != KN_ISA_SCALAR;
-    if (!same || sgemm || n_w == 1) {
-        for (int w = 0; w < n_w; w++) kn_matmul(pool, Ws[w], X, n, Ys[w], scratch);
+    for (int w = 1; w < n_w; w++)
+        same = same && Ws[w]->type == Ws[0]->type && Ws[w]->cols == Ws[0]->cols;
+    if (same) {
+        mm_run(pool, Ws, n_w, X, n, Ys, scratch);
         return;
     }
-    if (macs < KN_MIN_PARALLEL_MACS) pool = NULL;
-    mm_job job = {.W = W0, .Ws = Ws, .Ys = Ys, .n_w = n_w, .X = X, .n = n};
-    if (!is_quant(W0->type)) {
-        job.ffn = isa == KN_ISA_AVX512 ? kn_mm_float_avx512
-                  : isa == KN_ISA_AVX2 ? kn_mm_float_avx2
-                                       : kn_mm_float_scalar;
-        tp_run(pool, mm_worker, &job);
-        return;
-    }
-    int nb = W0->cols / WEFT_QK;
-    uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    job.qs = (int8_t *)base;
-    job.d = (float *)(base + (size_t)n * align64((size_t)W0->cols));
-    job.dsum = job.d + (size_t)n * nb;
-    bool vnni = isa == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni();
-    job.avx512_quant = vnni;
-    if (n == 1 || !pool)
-        quant_worker(&job, 0, 1);
-    else
-        tp_run(pool, quant_worker, &job);
-    kn_qact act = {.qs = job.qs, .d = job.d, .dsum = job.dsum, .cols = W0->cols, .nb = nb,
-                   .qstride = align64((size_t)W0->cols)};
-    job.A = &act;
-    job.qfn = vnni                 ? kn_mm_quant_avx512
-              : isa >= KN_ISA_AVX2 ? kn_mm_quant_avx2
-                                   : kn_mm_quant_scalar;
-    tp_run(pool, mm_worker, &job);
+    for (int w = 0; w < n_w; w++) kn_matmul(pool, Ws[w], X, n, Ys[w], scratch);
 }
 
 /* ---- one row as F32 (embedding lookup) ---- */
