@@ -5,6 +5,7 @@
  * engine_free with live requests, submit refusals; thousands of join/leave cycles; the
  * background thread. Greedy checks use stories260K (../shared); the rest a synthetic model. */
 #include <pthread.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -559,6 +560,66 @@ static void test_cancel(void **state) {
     recorder_free(rc);
 }
 
+
+/* want_logprobs: each TOKEN carries the chosen token's log-probability and the most likely
+ * alternatives, most likely first; greedy picks the first of them. */
+typedef struct lp_rec {
+    int n, n_bad, n_fin;
+    double queue_s;
+} lp_rec;
+
+static void on_lp_event(void *ctx, const engine_event *ev) {
+    lp_rec *r = ctx;
+    if (ev->type == ENGINE_EV_FINISHED) {
+        r->n_fin++;
+        r->queue_s = ev->queue_s;
+        return;
+    }
+    if (ev->type != ENGINE_EV_TOKEN) return;
+    r->n++;
+    double mass = 0;
+    if (ev->n_top != 3 || !(ev->logprob <= 0) || ev->top_ids[0] != ev->token ||
+        fabsf(ev->top_logprobs[0] - ev->logprob) > 1e-6f)
+        r->n_bad++;
+    for (int i = 0; i < ev->n_top; i++) {
+        mass += exp(ev->top_logprobs[i]);
+        if (i && ev->top_logprobs[i] > ev->top_logprobs[i - 1]) r->n_bad++;
+    }
+    if (mass > 1.0 + 1e-4) r->n_bad++;
+}
+
+static void test_logprobs(void **state) {
+    fixture *fx = *state;
+    engine_config c = synth_config(ENGINE_FUSED);
+    engine *e = new_engine(fx->synth, &c);
+    int32_t p[4] = {5, 9, 13, 17};
+    lp_rec rec0 = {0};
+    engine_request r = {0};
+    r.id = 1;
+    r.prompt = p;
+    r.n_prompt = 4;
+    r.max_tokens = 6;
+    sampling_defaults(&r.sampling);
+    r.sampling.temperature = 0;
+    r.ignore_eos = true;
+    r.want_logprobs = true;
+    r.top_logprobs = 3;
+    r.on_event = on_lp_event;
+    r.ctx = &rec0;
+    weft_err err = {{0}};
+    assert_int_equal(engine_submit(e, &r, &err), 0);
+    r.id = 2;
+    r.top_logprobs = ENGINE_MAX_TOP_LOGPROBS + 1;
+    assert_int_equal(engine_submit(e, &r, &err), -1);
+    assert_non_null(strstr(err.msg, "top_logprobs"));
+    assert_int_equal(engine_wait_idle(e, 10), 0);
+    assert_int_equal(rec0.n, 6);
+    assert_int_equal(rec0.n_fin, 1);
+    assert_int_equal(rec0.n_bad, 0);
+    assert_true(rec0.queue_s >= 0);
+    engine_free(e);
+}
+
 static void test_free_with_live_requests(void **state) {
     fixture *fx = *state;
     engine_config c = synth_config(ENGINE_FUSED);
@@ -819,6 +880,7 @@ int main(void) {
         cmocka_unit_test(test_submit_refusals),
         cmocka_unit_test(test_many_join_leave),
         cmocka_unit_test(test_background_thread),
+        cmocka_unit_test(test_logprobs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

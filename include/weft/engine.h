@@ -64,6 +64,8 @@ typedef enum engine_finish {
 
 const char *engine_finish_name(engine_finish f);
 
+#define ENGINE_MAX_TOP_LOGPROBS 5
+
 typedef struct engine_event {
     engine_event_type type;
     uint64_t id;
@@ -72,6 +74,14 @@ typedef struct engine_event {
     engine_finish finish; /* FINISHED */
     int n_prompt, n_generated; /* FINISHED */
     double t_s;           /* engine clock when emitted */
+    double queue_s;       /* FINISHED: submission to first admission (0 if never admitted) */
+    /* TOKEN, when the request set want_logprobs: the chosen token's log-probability under the
+     * model's raw distribution (log-softmax of the logits, before temperature and the other
+     * sampling transforms), and the n_top most likely tokens, most likely first. */
+    float logprob;
+    int n_top;
+    int top_ids[ENGINE_MAX_TOP_LOGPROBS];
+    float top_logprobs[ENGINE_MAX_TOP_LOGPROBS];
 } engine_event;
 
 typedef void (*engine_event_fn)(void *ctx, const engine_event *ev);
@@ -86,6 +96,8 @@ typedef struct engine_request {
     int priority;              /* for policies; higher is more urgent */
     double deadline_ms;        /* relative to submission; 0 = none */
     int predicted_tokens;      /* for policies; 0 = unknown */
+    bool want_logprobs;        /* TOKEN events carry logprob (costs one softmax per token) */
+    int top_logprobs;          /* with want_logprobs: alternatives per token, 0..5 */
     engine_event_fn on_event;
     void *ctx;
 } engine_request;

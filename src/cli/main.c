@@ -8,6 +8,7 @@ static void usage(FILE *out) {
     fprintf(out, "usage: weft <command> [options]\n"
                  "commands:\n"
                  "  run      generate text from a model (weft run --model F [--prompt T] [-n N])\n"
+                 "  serve    OpenAI-compatible HTTP server (weft serve --model F [--port N])\n"
                  "  model    inspect a model file or synthesize one with random weights\n"
                  "           (weft model inspect F | weft model synth --preset P --out F.gguf)\n"
                  "run `weft <command> --help` for its options\n");
@@ -21,6 +22,7 @@ int main(int argc, char **argv) {
     const char *c = argv[1];
     if (!strcmp(c, "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(c, "model")) return cmd_model(argc - 2, argv + 2);
+    if (!strcmp(c, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
         usage(stdout);
         return 0;

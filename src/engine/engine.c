@@ -189,6 +189,7 @@ static void free_parts(engine *e) {
     free(e->b_info);
     free(e->b_victims);
     free(e->logits);
+    free(e->lp_row);
     free(e);
 }
 
@@ -241,8 +242,9 @@ engine *engine_new(const weft_model *m, const engine_config *cfg, weft_err *err)
     e->b_info = malloc((size_t)nb * sizeof *e->b_info);
     e->b_victims = malloc((size_t)nb * sizeof *e->b_victims);
     e->logits = malloc((size_t)nb * (size_t)m->cfg.vocab_size * sizeof *e->logits);
+    e->lp_row = malloc((size_t)m->cfg.vocab_size * sizeof *e->lp_row);
     if (!e->b_tok || !e->b_pos || !e->b_seq || !e->b_want || !e->b_views || !e->b_seqs ||
-        !e->b_info || !e->b_victims || !e->logits || seq_list_reserve(&e->running, nb) != 0) {
+        !e->b_info || !e->b_victims || !e->logits || !e->lp_row || seq_list_reserve(&e->running, nb) != 0) {
         weft_errf(err, "engine: out of memory for the step workspace");
         goto fail;
     }
@@ -286,6 +288,9 @@ static int check_request(const engine *e, const engine_request *r, weft_err *err
                              "engine: request %llu: prompt token %d is id %d, outside the "
                              "vocabulary [0, %d)",
                              id, i, (int)r->prompt[i], V);
+    if (r->want_logprobs && (r->top_logprobs < 0 || r->top_logprobs > ENGINE_MAX_TOP_LOGPROBS))
+        return weft_errf(err, "engine: request %llu: top_logprobs must be in [0, %d] (got %d)",
+                         id, ENGINE_MAX_TOP_LOGPROBS, r->top_logprobs);
     if (r->max_tokens < 1)
         return weft_errf(err, "engine: request %llu: max_tokens must be at least 1 (got %d)", id,
                          r->max_tokens);

@@ -41,6 +41,12 @@ typedef struct engine_seq {
     bool padding; /* static/dynamic: finished, still computed until its batch ends */
     int pad_pos;  /* padding: the position recomputed each step */
     int plan_n;   /* tokens this sequence contributes to the current step */
+    double admitted_s; /* engine clock at the first admission; 0 = not yet */
+    /* the last sampled token's log-probabilities (want_logprobs), read by seq_emit */
+    float lp;
+    int lp_n_top;
+    int lp_top_ids[ENGINE_MAX_TOP_LOGPROBS];
+    float lp_top[ENGINE_MAX_TOP_LOGPROBS];
 } engine_seq;
 
 typedef struct seq_list {
@@ -94,6 +100,7 @@ struct engine {
     sched_info *b_info; /* victim candidates */
     engine_seq **b_victims;
     float *logits;
+    float *lp_row; /* one row of raw logits kept for want_logprobs (the sampler edits its row) */
 };
 
 /* Lock helpers: a failing pthread call on our own valid objects means corrupted state, and

@@ -137,6 +137,15 @@ void seq_emit(engine *e, engine_seq *s, engine_event_type type, int token, engin
         .n_generated = s->n_generated,
         .t_s = engine_clock(e),
     };
+    if (type == ENGINE_EV_FINISHED && s->admitted_s > 0) ev.queue_s = s->admitted_s - s->arrival_s;
+    if (type == ENGINE_EV_TOKEN && s->req.want_logprobs) {
+        ev.logprob = s->lp;
+        ev.n_top = s->lp_n_top;
+        for (int i = 0; i < s->lp_n_top; i++) {
+            ev.top_ids[i] = s->lp_top_ids[i];
+            ev.top_logprobs[i] = s->lp_top[i];
+        }
+    }
     s->req.on_event(s->req.ctx, &ev);
 }
 
@@ -149,6 +158,7 @@ int seq_admit(engine *e, engine_seq *s) {
     if (n_cached < 0) n_cached = 0;
     if (n_cached > s->n_tokens - 1) n_cached = s->n_tokens - 1;
     s->h = h;
+    if (s->admitted_s == 0) s->admitted_s = engine_clock(e);
     s->n_open = s->n_tokens;
     s->n_computed = n_cached;
     s->state = SEQ_PREFILLING;

@@ -13,6 +13,7 @@
  * or the first one after its prompt), whose output is discarded. Recomputing that position
  * rewrites the member's own rows only (never a shared prompt block). Padding leaves when the
  * batch has no unfinished member, and is the first thing evicted when the cache is full. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +215,35 @@ static void finish_running(engine *e, engine_seq *s, engine_finish f) {
     drop_running(e, s, true, f);
 }
 
+/* Log-probabilities of the raw distribution in row (V logits): the chosen token's, and the
+ * n_top most likely tokens' (most likely first; ties by lower id). */
+static void logprobs_of(engine_seq *s, const float *row, int V, int chosen) {
+    float mx = row[0];
+    for (int i = 1; i < V; i++)
+        if (row[i] > mx) mx = row[i];
+    double sum = 0;
+    for (int i = 0; i < V; i++)
+        sum += exp((double)(row[i] - mx));
+    float lse = mx + (float)log(sum);
+    s->lp = row[chosen] - lse;
+    int k = s->req.top_logprobs;
+    if (k > V) k = V;
+    s->lp_n_top = 0;
+    for (int i = 0; i < V; i++) {
+        int at = s->lp_n_top;
+        if (at == k && (k == 0 || row[i] <= row[s->lp_top_ids[k - 1]])) continue;
+        if (at == k) at--; /* drop the smallest */
+        while (at > 0 && row[i] > row[s->lp_top_ids[at - 1]]) {
+            s->lp_top_ids[at] = s->lp_top_ids[at - 1];
+            at--;
+        }
+        s->lp_top_ids[at] = i;
+        if (s->lp_n_top < k) s->lp_n_top++;
+    }
+    for (int i = 0; i < s->lp_n_top; i++)
+        s->lp_top[i] = row[s->lp_top_ids[i]] - lse;
+}
+
 /* After the forward pass: commit, sample, emit, finish. */
 static void absorb(engine *e, int n_seqs) {
     const int V = e->m->cfg.vocab_size;
@@ -226,7 +256,9 @@ static void absorb(engine *e, int n_seqs) {
         kv_seq_commit(e->kv, s->h, s->tokens, s->n_computed);
         if (s->n_computed < s->n_tokens) continue; /* a prefill chunk short of the end */
         float *lg = e->logits + (size_t)row++ * (size_t)V;
+        if (s->req.want_logprobs) memcpy(e->lp_row, lg, (size_t)V * sizeof *lg);
         int tok = sampler_sample(s->smp, lg, s->tokens, s->n_tokens);
+        if (s->req.want_logprobs) logprobs_of(s, e->lp_row, V, tok);
         s->state = SEQ_DECODING;
         int f = seq_accept_token(e, s, tok);
         if (f >= 0) finish_running(e, s, (engine_finish)f);

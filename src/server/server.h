@@ -1,0 +1,41 @@
+/* server.h — `weft serve`: an OpenAI-compatible HTTP server in front of the fusion engine.
+ * srv_config holds every option (filled by config.c from flags, environment and a config
+ * file); srv_run loads the model, serves until SIGTERM/SIGINT and returns the exit code. */
+#ifndef WEFT_SERVER_H
+#define WEFT_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct srv_config {
+    char model[4096];
+    char model_name[256];      /* "" = the model file's base name */
+    char host[256];
+    int port;                  /* 0 = any free port */
+    char api_key[512];         /* "" = no auth */
+    int max_queue;             /* waiting requests before 429 */
+    int64_t kv_cache_tokens;   /* 0 = use kv_cache_bytes; both 0 = engine default */
+    int64_t kv_cache_bytes;
+    bool kv_paged;
+    bool prefix_sharing;
+    int ctx;                   /* 0 = the model's trained context */
+    int max_tokens_cap;        /* 0 = none; a larger max_tokens is lowered to it */
+    int queue_timeout_ms;      /* 0 = none */
+    int64_t max_body_bytes;
+    int threads;               /* 0 = all cores */
+    char chat_template[16];    /* "" = detect */
+    int shutdown_timeout_s;
+    int max_connections;
+    int connection_timeout_s;  /* idle / partial request timeout */
+} srv_config;
+
+/* Loads the configuration: defaults < config file < environment < flags. Returns 0, 1 when
+ * --help was printed (exit 0), or -1 after printing an error (exit 2). */
+int srv_config_load(srv_config *c, int argc, char **argv);
+void srv_config_usage(FILE *out);
+
+/* Serves until a signal asks to stop; returns the process exit code. */
+int srv_run(const srv_config *c);
+
+#endif
