@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
     const char *out_path = "bench/results/core.md", *dir = "/tmp";
     const char *presets_s = "tiny15m,tiny110m", *types_s = "f32,q8_0", *batches_s = "1,4,16,32,64";
     int threads = 0, steps = 32, rounds = 5;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) { fprintf(stderr, "bench_core: %s needs a value\n", o); return 2; }
@@ -186,7 +186,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(o, "--rounds")) rounds = atoi(v);
         else if (!strcmp(o, "--dir")) dir = v;
         else { fprintf(stderr, "bench_core: unknown option %s\n", o); return 2; }
-        i++;
     }
     char presets[8][16], types[8][16], batch_names[16][16];
     int np = parse_list(presets_s, presets, 8), nt = parse_list(types_s, types, 8);

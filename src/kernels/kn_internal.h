@@ -88,7 +88,7 @@ void kn_mm_quant_scalar(const kn_matrix *W, const kn_qact *A, int n, float *Y, i
 void kn_mm_float_avx2(const kn_matrix *W, const float *X, int n, float *Y, int r0, int r1);
 void kn_mm_quant_avx2(const kn_matrix *W, const kn_qact *A, int n, float *Y, int r0, int r1);
 
-/* AVX-512 kernels (matmul_avx512.c; the quantized one, qmatmul_avx512.c, needs VNNI). */
+/* AVX-512 kernels (matmul_avx512.c; the quantized one, qmatmul_avx512vnni.c, needs VNNI). */
 void kn_mm_float_avx512(const kn_matrix *W, const float *X, int n, float *Y, int r0, int r1);
 void kn_mm_quant_avx512(const kn_matrix *W, const kn_qact *A, int n, float *Y, int r0, int r1);
 void kn_quantize_act_row_avx512(const float *x, int cols, int8_t *qs, float *d, float *dsum);

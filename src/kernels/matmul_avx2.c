@@ -143,7 +143,7 @@ qtile(weft_dtype t, int nx, const uint8_t *row, const kn_qact *A, int x0, float 
     const size_t bsz = t == WEFT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
     for (int b = 0; b < A->nb; b++) {
         /* Rows are consumed front to back (and run into the next row): prefetch far ahead,
-         * the hardware prefetchers stop at each 4 KiB page (see qmatmul_avx512.c). */
+         * the hardware prefetchers stop at each 4 KiB page (see qmatmul_avx512vnni.c). */
         _mm_prefetch((const char *)row + (size_t)b * bsz + QPF_BYTES, _MM_HINT_T0);
         float dw;
         __m256i wv = load_block(t, row, b, &dw);

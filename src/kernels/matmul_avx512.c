@@ -1,6 +1,6 @@
 /* matmul_avx512.c — AVX-512 float-weight matmul (F32/F16/BF16 widened to f32 in registers)
  * and the AVX-512 activation quantizer. The quantized integer kernels need VNNI and live in
- * qmatmul_avx512.c.
+ * qmatmul_avx512vnni.c.
  *
  * n == 1 is the decode matvec, bound by memory bandwidth: tiles of 4 weight rows give 4
  * independent load streams and accumulators, and a software prefetch a few cache lines ahead

@@ -1,4 +1,4 @@
-/* qmatmul_avx512.c — Q8_0 / Q4_0 weight matmul with AVX-512 VNNI integer dot products
+/* qmatmul_avx512vnni.c — Q8_0 / Q4_0 weight matmul with AVX-512 VNNI integer dot products
  * (vpdpbusd: unsigned bytes × signed bytes → int32), against activations that kn_matmul has
  * quantized to int8 blocks in the pair-interleaved layout (see kn_quantize_act_row_avx512).
  *
@@ -8,7 +8,6 @@
  * dw·da for a lane pattern (s0, s1, s0, s1, ...) is a single 64-bit broadcast. Scales for 16
  * blocks at a time are picked out of 128-byte windows with word permutes (load_scales). A tile is 2
  * weight rows × up to 4 X rows; every weight row is read from memory once per call. */
-#pragma GCC target("avx512vnni")
 #include <immintrin.h>
 
 #include "kernels/kn_internal.h"
