@@ -10,6 +10,7 @@ static void usage(FILE *out) {
                  "  run      generate text from a model (weft run --model F [--prompt T] [-n N])\n"
                  "  model    inspect a model file or synthesize one with random weights\n"
                  "           (weft model inspect F | weft model synth --preset P --out F.gguf)\n"
+                 "  bench    benchmark the engine in-process (weft bench engine --synth P [...])\n"
                  "run `weft <command> --help` for its options\n");
 }
 
@@ -21,6 +22,7 @@ int main(int argc, char **argv) {
     const char *c = argv[1];
     if (!strcmp(c, "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(c, "model")) return cmd_model(argc - 2, argv + 2);
+    if (!strcmp(c, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
         usage(stdout);
         return 0;
