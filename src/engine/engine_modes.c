@@ -1,0 +1,100 @@
+/* engine_modes.c — who may join the running batch this step. Every mode shares the same step;
+ * only admission differs, so the baselines run on the same kernels and cache as weft:
+ *   FUSED       the best-ranked waiting requests join at every step while the running set, the
+ *               step's token budget and the cache allow (iteration-level batching).
+ *   SEQUENTIAL  one request at a time; the next starts when it finishes.
+ *   STATIC      when nothing runs, up to max_batch_size waiting requests form a batch; nobody
+ *               else joins until every member finished. Finished members stay in the batch as
+ *               padding (see engine_step.c) until its longest member ends.
+ *   DYNAMIC     STATIC, but a batch starts only when max_batch_size requests wait or the oldest
+ *               has waited max_wait_ms (the engine then sleeps until that moment).
+ * Admission never over-commits: a request joins only if the cache can hold its whole prompt now
+ * (kv_seq_open); the queue head blocks the queue (strict policy order, no overtaking). */
+#include "engine/engine_internal.h"
+
+/* Outcome of trying the waiting request at index i. */
+typedef enum admit_result { ADMIT_OK, ADMIT_FULL, ADMIT_DROPPED } admit_result;
+
+static admit_result admit_at(engine *e, int i, int *budget) {
+    engine_seq *s = e->waiting.v[i];
+    int rc = seq_admit(e, s);
+    if (rc == -2) {
+        /* Prompt + output so far outgrew the whole cache (possible after preemption): it can
+         * never run again, so it ends here rather than waiting forever. */
+        seq_list_remove_at(&e->waiting, i);
+        seq_finish(e, s, ENGINE_FINISH_CONTEXT);
+        seq_free(s);
+        return ADMIT_DROPPED;
+    }
+    if (rc != 0) return ADMIT_FULL;
+    seq_list_remove_at(&e->waiting, i);
+    /* running has room for max_batch_seqs (reserved at creation), and admission never exceeds
+     * it, so this push cannot fail. */
+    (void)seq_list_push(&e->running, s);
+    int left = s->n_tokens - s->n_computed;
+    s->plan_n = left < *budget ? left : *budget;
+    *budget -= s->plan_n;
+    return ADMIT_OK;
+}
+
+static void admit_fused(engine *e, int *budget) {
+    while (e->waiting.n > 0 && e->running.n < e->cfg.max_running && *budget > 0)
+        if (admit_at(e, 0, budget) == ADMIT_FULL) break;
+}
+
+static void admit_sequential(engine *e, int *budget) {
+    while (e->waiting.n > 0 && e->running.n == 0)
+        if (admit_at(e, 0, budget) == ADMIT_FULL) break;
+}
+
+static bool has_real_member(const engine *e) {
+    for (int i = 0; i < e->running.n; i++)
+        if (!e->running.v[i]->padding) return true;
+    return false;
+}
+
+static void admit_batch(engine *e, int *budget) {
+    int size = e->cfg.max_batch_size;
+    if (e->running.n > 0) {
+        /* A batch is in flight: only its own preempted members may come back. */
+        if (!has_real_member(e)) return;
+        for (int i = 0; i < e->waiting.n && e->running.n < size;) {
+            engine_seq *s = e->waiting.v[i];
+            if (s->batch != e->batch_counter) {
+                i++;
+                continue;
+            }
+            admit_result r = admit_at(e, i, budget);
+            if (r == ADMIT_FULL) break;
+            if (r == ADMIT_OK) s->batch = e->batch_counter;
+        }
+        return;
+    }
+    if (e->waiting.n == 0) return;
+    if (e->cfg.mode == ENGINE_DYNAMIC && e->waiting.n < size) {
+        double oldest = e->waiting.v[0]->arrival_s;
+        for (int i = 1; i < e->waiting.n; i++)
+            if (e->waiting.v[i]->arrival_s < oldest) oldest = e->waiting.v[i]->arrival_s;
+        double due = oldest + 1e-3 * e->cfg.max_wait_ms;
+        if (engine_clock(e) < due) {
+            e->wake_at_s = due;
+            return;
+        }
+    }
+    e->batch_counter++;
+    while (e->waiting.n > 0 && e->running.n < size) {
+        engine_seq *s = e->waiting.v[0];
+        admit_result r = admit_at(e, 0, budget);
+        if (r == ADMIT_FULL) break;
+        if (r == ADMIT_OK) s->batch = e->batch_counter;
+    }
+}
+
+void engine_admit(engine *e, int *budget) {
+    switch (e->cfg.mode) {
+    case ENGINE_FUSED: admit_fused(e, budget); break;
+    case ENGINE_SEQUENTIAL: admit_sequential(e, budget); break;
+    case ENGINE_STATIC:
+    case ENGINE_DYNAMIC: admit_batch(e, budget); break;
+    }
+}

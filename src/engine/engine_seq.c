@@ -1,0 +1,196 @@
+/* engine_seq.c — one request inside the engine: its tokens (prompt, then generated), its sampler
+ * and cache handle, and the state machine WAITING -> PREFILLING -> DECODING -> FINISHED.
+ * Preemption is recompute: the cache is freed and the request waits again with
+ * prompt := prompt + generated, keeping its generated count, its sampler (so a sampled stream
+ * continues where it was) and its max_tokens budget. Also the small growable lists the engine
+ * keeps its queues in. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+/* ---- lists ---- */
+
+static int grow(void **v, int *cap, int need, size_t elem) {
+    if (need <= *cap) return 0;
+    int nc = *cap ? *cap : 8;
+    while (nc < need) nc *= 2;
+    void *nv = realloc(*v, (size_t)nc * elem);
+    if (!nv) return -1;
+    *v = nv;
+    *cap = nc;
+    return 0;
+}
+
+int seq_list_reserve(seq_list *l, int n) { return grow((void **)&l->v, &l->cap, n, sizeof *l->v); }
+
+int seq_list_push(seq_list *l, engine_seq *s) {
+    if (seq_list_reserve(l, l->n + 1) != 0) return -1;
+    l->v[l->n++] = s;
+    return 0;
+}
+
+/* Keeps the order: queues are ordered (by rank, by age). */
+void seq_list_remove_at(seq_list *l, int i) {
+    memmove(&l->v[i], &l->v[i + 1], sizeof *l->v * (size_t)(l->n - i - 1));
+    l->n--;
+}
+
+int seq_list_find(const seq_list *l, const engine_seq *s) {
+    for (int i = 0; i < l->n; i++)
+        if (l->v[i] == s) return i;
+    return -1;
+}
+
+void seq_list_free(seq_list *l) {
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+int id_list_push(id_list *l, uint64_t id) {
+    if (grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v) != 0) return -1;
+    l->v[l->n++] = id;
+    return 0;
+}
+
+bool id_list_remove(id_list *l, uint64_t id) {
+    for (int i = 0; i < l->n; i++)
+        if (l->v[i] == id) {
+            l->v[i] = l->v[--l->n];
+            return true;
+        }
+    return false;
+}
+
+bool id_list_contains(const id_list *l, uint64_t id) {
+    for (int i = 0; i < l->n; i++)
+        if (l->v[i] == id) return true;
+    return false;
+}
+
+void id_list_free(id_list *l) {
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+/* ---- lifetime ---- */
+
+engine_seq *seq_new(const engine *e, const engine_request *r, weft_err *err) {
+    engine_seq *s = calloc(1, sizeof *s);
+    if (!s) {
+        weft_errf(err, "engine: out of memory for request %llu", (unsigned long long)r->id);
+        return NULL;
+    }
+    s->req = *r;
+    s->req.prompt = NULL; /* the caller's buffer is not ours to keep */
+    s->tokens = malloc(sizeof *s->tokens * (size_t)e->max_seq_len);
+    s->smp = sampler_new(&r->sampling, e->m->cfg.vocab_size);
+    if (!s->tokens || !s->smp) {
+        seq_free(s);
+        weft_errf(err, "engine: out of memory for request %llu", (unsigned long long)r->id);
+        return NULL;
+    }
+    memcpy(s->tokens, r->prompt, sizeof *s->tokens * (size_t)r->n_prompt);
+    s->n_prompt = s->n_tokens = r->n_prompt;
+    s->h = -1;
+    s->state = SEQ_WAITING;
+    return s;
+}
+
+void seq_free(engine_seq *s) {
+    if (!s) return;
+    sampler_free(s->smp);
+    free(s->tokens);
+    free(s);
+}
+
+void seq_info(const engine_seq *s, sched_info *out) {
+    *out = (sched_info){
+        .id = s->req.id,
+        .arrival_s = s->arrival_s,
+        .n_prompt = s->n_prompt,
+        .n_generated = s->n_generated,
+        .max_tokens = s->req.max_tokens,
+        .priority = s->req.priority,
+        .deadline_s = s->deadline_s,
+        .predicted_tokens = s->req.predicted_tokens,
+        .n_preempted = s->n_preempted,
+    };
+}
+
+/* ---- events and transitions ---- */
+
+void seq_emit(engine *e, engine_seq *s, engine_event_type type, int token, engine_finish f) {
+    if (!s->req.on_event) return;
+    engine_event ev = {
+        .type = type,
+        .id = s->req.id,
+        .token = token,
+        .index = type == ENGINE_EV_TOKEN ? s->n_generated - 1 : 0,
+        .finish = f,
+        .n_prompt = s->n_prompt,
+        .n_generated = s->n_generated,
+        .t_s = engine_clock(e),
+    };
+    s->req.on_event(s->req.ctx, &ev);
+}
+
+int seq_admit(engine *e, engine_seq *s) {
+    if (kv_cache_blocks_for(e->kv, s->n_tokens) > e->total_blocks) return -2;
+    int n_cached = 0;
+    kv_handle h = kv_seq_open(e->kv, s->tokens, s->n_tokens, &n_cached, NULL);
+    if (h < 0) return -1;
+    /* The cache promises n_cached < n; clamp anyway so the last token is always computed. */
+    if (n_cached < 0) n_cached = 0;
+    if (n_cached > s->n_tokens - 1) n_cached = s->n_tokens - 1;
+    s->h = h;
+    s->n_open = s->n_tokens;
+    s->n_computed = n_cached;
+    s->state = SEQ_PREFILLING;
+    s->plan_n = 0;
+    return 0;
+}
+
+void seq_preempt(engine *e, engine_seq *s) {
+    if (s->h >= 0) kv_seq_close(e->kv, s->h);
+    s->h = -1;
+    s->n_computed = 0;
+    s->plan_n = 0;
+    s->state = SEQ_WAITING;
+    s->n_preempted++;
+    e->st.requests_preempted++;
+    seq_emit(e, s, ENGINE_EV_PREEMPTED, 0, ENGINE_FINISH_LENGTH);
+}
+
+void seq_finish(engine *e, engine_seq *s, engine_finish f) {
+    s->state = SEQ_FINISHED;
+    e->st.requests_finished++;
+    /* The id is free again before the event, so a callback may reuse it; the idle count drops
+     * after it, so engine_wait_idle returns only once every FINISHED was delivered. */
+    engine_lock(e);
+    id_list_remove(&e->live, s->req.id);
+    engine_unlock(e);
+    seq_emit(e, s, ENGINE_EV_FINISHED, 0, f);
+    engine_request_done(e);
+}
+
+/* A document boundary (BOS) ends a story too, as in generate(). */
+static bool is_end_token(const weft_config *c, int id) {
+    if (id == c->bos_id) return true;
+    for (int i = 0; i < c->n_stop_ids; i++)
+        if (c->stop_ids[i] == id) return true;
+    return false;
+}
+
+int seq_accept_token(engine *e, engine_seq *s, int token) {
+    if (!s->req.ignore_eos && is_end_token(&e->m->cfg, token)) return ENGINE_FINISH_STOP;
+    s->tokens[s->n_tokens++] = token;
+    s->n_generated++;
+    e->st.tokens_decoded++;
+    seq_emit(e, s, ENGINE_EV_TOKEN, token, ENGINE_FINISH_LENGTH);
+    if (s->n_generated >= s->req.max_tokens) return ENGINE_FINISH_LENGTH;
+    if (s->n_tokens >= e->max_seq_len) return ENGINE_FINISH_CONTEXT;
+    return -1;
+}

@@ -1,0 +1,323 @@
+/* engine_step.c — one step of temporal fusion:
+ *   1. take new requests and cancels from the inbox; order the waiting queue by policy rank;
+ *   2. plan the running sequences within the token budget: one decode token per decoding
+ *      sequence first, then prefill chunks, oldest first, so long prompts never stall decodes;
+ *      make cache room for every planned token, preempting policy-chosen victims until it fits;
+ *   3. admit waiting requests (engine_modes.c) into what is left of the budget;
+ *   4. run ONE forward pass over the ragged batch; commit the cache; sample the sequences whose
+ *      last token was computed; emit events; close finished sequences at once;
+ *   5. dense layout: compact the cache after sequences left.
+ * Static padding: in STATIC/DYNAMIC mode a member that finished (length or end token) keeps its
+ * place and its cache, and is still computed each step, as a padded static batch computes its
+ * shorter rows: it feeds one token at a fixed position (its last computed generated position,
+ * or the first one after its prompt), whose output is discarded. Recomputing that position
+ * rewrites the member's own rows only (never a shared prompt block). Padding leaves when the
+ * batch has no unfinished member, and is the first thing evicted when the cache is full. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+/* ---- queues ---- */
+
+static int by_rank(const void *a, const void *b) {
+    const engine_seq *x = *(engine_seq *const *)a, *y = *(engine_seq *const *)b;
+    if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
+    if (x->arrival_s != y->arrival_s) return x->arrival_s < y->arrival_s ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int by_age(const void *a, const void *b) {
+    const engine_seq *x = *(engine_seq *const *)a, *y = *(engine_seq *const *)b;
+    if (x->arrival_s != y->arrival_s) return x->arrival_s < y->arrival_s ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Moves the inbox into the waiting queue and applies cancels. */
+static int take_inbox(engine *e, weft_err *err) {
+    id_list cancels = {0};
+    engine_lock(e);
+    /* Room for every live request in waiting, so preemption never needs to allocate. */
+    if (seq_list_reserve(&e->waiting, e->waiting.n + e->running.n + e->inbox.n) != 0) {
+        engine_unlock(e);
+        return weft_errf(err, "engine: out of memory for the waiting queue");
+    }
+    for (int i = 0; i < e->inbox.n; i++) e->waiting.v[e->waiting.n++] = e->inbox.v[i];
+    e->inbox.n = 0;
+    cancels = e->cancels;
+    e->cancels = (id_list){0};
+    engine_unlock(e);
+
+    for (int c = 0; c < cancels.n; c++) {
+        uint64_t id = cancels.v[c];
+        for (int i = 0; i < e->waiting.n; i++) {
+            engine_seq *s = e->waiting.v[i];
+            if (s->req.id != id) continue;
+            seq_list_remove_at(&e->waiting, i);
+            seq_finish(e, s, ENGINE_FINISH_CANCELLED);
+            seq_free(s);
+            break;
+        }
+        for (int i = 0; i < e->running.n; i++) {
+            engine_seq *s = e->running.v[i];
+            if (s->req.id != id || s->padding) continue;
+            kv_seq_close(e->kv, s->h);
+            s->h = -1;
+            e->closed_since_compact = true;
+            seq_list_remove_at(&e->running, i);
+            seq_finish(e, s, ENGINE_FINISH_CANCELLED);
+            seq_free(s);
+            break;
+        }
+    }
+    id_list_free(&cancels);
+    return 0;
+}
+
+static void rank_waiting(engine *e, double now) {
+    sched_info info;
+    for (int i = 0; i < e->waiting.n; i++) {
+        seq_info(e->waiting.v[i], &info);
+        e->waiting.v[i]->rank = e->policy->rank(e->policy, &info, now);
+    }
+    qsort(e->waiting.v, (size_t)e->waiting.n, sizeof *e->waiting.v, by_rank);
+}
+
+/* Drops a running sequence that holds cache: finished padding, or one that ends with f. */
+static void drop_running(engine *e, engine_seq *s, bool finish, engine_finish f) {
+    if (s->h >= 0) kv_seq_close(e->kv, s->h);
+    s->h = -1;
+    e->closed_since_compact = true;
+    int i = seq_list_find(&e->running, s);
+    if (i >= 0) seq_list_remove_at(&e->running, i);
+    if (finish) seq_finish(e, s, f);
+    seq_free(s);
+}
+
+/* ---- planning and preemption ---- */
+
+static engine_seq *choose_victim(engine *e) {
+    for (int i = e->running.n - 1; i >= 0; i--)
+        if (e->running.v[i]->padding) return e->running.v[i];
+    int n = 0;
+    for (int i = 0; i < e->running.n; i++) {
+        seq_info(e->running.v[i], &e->b_info[n]);
+        e->b_victims[n++] = e->running.v[i];
+    }
+    int k = e->policy->pick_victim(e->policy, e->b_info, n, engine_clock(e));
+    if (k < 0 || k >= n) k = n - 1; /* a policy bug must not crash the engine */
+    return e->b_victims[k];
+}
+
+/* Makes room in the cache for s to hold len tokens; true if it now does. Otherwise a victim
+ * was evicted (possibly s itself) and the plan must be redone. */
+static bool fit(engine *e, engine_seq *s, int len, bool *preempted) {
+    if (kv_seq_reserve(e->kv, s->h, len) == 0) return true;
+    if (e->running.n == 1) {
+        /* Alone in the cache and still too big: it can never grow further. */
+        drop_running(e, s, !s->padding, ENGINE_FINISH_CONTEXT);
+        return false;
+    }
+    engine_seq *v = choose_victim(e);
+    if (v->padding) {
+        drop_running(e, v, false, ENGINE_FINISH_LENGTH);
+        return false;
+    }
+    int i = seq_list_find(&e->running, v);
+    seq_list_remove_at(&e->running, i);
+    e->closed_since_compact = true;
+    seq_preempt(e, v);
+    e->waiting.v[e->waiting.n++] = v; /* capacity reserved in take_inbox */
+    *preempted = true;
+    return false;
+}
+
+/* Plans the running sequences' share of this step; returns the budget left. */
+static int plan_running(engine *e, bool *preempted) {
+    qsort(e->running.v, (size_t)e->running.n, sizeof *e->running.v, by_age);
+retry:;
+    int budget = e->cfg.max_batch_tokens;
+    for (int i = 0; i < e->running.n; i++) e->running.v[i]->plan_n = 0;
+    /* decode tokens (and padding) first: one each */
+    for (int i = 0; i < e->running.n; i++) {
+        engine_seq *s = e->running.v[i];
+        int len;
+        if (s->padding)
+            len = s->pad_pos + 1;
+        else if (s->state == SEQ_DECODING)
+            len = s->n_computed + 1;
+        else
+            continue;
+        if (!fit(e, s, len, preempted)) goto retry;
+        s->plan_n = 1;
+        budget--;
+    }
+    /* then prefill chunks, oldest first, until the budget is spent */
+    for (int i = 0; i < e->running.n && budget > 0; i++) {
+        engine_seq *s = e->running.v[i];
+        if (s->padding || s->state != SEQ_PREFILLING) continue;
+        int left = s->n_tokens - s->n_computed;
+        int n = left < budget ? left : budget;
+        if (!fit(e, s, s->n_computed + n, preempted)) goto retry;
+        s->plan_n = n;
+        budget -= n;
+    }
+    return budget;
+}
+
+/* ---- the batch ---- */
+
+static int build_batch(engine *e, int *n_tokens) {
+    int k = 0, t = 0;
+    for (int i = 0; i < e->running.n; i++) {
+        engine_seq *s = e->running.v[i];
+        if (s->plan_n <= 0) continue;
+        e->b_views[k] = kv_seq_view(e->kv, s->h);
+        e->b_seqs[k] = s;
+        if (s->padding) {
+            int p = s->pad_pos;
+            e->b_tok[t] = s->tokens[p < s->n_tokens ? p : s->n_tokens - 1];
+            e->b_pos[t] = p;
+            e->b_seq[t] = k;
+            e->b_want[t] = 0;
+            t++;
+        } else {
+            for (int j = 0; j < s->plan_n; j++) {
+                int p = s->n_computed + j;
+                e->b_tok[t] = s->tokens[p];
+                e->b_pos[t] = p;
+                e->b_seq[t] = k;
+                e->b_want[t] = p == s->n_tokens - 1;
+                t++;
+            }
+        }
+        k++;
+    }
+    *n_tokens = t;
+    return k;
+}
+
+static bool batch_mode(const engine *e) {
+    return e->cfg.mode == ENGINE_STATIC || e->cfg.mode == ENGINE_DYNAMIC;
+}
+
+static void finish_running(engine *e, engine_seq *s, engine_finish f) {
+    if (batch_mode(e) && (f == ENGINE_FINISH_LENGTH || f == ENGINE_FINISH_STOP)) {
+        /* keep the place: padding recomputes a position of its own (see the top comment) */
+        s->padding = true;
+        s->pad_pos = s->n_computed > s->n_open ? s->n_computed - 1 : s->n_computed;
+        seq_finish(e, s, f);
+        return;
+    }
+    drop_running(e, s, true, f);
+}
+
+/* After the forward pass: commit, sample, emit, finish. */
+static void absorb(engine *e, int n_seqs) {
+    const int V = e->m->cfg.vocab_size;
+    int row = 0;
+    for (int k = 0; k < n_seqs; k++) {
+        engine_seq *s = e->b_seqs[k];
+        if (s->padding) continue;
+        if (s->state == SEQ_PREFILLING) e->st.tokens_prefilled += (uint64_t)s->plan_n;
+        s->n_computed += s->plan_n;
+        kv_seq_commit(e->kv, s->h, s->tokens, s->n_computed);
+        if (s->n_computed < s->n_tokens) continue; /* a prefill chunk short of the end */
+        float *lg = e->logits + (size_t)row++ * (size_t)V;
+        int tok = sampler_sample(s->smp, lg, s->tokens, s->n_tokens);
+        s->state = SEQ_DECODING;
+        int f = seq_accept_token(e, s, tok);
+        if (f >= 0) finish_running(e, s, (engine_finish)f);
+    }
+}
+
+static void release_idle_padding(engine *e) {
+    for (int i = 0; i < e->running.n; i++)
+        if (!e->running.v[i]->padding) return;
+    while (e->running.n > 0) drop_running(e, e->running.v[e->running.n - 1], false, 0);
+}
+
+static void publish(engine *e) {
+    kv_cache_stats ks;
+    kv_cache_get_stats(e->kv, &ks);
+    if (ks.reserved_tokens > 0) {
+        e->live_frac_sum += (double)ks.live_tokens / (double)ks.reserved_tokens;
+        e->live_frac_n++;
+    }
+    e->st.kv = ks;
+    e->st.kv_live_fraction_mean = e->live_frac_n ? e->live_frac_sum / (double)e->live_frac_n : 0;
+    int running = 0;
+    for (int i = 0; i < e->running.n; i++) running += !e->running.v[i]->padding;
+    e->st.running = running;
+    engine_lock(e);
+    e->st.waiting = e->waiting.n; /* engine_get_stats adds the inbox */
+    e->pub = e->st;
+    engine_unlock(e);
+}
+
+static void compact(engine *e) {
+    if (!e->closed_since_compact) return;
+    e->closed_since_compact = false;
+    if (kv_cache_layout(e->kv) != KV_LAYOUT_DENSE || !e->cfg.compact_dense) return;
+    double t = engine_clock(e);
+    kv_cache_compact(e->kv, NULL);
+    e->st.time_compact_s += engine_clock(e) - t;
+}
+
+int engine_step(engine *e, weft_err *err) {
+    double t0 = engine_clock(e);
+    if (take_inbox(e, err) != 0) return -1;
+    e->wake_at_s = 0;
+    if (batch_mode(e)) release_idle_padding(e); /* a cancel may have ended the batch */
+    rank_waiting(e, t0);
+    bool preempted = false;
+    int budget = plan_running(e, &preempted);
+    if (!preempted) engine_admit(e, &budget);
+    int n_tokens = 0;
+    int n_seqs = build_batch(e, &n_tokens);
+    double t1 = engine_clock(e);
+    e->st.time_schedule_s += t1 - t0;
+    if (n_seqs == 0) {
+        compact(e);
+        publish(e);
+        return 0;
+    }
+
+    weft_batch b = {.n_tokens = n_tokens, .token = e->b_tok, .pos = e->b_pos, .seq = e->b_seq,
+                    .want_logits = e->b_want, .n_seqs = n_seqs, .seqs = e->b_views};
+    int rc = fwd_run(e->fwd, kv_cache_store_mut(e->kv), &b, e->logits, err);
+    double t2 = engine_clock(e);
+    e->st.time_forward_s += t2 - t1;
+    if (rc != 0) {
+        /* A batch the forward pass refuses is an engine bug; end its members rather than
+         * retrying the same batch forever. */
+        for (int k = 0; k < n_seqs; k++) {
+            engine_seq *s = e->b_seqs[k];
+            drop_running(e, s, !s->padding, ENGINE_FINISH_ERROR);
+        }
+        compact(e);
+        publish(e);
+        return -1;
+    }
+    e->st.steps++;
+    absorb(e, n_seqs);
+    if (batch_mode(e)) release_idle_padding(e);
+    double t3 = engine_clock(e);
+    e->st.time_sample_s += t3 - t2;
+    compact(e);
+    publish(e);
+    return n_seqs;
+}
+
+void engine_drop_all(engine *e) {
+    while (e->running.n > 0) {
+        engine_seq *s = e->running.v[e->running.n - 1];
+        drop_running(e, s, !s->padding, ENGINE_FINISH_CANCELLED);
+    }
+    while (e->waiting.n > 0) {
+        engine_seq *s = e->waiting.v[e->waiting.n - 1];
+        e->waiting.n--;
+        seq_finish(e, s, ENGINE_FINISH_CANCELLED);
+        seq_free(s);
+    }
+}
