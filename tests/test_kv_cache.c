@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "support/testutil.h"
 #include "engine/kv_cache_internal.h"
+#include "support/testutil.h"
 #include "weft/forward.h"
 #include "weft/kv_cache.h"
 #include "weft/model.h"
@@ -47,10 +47,13 @@ static uint32_t rng_next(uint64_t *s) {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
     return (uint32_t)(*s >> 33);
 }
-static int rng_int(uint64_t *s, int n) { return (int)(rng_next(s) % (uint32_t)n); }
+static int rng_int(uint64_t *s, int n) {
+    return (int)(rng_next(s) % (uint32_t)n);
+}
 
 static float pattern(uint64_t key, int layer, int d, int is_v) {
-    uint64_t x = key * 0x9e3779b97f4a7c15ull + (uint64_t)layer * 131 + (uint64_t)d * 7 + (uint64_t)is_v;
+    uint64_t x =
+        key * 0x9e3779b97f4a7c15ull + (uint64_t)layer * 131 + (uint64_t)d * 7 + (uint64_t)is_v;
     x ^= x >> 29;
     x *= 0xbf58476d1ce4e5b9ull;
     x ^= x >> 32;
@@ -101,7 +104,8 @@ static int brute_min_moves(unsigned mask, int N) {
     static const int max_states = 1 << 10;
     int dist[1 << 10];
     unsigned queue[1 << 10];
-    for (int i = 0; i < max_states; i++) dist[i] = -1;
+    for (int i = 0; i < max_states; i++)
+        dist[i] = -1;
     int head = 0, tail = 0;
     dist[mask] = 0;
     queue[tail++] = mask;
@@ -143,7 +147,8 @@ static void test_dense_compaction(void **state) {
             assert_true(h[i] >= 0);
             assert_int_equal(cached, 0);
             assert_int_equal(kv_seq_reserve(c, h[i], len[i]), 0);
-            for (int p = 0; p < L; p++) keys[i][p] = (uint64_t)trial * 1000 + (uint64_t)i * 10 + (uint64_t)p;
+            for (int p = 0; p < L; p++)
+                keys[i][p] = (uint64_t)trial * 1000 + (uint64_t)i * 10 + (uint64_t)p;
             write_rows(c, h[i], 0, len[i], keys[i]);
         }
         /* full: no slot for another */
@@ -173,28 +178,36 @@ static void test_dense_compaction(void **state) {
             mask |= 1u << v.blocks[0];
             for (int l = 0; l < st->n_layers; l++) {
                 size_t n = (size_t)len[i] * st->kv_dim;
-                memcpy(copy + 2 * per * i + (size_t)l * L * st->kv_dim, kv_k_rows(st, v.blocks[0], l), n * sizeof(float));
-                memcpy(copy + 2 * per * i + per + (size_t)l * L * st->kv_dim, kv_v_rows(st, v.blocks[0], l), n * sizeof(float));
+                memcpy(copy + 2 * per * i + (size_t)l * L * st->kv_dim,
+                       kv_k_rows(st, v.blocks[0], l), n * sizeof(float));
+                memcpy(copy + 2 * per * i + per + (size_t)l * L * st->kv_dim,
+                       kv_v_rows(st, v.blocks[0], l), n * sizeof(float));
             }
         }
         int expect_moves = n_live ? brute_min_moves(mask, N) : 0;
         size_t bytes = 1;
         int moves = kv_cache_compact(c, &bytes);
         check(c);
-        if (moves != expect_moves) fail_msg("trial %d: mask %#x: %d moves, optimum %d", trial, mask, moves, expect_moves);
+        if (moves != expect_moves)
+            fail_msg("trial %d: mask %#x: %d moves, optimum %d", trial, mask, moves, expect_moves);
         size_t expect_bytes = 0;
         int lo = N, hi = -1;
         for (int i = 0; i < N; i++) {
             if (closed[i]) continue;
             kv_seq v = kv_seq_view(c, h[i]);
             int s = v.blocks[0];
-            if (s != old_slot[i]) expect_bytes += 2 * (size_t)st->n_layers * len[i] * st->kv_dim * sizeof(float);
+            if (s != old_slot[i])
+                expect_bytes += 2 * (size_t)st->n_layers * len[i] * st->kv_dim * sizeof(float);
             if (s < lo) lo = s;
             if (s > hi) hi = s;
             for (int l = 0; l < st->n_layers; l++) {
                 size_t n = (size_t)len[i] * st->kv_dim;
-                assert_memory_equal(kv_k_rows(st, s, l), copy + 2 * per * i + (size_t)l * L * st->kv_dim, n * sizeof(float));
-                assert_memory_equal(kv_v_rows(st, s, l), copy + 2 * per * i + per + (size_t)l * L * st->kv_dim, n * sizeof(float));
+                assert_memory_equal(kv_k_rows(st, s, l),
+                                    copy + 2 * per * i + (size_t)l * L * st->kv_dim,
+                                    n * sizeof(float));
+                assert_memory_equal(kv_v_rows(st, s, l),
+                                    copy + 2 * per * i + per + (size_t)l * L * st->kv_dim,
+                                    n * sizeof(float));
             }
             assert_true(rows_match(c, h[i], len[i], keys[i]));
         }
@@ -221,14 +234,16 @@ static void test_dense_window_not_at_zero(void **state) {
     (void)state;
     kv_cache *c = make_cache(KV_LAYOUT_DENSE, 7 * 4, 4, 0, false);
     kv_handle h[7];
-    for (int i = 0; i < 7; i++) h[i] = kv_seq_open(c, NULL, 2, NULL, NULL);
+    for (int i = 0; i < 7; i++)
+        h[i] = kv_seq_open(c, NULL, 2, NULL, NULL);
     /* live: slots 1, 4, 5, 6 -> window [3, 7) holds three: one move, where [0, 4) needs three */
     kv_seq_close(c, h[0]);
     kv_seq_close(c, h[2]);
     kv_seq_close(c, h[3]);
     assert_int_equal(kv_cache_compact(c, NULL), 1);
     assert_int_equal(kv_seq_view(c, h[1]).blocks[0], 3);
-    for (int i = 4; i < 7; i++) assert_int_equal(kv_seq_view(c, h[i]).blocks[0], i);
+    for (int i = 4; i < 7; i++)
+        assert_int_equal(kv_seq_view(c, h[i]).blocks[0], i);
     check(c);
     kv_cache_free(c);
 }
@@ -312,7 +327,8 @@ static void test_paged_reserve_close(void **state) {
 /* ---------------------------------------------------------------- 3. prefix sharing */
 
 static void fill_tokens(int32_t *t, int n, uint64_t seed) {
-    for (int i = 0; i < n; i++) t[i] = 3 + rng_int(&seed, 1000);
+    for (int i = 0; i < n; i++)
+        t[i] = 3 + rng_int(&seed, 1000);
 }
 
 static void test_prefix_sharing(void **state) {
@@ -437,7 +453,8 @@ static void test_prefix_collisions(void **state) {
     kv_handle f = kv_seq_open(c, base, 16, &cached, &err);
     assert_int_equal(cached, 12);
     kv_seq va = kv_seq_view(c, a), vf = kv_seq_view(c, f);
-    for (int i = 0; i < 3; i++) assert_int_equal(vf.blocks[i], va.blocks[i]);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(vf.blocks[i], va.blocks[i]);
     check(c);
     kv_seq_close(c, a);
     kv_seq_close(c, b);
@@ -480,6 +497,42 @@ static void test_prefix_twins(void **state) {
     kv_cache_free(c);
 }
 
+/* A sequence chained onto a twin's block that is then evicted: its later blocks are not
+ * registered (nothing could reach them), and nobody shares stale rows. */
+static void test_prefix_evicted_parent(void **state) {
+    (void)state;
+    kv_cache *c = make_cache(KV_LAYOUT_PAGED, 64 * 4, 64, 4, true);
+    weft_err err = {{0}};
+    int32_t p[40], other[64];
+    fill_tokens(p, 40, 6);
+    fill_tokens(other, 64, 7);
+    int cached = -1;
+    kv_handle a = kv_seq_open(c, p, 8, &cached, &err);
+    kv_handle b = kv_seq_open(c, p, 20, &cached, &err);
+    kv_seq_commit(c, a, p, 8);
+    kv_seq_commit(c, b, p, 4); /* block 0 is a twin of a's */
+    kv_seq_close(c, a);        /* a's blocks stay cached */
+    assert_int_equal(kv_cache_free_blocks(c), 59);
+    kv_handle x[4];
+    for (int i = 0; i < 3; i++)
+        x[i] = kv_seq_open(c, other, 64, NULL, &err);
+    x[3] = kv_seq_open(c, other, 44, NULL, &err); /* the last 11 blocks: a's are evicted */
+    for (int i = 0; i < 4; i++)
+        assert_true(x[i] >= 0);
+    assert_int_equal(kv_cache_free_blocks(c), 0);
+    kv_seq_commit(c, b, p, 20);
+    check(c);
+    for (int i = 0; i < 4; i++)
+        kv_seq_close(c, x[i]);
+    kv_handle d = kv_seq_open(c, p, 40, &cached, &err);
+    assert_int_equal(cached, 0);
+    kv_seq_close(c, d);
+    kv_seq_close(c, b);
+    assert_int_equal(kv_cache_free_blocks(c), 64);
+    check(c);
+    kv_cache_free(c);
+}
+
 /* ---------------------------------------------------------------- 4. forward pass */
 
 static double max_rel_err(const float *a, const float *b, int n) {
@@ -494,13 +547,14 @@ static double max_rel_err(const float *a, const float *b, int n) {
 
 /* Prefills tokens [from, to) of h in one batch (logits of the last into out), then decodes
  * n_dec more tokens one at a time (their logits follow in out). */
-static void run_seq(weft_forward *f, kv_cache *c, kv_handle h, const int32_t *tok, int from,
-                    int to, int n_dec, float *out, int V) {
+static void run_seq(weft_forward *f, kv_cache *c, kv_handle h, const int32_t *tok, int from, int to,
+                    int n_dec, float *out, int V) {
     weft_err err = {{0}};
     int32_t pos[64], seq[64] = {0};
     uint8_t want[64] = {0};
     assert_int_equal(kv_seq_reserve(c, h, to), 0);
-    for (int i = from; i < to; i++) pos[i - from] = i;
+    for (int i = from; i < to; i++)
+        pos[i - from] = i;
     want[to - from - 1] = 1;
     kv_seq sv = kv_seq_view(c, h);
     weft_batch b = {to - from, tok + from, pos, seq, want, 1, &sv};
@@ -518,8 +572,13 @@ static void run_seq(weft_forward *f, kv_cache *c, kv_handle h, const int32_t *to
     }
 }
 
-static void test_forward_shared_prefix(void **state) {
-    (void)state;
+typedef struct fwd_fixture {
+    weft_model *m;
+    tp_pool *pool;
+    weft_forward *f;
+} fwd_fixture;
+
+static void fwd_setup(fwd_fixture *fx) {
     char path[4096];
     tu_scratch("kvc-gqa.gguf", path, sizeof path);
     synth_options o;
@@ -528,19 +587,36 @@ static void test_forward_shared_prefix(void **state) {
     o.seed = 5;
     weft_err err = {{0}};
     if (synth_write(&o, path, NULL, &err) != 0) fail_msg("synth: %s", err.msg);
-    weft_model *m = model_load(path, NULL, &err);
-    if (!m) fail_msg("load: %s", err.msg);
-    tp_pool *pool = tp_new(2);
-    weft_forward *f = fwd_new(m, pool, 64, 64, &err);
-    assert_non_null(pool);
-    assert_non_null(f);
+    fx->m = model_load(path, NULL, &err);
+    if (!fx->m) fail_msg("load: %s", err.msg);
+    fx->pool = tp_new(2);
+    assert_non_null(fx->pool);
+    fx->f = fwd_new(fx->m, fx->pool, 64, 64, &err);
+    if (!fx->f) fail_msg("fwd_new: %s", err.msg);
+}
+
+static void fwd_teardown(fwd_fixture *fx) {
+    fwd_free(fx->f);
+    tp_free(fx->pool);
+    model_free(fx->m);
+}
+
+static void test_forward_shared_prefix(void **state) {
+    (void)state;
+    fwd_fixture fx;
+    fwd_setup(&fx);
+    weft_model *m = fx.m;
+    weft_forward *f = fx.f;
+    weft_err err = {{0}};
     const int V = m->cfg.vocab_size, NDEC = 3;
     int32_t a_tok[64], b_tok[64];
     fill_tokens(a_tok, 64, 21);
-    for (int i = 0; i < 64; i++) a_tok[i] %= V;
+    for (int i = 0; i < 64; i++)
+        a_tok[i] %= V;
     memcpy(b_tok, a_tok, sizeof(int32_t) * 40);
     fill_tokens(b_tok + 40, 24, 22);
-    for (int i = 40; i < 64; i++) b_tok[i] %= V;
+    for (int i = 40; i < 64; i++)
+        b_tok[i] %= V;
     float *ref = malloc(sizeof(float) * (size_t)(NDEC + 1) * V);
     float *got = malloc(sizeof(float) * (size_t)(NDEC + 1) * V);
     assert_non_null(ref);
@@ -575,9 +651,59 @@ static void test_forward_shared_prefix(void **state) {
     kv_cache_free(c);
     free(ref);
     free(got);
-    fwd_free(f);
-    tp_free(pool);
-    model_free(m);
+    fwd_teardown(&fx);
+}
+
+/* Compaction moves a sequence mid-generation; decoding on from its new slot must give the same
+ * logits as never moving. */
+static void test_forward_dense_compaction(void **state) {
+    (void)state;
+    fwd_fixture fx;
+    fwd_setup(&fx);
+    const int V = fx.m->cfg.vocab_size, NDEC = 3, N = 20;
+    weft_err err = {{0}};
+    int32_t tok[4][64];
+    for (int s = 0; s < 4; s++) {
+        fill_tokens(tok[s], 64, 30 + (uint64_t)s);
+        for (int i = 0; i < 64; i++)
+            tok[s][i] %= V;
+    }
+    float *ref = malloc(sizeof(float) * (size_t)(NDEC + 1) * V);
+    float *got = malloc(sizeof(float) * (size_t)(NDEC + 1) * V);
+    assert_non_null(ref);
+    assert_non_null(got);
+    kv_cache_config cfg = {KV_LAYOUT_DENSE, 4 * 64, 0, 64, 0, false};
+    kv_cache *c = kv_cache_new(&fx.m->cfg, &cfg, &err);
+    assert_non_null(c);
+    kv_handle h = kv_seq_open(c, tok[3], N, NULL, &err);
+    run_seq(fx.f, c, h, tok[3], 0, N, NDEC, ref, V);
+    kv_seq_close(c, h);
+
+    kv_handle hs[4];
+    for (int s = 0; s < 4; s++) {
+        hs[s] = kv_seq_open(c, tok[s], N, NULL, &err);
+        assert_true(hs[s] >= 0);
+        run_seq(fx.f, c, hs[s], tok[s], 0, N, 0, got, V);
+    }
+    assert_int_equal(kv_seq_view(c, hs[3]).blocks[0], 3);
+    kv_seq_close(c, hs[1]);
+    kv_seq_close(c, hs[2]);
+    size_t bytes = 0;
+    assert_int_equal(kv_cache_compact(c, &bytes), 1); /* slot 3 -> slot 1 */
+    assert_int_equal(kv_seq_view(c, hs[3]).blocks[0], 1);
+    assert_int_equal(bytes, 2 * (size_t)fx.m->cfg.n_layers * N * fx.m->cfg.n_kv_heads *
+                                fx.m->cfg.head_dim * sizeof(float));
+    for (int d = 1; d <= NDEC; d++)
+        run_seq(fx.f, c, hs[3], tok[3], N + d - 1, N + d, 0, got + (size_t)d * V, V);
+    for (int d = 0; d <= NDEC; d++) {
+        double e = max_rel_err(got + (size_t)d * V, ref + (size_t)d * V, V);
+        if (e > 1e-5) fail_msg("output %d: rel err %.3g", d, e);
+    }
+    check(c);
+    kv_cache_free(c);
+    free(ref);
+    free(got);
+    fwd_teardown(&fx);
 }
 
 /* ---------------------------------------------------------------- 5. random operations */
@@ -605,13 +731,16 @@ static void rnd_keys(rnd_seq *s, int from, int to, int bt, bool sharing) {
     }
 }
 
-static void random_ops(kv_layout layout, bool sharing, int bt, uint64_t seed) {
+static void random_ops(kv_layout layout, bool sharing, int bt, uint64_t seed,
+                       kv_block_hash_fn hash) {
     const int cap = layout == KV_LAYOUT_DENSE ? 6 * RND_MAX_SEQ + 5 : 230;
     kv_cache *c = make_cache(layout, cap, RND_MAX_SEQ, bt, sharing);
+    if (hash) assert_int_equal(kv_cache_set_hash(c, hash), 0);
     rnd_seq *seqs = calloc(RND_HANDLES, sizeof *seqs);
     assert_non_null(seqs);
     int32_t bases[4][RND_MAX_SEQ];
-    for (int i = 0; i < 4; i++) fill_tokens(bases[i], RND_MAX_SEQ, seed * 10 + (uint64_t)i);
+    for (int i = 0; i < 4; i++)
+        fill_tokens(bases[i], RND_MAX_SEQ, seed * 10 + (uint64_t)i);
     uint64_t rng = seed, uid = 0;
     weft_err err = {{0}};
     kv_cache_stats st;
@@ -660,7 +789,8 @@ static void random_ops(kv_layout layout, bool sharing, int bt, uint64_t seed) {
                 assert_memory_equal(after.blocks, saved, sizeof(int32_t) * (size_t)after.n_blocks);
                 assert_int_equal(kv_cache_free_blocks(c), free_before);
             } else {
-                for (int p = s->written; p < len; p++) s->tok[p] = 3 + rng_int(&rng, 1000);
+                for (int p = s->written; p < len; p++)
+                    s->tok[p] = 3 + rng_int(&rng, 1000);
                 rnd_keys(s, s->written, len, bt, sharing);
                 write_rows(c, s->h, s->written, len, s->key);
                 s->written = len;
@@ -670,7 +800,8 @@ static void random_ops(kv_layout layout, bool sharing, int bt, uint64_t seed) {
             kv_seq_close(c, s->h);
             s->live = false;
         } else if (op == 8) {
-            kv_cache_compact(c, NULL);
+            int moves = kv_cache_compact(c, NULL);
+            if (layout == KV_LAYOUT_PAGED) assert_int_equal(moves, 0);
         }
         check(c);
         if (it % 25 == 0 || op == 8)
@@ -693,19 +824,29 @@ static void random_ops(kv_layout layout, bool sharing, int bt, uint64_t seed) {
     kv_cache_free(c);
 }
 
+/* Four hash values whose home slots sit at the very end of the index: long probe runs that
+ * wrap around, so deletion's backward shift is exercised across the wrap. */
+static uint64_t crowded_hash(uint64_t prev, const int32_t *t, int n) {
+    return (kv_prefix_default_hash(prev, t, n) & 3) | ~(uint64_t)3;
+}
+
 static void test_random_dense(void **state) {
     (void)state;
-    for (uint64_t seed = 1; seed <= 3; seed++) random_ops(KV_LAYOUT_DENSE, false, RND_MAX_SEQ, seed);
+    for (uint64_t seed = 1; seed <= 3; seed++)
+        random_ops(KV_LAYOUT_DENSE, false, RND_MAX_SEQ, seed, NULL);
 }
 static void test_random_paged(void **state) {
     (void)state;
-    for (uint64_t seed = 1; seed <= 3; seed++) random_ops(KV_LAYOUT_PAGED, false, 8, seed);
+    for (uint64_t seed = 1; seed <= 3; seed++)
+        random_ops(KV_LAYOUT_PAGED, false, 8, seed, NULL);
 }
 static void test_random_shared(void **state) {
     (void)state;
     for (uint64_t seed = 1; seed <= 3; seed++) {
-        random_ops(KV_LAYOUT_PAGED, true, 4, seed);
-        random_ops(KV_LAYOUT_PAGED, true, 16, seed);
+        random_ops(KV_LAYOUT_PAGED, true, 4, seed, NULL);
+        random_ops(KV_LAYOUT_PAGED, true, 16, seed, NULL);
+        random_ops(KV_LAYOUT_PAGED, true, 4, seed + 10, crowded_hash);
+        random_ops(KV_LAYOUT_PAGED, true, 16, seed + 10, colliding_hash);
     }
 }
 
@@ -731,6 +872,12 @@ static void test_config_errors(void **state) {
     cfg.capacity_bytes = -5;
     expect_config_error(&m, cfg, "capacity_bytes must not be negative (got -5)");
     cfg = ok;
+    cfg.max_seq_len = 1 << 30;
+    expect_config_error(&m, cfg, "max_seq_len 1073741824 is too large");
+    cfg = ok;
+    cfg.block_tokens = 1 << 30;
+    expect_config_error(&m, cfg, "block_tokens 1073741824 is too large");
+    cfg = ok;
     cfg.capacity_tokens = -1;
     expect_config_error(&m, cfg, "capacity_tokens must not be negative");
     cfg = ok;
@@ -738,7 +885,8 @@ static void test_config_errors(void **state) {
     expect_config_error(&m, cfg, "block_tokens must be positive (got -4)");
     cfg = ok;
     cfg.capacity_tokens = 63;
-    expect_config_error(&m, cfg, "capacity of 63 tokens cannot hold one sequence of max_seq_len 64");
+    expect_config_error(&m, cfg,
+                        "capacity of 63 tokens cannot hold one sequence of max_seq_len 64");
     cfg = ok;
     cfg.capacity_tokens = 0;
     cfg.capacity_bytes = 128 * 60; /* 128 bytes per token */
@@ -797,7 +945,9 @@ int main(void) {
         cmocka_unit_test(test_prefix_sharing),
         cmocka_unit_test(test_prefix_collisions),
         cmocka_unit_test(test_prefix_twins),
+        cmocka_unit_test(test_prefix_evicted_parent),
         cmocka_unit_test(test_forward_shared_prefix),
+        cmocka_unit_test(test_forward_dense_compaction),
         cmocka_unit_test(test_random_dense),
         cmocka_unit_test(test_random_paged),
         cmocka_unit_test(test_random_shared),

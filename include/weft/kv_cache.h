@@ -1,13 +1,16 @@
 /* kv_cache.h — who owns which part of the KV store (see kv.h), in one of two layouts chosen at
  * start-up, behind one interface the engine uses:
  *  - KV_LAYOUT_DENSE (Flover): each live sequence owns one slot of max_seq_len tokens. When
- *    sequences finish, kv_cache_compact() moves live slots into the contiguous range
- *    [0, n_live) with the fewest moves (the window of n_live slots that already holds the most
- *    live ones is kept; only the others move), so the running batch covers a dense prefix.
+ *    sequences finish, kv_cache_compact() moves live slots into one contiguous range of n_live
+ *    slots with the fewest moves (of all windows [w, w + n_live), the one that already holds
+ *    the most live slots is kept; only the others move), so the running batch covers a dense
+ *    range. Handles stay valid across compaction; views (kv_seq_view) must be taken again.
  *  - KV_LAYOUT_PAGED (vLLM): fixed-size blocks from a free list and a block table per sequence;
  *    nothing is copied when a sequence ends. With prefix sharing on, full blocks of prompt
  *    tokens are registered under a hash of all tokens up to their end; a later sequence whose
  *    prompt starts the same way reuses them (reference-counted) and skips their prefill.
+ *    A block whose last user left stays indexed (and reusable) on the free list until an
+ *    allocation reaches it; such blocks count as free (see src/engine/kv_paged.c).
  * Capacity is fixed at creation (in tokens or bytes); nothing ever allocates past it:
  * kv_seq_reserve fails instead, and the caller preempts. Not thread-safe: the engine thread
  * owns it. */
@@ -64,7 +67,7 @@ void kv_seq_commit(kv_cache *c, kv_handle h, const int32_t *tokens, int len);
  * freed when its last user leaves). */
 void kv_seq_close(kv_cache *c, kv_handle h);
 
-/* Dense only (no-op for paged): compacts live slots into [0, n_live) with the fewest moves.
+/* Dense only (no-op for paged): makes the live slots contiguous with the fewest moves.
  * Returns the number of slots moved; *bytes_moved (optional) receives the bytes copied. */
 int kv_cache_compact(kv_cache *c, size_t *bytes_moved);
 

@@ -30,11 +30,16 @@ int engine_mode_parse(const char *s, engine_mode *out) {
 
 const char *engine_finish_name(engine_finish f) {
     switch (f) {
-    case ENGINE_FINISH_LENGTH: return "length";
-    case ENGINE_FINISH_STOP: return "stop";
-    case ENGINE_FINISH_CONTEXT: return "context";
-    case ENGINE_FINISH_CANCELLED: return "cancelled";
-    case ENGINE_FINISH_ERROR: return "error";
+    case ENGINE_FINISH_LENGTH:
+        return "length";
+    case ENGINE_FINISH_STOP:
+        return "stop";
+    case ENGINE_FINISH_CONTEXT:
+        return "context";
+    case ENGINE_FINISH_CANCELLED:
+        return "cancelled";
+    case ENGINE_FINISH_ERROR:
+        return "error";
     }
     return "?";
 }
@@ -47,8 +52,12 @@ static double mono_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-double engine_clock(const engine *e) { return mono_s() - e->t0; }
-double engine_now_s(const engine *e) { return engine_clock(e); }
+double engine_clock(const engine *e) {
+    return mono_s() - e->t0;
+}
+double engine_now_s(const engine *e) {
+    return engine_clock(e);
+}
 
 /* Absolute CLOCK_MONOTONIC time of engine clock t, for pthread_cond_timedwait. */
 static struct timespec abs_time(const engine *e, double t) {
@@ -69,10 +78,16 @@ static void check_pthread(int rc, const char *what) {
     abort();
 }
 
-void engine_lock(engine *e) { check_pthread(pthread_mutex_lock(&e->mu), "mutex lock"); }
-void engine_unlock(engine *e) { check_pthread(pthread_mutex_unlock(&e->mu), "mutex unlock"); }
+void engine_lock(engine *e) {
+    check_pthread(pthread_mutex_lock(&e->mu), "mutex lock");
+}
+void engine_unlock(engine *e) {
+    check_pthread(pthread_mutex_unlock(&e->mu), "mutex unlock");
+}
 
-static void cond_signal(pthread_cond_t *c) { check_pthread(pthread_cond_signal(c), "cond signal"); }
+static void cond_signal(pthread_cond_t *c) {
+    check_pthread(pthread_cond_signal(c), "cond signal");
+}
 
 /* Waits on c until woken or until the engine-clock time t (t <= 0: no limit); false on timeout. */
 static bool cond_wait_until(engine *e, pthread_cond_t *c, double t) {
@@ -200,8 +215,8 @@ engine *engine_new(const weft_model *m, const engine_config *cfg, weft_err *err)
     e->cfg.policy = e->policy;
     if (resolve_config(m, &e->cfg, err) != 0) goto fail;
     e->max_seq_len = e->cfg.kv.max_seq_len;
-    int nb = e->cfg.max_running > e->cfg.max_batch_size ? e->cfg.max_running
-                                                          : e->cfg.max_batch_size;
+    int nb =
+        e->cfg.max_running > e->cfg.max_batch_size ? e->cfg.max_running : e->cfg.max_batch_size;
     e->max_batch_seqs = nb;
     e->pool = tp_new(e->cfg.n_threads);
     if (!e->pool) {
@@ -303,8 +318,7 @@ int engine_submit(engine *e, const engine_request *r, weft_err *err) {
     if (id_list_contains(&e->live, r->id)) {
         engine_unlock(e);
         seq_free(s);
-        return weft_errf(err, "engine: request id %llu is already live",
-                         (unsigned long long)r->id);
+        return weft_errf(err, "engine: request id %llu is already live", (unsigned long long)r->id);
     }
     if (seq_list_push(&e->inbox, s) != 0) {
         engine_unlock(e);
@@ -350,7 +364,7 @@ void engine_request_done(engine *e) {
 
 static void *engine_main(void *arg) {
     engine *e = arg;
-    bool busy = false;     /* step again at once */
+    bool busy = false;      /* step again at once */
     double sleep_until = 0; /* engine clock; 0 = until woken */
     for (;;) {
         engine_lock(e);

@@ -34,13 +34,13 @@ typedef struct engine_seq {
     kv_handle h;
     seq_state state;
     double arrival_s, deadline_s;
-    uint64_t order;   /* submission counter: the last tie-break */
-    double rank;      /* policy rank, refreshed every step */
-    uint64_t batch;   /* static/dynamic: the batch it belongs to (0: none yet) */
+    uint64_t order; /* submission counter: the last tie-break */
+    double rank;    /* policy rank, refreshed every step */
+    uint64_t batch; /* static/dynamic: the batch it belongs to (0: none yet) */
     bool cancelled;
-    bool padding;     /* static/dynamic: finished, still computed until its batch ends */
-    int pad_pos;      /* padding: the position recomputed each step */
-    int plan_n;       /* tokens this sequence contributes to the current step */
+    bool padding; /* static/dynamic: finished, still computed until its batch ends */
+    int pad_pos;  /* padding: the position recomputed each step */
+    int plan_n;   /* tokens this sequence contributes to the current step */
 } engine_seq;
 
 typedef struct seq_list {
@@ -61,7 +61,7 @@ struct engine {
     kv_cache *kv;
     weft_forward *fwd;
     int max_seq_len;
-    int total_blocks; /* cache blocks (dense: slots) when empty */
+    int total_blocks;   /* cache blocks (dense: slots) when empty */
     int max_batch_seqs; /* most sequences one step can hold */
     double t0;          /* CLOCK_MONOTONIC at creation */
 
@@ -91,7 +91,7 @@ struct engine {
     uint8_t *b_want;
     kv_seq *b_views;
     engine_seq **b_seqs;
-    sched_info *b_info;      /* victim candidates */
+    sched_info *b_info; /* victim candidates */
     engine_seq **b_victims;
     float *logits;
 };

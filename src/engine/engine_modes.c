@@ -38,7 +38,7 @@ static admit_result admit_at(engine *e, int i, int *budget) {
 }
 
 static void admit_fused(engine *e, int *budget) {
-    while (e->waiting.n > 0 && e->running.n < e->cfg.max_running && *budget > 0)
+    while (e->waiting.n > 0 && e->running.n<e->cfg.max_running && * budget> 0)
         if (admit_at(e, 0, budget) == ADMIT_FULL) break;
 }
 
@@ -92,9 +92,15 @@ static void admit_batch(engine *e, int *budget) {
 
 void engine_admit(engine *e, int *budget) {
     switch (e->cfg.mode) {
-    case ENGINE_FUSED: admit_fused(e, budget); break;
-    case ENGINE_SEQUENTIAL: admit_sequential(e, budget); break;
+    case ENGINE_FUSED:
+        admit_fused(e, budget);
+        break;
+    case ENGINE_SEQUENTIAL:
+        admit_sequential(e, budget);
+        break;
     case ENGINE_STATIC:
-    case ENGINE_DYNAMIC: admit_batch(e, budget); break;
+    case ENGINE_DYNAMIC:
+        admit_batch(e, budget);
+        break;
     }
 }

@@ -14,7 +14,8 @@
 static int grow(void **v, int *cap, int need, size_t elem) {
     if (need <= *cap) return 0;
     int nc = *cap ? *cap : 8;
-    while (nc < need) nc *= 2;
+    while (nc < need)
+        nc *= 2;
     void *nv = realloc(*v, (size_t)nc * elem);
     if (!nv) return -1;
     *v = nv;
@@ -22,7 +23,9 @@ static int grow(void **v, int *cap, int need, size_t elem) {
     return 0;
 }
 
-int seq_list_reserve(seq_list *l, int n) { return grow((void **)&l->v, &l->cap, n, sizeof *l->v); }
+int seq_list_reserve(seq_list *l, int n) {
+    return grow((void **)&l->v, &l->cap, n, sizeof *l->v);
+}
 
 int seq_list_push(seq_list *l, engine_seq *s) {
     if (seq_list_reserve(l, l->n + 1) != 0) return -1;

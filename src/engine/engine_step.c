@@ -42,7 +42,8 @@ static int take_inbox(engine *e, weft_err *err) {
         engine_unlock(e);
         return weft_errf(err, "engine: out of memory for the waiting queue");
     }
-    for (int i = 0; i < e->inbox.n; i++) e->waiting.v[e->waiting.n++] = e->inbox.v[i];
+    for (int i = 0; i < e->inbox.n; i++)
+        e->waiting.v[e->waiting.n++] = e->inbox.v[i];
     e->inbox.n = 0;
     cancels = e->cancels;
     e->cancels = (id_list){0};
@@ -137,7 +138,8 @@ static int plan_running(engine *e, bool *preempted) {
     qsort(e->running.v, (size_t)e->running.n, sizeof *e->running.v, by_age);
 retry:;
     int budget = e->cfg.max_batch_tokens;
-    for (int i = 0; i < e->running.n; i++) e->running.v[i]->plan_n = 0;
+    for (int i = 0; i < e->running.n; i++)
+        e->running.v[i]->plan_n = 0;
     /* decode tokens (and padding) first: one each */
     for (int i = 0; i < e->running.n; i++) {
         engine_seq *s = e->running.v[i];
@@ -234,7 +236,8 @@ static void absorb(engine *e, int n_seqs) {
 static void release_idle_padding(engine *e) {
     for (int i = 0; i < e->running.n; i++)
         if (!e->running.v[i]->padding) return;
-    while (e->running.n > 0) drop_running(e, e->running.v[e->running.n - 1], false, 0);
+    while (e->running.n > 0)
+        drop_running(e, e->running.v[e->running.n - 1], false, 0);
 }
 
 static void publish(engine *e) {
@@ -247,7 +250,8 @@ static void publish(engine *e) {
     e->st.kv = ks;
     e->st.kv_live_fraction_mean = e->live_frac_n ? e->live_frac_sum / (double)e->live_frac_n : 0;
     int running = 0;
-    for (int i = 0; i < e->running.n; i++) running += !e->running.v[i]->padding;
+    for (int i = 0; i < e->running.n; i++)
+        running += !e->running.v[i]->padding;
     e->st.running = running;
     engine_lock(e);
     e->st.waiting = e->waiting.n; /* engine_get_stats adds the inbox */
@@ -283,8 +287,13 @@ int engine_step(engine *e, weft_err *err) {
         return 0;
     }
 
-    weft_batch b = {.n_tokens = n_tokens, .token = e->b_tok, .pos = e->b_pos, .seq = e->b_seq,
-                    .want_logits = e->b_want, .n_seqs = n_seqs, .seqs = e->b_views};
+    weft_batch b = {.n_tokens = n_tokens,
+                    .token = e->b_tok,
+                    .pos = e->b_pos,
+                    .seq = e->b_seq,
+                    .want_logits = e->b_want,
+                    .n_seqs = n_seqs,
+                    .seqs = e->b_views};
     int rc = fwd_run(e->fwd, kv_cache_store_mut(e->kv), &b, e->logits, err);
     double t2 = engine_clock(e);
     e->st.time_forward_s += t2 - t1;

@@ -17,13 +17,19 @@ static int kv_check_config(const weft_config *m, const kv_cache_config *cfg, int
                            int64_t *capacity_tokens, weft_err *err) {
     if (!m || !cfg) return weft_errf(err, "kv_cache: model and configuration are required");
     if (m->n_layers <= 0 || m->n_kv_heads <= 0 || m->head_dim <= 0)
-        return weft_errf(err, "kv_cache: model shape must be positive (layers %d, kv heads %d, "
-                              "head_dim %d)", m->n_layers, m->n_kv_heads, m->head_dim);
+        return weft_errf(err,
+                         "kv_cache: model shape must be positive (layers %d, kv heads %d, "
+                         "head_dim %d)",
+                         m->n_layers, m->n_kv_heads, m->head_dim);
     if (cfg->layout != KV_LAYOUT_DENSE && cfg->layout != KV_LAYOUT_PAGED)
         return weft_errf(err, "kv_cache: unknown layout %d (0 = dense, 1 = paged)",
                          (int)cfg->layout);
     if (cfg->max_seq_len <= 0)
         return weft_errf(err, "kv_cache: max_seq_len must be positive (got %d)", cfg->max_seq_len);
+    /* headroom so block arithmetic (len + block_tokens - 1) never overflows an int */
+    if (cfg->max_seq_len > INT_MAX / 4)
+        return weft_errf(err, "kv_cache: max_seq_len %d is too large (at most %d)",
+                         cfg->max_seq_len, INT_MAX / 4);
     if (cfg->capacity_tokens < 0)
         return weft_errf(err, "kv_cache: capacity_tokens must not be negative (got %lld)",
                          (long long)cfg->capacity_tokens);
@@ -41,6 +47,9 @@ static int kv_check_config(const weft_config *m, const kv_cache_config *cfg, int
         if (bt < 0)
             return weft_errf(err, "kv_cache: block_tokens must be positive (got %d)",
                              cfg->block_tokens);
+        if (bt > INT_MAX / 4)
+            return weft_errf(err, "kv_cache: block_tokens %d is too large (at most %d)", bt,
+                             INT_MAX / 4);
     }
     /* K and V, every layer, F32 */
     int64_t bytes_per_token = 2 * (int64_t)m->n_layers * m->n_kv_heads * m->head_dim * 4;
@@ -49,13 +58,16 @@ static int kv_check_config(const weft_config *m, const kv_cache_config *cfg, int
     int64_t per_seq_blocks = ((int64_t)cfg->max_seq_len + bt - 1) / bt;
     if (tokens / bt < per_seq_blocks) {
         if (cfg->capacity_tokens == 0)
-            return weft_errf(err, "kv_cache: capacity of %lld bytes (%lld tokens at %lld bytes "
-                                  "per token) cannot hold one sequence of max_seq_len %d%s",
+            return weft_errf(err,
+                             "kv_cache: capacity of %lld bytes (%lld tokens at %lld bytes "
+                             "per token) cannot hold one sequence of max_seq_len %d%s",
                              (long long)cfg->capacity_bytes, (long long)tokens,
                              (long long)bytes_per_token, cfg->max_seq_len,
                              bt != cfg->max_seq_len ? " in whole blocks" : "");
-        return weft_errf(err, "kv_cache: capacity of %lld tokens cannot hold one sequence of "
-                              "max_seq_len %d%s", (long long)tokens, cfg->max_seq_len,
+        return weft_errf(err,
+                         "kv_cache: capacity of %lld tokens cannot hold one sequence of "
+                         "max_seq_len %d%s",
+                         (long long)tokens, cfg->max_seq_len,
                          bt != cfg->max_seq_len ? " in whole blocks" : "");
     }
     if (tokens / bt > INT_MAX / 2)
@@ -82,8 +94,8 @@ kv_cache *kv_cache_new(const weft_config *model, const kv_cache_config *cfg, wef
     c->n_blocks = (int)(tokens / bt);
     c->max_table = (cfg->max_seq_len + bt - 1) / bt;
     c->free_head = c->free_tail = -1;
-    c->store = kv_store_new(model->n_layers, model->n_kv_heads * model->head_dim, bt, c->n_blocks,
-                            err);
+    c->store =
+        kv_store_new(model->n_layers, model->n_kv_heads * model->head_dim, bt, c->n_blocks, err);
     if (!c->store) goto fail;
     if (c->layout == KV_LAYOUT_DENSE) {
         if (kv_dense_init(c, err) != 0) goto fail;
@@ -99,7 +111,8 @@ fail:
 
 void kv_cache_free(kv_cache *c) {
     if (!c) return;
-    for (int h = 0; h < c->n_handles; h++) free(c->seqs[h].table);
+    for (int h = 0; h < c->n_handles; h++)
+        free(c->seqs[h].table);
     free(c->seqs);
     free(c->free_handles);
     free(c->slot_of);
@@ -110,9 +123,15 @@ void kv_cache_free(kv_cache *c) {
     free(c);
 }
 
-const kv_store *kv_cache_store(const kv_cache *c) { return c->store; }
-kv_store *kv_cache_store_mut(kv_cache *c) { return c->store; }
-kv_layout kv_cache_layout(const kv_cache *c) { return c->layout; }
+const kv_store *kv_cache_store(const kv_cache *c) {
+    return c->store;
+}
+kv_store *kv_cache_store_mut(kv_cache *c) {
+    return c->store;
+}
+kv_layout kv_cache_layout(const kv_cache *c) {
+    return c->layout;
+}
 int64_t kv_cache_capacity_tokens(const kv_cache *c) {
     return (int64_t)c->n_blocks * c->block_tokens;
 }
@@ -139,7 +158,8 @@ int kv_handle_alloc(kv_cache *c) {
         c->free_handles = fh;
         memset(seqs + c->n_handles, 0, sizeof *seqs * (size_t)grow);
         /* lowest ids on top of the stack */
-        for (int i = n - 1; i >= c->n_handles; i--) c->free_handles[c->n_free_handles++] = i;
+        for (int i = n - 1; i >= c->n_handles; i--)
+            c->free_handles[c->n_free_handles++] = i;
         c->n_handles = n;
     }
     int h = c->free_handles[--c->n_free_handles];
@@ -306,8 +326,8 @@ static int kv_check_paged(const kv_cache *c, int32_t *count, weft_err *err) {
         if (c->free_prev[b] != prev) return weft_errf(err, "free list: bad back link at %d", b);
         prev = b;
     }
-    if (prev != c->free_tail) return weft_errf(err, "free list: tail %d, last %d", c->free_tail,
-                                               prev);
+    if (prev != c->free_tail)
+        return weft_errf(err, "free list: tail %d, last %d", c->free_tail, prev);
     if (n != c->n_free || n + n_used != c->n_blocks)
         return weft_errf(err, "free list: %d listed, n_free %d, %d used of %d", n, c->n_free,
                          n_used, c->n_blocks);
@@ -336,9 +356,10 @@ static int kv_check_paged(const kv_cache *c, int32_t *count, weft_err *err) {
 
 int kv_cache_check(const kv_cache *c, weft_err *err) {
     int n_live = 0;
-    for (int h = 0; h < c->n_handles; h++) n_live += c->seqs[h].live;
-    if (n_live != c->n_live) return weft_errf(err, "handles: %d live, counted %d", c->n_live,
-                                              n_live);
+    for (int h = 0; h < c->n_handles; h++)
+        n_live += c->seqs[h].live;
+    if (n_live != c->n_live)
+        return weft_errf(err, "handles: %d live, counted %d", c->n_live, n_live);
     if (c->n_free_handles + n_live != c->n_handles)
         return weft_errf(err, "handles: %d free + %d live != %d", c->n_free_handles, n_live,
                          c->n_handles);

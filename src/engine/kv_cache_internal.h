@@ -51,14 +51,14 @@ struct kv_cache {
 
     /* handles */
     kv_seq_state *seqs;
-    int n_handles;      /* entries in seqs */
+    int n_handles; /* entries in seqs */
     int32_t *free_handles;
     int n_free_handles;
     int n_live;
 
     /* dense */
-    int32_t *slot_of;   /* [n_blocks] handle -> slot (stable storage for kv_seq_view) */
-    int32_t *owner;     /* [n_blocks] slot -> handle or -1 */
+    int32_t *slot_of; /* [n_blocks] handle -> slot (stable storage for kv_seq_view) */
+    int32_t *owner;   /* [n_blocks] slot -> handle or -1 */
 
     /* paged: per block */
     int32_t *ref;       /* users of the block; 0 = on the free list */
@@ -67,12 +67,12 @@ struct kv_cache {
     int32_t free_head, free_tail;
     int n_free;
     /* paged + sharing: per block */
-    bool *indexed;       /* the block is in the prefix index */
-    uint64_t *bhash;     /* chained hash */
-    int32_t *parent;     /* indexed block before it in its prompt, or -1 */
+    bool *indexed;   /* the block is in the prefix index */
+    uint64_t *bhash; /* chained hash */
+    int32_t *parent; /* indexed block before it in its prompt, or -1 */
     uint32_t *parent_gen;
-    uint32_t *gen;       /* bumped whenever the block stops holding what it was indexed as */
-    int32_t *btokens;    /* [n_blocks][block_tokens] tokens of indexed blocks */
+    uint32_t *gen;    /* bumped whenever the block stops holding what it was indexed as */
+    int32_t *btokens; /* [n_blocks][block_tokens] tokens of indexed blocks */
     kv_prefix_index index;
 
     /* counters */

@@ -30,7 +30,8 @@ kv_handle kv_dense_open(kv_cache *c, int n, weft_err *err) {
     if (c->n_live >= c->n_blocks)
         return weft_errf(err, "kv_cache: all %d slots are in use", c->n_blocks);
     int slot = 0;
-    while (c->owner[slot] != -1) slot++;
+    while (c->owner[slot] != -1)
+        slot++;
     int h = kv_handle_alloc(c);
     if (h < 0) return weft_errf(err, "out of memory");
     c->owner[slot] = h;
@@ -72,7 +73,8 @@ int kv_dense_compact(kv_cache *c, size_t *bytes_moved) {
     const int N = c->n_blocks, n = c->n_live;
     if (n == 0 || n == N) return 0;
     int in = 0;
-    for (int s = 0; s < n; s++) in += c->owner[s] != -1;
+    for (int s = 0; s < n; s++)
+        in += c->owner[s] != -1;
     int best = in, best_w = 0;
     for (int w = 1; w + n <= N; w++) {
         in += (c->owner[w + n - 1] != -1) - (c->owner[w - 1] != -1);
@@ -87,7 +89,8 @@ int kv_dense_compact(kv_cache *c, size_t *bytes_moved) {
     int dst = best_w;
     for (int src = 0; src < N; src++) {
         if (c->owner[src] == -1 || (src >= best_w && src < best_w + n)) continue;
-        while (c->owner[dst] != -1) dst++; /* a free slot inside the window: n - best exist */
+        while (c->owner[dst] != -1)
+            dst++; /* a free slot inside the window: n - best exist */
         bytes += kv_dense_move(c, c->owner[src], src, dst);
         moves++;
     }

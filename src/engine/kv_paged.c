@@ -38,8 +38,14 @@ void kv_paged_free(kv_cache *c) {
 
 static void kv_free_unlink(kv_cache *c, int32_t b) {
     int32_t p = c->free_prev[b], n = c->free_next[b];
-    if (p != -1) c->free_next[p] = n; else c->free_head = n;
-    if (n != -1) c->free_prev[n] = p; else c->free_tail = p;
+    if (p != -1)
+        c->free_next[p] = n;
+    else
+        c->free_head = n;
+    if (n != -1)
+        c->free_prev[n] = p;
+    else
+        c->free_tail = p;
     c->free_prev[b] = c->free_next[b] = -1;
     c->n_free--;
 }
@@ -48,12 +54,18 @@ static void kv_free_push(kv_cache *c, int32_t b, bool at_tail) {
     if (at_tail) {
         c->free_prev[b] = c->free_tail;
         c->free_next[b] = -1;
-        if (c->free_tail != -1) c->free_next[c->free_tail] = b; else c->free_head = b;
+        if (c->free_tail != -1)
+            c->free_next[c->free_tail] = b;
+        else
+            c->free_head = b;
         c->free_tail = b;
     } else {
         c->free_prev[b] = -1;
         c->free_next[b] = c->free_head;
-        if (c->free_head != -1) c->free_prev[c->free_head] = b; else c->free_tail = b;
+        if (c->free_head != -1)
+            c->free_prev[c->free_head] = b;
+        else
+            c->free_tail = b;
         c->free_head = b;
     }
     c->n_free++;
@@ -115,8 +127,10 @@ kv_handle kv_paged_open(kv_cache *c, const int32_t *prompt, int n, int *n_cached
         return weft_errf(err, "kv_cache: prompt of %d tokens needs %d more blocks, %d free", n,
                          total - k, free_now);
     }
-    for (int i = 0; i < k; i++) kv_paged_take(c, s->table[i]);
-    for (int i = k; i < total; i++) s->table[i] = kv_block_alloc(c);
+    for (int i = 0; i < k; i++)
+        kv_paged_take(c, s->table[i]);
+    for (int i = k; i < total; i++)
+        s->table[i] = kv_block_alloc(c);
     s->n_table = total;
     s->reserved = n;
     s->prompt_len = n;
@@ -142,7 +156,8 @@ void kv_paged_close(kv_cache *c, kv_handle h) {
     kv_seq_state *s = &c->seqs[h];
     /* last block first: among cached blocks the tail of a prompt is then evicted before its
      * head, and the head is what other prompts can still reach */
-    for (int i = s->n_table - 1; i >= 0; i--) kv_block_release(c, s->table[i]);
+    for (int i = s->n_table - 1; i >= 0; i--)
+        kv_block_release(c, s->table[i]);
     s->n_table = 0;
     s->reserved = 0;
 }

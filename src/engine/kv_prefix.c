@@ -22,7 +22,8 @@
 int kv_prefix_init(kv_cache *c, weft_err *err) {
     size_t n = (size_t)c->n_blocks;
     size_t size = 16;
-    while (size < 2 * n) size *= 2;
+    while (size < 2 * n)
+        size *= 2;
     c->indexed = calloc(n, sizeof *c->indexed);
     c->bhash = calloc(n, sizeof *c->bhash);
     c->parent = malloc(sizeof *c->parent * n);
@@ -33,8 +34,10 @@ int kv_prefix_init(kv_cache *c, weft_err *err) {
     if (!c->indexed || !c->bhash || !c->parent || !c->parent_gen || !c->gen || !c->btokens ||
         !c->index.slots)
         return weft_errf(err, "out of memory");
-    for (size_t i = 0; i < n; i++) c->parent[i] = -1;
-    for (size_t i = 0; i < size; i++) c->index.slots[i] = -1;
+    for (size_t i = 0; i < n; i++)
+        c->parent[i] = -1;
+    for (size_t i = 0; i < size; i++)
+        c->index.slots[i] = -1;
     c->index.mask = (uint32_t)(size - 1);
     c->index.hash = kv_prefix_default_hash;
     return 0;
@@ -61,7 +64,8 @@ static uint64_t kv_mix64(uint64_t x) {
 
 uint64_t kv_prefix_default_hash(uint64_t prev, const int32_t *tokens, int n) {
     uint64_t h = kv_mix64(prev + 0x9e3779b97f4a7c15ull);
-    for (int i = 0; i < n; i++) h = kv_mix64(h ^ (uint32_t)tokens[i]) + (uint64_t)i;
+    for (int i = 0; i < n; i++)
+        h = kv_mix64(h ^ (uint32_t)tokens[i]) + (uint64_t)i;
     return h;
 }
 
@@ -89,7 +93,8 @@ int32_t kv_prefix_lookup(const kv_cache *c, uint64_t hash, int32_t parent, uint3
 
 static void kv_index_insert(kv_cache *c, int32_t b) {
     uint32_t i = (uint32_t)c->bhash[b] & c->index.mask;
-    while (c->index.slots[i] != -1) i = (i + 1) & c->index.mask;
+    while (c->index.slots[i] != -1)
+        i = (i + 1) & c->index.mask;
     c->index.slots[i] = b;
 }
 
@@ -97,7 +102,8 @@ void kv_prefix_forget(kv_cache *c, int32_t b) {
     const uint32_t mask = c->index.mask;
     int32_t *slots = c->index.slots;
     uint32_t i = (uint32_t)c->bhash[b] & mask;
-    while (slots[i] != b) i = (i + 1) & mask;
+    while (slots[i] != b)
+        i = (i + 1) & mask;
     /* backward shift: pull later entries of the probe run into the hole unless their home
      * lies cyclically within (hole, entry] */
     for (uint32_t j = (i + 1) & mask; slots[j] != -1; j = (j + 1) & mask) {

@@ -11,8 +11,7 @@ static double fcfs_rank(const sched_policy *p, const sched_info *r, double now_s
     return r->arrival_s;
 }
 
-static int fcfs_pick_victim(const sched_policy *p, const sched_info *running, int n,
-                            double now_s) {
+static int fcfs_pick_victim(const sched_policy *p, const sched_info *running, int n, double now_s) {
     (void)p;
     (void)now_s;
     int victim = 0;
@@ -21,7 +20,9 @@ static int fcfs_pick_victim(const sched_policy *p, const sched_info *running, in
     return victim;
 }
 
-static void fcfs_destroy(sched_policy *p) { free(p); }
+static void fcfs_destroy(sched_policy *p) {
+    free(p);
+}
 
 sched_policy *sched_fcfs_new(void) {
     sched_policy *p = calloc(1, sizeof *p);
