@@ -4,9 +4,17 @@
 # mean gap λ from 0 (all at once) to long relative to one request's service time; the speed-up
 # of fused over sequential in makespan (= in throughput: same tokens) against λ, as a table
 # (bench/results/engine_flover.md, .csv) and a plot (engine_flover.png or .svg).
-# Reproduce: make build && bash bench/engine_flover.sh        (full; --quick for a smoke test)
+# Reproduce: make build && bash bench/engine_flover.sh        (full; --quick for a smoke test;
+#            --report-only redraws the table and plot from the existing CSV)
 source "$(dirname "$0")/engine_lib.sh"
-quick=0; [ "${1:-}" = "--quick" ] && quick=1
+quick=0 runs=1
+for a in "$@"; do
+    case $a in
+    --quick) quick=1 ;;
+    --report-only) runs=0 ;;
+    *) echo "usage: $0 [--quick] [--report-only]" >&2; exit 2 ;;
+    esac
+done
 if [ $quick = 1 ]; then
     name=engine_flover.quick; n=8; out_len=16; types="q8_0"; lambdas="0 0.5"
 else
@@ -16,8 +24,9 @@ else
     name=engine_flover; n=32; out_len=64; types="f32 q8_0"; lambdas="0 0.1 0.5 2"
 fi
 csv=$results/$name.csv
-rm -f "$csv"
+[ $runs = 1 ] && rm -f "$csv"
 for t in $types; do
+    [ $runs = 1 ] || break
     synth_model tiny110m "$t" "$scratch/model.gguf"
     for l in $lambdas; do
         echo "== tiny110m $t, λ = $l s" >&2
@@ -26,10 +35,12 @@ for t in $types; do
     done
 done
 md=$results/$name.md
+if [ $runs = 1 ]; then machine="$(machine_line)
+$(load_line)"; else machine=$(grep -A1 -m1 '^machine:' "$md" || echo "machine: unknown (redrawn)"); fi
 {
     echo "# engine_flover — temporal fusion vs sequential serving (Flover's experiment)"
     echo
-    machine_line
+    echo "$machine"
     echo
     echo "Workload: tiny110m synth (llama vocabulary when ../shared has it), $n requests, 32-token synthetic prompts,"
     echo "$out_len output tokens each (ignore_eos), Poisson arrivals with mean gap λ (λ = 0: all at t = 0), seed 1."
@@ -51,7 +62,7 @@ csv_select "$csv" label mode makespan_s | awk '{ split($1, k, ":"); if ($2 == "f
     END { for (i = 1; i <= n; i++) print t[o[i]], l[o[i]], s[o[i]] / f[o[i]] }' >"$dat"
 plot="$results/$name.$plot_ext"
 gnuplot <<GP
-set terminal $plot_term
+set terminal $plot_term noenhanced
 set output "$plot"
 set title "Fused vs sequential: speed-up against mean arrival gap (tiny110m, $n req x $out_len tok)"
 set xlabel "mean inter-arrival gap λ (s)"

@@ -32,6 +32,7 @@ md=$results/$name.md
     echo "# engine_kv — dense slots with compaction vs paged blocks"
     echo
     machine_line
+    load_line
     echo
     echo "Workload: tiny15m synth F32 (Llama-2 vocabulary), fused mode, $n requests at 8 req/s (Poisson, seed 2), prompts"
     echo "and output lengths from alpaca_cleaned_1000.jsonl (prompts cut to 96, outputs capped at $max_out), max_seq_len 256."

@@ -49,3 +49,6 @@ synth_model() {
 }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+
+# load_line: the load average after the runs (other processes on a shared machine skew timings).
+load_line() { echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"; }

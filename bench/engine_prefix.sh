@@ -23,6 +23,7 @@ md=$results/$name.md
     echo "# engine_prefix — prefix sharing of a common system prompt (paged KV cache)"
     echo
     machine_line
+    load_line
     echo
     echo "Workload: tiny110m synth Q8_0 (Llama-2 vocabulary), fused mode, $n requests, each a shared $prefix-token system"
     echo "prompt + 32 tokens of its own, 16 output tokens, Poisson arrivals with mean gap 0.25 s (seed 3), 16-token blocks."
