@@ -16,12 +16,11 @@ if [ -z "${SHARED:-}" ]; then
     fi
 fi
 
-# machine_line: CPU, cores, load average (the machine may be shared: say so in every result).
-machine_line() {
-    local cpu
-    cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
-    echo "machine: ${cpu:-unknown CPU}, $(nproc) cores online; load average at start: $(cut -d' ' -f1-3 /proc/loadavg); date $(date -u +%Y-%m-%d)"
-}
+# machine_line: CPU, cores, load average when the script started (the machine may be shared:
+# say so in every result).
+_machine_cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
+_machine_start="machine: ${_machine_cpu:-unknown CPU}, $(nproc) cores online; load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min); date $(date -u +%Y-%m-%d)"
+machine_line() { echo "$_machine_start"; }
 
 # csv_select FILE COL... : prints the named columns (space-separated), one line per data row.
 csv_select() {
