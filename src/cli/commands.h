@@ -6,5 +6,6 @@
 int cmd_run(int argc, char **argv);   /* weft run --model F ... */
 int cmd_model(int argc, char **argv); /* weft model inspect|synth ... */
 int cmd_serve(int argc, char **argv); /* weft serve --model F ... */
+int cmd_bench(int argc, char **argv); /* weft bench engine ... */
 
 #endif

@@ -11,6 +11,7 @@ static void usage(FILE *out) {
                  "  serve    OpenAI-compatible HTTP server (weft serve --model F [--port N])\n"
                  "  model    inspect a model file or synthesize one with random weights\n"
                  "           (weft model inspect F | weft model synth --preset P --out F.gguf)\n"
+                 "  bench    benchmark the engine in-process (weft bench engine --synth P [...])\n"
                  "run `weft <command> --help` for its options\n");
 }
 
@@ -23,6 +24,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(c, "model")) return cmd_model(argc - 2, argv + 2);
     if (!strcmp(c, "serve")) return cmd_serve(argc - 2, argv + 2);
+    if (!strcmp(c, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
         usage(stdout);
         return 0;

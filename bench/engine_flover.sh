@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# engine_flover.sh — Flover's experiment (temporal fusion vs a request-level server): synthetic
+# ~110M LLaMA (tiny110m) in F32 and Q8_0; 32 requests with 32-token prompts, Poisson arrivals of
+# mean gap λ from 0 (all at once) to long relative to one request's service time; the speed-up
+# of fused over sequential in makespan (= in throughput: same tokens) against λ, as a table
+# (bench/results/engine_flover.md, .csv) and a plot (engine_flover.png or .svg).
+# Reproduce: make build && bash bench/engine_flover.sh        (full; --quick for a smoke test;
+#            --report-only redraws the table and plot from the existing CSV)
+source "$(dirname "$0")/engine_lib.sh"
+quick=0 runs=1
+for a in "$@"; do
+    case $a in
+    --quick) quick=1 ;;
+    --report-only) runs=0 ;;
+    *) echo "usage: $0 [--quick] [--report-only]" >&2; exit 2 ;;
+    esac
+done
+if [ $quick = 1 ]; then
+    name=engine_flover.quick; n=8; out_len=16; types="q8_0"; lambdas="0 0.5"
+else
+    # Budget: a few minutes on a 2-core machine. The paper's 256 output tokens are cut to 64
+    # (sequential F32 at 32 x 256 tokens alone would take ~100 s per λ); λ spans 0 → 2 s, which is
+    # 2.5x (F32) to 10x (Q8_0) one request's sequential service time at 64 tokens.
+    name=engine_flover; n=32; out_len=64; types="f32 q8_0"; lambdas="0 0.1 0.5 2"
+fi
+csv=$results/$name.csv
+[ $runs = 1 ] && rm -f "$csv"
+for t in $types; do
+    [ $runs = 1 ] || break
+    synth_model tiny110m "$t" "$scratch/model.gguf"
+    for l in $lambdas; do
+        echo "== tiny110m $t, λ = $l s" >&2
+        "$WEFT" bench engine --model "$scratch/model.gguf" --mode fused,sequential -n $n --prompt-len 32 \
+            --output-len $out_len --gap-mean "$l" --seed 1 --label "$t:$l" --csv-append "$csv" -q >/dev/null
+    done
+done
+md=$results/$name.md
+if [ $runs = 1 ]; then machine="$(machine_line)
+$(load_line)"; else machine=$(grep -A1 -m1 '^machine:' "$md" || echo "machine: unknown (redrawn)"); fi
+{
+    echo "# engine_flover — temporal fusion vs sequential serving (Flover's experiment)"
+    echo
+    echo "$machine"
+    echo
+    echo "Workload: tiny110m synth (llama vocabulary when ../shared has it), $n requests, 32-token synthetic prompts,"
+    echo "$out_len output tokens each (ignore_eos), Poisson arrivals with mean gap λ (λ = 0: all at t = 0), seed 1."
+    echo "Speed-up = sequential makespan / fused makespan (same tokens, so also the throughput ratio)."
+    echo
+    echo "| type | λ s | fused makespan s | sequential makespan s | speed-up | fused tok/s | sequential tok/s | fused e2e p99 s | sequential e2e p99 s |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    csv_select "$csv" label mode makespan_s out_tok_s e2e_p99_s | awk '
+        { split($1, k, ":"); key = $1; if ($2 == "fused") { fm[key] = $3; ft[key] = $4; fp[key] = $5; order[++n] = key }
+          else { sm[key] = $3; st[key] = $4; sp[key] = $5 } }
+        END { for (i = 1; i <= n; i++) { key = order[i]; split(key, k, ":");
+              printf "| %s | %s | %.2f | %.2f | **%.2fx** | %.1f | %.1f | %.2f | %.2f |\n", k[1], k[2], fm[key], sm[key], sm[key] / fm[key], ft[key], st[key], fp[key], sp[key] } }'
+    echo
+    echo "Reproduce: \`make build && bash bench/engine_flover.sh$([ $quick = 1 ] && echo ' --quick')\`"
+} >"$md"
+gnuplot_term
+dat=$(mktemp)
+csv_select "$csv" label mode makespan_s | awk '{ split($1, k, ":"); if ($2 == "fused") f[$1] = $3; else s[$1] = $3; t[$1] = k[1]; l[$1] = k[2]; if (!seen[$1]++) o[++n] = $1 }
+    END { for (i = 1; i <= n; i++) print t[o[i]], l[o[i]], s[o[i]] / f[o[i]] }' >"$dat"
+plot="$results/$name.$plot_ext"
+gnuplot <<GP
+set terminal $plot_term noenhanced
+set output "$plot"
+set title "Fused vs sequential: speed-up against mean arrival gap (tiny110m, $n req x $out_len tok)"
+set xlabel "mean inter-arrival gap λ (s)"
+set ylabel "speed-up (sequential / fused makespan)"
+set grid
+set key top right
+plot for [t in "$types"] "< grep '^".t." ' $dat" using 2:3 with linespoints lw 2 title t
+GP
+rm -f "$dat"
+echo "Plot: [$name.$plot_ext]($name.$plot_ext)" >>"$md"
+cat "$md"

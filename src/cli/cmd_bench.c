@@ -1,0 +1,730 @@
+/* cmd_bench.c — `weft bench engine`: drives the engine in-process with a generated or replayed
+ * workload and reports throughput and latency. The engine runs on its own thread
+ * (engine_start); this thread submits each request at its arrival time, sleeping in between, and
+ * the metrics collector records the events the engine thread delivers. Output lengths are forced
+ * (ignore_eos), so every mode compared in one invocation does exactly the same work on exactly
+ * the same requests; only the scheduling differs. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli_args.h"
+#include "cli/commands.h"
+#include "weft/engine.h"
+#include "weft/model.h"
+#include "weft/synth.h"
+#include "workload/metrics.h"
+#include "workload/report.h"
+#include "workload/workload.h"
+
+#define MAX_MODES 4
+#define MAX_KVS 2
+#define DEFAULT_VOCAB "../shared/models/tokenizers/tokenizer_llama2_32000.bin"
+
+static void bench_usage(FILE *out) {
+    fprintf(
+        out,
+        "usage: weft bench engine (--model F | --synth PRESET[:TYPE]) [options]\n"
+        "model:\n"
+        "  -m, --model F              GGUF, or llama2.c .bin (then --tokenizer)\n"
+        "  -z, --tokenizer F          llama2.c tokenizer.bin\n"
+        "      --synth PRESET[:TYPE]  synthesize a model with random weights into a temporary\n"
+        "                             file (types f32 f16 bf16 q8_0 q4_0; default f32); presets:");
+    for (size_t i = 0; synth_preset_at(i); i++)
+        fprintf(out, " %s", synth_preset_at(i)->name);
+    fprintf(out,
+            "\n"
+            "      --synth-layers N       override the preset's layer count\n"
+            "      --vocab-from F|none    tokenizer for --synth (default " DEFAULT_VOCAB "\n"
+            "                             when present, else the preset's generated one)\n"
+            "engine (each mode of --mode and each layout of --kv runs on the same workload):\n"
+            "      --mode LIST            fused,sequential,static,dynamic (default fused)\n"
+            "      --kv LIST              dense,paged (default paged)\n"
+            "      --prefix-sharing       share cached prompt prefixes (paged)\n"
+            "      --kv-tokens N          cache capacity in tokens (default: enough for\n"
+            "                             min(max-running, requests) longest sequences)\n"
+            "      --block-tokens N       paged block size (default 16)\n"
+            "      --max-seq-len N        longest sequence; longer requests are clipped\n"
+            "                             (default: the workload's longest, at most the model's)\n"
+            "      --max-batch-tokens N   token budget of one step (default 512)\n"
+            "      --max-running N        sequences running at once (default 64)\n"
+            "      --max-batch-size N     static/dynamic batch size (default max-running)\n"
+            "      --max-wait-ms N        dynamic batching wait (default 50)\n"
+            "  -t, --threads N            kernel threads (default: all cores)\n"
+            "workload:\n"
+            "  -n, --requests N           number of requests (default 32; with --trace a cap)\n"
+            "      --rate R               Poisson arrivals at R requests/s\n"
+            "      --gap-mean S           Poisson arrivals with mean gap S seconds (0 = all at "
+            "once;\n"
+            "                             the default)\n"
+            "      --trace FILE           replay arrivals and lengths of an Azure CSV or Mooncake\n"
+            "                             JSONL trace\n"
+            "      --trace-scale X        multiply trace times by X (0.5 = twice as fast)\n"
+            "      --output-len N         every request generates N tokens (default 128)\n"
+            "      --output-len-range A:B uniform in [A, B]\n"
+            "      --lengths-from F       output length = tokens of a real response in a pairs\n"
+            "                             JSONL data set\n"
+            "      --max-output N         cap on output lengths\n"
+            "      --prompt-len N         synthetic prompts of N tokens (default 32)\n"
+            "      --prompts-from F       prompts from a pairs JSONL data set (tokenized)\n"
+            "      --max-prompt N         cut prompts to N tokens\n"
+            "      --system-prefix N      the same N-token system prompt before every prompt\n"
+            "      --temp T               sampling temperature (default 0 = greedy)\n"
+            "  -s, --seed S               workload and sampling seed (default 1)\n"
+            "output:\n"
+            "      --label TEXT           tag for the runs in every output\n"
+            "      --csv F                one row per run (overwrites F)\n"
+            "      --csv-append F         append rows to F (header when F is new)\n"
+            "      --json F               configuration, summary and per-request records\n"
+            "      --warmup N             warm-up tokens before the first run (default 16, 0 = "
+            "none)\n"
+            "      --timeout S            give up on a run after S seconds (default 3600)\n"
+            "  -q, --quiet                no progress lines on stderr\n");
+}
+
+/* ---- options ---- */
+
+typedef struct bench_opts {
+    const char *model, *tokenizer, *synth, *vocab_from;
+    int synth_layers;
+    engine_mode modes[MAX_MODES];
+    int n_modes;
+    kv_layout kvs[MAX_KVS];
+    int n_kvs;
+    bool prefix_sharing;
+    int64_t kv_tokens;
+    int block_tokens, max_seq_len, max_batch_tokens, max_running, max_batch_size, max_wait_ms;
+    int threads;
+    wl_spec wl;
+    bool have_rate, have_gap, have_out_len, have_out_range, have_prompt_len;
+    float temp;
+    const char *label, *csv, *json;
+    bool csv_append, quiet;
+    int warmup;
+    double timeout_s;
+} bench_opts;
+
+static int parse_modes(const char *s, bench_opts *o) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s);
+    o->n_modes = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        engine_mode m;
+        if (engine_mode_parse(t, &m) != 0 || o->n_modes == MAX_MODES) {
+            fprintf(stderr,
+                    "weft bench: --mode expects a list of fused, sequential, static, dynamic; "
+                    "got '%s'\n",
+                    s);
+            return -1;
+        }
+        o->modes[o->n_modes++] = m;
+    }
+    if (o->n_modes == 0) {
+        fprintf(stderr, "weft bench: --mode needs at least one mode\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_kvs(const char *s, bench_opts *o) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", s);
+    o->n_kvs = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        kv_layout l;
+        if (!strcmp(t, "dense"))
+            l = KV_LAYOUT_DENSE;
+        else if (!strcmp(t, "paged"))
+            l = KV_LAYOUT_PAGED;
+        else
+            l = (kv_layout)-1;
+        if ((int)l < 0 || o->n_kvs == MAX_KVS) {
+            fprintf(stderr, "weft bench: --kv expects dense, paged or both; got '%s'\n", s);
+            return -1;
+        }
+        o->kvs[o->n_kvs++] = l;
+    }
+    if (o->n_kvs == 0) {
+        fprintf(stderr, "weft bench: --kv needs a layout\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_range(cli_args *a, const char *opt, int *lo, int *hi) {
+    const char *s;
+    if (cli_str(a, opt, &s)) return -1;
+    char *end;
+    errno = 0;
+    long x = strtol(s, &end, 10), y = 0;
+    int ok = !errno && end != s && *end == ':';
+    if (ok) {
+        const char *b = end + 1;
+        y = strtol(b, &end, 10);
+        ok = !errno && end != b && !*end && x >= 1 && y >= x && y <= INT_MAX;
+    }
+    if (!ok) {
+        fprintf(stderr, "weft bench: %s expects A:B with 1 <= A <= B, got '%s'\n", opt, s);
+        return -1;
+    }
+    *lo = (int)x;
+    *hi = (int)y;
+    return 0;
+}
+
+static int parse_double(cli_args *a, const char *opt, double lo, double hi, double *out) {
+    float f;
+    if (cli_float(a, opt, (float)lo, (float)hi, &f)) return -1;
+    *out = f;
+    return 0;
+}
+
+/* Returns 0, 1 for --help (exit 0), or -1 (exit 2). */
+static int parse_opts(int argc, char **argv, bench_opts *o) {
+    memset(o, 0, sizeof *o);
+    wl_spec_defaults(&o->wl);
+    o->modes[0] = ENGINE_FUSED;
+    o->n_modes = 1;
+    o->kvs[0] = KV_LAYOUT_PAGED;
+    o->n_kvs = 1;
+    o->block_tokens = 16;
+    o->max_batch_tokens = 512;
+    o->max_running = 64;
+    o->max_wait_ms = 50;
+    o->warmup = 16;
+    o->timeout_s = 3600;
+    cli_args a = {argc, argv, 0, "bench"};
+    while (a.i < a.argc) {
+        const char *s = a.argv[a.i++];
+        int rc = 0;
+        double d;
+        if (!strcmp(s, "-h") || !strcmp(s, "--help"))
+            return 1;
+        else if (!strcmp(s, "-m") || !strcmp(s, "--model"))
+            rc = cli_str(&a, s, &o->model);
+        else if (!strcmp(s, "-z") || !strcmp(s, "--tokenizer"))
+            rc = cli_str(&a, s, &o->tokenizer);
+        else if (!strcmp(s, "--synth"))
+            rc = cli_str(&a, s, &o->synth);
+        else if (!strcmp(s, "--synth-layers"))
+            rc = cli_int(&a, s, 1, 1024, &o->synth_layers);
+        else if (!strcmp(s, "--vocab-from"))
+            rc = cli_str(&a, s, &o->vocab_from);
+        else if (!strcmp(s, "--mode")) {
+            const char *v;
+            rc = cli_str(&a, s, &v) || parse_modes(v, o);
+        } else if (!strcmp(s, "--kv")) {
+            const char *v;
+            rc = cli_str(&a, s, &v) || parse_kvs(v, o);
+        } else if (!strcmp(s, "--prefix-sharing"))
+            o->prefix_sharing = true;
+        else if (!strcmp(s, "--kv-tokens")) {
+            int v;
+            rc = cli_int(&a, s, 1, INT_MAX, &v);
+            o->kv_tokens = v;
+        } else if (!strcmp(s, "--block-tokens"))
+            rc = cli_int(&a, s, 1, 4096, &o->block_tokens);
+        else if (!strcmp(s, "--max-seq-len"))
+            rc = cli_int(&a, s, 2, 1 << 20, &o->max_seq_len);
+        else if (!strcmp(s, "--max-batch-tokens"))
+            rc = cli_int(&a, s, 1, 1 << 20, &o->max_batch_tokens);
+        else if (!strcmp(s, "--max-running"))
+            rc = cli_int(&a, s, 1, 4096, &o->max_running);
+        else if (!strcmp(s, "--max-batch-size"))
+            rc = cli_int(&a, s, 1, 4096, &o->max_batch_size);
+        else if (!strcmp(s, "--max-wait-ms"))
+            rc = cli_int(&a, s, 0, 3600000, &o->max_wait_ms);
+        else if (!strcmp(s, "-t") || !strcmp(s, "--threads"))
+            rc = cli_int(&a, s, 1, 1024, &o->threads);
+        else if (!strcmp(s, "-n") || !strcmp(s, "--requests"))
+            rc = cli_int(&a, s, 1, 10000000, &o->wl.n_requests);
+        else if (!strcmp(s, "--rate")) {
+            rc = parse_double(&a, s, 1e-6, 1e9, &d);
+            if (!rc) o->wl.gap_mean_s = 1.0 / d;
+            o->have_rate = true;
+        } else if (!strcmp(s, "--gap-mean")) {
+            rc = parse_double(&a, s, 0, 1e6, &o->wl.gap_mean_s);
+            o->have_gap = true;
+        } else if (!strcmp(s, "--trace"))
+            rc = cli_str(&a, s, &o->wl.trace);
+        else if (!strcmp(s, "--trace-scale"))
+            rc = parse_double(&a, s, 1e-6, 1e6, &o->wl.trace_scale);
+        else if (!strcmp(s, "--output-len")) {
+            rc = cli_int(&a, s, 1, 1 << 20, &o->wl.output_len);
+            o->have_out_len = true;
+        } else if (!strcmp(s, "--output-len-range")) {
+            rc = parse_range(&a, s, &o->wl.output_lo, &o->wl.output_hi);
+            o->have_out_range = true;
+        } else if (!strcmp(s, "--lengths-from"))
+            rc = cli_str(&a, s, &o->wl.lengths_from);
+        else if (!strcmp(s, "--max-output"))
+            rc = cli_int(&a, s, 1, 1 << 20, &o->wl.max_output);
+        else if (!strcmp(s, "--prompt-len")) {
+            rc = cli_int(&a, s, 1, 1 << 20, &o->wl.prompt_len);
+            o->have_prompt_len = true;
+        } else if (!strcmp(s, "--prompts-from"))
+            rc = cli_str(&a, s, &o->wl.prompts_from);
+        else if (!strcmp(s, "--max-prompt"))
+            rc = cli_int(&a, s, 1, 1 << 20, &o->wl.max_prompt);
+        else if (!strcmp(s, "--system-prefix"))
+            rc = cli_int(&a, s, 1, 1 << 20, &o->wl.system_prefix);
+        else if (!strcmp(s, "--temp"))
+            rc = cli_float(&a, s, 0, 100, &o->temp);
+        else if (!strcmp(s, "-s") || !strcmp(s, "--seed"))
+            rc = cli_u64(&a, s, &o->wl.seed);
+        else if (!strcmp(s, "--label"))
+            rc = cli_str(&a, s, &o->label);
+        else if (!strcmp(s, "--csv"))
+            rc = cli_str(&a, s, &o->csv);
+        else if (!strcmp(s, "--csv-append")) {
+            rc = cli_str(&a, s, &o->csv);
+            o->csv_append = true;
+        } else if (!strcmp(s, "--json"))
+            rc = cli_str(&a, s, &o->json);
+        else if (!strcmp(s, "--warmup"))
+            rc = cli_int(&a, s, 0, 4096, &o->warmup);
+        else if (!strcmp(s, "--timeout"))
+            rc = parse_double(&a, s, 0.001, 1e7, &o->timeout_s);
+        else if (!strcmp(s, "-q") || !strcmp(s, "--quiet"))
+            o->quiet = true;
+        else {
+            fprintf(stderr, "weft bench: unknown option '%s'\n", s);
+            return -1;
+        }
+        if (rc) return -1;
+    }
+
+    /* combinations */
+    if (!o->model == !o->synth) {
+        fprintf(stderr, "weft bench: give exactly one of --model and --synth\n");
+        return -1;
+    }
+    if (o->have_rate && o->have_gap) {
+        fprintf(stderr, "weft bench: --rate and --gap-mean are exclusive\n");
+        return -1;
+    }
+    if (o->wl.trace && (o->have_rate || o->have_gap)) {
+        fprintf(stderr, "weft bench: --trace gives the arrival times; drop --rate/--gap-mean\n");
+        return -1;
+    }
+    if (o->have_out_len + o->have_out_range + (o->wl.lengths_from != NULL) > 1) {
+        fprintf(stderr, "weft bench: --output-len, --output-len-range and --lengths-from are "
+                        "exclusive\n");
+        return -1;
+    }
+    if (o->have_prompt_len && o->wl.prompts_from) {
+        fprintf(stderr, "weft bench: --prompt-len and --prompts-from are exclusive\n");
+        return -1;
+    }
+    if (o->prefix_sharing) {
+        for (int i = 0; i < o->n_kvs; i++)
+            if (o->kvs[i] != KV_LAYOUT_PAGED) {
+                fprintf(stderr, "weft bench: --prefix-sharing needs --kv paged\n");
+                return -1;
+            }
+    }
+    if (!o->wl.trace && !o->have_rate && !o->have_gap) o->wl.gap_mean_s = 0;
+    if (o->wl.trace && !o->have_out_len && !o->have_out_range && !o->wl.lengths_from)
+        o->wl.output_src = WL_SRC_TRACE;
+    else if (o->have_out_range)
+        o->wl.output_src = WL_SRC_UNIFORM;
+    else if (o->wl.lengths_from)
+        o->wl.output_src = WL_SRC_DATASET;
+    else
+        o->wl.output_src = WL_SRC_FIXED;
+    if (o->wl.prompts_from)
+        o->wl.prompt_src = WL_SRC_DATASET;
+    else if (o->wl.trace && !o->have_prompt_len)
+        o->wl.prompt_src = WL_SRC_TRACE;
+    else
+        o->wl.prompt_src = WL_SRC_FIXED;
+    return 0;
+}
+
+/* ---- model ---- */
+
+static int parse_type(const char *s, weft_dtype *t) {
+    static const struct {
+        const char *name;
+        weft_dtype type;
+    } types[] = {{"f32", WEFT_F32},
+                 {"f16", WEFT_F16},
+                 {"bf16", WEFT_BF16},
+                 {"q8_0", WEFT_Q8_0},
+                 {"q4_0", WEFT_Q4_0}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (!strcasecmp(s, types[i].name)) {
+            *t = types[i].type;
+            return 0;
+        }
+    return -1;
+}
+
+/* Synthesizes the model into a temporary file, loads it and unlinks the file (the mapping
+ * keeps the data). Returns NULL after printing why; exit status 2 for a bad spec via *usage. */
+static weft_model *synth_model(const bench_opts *o, char *desc, size_t desc_size, int *usage) {
+    char preset[64];
+    snprintf(preset, sizeof preset, "%s", o->synth);
+    weft_dtype type = WEFT_F32;
+    char *colon = strchr(preset, ':');
+    if (colon) {
+        *colon = 0;
+        if (parse_type(colon + 1, &type)) {
+            fprintf(stderr, "weft bench: --synth type '%s' unknown (f32, f16, bf16, q8_0, q4_0)\n",
+                    colon + 1);
+            *usage = 1;
+            return NULL;
+        }
+    }
+    if (!synth_find_preset(preset)) {
+        fprintf(stderr, "weft bench: --synth preset '%s' unknown\n", preset);
+        *usage = 1;
+        return NULL;
+    }
+    synth_options so;
+    synth_options_init(&so);
+    so.preset = preset;
+    so.type = type;
+    so.n_layers = (uint32_t)o->synth_layers;
+    if (o->vocab_from && strcmp(o->vocab_from, "none"))
+        so.vocab_from = o->vocab_from;
+    else if (!o->vocab_from && access(DEFAULT_VOCAB, R_OK) == 0)
+        so.vocab_from = DEFAULT_VOCAB;
+
+    const char *dir = getenv("TMPDIR");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/weft-bench-XXXXXX.gguf", dir && *dir ? dir : "/tmp");
+    int fd = mkstemps(path, 5);
+    if (fd < 0) {
+        fprintf(stderr, "weft bench: cannot create a temporary file in %s: %s\n",
+                dir && *dir ? dir : "/tmp", strerror(errno));
+        return NULL;
+    }
+    close(fd);
+    weft_err err = {{0}};
+    synth_result res;
+    weft_model *m = NULL;
+    if (synth_write(&so, path, &res, &err) == 0) m = model_load(path, NULL, &err);
+    if (unlink(path) != 0 && errno != ENOENT)
+        fprintf(stderr, "weft bench: warning: cannot remove %s: %s\n", path, strerror(errno));
+    if (!m) {
+        fprintf(stderr, "weft bench: --synth %s: %s\n", o->synth, err.msg);
+        return NULL;
+    }
+    snprintf(desc, desc_size, "synth %s %s (%.1fM params, %.0f MB weights, vocab %s)", preset,
+             dtype_name(type), (double)model_param_count(m) / 1e6,
+             (double)model_weight_bytes(m) / 1e6, so.vocab_from ? so.vocab_from : "generated");
+    return m;
+}
+
+/* ---- one run ---- */
+
+typedef struct run_setup {
+    const bench_opts *o;
+    const weft_model *m;
+    const wl_workload *w;
+    int max_seq_len;
+    int64_t kv_tokens;
+} run_setup;
+
+static void sleep_s(double s) {
+    if (s <= 0) return;
+    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Runs workload w under one configuration; fills r (r->req points into *reqs_out, malloc'd).
+ * Returns 0, or -1 after printing the error. */
+static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, report_run *r,
+                   metrics_request **reqs_out) {
+    const bench_opts *o = s->o;
+    const wl_workload *w = s->w;
+    engine_config cfg;
+    engine_config_defaults(&cfg);
+    cfg.mode = mode;
+    cfg.kv.layout = kv;
+    cfg.kv.capacity_tokens = s->kv_tokens;
+    cfg.kv.capacity_bytes = 0;
+    cfg.kv.max_seq_len = s->max_seq_len;
+    cfg.kv.block_tokens = o->block_tokens;
+    cfg.kv.prefix_sharing = o->prefix_sharing && kv == KV_LAYOUT_PAGED;
+    cfg.max_batch_tokens = o->max_batch_tokens;
+    cfg.max_running = o->max_running;
+    cfg.max_batch_size = o->max_batch_size > 0 ? o->max_batch_size : o->max_running;
+    cfg.max_wait_ms = o->max_wait_ms;
+    cfg.n_threads = o->threads;
+
+    weft_err err = {{0}};
+    metrics_collector coll;
+    if (metrics_collector_init(&coll, w->n, &err)) {
+        fprintf(stderr, "weft bench: %s\n", err.msg);
+        return -1;
+    }
+    engine *e = engine_new(s->m, &cfg, &err);
+    if (!e) {
+        fprintf(stderr, "weft bench: %s/%s: %s\n", engine_mode_name(mode),
+                kv == KV_LAYOUT_DENSE ? "dense" : "paged", err.msg);
+        metrics_collector_destroy(&coll);
+        return -1;
+    }
+    if (engine_start(e, &err)) {
+        fprintf(stderr, "weft bench: cannot start the engine: %s\n", err.msg);
+        engine_free(e);
+        metrics_collector_destroy(&coll);
+        return -1;
+    }
+    weft_sampling sp;
+    sampling_defaults(&sp);
+    sp.temperature = o->temp;
+    sp.seed = o->wl.seed;
+    int n_refused = 0;
+    double t0 = engine_now_s(e);
+    for (int i = 0; i < w->n; i++) {
+        const wl_request *q = &w->req[i];
+        for (double now; (now = engine_now_s(e)) < t0 + q->arrival_s;)
+            sleep_s(fmin(t0 + q->arrival_s - now, 0.05));
+        engine_request er = {0};
+        er.id = (uint64_t)i;
+        er.prompt = q->prompt;
+        er.n_prompt = q->n_prompt;
+        er.max_tokens = q->n_output;
+        er.sampling = sp;
+        er.sampling.seed = o->wl.seed + (uint64_t)i;
+        er.ignore_eos = true;
+        er.on_event = metrics_collector_on_event;
+        er.ctx = &coll;
+        metrics_collector_submit(&coll, i, engine_now_s(e), q->n_prompt, q->n_output);
+        if (engine_submit(e, &er, &err) != 0) {
+            if (n_refused++ < 3)
+                fprintf(stderr, "weft bench: request %d refused: %s\n", i, err.msg);
+            metrics_collector_refused(&coll, i);
+        }
+    }
+    int done = metrics_collector_wait(&coll, w->n, o->timeout_s);
+    double wall = engine_now_s(e) - t0;
+    engine_get_stats(e, &r->st);
+    engine_stop(e);
+    engine_free(e); /* cancels whatever is left (after a timeout) */
+    metrics_request *reqs = malloc(sizeof *reqs * (size_t)w->n);
+    int rc = 0;
+    if (!reqs) {
+        fprintf(stderr, "weft bench: out of memory\n");
+        rc = -1;
+    } else {
+        metrics_collector_snapshot(&coll, reqs);
+        if (metrics_summarize(reqs, w->n, &r->sum, &err)) {
+            fprintf(stderr, "weft bench: %s\n", err.msg);
+            rc = -1;
+        }
+    }
+    metrics_collector_destroy(&coll);
+    if (done < w->n) {
+        fprintf(stderr, "weft bench: %s: only %d of %d requests finished within %.0f s\n",
+                engine_mode_name(mode), done, w->n, o->timeout_s);
+    }
+    r->label = o->label;
+    r->mode = engine_mode_name(mode);
+    r->kv = kv == KV_LAYOUT_DENSE ? "dense" : "paged";
+    r->prefix_sharing = cfg.kv.prefix_sharing;
+    r->max_running = cfg.max_running;
+    r->max_batch_tokens = cfg.max_batch_tokens;
+    r->max_wait_ms = cfg.max_wait_ms;
+    r->n_threads = o->threads;
+    r->max_seq_len = s->max_seq_len;
+    r->kv_tokens = s->kv_tokens;
+    r->wall_s = wall;
+    r->req = reqs;
+    r->n_req = w->n;
+    *reqs_out = reqs;
+    return rc;
+}
+
+/* A short generation so the first measured run does not pay for page faults and cold caches. */
+static void warm_up(const run_setup *s, int tokens) {
+    if (tokens <= 0) return;
+    int32_t prompt[8];
+    int n = s->w->req[0].n_prompt < 8 ? s->w->req[0].n_prompt : 8;
+    memcpy(prompt, s->w->req[0].prompt, sizeof *prompt * (size_t)n);
+    wl_request q = {0, prompt, n, tokens < s->max_seq_len - n ? tokens : s->max_seq_len - n};
+    wl_workload w = {&q, 1, 0};
+    bench_opts o = *s->o;
+    o.timeout_s = 600;
+    run_setup ws = *s;
+    ws.o = &o;
+    ws.w = &w;
+    report_run r = {0};
+    metrics_request *reqs = NULL;
+    (void)run_one(&ws, ENGINE_FUSED, s->o->kvs[0], &r, &reqs);
+    free(reqs);
+}
+
+static void describe_workload(const bench_opts *o, const wl_workload *w, char *buf, size_t size) {
+    char arr[256], outl[256], pr[320];
+    if (o->wl.trace)
+        snprintf(arr, sizeof arr, "arrivals from %s x%g", o->wl.trace, o->wl.trace_scale);
+    else if (o->wl.gap_mean_s > 0)
+        snprintf(arr, sizeof arr, "Poisson arrivals, mean gap %g s (%.3g req/s)", o->wl.gap_mean_s,
+                 1.0 / o->wl.gap_mean_s);
+    else
+        snprintf(arr, sizeof arr, "all arriving at t=0");
+    switch (o->wl.output_src) {
+    case WL_SRC_FIXED:
+        snprintf(outl, sizeof outl, "%d output tokens", o->wl.output_len);
+        break;
+    case WL_SRC_UNIFORM:
+        snprintf(outl, sizeof outl, "output tokens uniform in [%d, %d]", o->wl.output_lo,
+                 o->wl.output_hi);
+        break;
+    case WL_SRC_DATASET:
+        snprintf(outl, sizeof outl, "output lengths from %s", o->wl.lengths_from);
+        break;
+    default:
+        snprintf(outl, sizeof outl, "output lengths from the trace");
+        break;
+    }
+    if (o->wl.max_output) {
+        size_t k = strlen(outl);
+        snprintf(outl + k, sizeof outl - k, " (cap %d)", o->wl.max_output);
+    }
+    if (o->wl.prompt_src == WL_SRC_DATASET)
+        snprintf(pr, sizeof pr, "prompts from %s", o->wl.prompts_from);
+    else if (o->wl.prompt_src == WL_SRC_TRACE)
+        snprintf(pr, sizeof pr, "synthetic prompts of the trace's lengths");
+    else
+        snprintf(pr, sizeof pr, "synthetic %d-token prompts", o->wl.prompt_len);
+    snprintf(buf, size,
+             "%d requests, %s; %s; %s%s%.0d%s; seed %llu; %lld prompt + %lld output tokens; %d "
+             "clipped to fit",
+             w->n, arr, pr, outl, o->wl.system_prefix ? "; shared system prefix " : "",
+             o->wl.system_prefix, o->wl.system_prefix ? " tokens" : "",
+             (unsigned long long)o->wl.seed, (long long)wl_workload_prompt_tokens(w),
+             (long long)wl_workload_output_tokens(w), w->n_clipped);
+}
+
+static int bench_engine(int argc, char **argv) {
+    bench_opts o;
+    int p = parse_opts(argc, argv, &o);
+    if (p == 1) {
+        bench_usage(stdout);
+        return 0;
+    }
+    if (p < 0) return 2;
+
+    char model_desc[512];
+    weft_err err = {{0}};
+    weft_model *m;
+    if (o.synth) {
+        int usage = 0;
+        m = synth_model(&o, model_desc, sizeof model_desc, &usage);
+        if (!m) return usage ? 2 : 1;
+    } else {
+        m = model_load(o.model, o.tokenizer, &err);
+        if (!m) {
+            fprintf(stderr, "weft bench: %s\n", err.msg);
+            return 1;
+        }
+        snprintf(model_desc, sizeof model_desc, "%s (%.1fM params, %.0f MB weights)", o.model,
+                 (double)model_param_count(m) / 1e6, (double)model_weight_bytes(m) / 1e6);
+    }
+
+    int rc = 1;
+    wl_workload w = {0};
+    report_run runs[MAX_MODES * MAX_KVS];
+    metrics_request *reqs[MAX_MODES * MAX_KVS] = {0};
+    int n_runs = 0;
+
+    o.wl.max_seq_len = o.max_seq_len > 0 ? o.max_seq_len : m->cfg.ctx_len;
+    if (wl_workload_build(&o.wl, m->tok, m->cfg.vocab_size, m->cfg.bos_id, &w, &err)) {
+        fprintf(stderr, "weft bench: workload: %s\n", err.msg);
+        goto done;
+    }
+    run_setup s = {&o, m, &w, 0, 0};
+    if (o.max_seq_len > 0)
+        s.max_seq_len = o.max_seq_len;
+    else {
+        int bt = o.block_tokens;
+        s.max_seq_len = (wl_workload_longest(&w) + bt - 1) / bt * bt;
+        if (s.max_seq_len > m->cfg.ctx_len && wl_workload_longest(&w) <= m->cfg.ctx_len)
+            s.max_seq_len = m->cfg.ctx_len;
+    }
+    int conc = o.max_running < w.n ? o.max_running : w.n;
+    s.kv_tokens = o.kv_tokens > 0 ? o.kv_tokens : (int64_t)conc * s.max_seq_len;
+
+    char wdesc[1024], machine[256], mdesc[768];
+    describe_workload(&o, &w, wdesc, sizeof wdesc);
+    report_machine(machine, sizeof machine);
+    snprintf(mdesc, sizeof mdesc, "%s; max_seq_len %d, KV %lld tokens", model_desc, s.max_seq_len,
+             (long long)s.kv_tokens);
+    size_t cmd_len = sizeof "weft bench engine";
+    for (int i = 0; i < argc; i++)
+        cmd_len += strlen(argv[i]) + 1;
+    char *cmd = malloc(cmd_len);
+    if (!cmd) {
+        fprintf(stderr, "weft bench: out of memory\n");
+        goto done;
+    }
+    strcpy(cmd, "weft bench engine");
+    for (int i = 0; i < argc; i++) {
+        strcat(cmd, " ");
+        strcat(cmd, argv[i]);
+    }
+    report_meta meta = {mdesc, wdesc, machine, cmd};
+    if (!o.quiet) fprintf(stderr, "bench: %s\nbench: %s\n", mdesc, wdesc);
+
+    warm_up(&s, o.warmup);
+    int failed = 0;
+    for (int k = 0; k < o.n_kvs; k++)
+        for (int i = 0; i < o.n_modes; i++) {
+            report_run *r = &runs[n_runs];
+            memset(r, 0, sizeof *r);
+            if (run_one(&s, o.modes[i], o.kvs[k], r, &reqs[n_runs])) {
+                free(reqs[n_runs]);
+                reqs[n_runs] = NULL;
+                failed = 1;
+                goto report;
+            }
+            if (!o.quiet)
+                fprintf(stderr,
+                        "bench: %s/%s%s: %d/%d finished, makespan %.2f s, %.1f output tok/s\n",
+                        r->mode, r->kv, r->prefix_sharing ? "+prefix" : "", r->sum.n_finished,
+                        r->sum.n_requests, r->sum.makespan_s, r->sum.output_tok_per_s);
+            if (r->sum.n_finished < r->sum.n_requests) failed = 1;
+            n_runs++;
+        }
+report:
+    report_table(stdout, &meta, runs, n_runs);
+    fflush(stdout);
+    if (o.csv && report_csv(o.csv, o.csv_append, runs, n_runs, &err)) {
+        fprintf(stderr, "weft bench: %s\n", err.msg);
+        failed = 1;
+    }
+    if (o.json && report_json(o.json, &meta, runs, n_runs, &err)) {
+        fprintf(stderr, "weft bench: %s\n", err.msg);
+        failed = 1;
+    }
+    free(cmd);
+    rc = failed ? 1 : 0;
+done:
+    for (int i = 0; i < n_runs; i++)
+        free(reqs[i]);
+    wl_workload_free(&w);
+    model_free(m);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (argc < 1 || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) {
+        bench_usage(argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    if (!strcmp(argv[0], "engine")) return bench_engine(argc - 1, argv + 1);
+    fprintf(stderr, "weft bench: unknown target '%s' (only 'engine' for now)\n", argv[0]);
+    return 2;
+}

@@ -1,0 +1,49 @@
+/* report.h — writing benchmark results: a markdown table for people (stdout), one CSV row per run
+ * for scripts and plots (one header, appendable across invocations), and a JSON document with
+ * every run's configuration, summary, engine counters and per-request records. */
+#ifndef WEFT_WORKLOAD_REPORT_H
+#define WEFT_WORKLOAD_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "weft/engine.h"
+#include "weft/error.h"
+#include "workload/metrics.h"
+
+/* One run: one engine configuration over one workload. */
+typedef struct report_run {
+    const char *label; /* caller's tag, e.g. "lambda=0.5" */
+    const char *mode;  /* engine_mode_name */
+    const char *kv;    /* "dense" / "paged" */
+    bool prefix_sharing;
+    int max_running, max_batch_tokens, max_wait_ms, n_threads, max_seq_len;
+    int64_t kv_tokens;
+    metrics_summary sum;
+    engine_stats st;
+    double wall_s;              /* the run, submission to last event */
+    const metrics_request *req; /* per request (JSON only); may be NULL */
+    int n_req;
+} report_run;
+
+/* Context printed once above the table / stored at the top of the JSON. */
+typedef struct report_meta {
+    const char *model;    /* description of the model */
+    const char *workload; /* description of the workload */
+    const char *machine;  /* CPU, cores, kernels */
+    const char *command;  /* the command line */
+} report_meta;
+
+void report_table(FILE *out, const report_meta *meta, const report_run *runs, int n);
+/* The CSV columns, comma-separated, for tests and scripts. */
+const char *report_csv_header(void);
+/* Writes (append = false) or appends (header only when the file is new or empty) one row per run.
+ */
+int report_csv(const char *path, bool append, const report_run *runs, int n, weft_err *err);
+int report_json(const char *path, const report_meta *meta, const report_run *runs, int n,
+                weft_err *err);
+/* "<cpu model>, N cores online" for the meta line; buf is filled and returned. */
+const char *report_machine(char *buf, size_t size);
+
+#endif
