@@ -379,9 +379,15 @@ static void test_matmul_all(void **state) {
     run_matmul_case_n(pool, WEFT_F32, 45, 2048, 16, tile_n, ntn);
     run_matmul_case_n(pool, WEFT_F16, 130, 1037, 6, tile_n, ntn);
     run_matmul_case_n(pool, WEFT_BF16, 37, 2061, 0, tile_n, ntn);
-    /* Large batches: F32 goes through sgemm (with padded rows), the others tile over n. */
+    /* Large batches: F32 through sgemm and through the own kernel (with padded rows), the
+     * others tile over n. */
     static const int big_n[] = {130};
+    int saved_min_n = kn_sgemm_min_n();
+    kn_sgemm_min_n_set(128);
     run_matmul_case_n(pool, WEFT_F32, 67, 288, 32, big_n, 1);
+    kn_sgemm_min_n_set(1 << 20);
+    run_matmul_case_n(pool, WEFT_F32, 67, 288, 32, big_n, 1);
+    kn_sgemm_min_n_set(saved_min_n);
     run_matmul_case_n(pool, WEFT_Q4_0, 67, 288, 0, big_n, 1);
     run_matmul_case_n(pool, WEFT_Q8_0, 5, 4096, 0, big_n, 1); /* X in more than one L2 chunk */
     tp_free(pool);

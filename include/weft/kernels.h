@@ -19,6 +19,13 @@ kn_isa kn_isa_active(void);             /* what the kernels use now */
 void kn_isa_set(kn_isa isa);
 const char *kn_isa_name(kn_isa isa);
 
+/* Smallest batch n for which F32 matmuls use OpenBLAS sgemm rather than weft's own kernel:
+ * 128, or 4096 when weft runs AVX-512 but the installed OpenBLAS only has AVX2 kernels for
+ * this CPU (measured slower; see cpu.c); WEFT_SGEMM_MIN_N overrides. _set is for tests and
+ * benchmarks (not thread-safe with running matmuls). */
+int kn_sgemm_min_n(void);
+void kn_sgemm_min_n_set(int n);
+
 /* ---- thread pool ----
  * n workers (the caller's thread counts as worker 0). tp_run runs fn(ctx, ith, nth) on every
  * worker and returns when all are done. Spinning briefly, then sleeping on a condition var. */

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "kernels/kn_internal.h"
 
 /* Written once under g_once (features), then read-only; g_active is the owned selection. */
@@ -16,6 +18,27 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static kn_isa g_detected = KN_ISA_SCALAR;
 static bool g_vnni = false;
 static _Atomic int g_active = KN_ISA_SCALAR;
+static _Atomic int g_sgemm_min_n = 128;
+
+/* Smallest F32 batch that goes to OpenBLAS sgemm instead of weft's own float kernel.
+ * Measured on Zen 5 (bench_core prefill of tiny110m, 128 tokens, same run): Debian's OpenBLAS
+ * 0.3.21 does not know this CPU and runs its AVX2 "Haswell" sgemm, which is ~1.7x slower than
+ * weft's AVX-512 kernel (982-1071 vs 1634-1877 tok/s); with AVX-512 kernels (SkylakeX and later
+ * core types, e.g. OPENBLAS_CORETYPE=SkylakeX) sgemm wins from n ~ 64-128. So: when weft runs
+ * AVX-512 but OpenBLAS does not, only very large batches go to sgemm. WEFT_SGEMM_MIN_N overrides. */
+static int default_sgemm_min_n(kn_isa level) {
+    const char *env = getenv("WEFT_SGEMM_MIN_N");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == 0 && v >= 1 && v <= (1 << 30)) return (int)v;
+        fprintf(stderr, "weft: ignoring invalid WEFT_SGEMM_MIN_N=%s\n", env);
+    }
+    const char *core = openblas_get_corename();
+    bool blas_avx512 = core && (strcasestr(core, "skylakex") || strcasestr(core, "cooperlake") ||
+                                strcasestr(core, "sapphire"));
+    return level == KN_ISA_AVX512 && !blas_avx512 ? 4096 : 128;
+}
 
 static uint64_t xgetbv0(void) {
     uint32_t lo, hi;
@@ -47,6 +70,7 @@ static void detect(void) {
         }
     }
     g_detected = level;
+    atomic_store(&g_sgemm_min_n, default_sgemm_min_n(level));
     kn_isa active = level;
     const char *env = getenv("WEFT_ISA");
     if (env && *env) {
@@ -99,4 +123,14 @@ const char *kn_isa_name(kn_isa isa) {
         return "avx512";
     }
     return "?";
+}
+
+int kn_sgemm_min_n(void) {
+    ensure_detected();
+    return atomic_load_explicit(&g_sgemm_min_n, memory_order_relaxed);
+}
+
+void kn_sgemm_min_n_set(int n) {
+    ensure_detected();
+    atomic_store(&g_sgemm_min_n, n < 1 ? 1 : n);
 }

@@ -2,7 +2,7 @@
  * quantizes activations for the integer kernels, splits output rows over the thread pool, and
  * holds the scalar reference kernels that every SIMD path is tested against.
  *
- * Paths: F32 weights with n >= KN_SGEMM_MIN_N go to OpenBLAS sgemm; F32 with smaller n and
+ * Paths: F32 weights with n >= kn_sgemm_min_n() go to OpenBLAS sgemm; F32 with smaller n and
  * F16/BF16 use weft's float kernels (weights widened to f32 in registers); Q8_0/Q4_0 quantize
  * X once per call to int8 blocks (kn_qact) and run integer dot kernels. The per-ISA kernels
  * read each weight row once per call for all n X rows, so a batch of a few tokens costs about
@@ -15,11 +15,6 @@
 
 #include "kernels/kn_internal.h"
 
-/* Smallest batch for which F32 goes to sgemm. Measured with bench_kernels on Zen 5: the own
- * kernel beats Debian's OpenBLAS 0.3.21 (which picks its AVX2 "Haswell" kernels on this CPU)
- * up to n = 256 on 768-wide matrices and ties on 4096x4096 from n = 64; with
- * OPENBLAS_CORETYPE=SkylakeX sgemm overtakes it from n = 64. */
-#define KN_SGEMM_MIN_N 128
 /* Below this many multiply-adds a matmul runs on the calling thread alone: waking the pool
  * costs more than it saves (the 260K-parameter test models are 64-wide). */
 #define KN_MIN_PARALLEL_MACS (128 * 1024)
@@ -231,7 +226,7 @@ static void mm_run(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const flo
 
     if (!is_quant(W0->type)) {
         assert(W0->type == WEFT_F32 || W0->type == WEFT_F16 || W0->type == WEFT_BF16);
-        if (W0->type == WEFT_F32 && n >= KN_SGEMM_MIN_N && isa != KN_ISA_SCALAR) {
+        if (W0->type == WEFT_F32 && n >= kn_sgemm_min_n() && isa != KN_ISA_SCALAR) {
             for (int w = 0; w < n_w; w++) {
                 const kn_matrix *W = Ws[w];
                 assert(W->row_bytes >= (size_t)W->cols * 4);
