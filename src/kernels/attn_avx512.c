@@ -1,5 +1,5 @@
 /* attn_avx512.c — AVX-512 attention inner loops (see attn.c). Head sizes that are multiples of
- * 16 up to 256 are specialised on the number of 16-float chunks so the per-head query or
+ * 16 up to 256 (every chunk count 1..16, e.g. 48 for TinyStories-15M) are specialised on the number of 16-float chunks so the per-head query or
  * output vectors live in registers while the K/V rows stream past. */
 #include <immintrin.h>
 
@@ -58,8 +58,19 @@ bool kn_attn_scores_avx512(const float *q, int g, int hd, const float *k, size_t
     switch (hd / 16) {
     case 1: scores_c(1, q, g, k, kstride, n, scale, s, sstride); return true;
     case 2: scores_c(2, q, g, k, kstride, n, scale, s, sstride); return true;
+    case 3: scores_c(3, q, g, k, kstride, n, scale, s, sstride); return true;
     case 4: scores_c(4, q, g, k, kstride, n, scale, s, sstride); return true;
+    case 5: scores_c(5, q, g, k, kstride, n, scale, s, sstride); return true;
+    case 6: scores_c(6, q, g, k, kstride, n, scale, s, sstride); return true;
+    case 7: scores_c(7, q, g, k, kstride, n, scale, s, sstride); return true;
     case 8: scores_c(8, q, g, k, kstride, n, scale, s, sstride); return true;
+    case 9: scores_c(9, q, g, k, kstride, n, scale, s, sstride); return true;
+    case 10: scores_c(10, q, g, k, kstride, n, scale, s, sstride); return true;
+    case 11: scores_c(11, q, g, k, kstride, n, scale, s, sstride); return true;
+    case 12: scores_c(12, q, g, k, kstride, n, scale, s, sstride); return true;
+    case 13: scores_c(13, q, g, k, kstride, n, scale, s, sstride); return true;
+    case 14: scores_c(14, q, g, k, kstride, n, scale, s, sstride); return true;
+    case 15: scores_c(15, q, g, k, kstride, n, scale, s, sstride); return true;
     case 16: scores_c(16, q, g, k, kstride, n, scale, s, sstride); return true;
     default: return false;
     }
@@ -70,8 +81,19 @@ bool kn_attn_values_avx512(const float *p, size_t pstride, int g, int hd, const 
     switch (hd / 16) {
     case 1: values_c(1, p, pstride, g, v, vstride, n, out); return true;
     case 2: values_c(2, p, pstride, g, v, vstride, n, out); return true;
+    case 3: values_c(3, p, pstride, g, v, vstride, n, out); return true;
     case 4: values_c(4, p, pstride, g, v, vstride, n, out); return true;
+    case 5: values_c(5, p, pstride, g, v, vstride, n, out); return true;
+    case 6: values_c(6, p, pstride, g, v, vstride, n, out); return true;
+    case 7: values_c(7, p, pstride, g, v, vstride, n, out); return true;
     case 8: values_c(8, p, pstride, g, v, vstride, n, out); return true;
+    case 9: values_c(9, p, pstride, g, v, vstride, n, out); return true;
+    case 10: values_c(10, p, pstride, g, v, vstride, n, out); return true;
+    case 11: values_c(11, p, pstride, g, v, vstride, n, out); return true;
+    case 12: values_c(12, p, pstride, g, v, vstride, n, out); return true;
+    case 13: values_c(13, p, pstride, g, v, vstride, n, out); return true;
+    case 14: values_c(14, p, pstride, g, v, vstride, n, out); return true;
+    case 15: values_c(15, p, pstride, g, v, vstride, n, out); return true;
     case 16: values_c(16, p, pstride, g, v, vstride, n, out); return true;
     default: return false;
     }
