@@ -143,7 +143,8 @@ static int read_whole(const char *path, uint8_t **out, size_t *size, weft_err *e
 
 /* llama2.c tokenizer.bin: int32 max_token_length, then per token float32 score, int32 length,
  * bytes. It has no count: tokens run to the end of the file. Its BOS/EOS pieces are spelled
- * "\n<s>\n" and "\n</s>\n"; GGUF vocabularies spell them "<s>" and "</s>". */
+ * "\n<s>\n" and "\n</s>\n" and its word boundaries as plain spaces; GGUF vocabularies spell
+ * them "<s>", "</s>" and U+2581. */
 static int vocab_from_llama2c(synth_vocab *v, const uint8_t *p, size_t size, const char *path,
                               weft_err *err) {
     if (size < 4) return weft_errf(err, "synth: '%s' is too short for a tokenizer.bin", path);
@@ -164,10 +165,23 @@ static int vocab_from_llama2c(synth_vocab *v, const uint8_t *p, size_t size, con
         memcpy(&v->scores[i], p + pos, 4);
         memcpy(&len, p + pos + 4, 4);
         pos += 8;
-        char *s = malloc((size_t)len + 1);
+        /* tokenizer.bin spells the word-boundary marker as a plain space; GGUF vocabularies
+         * spell it U+2581 (3 bytes), so each space grows by 2 bytes. */
+        size_t spaces = 0;
+        for (int32_t j = 0; j < len; j++) spaces += p[pos + (size_t)j] == ' ';
+        char *s = malloc((size_t)len + 2 * spaces + 1);
         if (!s) return weft_errf(err, "synth: out of memory");
-        memcpy(s, p + pos, (size_t)len);
-        s[len] = 0;
+        size_t o = 0;
+        for (int32_t j = 0; j < len; j++) {
+            char c = (char)p[pos + (size_t)j];
+            if (c == ' ') {
+                memcpy(s + o, "\xe2\x96\x81", 3);
+                o += 3;
+            } else {
+                s[o++] = c;
+            }
+        }
+        s[o] = 0;
         pos += (size_t)len;
         if (strcmp(s, "\n<s>\n") == 0)
             strcpy(s, "<s>");
