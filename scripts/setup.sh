@@ -32,4 +32,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# The pinned openai client for tests/test_openai_node.sh: `npm ci` from package-lock.json when
+# node_modules is missing or the lock file changed since the last install (npm keeps a copy of
+# the lock it installed in node_modules/.package-lock.json). Tests then need no network.
+NODE_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
+if [ -f "$NODE_DIR/package-lock.json" ]; then
+  stamp="$NODE_DIR/node_modules/.weft-lock-sha256"
+  want=$(sha256sum "$NODE_DIR/package-lock.json" | cut -d' ' -f1)
+  if [ ! -d "$NODE_DIR/node_modules" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    (cd "$NODE_DIR" && npm ci --no-audit --no-fund)
+    echo "$want" >"$stamp"
+  fi
+fi
 echo "setup: all dependencies present"

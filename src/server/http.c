@@ -135,7 +135,12 @@ static enum MHD_Result first_call(srv *s, struct MHD_Connection *c, http_req *re
                          "Unknown request URL: %s %s", method, url);
     if (post_route && !is_post) return refuse_method(c, method, url, "POST");
     if (!post_route && !is_get) return refuse_method(c, method, url, "GET, HEAD");
-    if (!post_route) return handle_get(s, c, req->r, url);
+    if (!post_route) {
+        /* answered on the final call: libmicrohttpd closes the connection after a response
+         * queued before the request was complete, so answering now would defeat keep-alive */
+        req->refused = false;
+        return MHD_YES;
+    }
     int st = atomic_load(&s->state);
     if (st != SRV_READY) {
         metrics_count(&s->met, METRICS_REJECTED);
@@ -200,6 +205,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     /* the final call: the whole body is here */
     req->refused = true;
+    if (!req->body_route) return handle_get(s, c, req->r, url);
     if (req->too_large) {
         metrics_count(&s->met, METRICS_CLIENT_ERROR);
         return oai_error(c, 413, "invalid_request_error", "request_too_large", NULL,
