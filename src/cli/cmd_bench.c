@@ -32,6 +32,7 @@ static void bench_usage(FILE *out) {
     fprintf(
         out,
         "usage: weft bench engine (--model F | --synth PRESET[:TYPE]) [options]\n"
+        "       weft bench serve --url URL [options]   (HTTP load; see weft bench serve --help)\n"
         "model:\n"
         "  -m, --model F              GGUF, or llama2.c .bin (then --tokenizer)\n"
         "  -z, --tokenizer F          llama2.c tokenizer.bin\n"
@@ -572,6 +573,7 @@ int cmd_bench(int argc, char **argv) {
         return argc < 1 ? 2 : 0;
     }
     if (!strcmp(argv[0], "engine")) return bench_engine(argc - 1, argv + 1);
-    fprintf(stderr, "weft bench: unknown target '%s' (only 'engine' for now)\n", argv[0]);
+    if (!strcmp(argv[0], "serve")) return cmd_bench_serve(argc - 1, argv + 1);
+    fprintf(stderr, "weft bench: unknown target '%s' (engine or serve)\n", argv[0]);
     return 2;
 }
