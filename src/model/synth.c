@@ -143,7 +143,7 @@ static int read_whole(const char *path, uint8_t **out, size_t *size, weft_err *e
 
 /* llama2.c tokenizer.bin: int32 max_token_length, then per token float32 score, int32 length,
  * bytes. It has no count: tokens run to the end of the file. Its BOS/EOS pieces are spelled
- * "\n<s>\n" and "\n</s>\n"; GGUF vocabularies spell them "<s>" and "</s>". */
+ * "\n<s>\n" and "\n</s>\n"; GGUF vocabularies spell them "<s>" and "</s>". Spaces become U+2581. */
 static int vocab_from_llama2c(synth_vocab *v, const uint8_t *p, size_t size, const char *path,
                               weft_err *err) {
     if (size < 4) return weft_errf(err, "synth: '%s' is too short for a tokenizer.bin", path);
@@ -164,10 +164,19 @@ static int vocab_from_llama2c(synth_vocab *v, const uint8_t *p, size_t size, con
         memcpy(&v->scores[i], p + pos, 4);
         memcpy(&len, p + pos + 4, 4);
         pos += 8;
-        char *s = malloc((size_t)len + 1);
+        /* llama2.c's exporter wrote ' ' for SentencePiece's U+2581: a GGUF vocabulary spells
+         * it as U+2581 (3 bytes), or no piece with a space would ever match. */
+        char *s = malloc(3 * (size_t)len + 1);
         if (!s) return weft_errf(err, "synth: out of memory");
-        memcpy(s, p + pos, (size_t)len);
-        s[len] = 0;
+        size_t k = 0;
+        for (int32_t j = 0; j < len; j++) {
+            if (p[pos + (size_t)j] == ' ') {
+                memcpy(s + k, "\xe2\x96\x81", 3);
+                k += 3;
+            } else
+                s[k++] = (char)p[pos + (size_t)j];
+        }
+        s[k] = 0;
         pos += (size_t)len;
         if (strcmp(s, "\n<s>\n") == 0)
             strcpy(s, "<s>");
