@@ -235,8 +235,8 @@ int cmd_bench_serve(int argc, char **argv) {
              o.max_concurrency, o.timeout_s);
     if (!o.quiet) fprintf(stderr, "bench serve: %s\nbench serve: %s\n", target, wdesc);
 
-    hl_config hc = {o.url,           o.api_key,        o.model,    !o.no_stream, o.w.temp,
-                    o.w.wl.seed,     o.max_concurrency, o.timeout_s};
+    hl_config hc = {o.url,    o.api_key,   o.model,           !o.no_stream,
+                    o.w.temp, o.w.wl.seed, o.max_concurrency, o.timeout_s};
     hl_stats hs;
     if (hl_run(&hc, rq, w.n, recs, status, &hs, &err)) {
         fprintf(stderr, "weft bench serve: %s\n", err.msg);
@@ -260,8 +260,9 @@ int cmd_bench_serve(int argc, char **argv) {
     r.short_outputs = hs.n_short;
     r.http_status = status;
     if (!o.quiet) {
-        fprintf(stderr, "bench serve: %d/%d succeeded (%d HTTP errors, %d network errors, %d "
-                        "short), makespan %.2f s, %.1f output tok/s\n",
+        fprintf(stderr,
+                "bench serve: %d/%d succeeded (%d HTTP errors, %d network errors, %d "
+                "short), makespan %.2f s, %.1f output tok/s\n",
                 hs.n_ok, w.n, hs.n_http_errors, hs.n_net_errors, hs.n_short, r.sum.makespan_s,
                 r.sum.output_tok_per_s);
     }

@@ -82,7 +82,8 @@ static void take_object(hl_xfer *x, json_t *o, bool is_chunk) {
     }
     json_t *u = json_object_get(o, "usage");
     if (json_is_object(u)) {
-        json_t *p = json_object_get(u, "prompt_tokens"), *c = json_object_get(u, "completion_tokens");
+        json_t *p = json_object_get(u, "prompt_tokens"),
+               *c = json_object_get(u, "completion_tokens");
         if (json_is_integer(p)) x->usage_prompt = (int)json_integer_value(p);
         if (json_is_integer(c)) x->usage_completion = (int)json_integer_value(c);
     }
@@ -152,8 +153,8 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *ud) {
 static char *request_body(const hl_config *c, const hl_request *q, int i) {
     json_t *o = json_pack("{s:s,s:i,s:f,s:I,s:b,s:b}", "prompt", q->prompt, "max_tokens",
                           q->max_tokens, "temperature", c->temperature, "seed",
-                          (json_int_t)((c->seed + (uint64_t)i) & 0x7fffffffu), "stream",
-                          c->stream, "ignore_eos", 1);
+                          (json_int_t)((c->seed + (uint64_t)i) & 0x7fffffffu), "stream", c->stream,
+                          "ignore_eos", 1);
     if (!o) return NULL;
     int bad = 0;
     if (c->model) bad |= json_object_set_new(o, "model", json_string(c->model));
@@ -228,7 +229,8 @@ static outcome xfer_done(hl_xfer *x, CURLcode res, const hl_request *q, int *sta
     r->finish = ENGINE_FINISH_ERROR;
     if (res != CURLE_OK) {
         if (!x->msg[0])
-            snprintf(x->msg, sizeof x->msg, "%s", x->curl_err[0] ? x->curl_err : curl_easy_strerror(res));
+            snprintf(x->msg, sizeof x->msg, "%s",
+                     x->curl_err[0] ? x->curl_err : curl_easy_strerror(res));
         return OUT_NET;
     }
     if (status != 200) {
@@ -264,11 +266,12 @@ static outcome xfer_done(hl_xfer *x, CURLcode res, const hl_request *q, int *sta
 }
 
 static void note_failure(hl_stats *st, int i, const char *what) {
-    if (!st->first_error[0]) snprintf(st->first_error, sizeof st->first_error, "request %d: %s", i, what);
+    if (!st->first_error[0])
+        snprintf(st->first_error, sizeof st->first_error, "request %d: %s", i, what);
 }
 
-int hl_run(const hl_config *c, const hl_request *rq, int n, metrics_request *out,
-           int *http_status, hl_stats *st, weft_err *err) {
+int hl_run(const hl_config *c, const hl_request *rq, int n, metrics_request *out, int *http_status,
+           hl_stats *st, weft_err *err) {
     memset(st, 0, sizeof *st);
     if (n < 1 || c->max_concurrency < 1 || !(c->timeout_s > 0) || !c->url)
         return weft_errf(err, "http load: bad arguments");
@@ -352,8 +355,10 @@ int hl_run(const hl_config *c, const hl_request *rq, int n, metrics_request *out
                 st->n_ok++;
                 if (out[i].n_generated < rq[i].max_tokens) st->n_short++;
             } else {
-                if (oc == OUT_HTTP) st->n_http_errors++;
-                else st->n_net_errors++;
+                if (oc == OUT_HTTP)
+                    st->n_http_errors++;
+                else
+                    st->n_net_errors++;
                 note_failure(st, i, x->msg);
             }
             if (curl_multi_remove_handle(m, x->h) != CURLM_OK) {

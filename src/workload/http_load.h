@@ -21,9 +21,9 @@ typedef struct hl_config {
     const char *model;   /* the request's "model"; NULL = left out */
     bool stream;         /* stream with stream_options.include_usage */
     double temperature;
-    uint64_t seed;          /* request i is sent with seed + i */
-    int max_concurrency;    /* >= 1: later arrivals wait for a free slot */
-    double timeout_s;       /* per request, connect to last byte */
+    uint64_t seed;       /* request i is sent with seed + i */
+    int max_concurrency; /* >= 1: later arrivals wait for a free slot */
+    double timeout_s;    /* per request, connect to last byte */
 } hl_config;
 
 typedef struct hl_request {
@@ -50,7 +50,7 @@ typedef struct hl_stats {
  * workload's count / text chunks), finish (LENGTH or STOP from finish_reason; ERROR when it
  * failed), submitted = true. http_status (may be NULL) gets each status (0: no response).
  * Returns 0 (failed requests included), or -1 only when the run itself could not be set up. */
-int hl_run(const hl_config *c, const hl_request *rq, int n, metrics_request *out,
-           int *http_status, hl_stats *st, weft_err *err);
+int hl_run(const hl_config *c, const hl_request *rq, int n, metrics_request *out, int *http_status,
+           hl_stats *st, weft_err *err);
 
 #endif

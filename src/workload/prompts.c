@@ -41,10 +41,11 @@ int wl_prompt_prefix(int len, int vocab, int bos, uint64_t seed, int32_t *out, w
 }
 
 static const char *const COMMON_WORDS[] = {
-    "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be",
-    "by",  "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have",
-    "an",  "had", "they", "you", "were", "their", "one", "all", "we", "can", "her", "has",
-    "there", "been", "if", "more", "when", "will", "would", "who", "so", "no",
+    "the",  "of",    "and",  "to",    "in",    "is",   "that", "for",  "it",    "as",
+    "was",  "with",  "be",   "by",    "on",    "not",  "he",   "this", "are",   "or",
+    "his",  "from",  "at",   "which", "but",   "have", "an",   "had",  "they",  "you",
+    "were", "their", "one",  "all",   "we",    "can",  "her",  "has",  "there", "been",
+    "if",   "more",  "when", "will",  "would", "who",  "so",   "no",
 };
 
 int wl_prompt_words(wl_rng *r, int n_words, char **out, weft_err *err) {

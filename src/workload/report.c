@@ -155,12 +155,11 @@ static json_t *run_json(const report_run *r) {
         const char *fin = q->finish >= 0 ? engine_finish_name((engine_finish)q->finish)
                           : q->submitted ? "unfinished"
                                          : "refused";
-        json_t *rec = json_pack("{s:i,s:f,s:f,s:f,s:i,s:i,s:i,s:s,s:i}", "id",
-                                                     i, "arrival_s", q->arrival_s, "first_token_s",
-                                                     q->first_token_s, "finish_s", q->finish_s,
-                                                     "n_prompt", q->n_prompt, "n_expected",
-                                                     q->n_expected, "n_generated", q->n_generated,
-                                                     "finish", fin, "n_preempted", q->n_preempted);
+        json_t *rec =
+            json_pack("{s:i,s:f,s:f,s:f,s:i,s:i,s:i,s:s,s:i}", "id", i, "arrival_s", q->arrival_s,
+                      "first_token_s", q->first_token_s, "finish_s", q->finish_s, "n_prompt",
+                      q->n_prompt, "n_expected", q->n_expected, "n_generated", q->n_generated,
+                      "finish", fin, "n_preempted", q->n_preempted);
         if (rec && r->http_status)
             bad |= json_object_set_new(rec, "http_status", json_integer(r->http_status[i]));
         bad |= json_array_append_new(reqs, rec);
