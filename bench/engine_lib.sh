@@ -44,7 +44,7 @@ gnuplot_term() {
 synth_model() {
     local vocab=$SHARED/models/tokenizers/tokenizer_llama2_32000.bin args=()
     [ -r "$vocab" ] && args=(--vocab-from "$vocab")
-    "$WEFT" model synth --preset "$1" --type "$2" "${args[@]}" --out "$3" >/dev/null
+    "$WEFT" model synth --preset "$1" --type "$2" "${args[@]}" --out "$3" "${@:4}" >/dev/null
 }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/bench_wl.h"
 #include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "weft/engine.h"
@@ -31,6 +32,7 @@ static void bench_usage(FILE *out) {
     fprintf(
         out,
         "usage: weft bench engine (--model F | --synth PRESET[:TYPE]) [options]\n"
+        "       weft bench serve --url URL [options]   (HTTP load; see weft bench serve --help)\n"
         "model:\n"
         "  -m, --model F              GGUF, or llama2.c .bin (then --tokenizer)\n"
         "  -z, --tokenizer F          llama2.c tokenizer.bin\n"
@@ -57,26 +59,8 @@ static void bench_usage(FILE *out) {
             "      --max-batch-size N     static/dynamic batch size (default max-running)\n"
             "      --max-wait-ms N        dynamic batching wait (default 50)\n"
             "  -t, --threads N            kernel threads (default: all cores)\n"
-            "workload:\n"
-            "  -n, --requests N           number of requests (default 32; with --trace a cap)\n"
-            "      --rate R               Poisson arrivals at R requests/s\n"
-            "      --gap-mean S           Poisson arrivals with mean gap S seconds (0 = all at "
-            "once;\n"
-            "                             the default)\n"
-            "      --trace FILE           replay arrivals and lengths of an Azure CSV or Mooncake\n"
-            "                             JSONL trace\n"
-            "      --trace-scale X        multiply trace times by X (0.5 = twice as fast)\n"
-            "      --output-len N         every request generates N tokens (default 128)\n"
-            "      --output-len-range A:B uniform in [A, B]\n"
-            "      --lengths-from F       output length = tokens of a real response in a pairs\n"
-            "                             JSONL data set\n"
-            "      --max-output N         cap on output lengths\n"
-            "      --prompt-len N         synthetic prompts of N tokens (default 32)\n"
-            "      --prompts-from F       prompts from a pairs JSONL data set (tokenized)\n"
-            "      --max-prompt N         cut prompts to N tokens\n"
+            "%s"
             "      --system-prefix N      the same N-token system prompt before every prompt\n"
-            "      --temp T               sampling temperature (default 0 = greedy)\n"
-            "  -s, --seed S               workload and sampling seed (default 1)\n"
             "output:\n"
             "      --label TEXT           tag for the runs in every output\n"
             "      --csv F                one row per run (overwrites F)\n"
@@ -85,7 +69,8 @@ static void bench_usage(FILE *out) {
             "      --warmup N             warm-up tokens before the first run (default 16, 0 = "
             "none)\n"
             "      --timeout S            give up on a run after S seconds (default 3600)\n"
-            "  -q, --quiet                no progress lines on stderr\n");
+            "  -q, --quiet                no progress lines on stderr\n",
+            bench_wl_usage);
 }
 
 /* ---- options ---- */
@@ -101,9 +86,7 @@ typedef struct bench_opts {
     int64_t kv_tokens;
     int block_tokens, max_seq_len, max_batch_tokens, max_running, max_batch_size, max_wait_ms;
     int threads;
-    wl_spec wl;
-    bool have_rate, have_gap, have_out_len, have_out_range, have_prompt_len;
-    float temp;
+    bench_wl w;
     const char *label, *csv, *json;
     bool csv_append, quiet;
     int warmup;
@@ -157,38 +140,10 @@ static int parse_kvs(const char *s, bench_opts *o) {
     return 0;
 }
 
-static int parse_range(cli_args *a, const char *opt, int *lo, int *hi) {
-    const char *s;
-    if (cli_str(a, opt, &s)) return -1;
-    char *end;
-    errno = 0;
-    long x = strtol(s, &end, 10), y = 0;
-    int ok = !errno && end != s && *end == ':';
-    if (ok) {
-        const char *b = end + 1;
-        y = strtol(b, &end, 10);
-        ok = !errno && end != b && !*end && x >= 1 && y >= x && y <= INT_MAX;
-    }
-    if (!ok) {
-        fprintf(stderr, "weft bench: %s expects A:B with 1 <= A <= B, got '%s'\n", opt, s);
-        return -1;
-    }
-    *lo = (int)x;
-    *hi = (int)y;
-    return 0;
-}
-
-static int parse_double(cli_args *a, const char *opt, double lo, double hi, double *out) {
-    float f;
-    if (cli_float(a, opt, (float)lo, (float)hi, &f)) return -1;
-    *out = f;
-    return 0;
-}
-
 /* Returns 0, 1 for --help (exit 0), or -1 (exit 2). */
 static int parse_opts(int argc, char **argv, bench_opts *o) {
     memset(o, 0, sizeof *o);
-    wl_spec_defaults(&o->wl);
+    bench_wl_init(&o->w);
     o->modes[0] = ENGINE_FUSED;
     o->n_modes = 1;
     o->kvs[0] = KV_LAYOUT_PAGED;
@@ -203,7 +158,6 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     while (a.i < a.argc) {
         const char *s = a.argv[a.i++];
         int rc = 0;
-        double d;
         if (!strcmp(s, "-h") || !strcmp(s, "--help"))
             return 1;
         else if (!strcmp(s, "-m") || !strcmp(s, "--model"))
@@ -242,42 +196,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             rc = cli_int(&a, s, 0, 3600000, &o->max_wait_ms);
         else if (!strcmp(s, "-t") || !strcmp(s, "--threads"))
             rc = cli_int(&a, s, 1, 1024, &o->threads);
-        else if (!strcmp(s, "-n") || !strcmp(s, "--requests"))
-            rc = cli_int(&a, s, 1, 10000000, &o->wl.n_requests);
-        else if (!strcmp(s, "--rate")) {
-            rc = parse_double(&a, s, 1e-6, 1e9, &d);
-            if (!rc) o->wl.gap_mean_s = 1.0 / d;
-            o->have_rate = true;
-        } else if (!strcmp(s, "--gap-mean")) {
-            rc = parse_double(&a, s, 0, 1e6, &o->wl.gap_mean_s);
-            o->have_gap = true;
-        } else if (!strcmp(s, "--trace"))
-            rc = cli_str(&a, s, &o->wl.trace);
-        else if (!strcmp(s, "--trace-scale"))
-            rc = parse_double(&a, s, 1e-6, 1e6, &o->wl.trace_scale);
-        else if (!strcmp(s, "--output-len")) {
-            rc = cli_int(&a, s, 1, 1 << 20, &o->wl.output_len);
-            o->have_out_len = true;
-        } else if (!strcmp(s, "--output-len-range")) {
-            rc = parse_range(&a, s, &o->wl.output_lo, &o->wl.output_hi);
-            o->have_out_range = true;
-        } else if (!strcmp(s, "--lengths-from"))
-            rc = cli_str(&a, s, &o->wl.lengths_from);
-        else if (!strcmp(s, "--max-output"))
-            rc = cli_int(&a, s, 1, 1 << 20, &o->wl.max_output);
-        else if (!strcmp(s, "--prompt-len")) {
-            rc = cli_int(&a, s, 1, 1 << 20, &o->wl.prompt_len);
-            o->have_prompt_len = true;
-        } else if (!strcmp(s, "--prompts-from"))
-            rc = cli_str(&a, s, &o->wl.prompts_from);
-        else if (!strcmp(s, "--max-prompt"))
-            rc = cli_int(&a, s, 1, 1 << 20, &o->wl.max_prompt);
         else if (!strcmp(s, "--system-prefix"))
-            rc = cli_int(&a, s, 1, 1 << 20, &o->wl.system_prefix);
-        else if (!strcmp(s, "--temp"))
-            rc = cli_float(&a, s, 0, 100, &o->temp);
-        else if (!strcmp(s, "-s") || !strcmp(s, "--seed"))
-            rc = cli_u64(&a, s, &o->wl.seed);
+            rc = cli_int(&a, s, 1, 1 << 20, &o->w.wl.system_prefix);
+        else if ((rc = bench_wl_option(&a, s, &o->w)) != 0)
+            rc = rc < 0;
         else if (!strcmp(s, "--label"))
             rc = cli_str(&a, s, &o->label);
         else if (!strcmp(s, "--csv"))
@@ -290,7 +212,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(s, "--warmup"))
             rc = cli_int(&a, s, 0, 4096, &o->warmup);
         else if (!strcmp(s, "--timeout"))
-            rc = parse_double(&a, s, 0.001, 1e7, &o->timeout_s);
+            rc = bench_parse_double(&a, s, 0.001, 1e7, &o->timeout_s);
         else if (!strcmp(s, "-q") || !strcmp(s, "--quiet"))
             o->quiet = true;
         else {
@@ -305,23 +227,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         fprintf(stderr, "weft bench: give exactly one of --model and --synth\n");
         return -1;
     }
-    if (o->have_rate && o->have_gap) {
-        fprintf(stderr, "weft bench: --rate and --gap-mean are exclusive\n");
-        return -1;
-    }
-    if (o->wl.trace && (o->have_rate || o->have_gap)) {
-        fprintf(stderr, "weft bench: --trace gives the arrival times; drop --rate/--gap-mean\n");
-        return -1;
-    }
-    if (o->have_out_len + o->have_out_range + (o->wl.lengths_from != NULL) > 1) {
-        fprintf(stderr, "weft bench: --output-len, --output-len-range and --lengths-from are "
-                        "exclusive\n");
-        return -1;
-    }
-    if (o->have_prompt_len && o->wl.prompts_from) {
-        fprintf(stderr, "weft bench: --prompt-len and --prompts-from are exclusive\n");
-        return -1;
-    }
+    if (bench_wl_finish(&o->w)) return -1;
     if (o->prefix_sharing) {
         for (int i = 0; i < o->n_kvs; i++)
             if (o->kvs[i] != KV_LAYOUT_PAGED) {
@@ -329,21 +235,6 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
                 return -1;
             }
     }
-    if (!o->wl.trace && !o->have_rate && !o->have_gap) o->wl.gap_mean_s = 0;
-    if (o->wl.trace && !o->have_out_len && !o->have_out_range && !o->wl.lengths_from)
-        o->wl.output_src = WL_SRC_TRACE;
-    else if (o->have_out_range)
-        o->wl.output_src = WL_SRC_UNIFORM;
-    else if (o->wl.lengths_from)
-        o->wl.output_src = WL_SRC_DATASET;
-    else
-        o->wl.output_src = WL_SRC_FIXED;
-    if (o->wl.prompts_from)
-        o->wl.prompt_src = WL_SRC_DATASET;
-    else if (o->wl.trace && !o->have_prompt_len)
-        o->wl.prompt_src = WL_SRC_TRACE;
-    else
-        o->wl.prompt_src = WL_SRC_FIXED;
     return 0;
 }
 
@@ -482,8 +373,8 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, report_ru
     }
     weft_sampling sp;
     sampling_defaults(&sp);
-    sp.temperature = o->temp;
-    sp.seed = o->wl.seed;
+    sp.temperature = o->w.temp;
+    sp.seed = o->w.wl.seed;
     int n_refused = 0;
     double t0 = engine_now_s(e);
     for (int i = 0; i < w->n; i++) {
@@ -496,7 +387,7 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, report_ru
         er.n_prompt = q->n_prompt;
         er.max_tokens = q->n_output;
         er.sampling = sp;
-        er.sampling.seed = o->wl.seed + (uint64_t)i;
+        er.sampling.seed = o->w.wl.seed + (uint64_t)i;
         er.ignore_eos = true;
         er.on_event = metrics_collector_on_event;
         er.ctx = &coll;
@@ -565,49 +456,6 @@ static void warm_up(const run_setup *s, int tokens) {
     free(reqs);
 }
 
-static void describe_workload(const bench_opts *o, const wl_workload *w, char *buf, size_t size) {
-    char arr[256], outl[256], pr[320];
-    if (o->wl.trace)
-        snprintf(arr, sizeof arr, "arrivals from %s x%g", o->wl.trace, o->wl.trace_scale);
-    else if (o->wl.gap_mean_s > 0)
-        snprintf(arr, sizeof arr, "Poisson arrivals, mean gap %g s (%.3g req/s)", o->wl.gap_mean_s,
-                 1.0 / o->wl.gap_mean_s);
-    else
-        snprintf(arr, sizeof arr, "all arriving at t=0");
-    switch (o->wl.output_src) {
-    case WL_SRC_FIXED:
-        snprintf(outl, sizeof outl, "%d output tokens", o->wl.output_len);
-        break;
-    case WL_SRC_UNIFORM:
-        snprintf(outl, sizeof outl, "output tokens uniform in [%d, %d]", o->wl.output_lo,
-                 o->wl.output_hi);
-        break;
-    case WL_SRC_DATASET:
-        snprintf(outl, sizeof outl, "output lengths from %s", o->wl.lengths_from);
-        break;
-    default:
-        snprintf(outl, sizeof outl, "output lengths from the trace");
-        break;
-    }
-    if (o->wl.max_output) {
-        size_t k = strlen(outl);
-        snprintf(outl + k, sizeof outl - k, " (cap %d)", o->wl.max_output);
-    }
-    if (o->wl.prompt_src == WL_SRC_DATASET)
-        snprintf(pr, sizeof pr, "prompts from %s", o->wl.prompts_from);
-    else if (o->wl.prompt_src == WL_SRC_TRACE)
-        snprintf(pr, sizeof pr, "synthetic prompts of the trace's lengths");
-    else
-        snprintf(pr, sizeof pr, "synthetic %d-token prompts", o->wl.prompt_len);
-    snprintf(buf, size,
-             "%d requests, %s; %s; %s%s%.0d%s; seed %llu; %lld prompt + %lld output tokens; %d "
-             "clipped to fit",
-             w->n, arr, pr, outl, o->wl.system_prefix ? "; shared system prefix " : "",
-             o->wl.system_prefix, o->wl.system_prefix ? " tokens" : "",
-             (unsigned long long)o->wl.seed, (long long)wl_workload_prompt_tokens(w),
-             (long long)wl_workload_output_tokens(w), w->n_clipped);
-}
-
 static int bench_engine(int argc, char **argv) {
     bench_opts o;
     int p = parse_opts(argc, argv, &o);
@@ -640,8 +488,8 @@ static int bench_engine(int argc, char **argv) {
     metrics_request *reqs[MAX_MODES * MAX_KVS] = {0};
     int n_runs = 0;
 
-    o.wl.max_seq_len = o.max_seq_len > 0 ? o.max_seq_len : m->cfg.ctx_len;
-    if (wl_workload_build(&o.wl, m->tok, m->cfg.vocab_size, m->cfg.bos_id, &w, &err)) {
+    o.w.wl.max_seq_len = o.max_seq_len > 0 ? o.max_seq_len : m->cfg.ctx_len;
+    if (wl_workload_build(&o.w.wl, m->tok, m->cfg.vocab_size, m->cfg.bos_id, &w, &err)) {
         fprintf(stderr, "weft bench: workload: %s\n", err.msg);
         goto done;
     }
@@ -658,7 +506,7 @@ static int bench_engine(int argc, char **argv) {
     s.kv_tokens = o.kv_tokens > 0 ? o.kv_tokens : (int64_t)conc * s.max_seq_len;
 
     char wdesc[1024], machine[256], mdesc[768];
-    describe_workload(&o, &w, wdesc, sizeof wdesc);
+    bench_wl_describe(&o.w, &w, wdesc, sizeof wdesc);
     report_machine(machine, sizeof machine);
     snprintf(mdesc, sizeof mdesc, "%s; max_seq_len %d, KV %lld tokens", model_desc, s.max_seq_len,
              (long long)s.kv_tokens);
@@ -725,6 +573,7 @@ int cmd_bench(int argc, char **argv) {
         return argc < 1 ? 2 : 0;
     }
     if (!strcmp(argv[0], "engine")) return bench_engine(argc - 1, argv + 1);
-    fprintf(stderr, "weft bench: unknown target '%s' (only 'engine' for now)\n", argv[0]);
+    if (!strcmp(argv[0], "serve")) return cmd_bench_serve(argc - 1, argv + 1);
+    fprintf(stderr, "weft bench: unknown target '%s' (engine or serve)\n", argv[0]);
     return 2;
 }

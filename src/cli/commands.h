@@ -3,9 +3,10 @@
 #ifndef WEFT_CLI_COMMANDS_H
 #define WEFT_CLI_COMMANDS_H
 
-int cmd_run(int argc, char **argv);   /* weft run --model F ... */
-int cmd_model(int argc, char **argv); /* weft model inspect|synth ... */
-int cmd_serve(int argc, char **argv); /* weft serve --model F ... */
-int cmd_bench(int argc, char **argv); /* weft bench engine ... */
+int cmd_run(int argc, char **argv);         /* weft run --model F ... */
+int cmd_model(int argc, char **argv);       /* weft model inspect|synth ... */
+int cmd_serve(int argc, char **argv);       /* weft serve --model F ... */
+int cmd_bench(int argc, char **argv);       /* weft bench engine|serve ... */
+int cmd_bench_serve(int argc, char **argv); /* weft bench serve ... (from cmd_bench) */
 
 #endif

@@ -12,6 +12,7 @@ static void usage(FILE *out) {
                  "  model    inspect a model file or synthesize one with random weights\n"
                  "           (weft model inspect F | weft model synth --preset P --out F.gguf)\n"
                  "  bench    benchmark the engine in-process (weft bench engine --synth P [...])\n"
+                 "           or a server over HTTP (weft bench serve --url URL [...])\n"
                  "run `weft <command> --help` for its options\n");
 }
 

@@ -39,3 +39,30 @@ int wl_prompt_prefix(int len, int vocab, int bos, uint64_t seed, int32_t *out, w
     out[0] = bos;
     return wl_prompt_synthetic(&r, len - 1, vocab, out + 1, err);
 }
+
+static const char *const COMMON_WORDS[] = {
+    "the",  "of",    "and",  "to",    "in",    "is",   "that", "for",  "it",    "as",
+    "was",  "with",  "be",   "by",    "on",    "not",  "he",   "this", "are",   "or",
+    "his",  "from",  "at",   "which", "but",   "have", "an",   "had",  "they",  "you",
+    "were", "their", "one",  "all",   "we",    "can",  "her",  "has",  "there", "been",
+    "if",   "more",  "when", "will",  "would", "who",  "so",   "no",
+};
+
+int wl_prompt_words(wl_rng *r, int n_words, char **out, weft_err *err) {
+    *out = NULL;
+    if (n_words < 0) return weft_errf(err, "prompt text: negative length");
+    const int n_list = (int)(sizeof COMMON_WORDS / sizeof COMMON_WORDS[0]);
+    size_t cap = (size_t)n_words * 7 + 1, len = 0; /* longest word 5 bytes + space */
+    char *s = malloc(cap);
+    if (!s) return weft_errf(err, "out of memory building prompt text");
+    for (int i = 0; i < n_words; i++) {
+        const char *w = COMMON_WORDS[wl_rng_range(r, 0, n_list - 1)];
+        size_t k = strlen(w);
+        if (i) s[len++] = ' ';
+        memcpy(s + len, w, k);
+        len += k;
+    }
+    s[len] = 0;
+    *out = s;
+    return 0;
+}

@@ -27,4 +27,10 @@ int wl_prompt_tokenize(const weft_tokenizer *tok, const char *text, bool add_bos
  * a workload (a function of seed only). len >= 1. */
 int wl_prompt_prefix(int len, int vocab, int bos, uint64_t seed, int32_t *out, weft_err *err);
 
+/* Prompt text for servers that tokenize for themselves (weft bench serve): n_words words drawn
+ * from a list of common English words, space-separated, that are one token each (with their
+ * leading space) in LLaMA vocabularies, so the text is about n_words tokens (+ BOS) there and
+ * a similar count under other BPE vocabularies. *out is malloc'd, NUL-terminated. */
+int wl_prompt_words(wl_rng *r, int n_words, char **out, weft_err *err);
+
 #endif

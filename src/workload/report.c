@@ -20,8 +20,8 @@ void report_table(FILE *out, const report_meta *meta, const report_run *runs, in
     }
     fprintf(out, "| label | mode | kv | done | makespan s | out tok/s | req/s | TTFT p50 ms | "
                  "TTFT p99 ms | TPOT mean ms | e2e p50 s | e2e p99 s | KV live %% | prefilled "
-                 "tok | prefix hit tok | preempt | fwd/sample/sched/compact %% |\n");
-    fprintf(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                 "tok | prefix hit tok | preempt | fwd/sample/sched/compact %% | HTTP/net err |\n");
+    fprintf(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
         const report_run *r = &runs[i];
         const metrics_summary *s = &r->sum;
@@ -30,7 +30,7 @@ void report_table(FILE *out, const report_meta *meta, const report_run *runs, in
             st->time_forward_s + st->time_sample_s + st->time_schedule_s + st->time_compact_s;
         fprintf(out,
                 "| %s | %s | %s%s | %d/%d | %.2f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2f | "
-                "%.2f | %.1f | %llu | %lld | %llu | %.0f/%.0f/%.0f/%.0f |\n",
+                "%.2f | %.1f | %llu | %lld | %llu | %.0f/%.0f/%.0f/%.0f | %d/%d |\n",
                 r->label ? r->label : "", r->mode, r->kv, r->prefix_sharing ? "+prefix" : "",
                 s->n_finished, s->n_requests, s->makespan_s, s->output_tok_per_s, s->req_per_s,
                 1e3 * s->ttft_s.p50, 1e3 * s->ttft_s.p99, 1e3 * s->tpot_s.mean, s->e2e_s.p50,
@@ -38,7 +38,7 @@ void report_table(FILE *out, const report_meta *meta, const report_run *runs, in
                 (unsigned long long)st->tokens_prefilled, (long long)st->kv.prefix_hit_tokens,
                 (unsigned long long)st->requests_preempted, pct(st->time_forward_s, busy),
                 pct(st->time_sample_s, busy), pct(st->time_schedule_s, busy),
-                pct(st->time_compact_s, busy));
+                pct(st->time_compact_s, busy), r->http_errors, r->net_errors);
     }
 }
 
@@ -48,7 +48,8 @@ static const char CSV_HEADER[] =
     "ttft_mean_ms,ttft_p50_ms,ttft_p90_ms,ttft_p99_ms,tpot_mean_ms,tpot_p50_ms,tpot_p90_ms,"
     "tpot_p99_ms,e2e_mean_s,e2e_p50_s,e2e_p90_s,e2e_p99_s,e2e_max_s,steps,tokens_prefilled,"
     "tokens_decoded,prefix_hit_tokens,preempted,kv_live_frac,kv_capacity_tokens,slot_moves,"
-    "bytes_moved,t_forward_s,t_sample_s,t_schedule_s,t_compact_s,wall_s";
+    "bytes_moved,t_forward_s,t_sample_s,t_schedule_s,t_compact_s,wall_s,"
+    "http_errors,net_errors,short_outputs";
 
 const char *report_csv_header(void) {
     return CSV_HEADER;
@@ -90,8 +91,9 @@ int report_csv(const char *path, bool append, const report_run *runs, int n, wef
                 (long long)st->kv.prefix_hit_tokens, (unsigned long long)st->requests_preempted,
                 st->kv_live_fraction_mean, (long long)st->kv.capacity_tokens,
                 (long long)st->kv.slot_moves, (long long)st->kv.bytes_moved);
-        fprintf(f, "%.6f,%.6f,%.6f,%.6f,%.6f\n", st->time_forward_s, st->time_sample_s,
-                st->time_schedule_s, st->time_compact_s, r->wall_s);
+        fprintf(f, "%.6f,%.6f,%.6f,%.6f,%.6f,%d,%d,%d\n", st->time_forward_s, st->time_sample_s,
+                st->time_schedule_s, st->time_compact_s, r->wall_s, r->http_errors, r->net_errors,
+                r->short_outputs);
     }
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) return weft_errf(err, "%s: write failed", path);
@@ -125,6 +127,9 @@ static json_t *run_json(const report_run *r) {
                   "output_tokens", (json_int_t)s->output_tokens, "output_tok_per_s",
                   s->output_tok_per_s, "req_per_s", s->req_per_s, "wall_s", r->wall_s);
     if (sum) {
+        bad |= json_object_set_new(sum, "http_errors", json_integer(r->http_errors));
+        bad |= json_object_set_new(sum, "net_errors", json_integer(r->net_errors));
+        bad |= json_object_set_new(sum, "short_outputs", json_integer(r->short_outputs));
         bad |= json_object_set_new(sum, "ttft_ms", dist_json(&s->ttft_s, 1e3));
         bad |= json_object_set_new(sum, "tpot_ms", dist_json(&s->tpot_s, 1e3));
         bad |= json_object_set_new(sum, "e2e_s", dist_json(&s->e2e_s, 1.0));
@@ -150,12 +155,14 @@ static json_t *run_json(const report_run *r) {
         const char *fin = q->finish >= 0 ? engine_finish_name((engine_finish)q->finish)
                           : q->submitted ? "unfinished"
                                          : "refused";
-        bad |= json_array_append_new(reqs, json_pack("{s:i,s:f,s:f,s:f,s:i,s:i,s:i,s:s,s:i}", "id",
-                                                     i, "arrival_s", q->arrival_s, "first_token_s",
-                                                     q->first_token_s, "finish_s", q->finish_s,
-                                                     "n_prompt", q->n_prompt, "n_expected",
-                                                     q->n_expected, "n_generated", q->n_generated,
-                                                     "finish", fin, "n_preempted", q->n_preempted));
+        json_t *rec =
+            json_pack("{s:i,s:f,s:f,s:f,s:i,s:i,s:i,s:s,s:i}", "id", i, "arrival_s", q->arrival_s,
+                      "first_token_s", q->first_token_s, "finish_s", q->finish_s, "n_prompt",
+                      q->n_prompt, "n_expected", q->n_expected, "n_generated", q->n_generated,
+                      "finish", fin, "n_preempted", q->n_preempted);
+        if (rec && r->http_status)
+            bad |= json_object_set_new(rec, "http_status", json_integer(r->http_status[i]));
+        bad |= json_array_append_new(reqs, rec);
     }
     bad |= json_object_set_new(o, "requests", reqs);
     if (bad) {

@@ -25,6 +25,11 @@ typedef struct report_run {
     double wall_s;              /* the run, submission to last event */
     const metrics_request *req; /* per request (JSON only); may be NULL */
     int n_req;
+    /* HTTP runs (weft bench serve): failures by kind; engine runs leave them 0 / NULL */
+    int http_errors;        /* a non-200 status or an error event in the stream */
+    int net_errors;         /* connection refused, timeout, malformed or truncated response */
+    int short_outputs;      /* succeeded with fewer tokens than asked for */
+    const int *http_status; /* per request (JSON only), 0 = no response; may be NULL */
 } report_run;
 
 /* Context printed once above the table / stored at the top of the JSON. */
