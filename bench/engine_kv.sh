@@ -12,21 +12,23 @@ pairs=$SHARED/data/pairs/alpaca_cleaned_1000.jsonl
 if [ $quick = 1 ]; then
     name=engine_kv.quick; n=8; max_out=16
 else
-    name=engine_kv; n=48; max_out=128
+    name=engine_kv; n=48; max_out=512
 fi
-# 2048 token rows = 8 dense slots of 256 tokens; paged fits as many sequences as their actual
-# lengths allow (up to --max-running 32).
-kv_tokens=2048
+# Same lengths as engine_mixed: 1024-token context, prompts cut to 128, outputs capped at 512,
+# so sequences are at most 640 tokens. 5120 token rows = 8 dense slots of 640 tokens; paged fits
+# as many sequences as their actual lengths allow (up to --max-running 32).
+max_seq=640
+kv_tokens=5120
 csv=$results/$name.csv
 rm -f "$csv"
-synth_model tiny15m f32 "$scratch/model.gguf"
+synth_model tiny15m f32 "$scratch/model.gguf" --ctx 1024
 "$WEFT" bench engine --model "$scratch/model.gguf" --mode fused --kv dense,paged -n $n --rate 8 \
-    --lengths-from "$pairs" --prompts-from "$pairs" --max-output $max_out --max-prompt 96 \
-    --max-seq-len 256 --kv-tokens $kv_tokens --max-running 32 --seed 2 --label "same-memory" \
+    --lengths-from "$pairs" --prompts-from "$pairs" --max-output $max_out --max-prompt 128 \
+    --max-seq-len $max_seq --kv-tokens $kv_tokens --max-running 32 --seed 2 --label "same-memory" \
     --csv-append "$csv" -q >/dev/null
 "$WEFT" bench engine --model "$scratch/model.gguf" --mode fused --kv dense,paged -n $n --rate 8 \
-    --lengths-from "$pairs" --prompts-from "$pairs" --max-output $max_out --max-prompt 96 \
-    --max-seq-len 256 --max-running 32 --seed 2 --label "ample-memory" --csv-append "$csv" -q >/dev/null
+    --lengths-from "$pairs" --prompts-from "$pairs" --max-output $max_out --max-prompt 128 \
+    --max-seq-len $max_seq --max-running 32 --seed 2 --label "ample-memory" --csv-append "$csv" -q >/dev/null
 md=$results/$name.md
 {
     echo "# engine_kv — dense slots with compaction vs paged blocks"
@@ -35,7 +37,7 @@ md=$results/$name.md
     load_line
     echo
     echo "Workload: tiny15m synth F32 (Llama-2 vocabulary), fused mode, $n requests at 8 req/s (Poisson, seed 2), prompts"
-    echo "and output lengths from alpaca_cleaned_1000.jsonl (prompts cut to 96, outputs capped at $max_out), max_seq_len 256."
+    echo "and output lengths from alpaca_cleaned_1000.jsonl (prompts cut to 128, outputs capped at $max_out), max_seq_len $max_seq."
     echo "same-memory: both layouts get $kv_tokens cache rows (dense: 8 slots); ample-memory: enough rows for 32 dense slots."
     echo "KV live % = mean over steps of live token rows / reserved rows (slots or blocks held by live sequences)."
     echo
