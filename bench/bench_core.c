@@ -16,6 +16,7 @@
 #include "weft/forward.h"
 #include "weft/model.h"
 #include "weft/synth.h"
+#include "workload/report.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -212,26 +213,13 @@ int main(int argc, char **argv) {
     if (!out) { perror(out_path); return 1; }
     struct utsname un;
     uname(&un);
-    char host_cpu[128] = "unknown CPU";
-    FILE *ci = fopen("/proc/cpuinfo", "r");
-    if (ci) {
-        char line[256];
-        while (fgets(line, sizeof line, ci))
-            if (!strncmp(line, "model name", 10)) {
-                char *p = strchr(line, ':');
-                if (p) snprintf(host_cpu, sizeof host_cpu, "%s", p + 2);
-                host_cpu[strcspn(host_cpu, "\n")] = 0;
-                break;
-            }
-        fclose(ci);
-    }
+    char machine[256];
+    report_machine(machine, sizeof machine);
     time_t now = time(NULL);
     char date[32];
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
-    fprintf(out, "# bench_core results\n\nmachine: %s, %ld cores online, %d threads, %s kernels, "
-                 "%s %s; date %s\n\n",
-            host_cpu, sysconf(_SC_NPROCESSORS_ONLN), tp_size(pool), kn_isa_name(kn_isa_active()),
-            un.sysname, un.release, date);
+    fprintf(out, "# bench_core results\n\nmachine: %s, %d threads, %s kernels, %s %s; date %s\n\n",
+            machine, tp_size(pool), kn_isa_name(kn_isa_active()), un.sysname, un.release, date);
     fprintf(out, "| model | type | weights MB | prefill tok/s |");
     for (int i = 0; i < nb; i++) fprintf(out, " decode b=%d tok/s |", batches[i]);
     fprintf(out, " read bandwidth GB/s | b1 GB/s | b1 %% of bandwidth |%s\n",
