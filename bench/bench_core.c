@@ -39,16 +39,6 @@ static int parse_list(const char *s, char out[][16], int max) {
     return n;
 }
 
-static int type_from_name(const char *s, weft_dtype *t) {
-    if (!strcmp(s, "f32")) *t = WEFT_F32;
-    else if (!strcmp(s, "f16")) *t = WEFT_F16;
-    else if (!strcmp(s, "bf16")) *t = WEFT_BF16;
-    else if (!strcmp(s, "q8_0")) *t = WEFT_Q8_0;
-    else if (!strcmp(s, "q4_0")) *t = WEFT_Q4_0;
-    else return -1;
-    return 0;
-}
-
 /* Bytes of weights one decode step must read: every layer matrix, the norms and the
  * classifier; the embedding table only contributes the rows looked up. */
 static double bytes_per_step(const weft_model *m) {
@@ -231,7 +221,7 @@ int main(int argc, char **argv) {
     for (int pi = 0; pi < np; pi++)
         for (int ti = 0; ti < nt; ti++) {
             weft_dtype type;
-            if (type_from_name(types[ti], &type) != 0) {
+            if (dtype_from_name(types[ti], &type) != 0) {
                 fprintf(stderr, "bench_core: unknown type %s\n", types[ti]);
                 return 2;
             }

@@ -34,6 +34,8 @@ typedef struct {
 bool dtype_supported(uint32_t type);
 /* "F32", "Q8_0", ... or "?" for an unknown id. */
 const char *dtype_name(uint32_t type);
+/* Parses "f32", "f16", "bf16", "q8_0", "q4_0" (any case); 0, or -1 for anything else. */
+int dtype_from_name(const char *s, weft_dtype *out);
 /* Elements per block (1 for F32/F16/BF16, 32 for Q8_0/Q4_0); 0 if unsupported. */
 size_t dtype_block_elems(weft_dtype t);
 /* Bytes per block; 0 if unsupported. */

@@ -240,23 +240,6 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
 
 /* ---- model ---- */
 
-static int parse_type(const char *s, weft_dtype *t) {
-    static const struct {
-        const char *name;
-        weft_dtype type;
-    } types[] = {{"f32", WEFT_F32},
-                 {"f16", WEFT_F16},
-                 {"bf16", WEFT_BF16},
-                 {"q8_0", WEFT_Q8_0},
-                 {"q4_0", WEFT_Q4_0}};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (!strcasecmp(s, types[i].name)) {
-            *t = types[i].type;
-            return 0;
-        }
-    return -1;
-}
-
 /* Synthesizes the model into a temporary file, loads it and unlinks the file (the mapping
  * keeps the data). Returns NULL after printing why; exit status 2 for a bad spec via *usage. */
 static weft_model *synth_model(const bench_opts *o, char *desc, size_t desc_size, int *usage) {
@@ -266,7 +249,7 @@ static weft_model *synth_model(const bench_opts *o, char *desc, size_t desc_size
     char *colon = strchr(preset, ':');
     if (colon) {
         *colon = 0;
-        if (parse_type(colon + 1, &type)) {
+        if (dtype_from_name(colon + 1, &type)) {
             fprintf(stderr, "weft bench: --synth type '%s' unknown (f32, f16, bf16, q8_0, q4_0)\n",
                     colon + 1);
             *usage = 1;

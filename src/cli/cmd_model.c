@@ -257,25 +257,6 @@ static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out
     return 0;
 }
 
-static int parse_type(const char *s, weft_dtype *t) {
-    static const struct {
-        const char *name;
-        weft_dtype type;
-    } types[] = {{"f32", WEFT_F32},
-                 {"f16", WEFT_F16},
-                 {"bf16", WEFT_BF16},
-                 {"q8_0", WEFT_Q8_0},
-                 {"q4_0", WEFT_Q4_0}};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        if (strcasecmp(s, types[i].name) == 0) {
-            *t = types[i].type;
-            return 0;
-        }
-    }
-    fprintf(stderr, "weft model synth: unknown --type '%s' (f32, f16, bf16, q8_0, q4_0)\n", s);
-    return -1;
-}
-
 static int synth(int argc, char **argv) {
     synth_options o;
     synth_options_init(&o);
@@ -307,7 +288,10 @@ static int synth(int argc, char **argv) {
         else if (!strcmp(a, "--vocab-from"))
             o.vocab_from = v;
         else if (!strcmp(a, "--type")) {
-            if (parse_type(v, &o.type)) return 2;
+            if (dtype_from_name(v, &o.type)) {
+                fprintf(stderr, "weft model synth: unknown --type '%s' (f32, f16, bf16, q8_0, q4_0)\n", v);
+                return 2;
+            }
         } else if (!strcmp(a, "--layers")) {
             if (parse_u64(a, v, 1024, &n) || n == 0) {
                 if (n == 0) fprintf(stderr, "weft model synth: --layers must be at least 1\n");

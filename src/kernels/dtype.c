@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- type table ---- */
 
@@ -29,6 +30,16 @@ const char *dtype_name(uint32_t type) {
     default:
         return "?";
     }
+}
+
+int dtype_from_name(const char *s, weft_dtype *out) {
+    static const weft_dtype all[] = {WEFT_F32, WEFT_F16, WEFT_BF16, WEFT_Q8_0, WEFT_Q4_0};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcasecmp(s, dtype_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    return -1;
 }
 
 size_t dtype_block_elems(weft_dtype t) {
