@@ -7,14 +7,7 @@
 # Reproduce: make build && bash bench/engine_flover.sh        (full; --quick for a smoke test;
 #            --report-only redraws the table and plot from the existing CSV)
 source "$(dirname "$0")/engine_lib.sh"
-quick=0 runs=1
-for a in "$@"; do
-    case $a in
-    --quick) quick=1 ;;
-    --report-only) runs=0 ;;
-    *) echo "usage: $0 [--quick] [--report-only]" >&2; exit 2 ;;
-    esac
-done
+bench_args "$@"
 if [ $quick = 1 ]; then
     name=engine_flover.quick; n=8; out_len=16; types="q8_0"; lambdas="0 0.5"
 else

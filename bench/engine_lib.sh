@@ -51,3 +51,16 @@ trap 'rm -rf "$scratch"' EXIT
 
 # load_line: the load average after the runs (other processes on a shared machine skew timings).
 load_line() { echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"; }
+
+# bench_args "$@": the options every experiment script takes. Sets quick (1 = smoke test with a
+# tiny workload) and runs (0 = --report-only: redraw tables and plots from the existing CSV).
+bench_args() {
+    quick=0 runs=1
+    for a in "$@"; do
+        case $a in
+        --quick) quick=1 ;;
+        --report-only) runs=0 ;;
+        *) echo "usage: $0 [--quick] [--report-only]" >&2; exit 2 ;;
+        esac
+    done
+}

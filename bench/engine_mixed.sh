@@ -8,14 +8,7 @@
 # Reproduce: make build && bash bench/engine_mixed.sh        (full; --quick for a smoke test;
 #            --report-only recomputes the tables and plot from the existing CSV)
 source "$(dirname "$0")/engine_lib.sh"
-quick=0 runs=1
-for a in "$@"; do
-    case $a in
-    --quick) quick=1 ;;
-    --report-only) runs=0 ;;
-    *) echo "usage: $0 [--quick] [--report-only]" >&2; exit 2 ;;
-    esac
-done
+bench_args "$@"
 pairs=$SHARED/data/pairs/alpaca_cleaned_1000.jsonl
 [ -r "$pairs" ] || { echo "SKIP (loud): $pairs not found — ../shared is absent"; exit 0; }
 if [ $quick = 1 ]; then

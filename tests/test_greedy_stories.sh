@@ -25,6 +25,6 @@ check() {
 check "GGUF" --model "$models/stories260K.gguf"
 check "llama2.c .bin" --model "$models/stories260K.bin" --tokenizer "$models/tok512.bin"
 # single thread and forced scalar kernels must give the same text
-check "GGUF, 1 thread, scalar kernels" --model "$models/stories260K.gguf" --threads 1
+check "GGUF, 1 thread" --model "$models/stories260K.gguf" --threads 1
 WEFT_ISA=scalar check "GGUF, scalar ISA" --model "$models/stories260K.gguf"
 exit $fail
