@@ -5,26 +5,13 @@
 
 #include "server/srv_internal.h"
 
-static json_t *take_text(gen_job *j) {
-    json_t *t = oai_string(j->text.s ? j->text.s : "", j->text.n);
-    j->text.n = 0;
-    return t;
-}
-
-static json_t *take_lp(gen_job *j) {
-    if (!j->lp) return json_null();
-    json_t *lp = j->lp;
-    j->lp = json_array();
-    return json_pack("{s:o}", "content", lp);
-}
-
 json_t *chat_final(gen_job *j) {
     json_t *o = oai_envelope(j, "chat.completion");
     if (!o) return NULL;
     json_object_set_new(
         o, "choices",
         json_pack("[{s:i, s:{s:s, s:o}, s:o, s:s}]", "index", 0, "message", "role", "assistant",
-                  "content", take_text(j), "logprobs", take_lp(j), "finish_reason",
+                  "content", gen_take_text(j), "logprobs", gen_take_lp(j), "finish_reason",
                   j->finish_reason));
     json_object_set_new(o, "usage", gen_usage(j));
     return o;
@@ -38,11 +25,11 @@ json_t *chat_chunk(gen_job *j, bool role, const char *finish) {
         json_object_set_new(delta, "role", json_string("assistant"));
         json_object_set_new(delta, "content", json_string(""));
     } else if (!finish) {
-        json_object_set_new(delta, "content", take_text(j));
+        json_object_set_new(delta, "content", gen_take_text(j));
     }
     json_object_set_new(o, "choices",
                         json_pack("[{s:i, s:o, s:o, s:o}]", "index", 0, "delta", delta,
-                                  "logprobs", role || finish ? json_null() : take_lp(j),
+                                  "logprobs", role || finish ? json_null() : gen_take_lp(j),
                                   "finish_reason", finish ? json_string(finish) : json_null()));
     if (j->include_usage) json_object_set_new(o, "usage", json_null());
     return o;

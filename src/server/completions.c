@@ -29,32 +29,12 @@ json_t *oai_envelope(const gen_job *j, const char *object) {
                      (json_int_t)j->created, "model", j->s->model_id);
 }
 
-/* Takes the text produced since the last take. */
-static json_t *take_text(gen_job *j) {
-    json_t *t = oai_string(j->text.s ? j->text.s : "", j->text.n);
-    j->text.n = 0;
-    return t;
-}
-
-/* Takes the logprobs gathered since the last take (a fresh collector replaces them). */
-static json_t *take_lp(gen_job *j) {
-    if (!j->lp) return json_null();
-    json_t *lp = j->lp;
-    if (j->chat) {
-        j->lp = json_array();
-        return json_pack("{s:o}", "content", lp);
-    }
-    j->lp = json_pack("{s:[], s:[], s:o, s:[]}", "tokens", "token_logprobs", "top_logprobs",
-                      j->top_lp > 0 ? json_array() : json_null(), "text_offset");
-    return lp;
-}
-
 json_t *cmpl_final(gen_job *j) {
     json_t *o = oai_envelope(j, "text_completion");
     if (!o) return NULL;
     json_object_set_new(o, "choices",
-                        json_pack("[{s:o, s:i, s:o, s:s}]", "text", take_text(j), "index", 0,
-                                  "logprobs", take_lp(j), "finish_reason", j->finish_reason));
+                        json_pack("[{s:o, s:i, s:o, s:s}]", "text", gen_take_text(j), "index", 0,
+                                  "logprobs", gen_take_lp(j), "finish_reason", j->finish_reason));
     json_object_set_new(o, "usage", gen_usage(j));
     return o;
 }
@@ -63,8 +43,8 @@ json_t *cmpl_chunk(gen_job *j, const char *finish) {
     json_t *o = oai_envelope(j, "text_completion");
     if (!o) return NULL;
     json_object_set_new(o, "choices",
-                        json_pack("[{s:o, s:i, s:o, s:o}]", "text", take_text(j), "index", 0,
-                                  "logprobs", finish ? json_null() : take_lp(j), "finish_reason",
+                        json_pack("[{s:o, s:i, s:o, s:o}]", "text", gen_take_text(j), "index", 0,
+                                  "logprobs", finish ? json_null() : gen_take_lp(j), "finish_reason",
                                   finish ? json_string(finish) : json_null()));
     if (j->include_usage) json_object_set_new(o, "usage", json_null());
     return o;

@@ -521,3 +521,25 @@ void gen_free(gen_job *j) {
     free(j->out.s);
     free(j);
 }
+
+/* ---- response pieces shared by completions and chat ---- */
+
+/* Takes the text produced since the last take. */
+json_t *gen_take_text(gen_job *j) {
+    json_t *t = oai_string(j->text.s ? j->text.s : "", j->text.n);
+    j->text.n = 0;
+    return t;
+}
+
+/* Takes the logprobs gathered since the last take (a fresh collector replaces them). */
+json_t *gen_take_lp(gen_job *j) {
+    if (!j->lp) return json_null();
+    json_t *lp = j->lp;
+    if (j->chat) {
+        j->lp = json_array();
+        return json_pack("{s:o}", "content", lp);
+    }
+    j->lp = json_pack("{s:[], s:[], s:o, s:[]}", "tokens", "token_logprobs", "top_logprobs",
+                      j->top_lp > 0 ? json_array() : json_null(), "text_offset");
+    return lp;
+}

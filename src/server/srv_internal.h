@@ -183,4 +183,9 @@ json_t *oai_parse_body(const char *body, size_t n, oai_err *e);
 /* ---- sse.c ---- */
 enum MHD_Result sse_respond(gen_job *j);
 
+/* The text produced since the last take (as a JSON string), and the logprobs gathered since
+ * the last take (completions' or chat's shape, per j->chat; a fresh collector replaces them). */
+json_t *gen_take_text(gen_job *j);
+json_t *gen_take_lp(gen_job *j);
+
 #endif
