@@ -1,6 +1,8 @@
 /* test_forward.c — the ragged-batch forward pass: a batch mixing 8 sequences of different
  * lengths (prefill chunks and decode tokens together, dense or paged KV) must give the same
- * logits as running each sequence alone; invalid batches are refused with a clear message. */
+ * logits as running each sequence alone; invalid batches are refused with a clear message.
+ * With an F16 KV cache the same holds (batched = alone, same F16 maths), and F16 logits stay
+ * within a stated tolerance of the F32-cache logits. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,11 +53,11 @@ static double max_rel_err(const float *a, const float *b, int n) {
 }
 
 /* Runs sequence s alone: one prefill call, then NDEC decode calls; block table of one block. */
-static void run_solo(fixture *fx, int s, float *out) {
+static void run_solo(fixture *fx, int s, float *out, kv_dtype dt) {
     weft_err err = {{0}};
     const weft_config *c = &fx->m->cfg;
     const int V = c->vocab_size, n = prompt_len[s];
-    kv_store *kv = kv_store_new(c->n_layers, c->n_kv_heads * c->head_dim, 64, 1, &err);
+    kv_store *kv = kv_store_new_typed(c->n_layers, c->n_kv_heads * c->head_dim, 64, 1, dt, &err);
     weft_forward *f = fwd_new(fx->m, fx->pool, 64, 64, &err);
     assert_non_null(kv);
     assert_non_null(f);
@@ -112,15 +114,15 @@ static int teardown(void **state) {
 /* Batched schedule with a paged cache (block_tokens blocks, handed out interleaved across
  * sequences): step 0 prefills sequences 0-3; step 1 decodes 0-3 while prefilling 4-7 in full;
  * later steps decode everyone (sequences 4-7 lag one decode step behind). */
-static void check_ragged(fixture *fx, int block_tokens, double tol) {
+static void check_ragged_dt(fixture *fx, int block_tokens, double tol, kv_dtype dt) {
     weft_err err = {{0}};
     const weft_config *c = &fx->m->cfg;
     const int V = c->vocab_size;
-    for (int s = 0; s < NSEQ; s++) run_solo(fx, s, fx->solo + (size_t)s * (NDEC + 1) * V);
+    for (int s = 0; s < NSEQ; s++) run_solo(fx, s, fx->solo + (size_t)s * (NDEC + 1) * V, dt);
 
     int bps = (64 + block_tokens - 1) / block_tokens;
-    kv_store *kv = kv_store_new(c->n_layers, c->n_kv_heads * c->head_dim, block_tokens,
-                                bps * NSEQ, &err);
+    kv_store *kv = kv_store_new_typed(c->n_layers, c->n_kv_heads * c->head_dim, block_tokens,
+                                      bps * NSEQ, dt, &err);
     weft_forward *f = fwd_new(fx->m, fx->pool, 128, 64, &err);
     assert_non_null(kv);
     assert_non_null(f);
@@ -173,7 +175,42 @@ static void check_ragged(fixture *fx, int block_tokens, double tol) {
     kv_store_free(kv);
 }
 
+static void check_ragged(fixture *fx, int block_tokens, double tol) {
+    check_ragged_dt(fx, block_tokens, tol, KV_F32);
+}
+
 static void test_ragged_f32_paged(void **state) { check_ragged(*state, 16, 1e-4); }
+/* Batched and single matmuls round differently in the last F32 bit; when such a difference
+ * straddles an F16 rounding boundary the cached element moves by one half-ulp (2^-11), so the
+ * F16 comparison allows 2e-3 instead of 1e-4 (a wrong row or position would be off by O(1)). */
+static void test_ragged_f16kv_paged(void **state) { check_ragged_dt(*state, 16, 2e-3, KV_F16); }
+static void test_ragged_f16kv_dense(void **state) { check_ragged_dt(*state, 64, 2e-3, KV_F16); }
+
+/* An F16 cache rounds each K/V element once (relative 2^-11); through attention and the
+ * remaining layers the logits move by far less than 1% of their range. */
+#define F16KV_TOL 1e-2
+static void test_f16kv_close_to_f32(void **state) {
+    fixture *fx = *state;
+    const int V = fx->m->cfg.vocab_size;
+    float *a = malloc(sizeof(float) * (NDEC + 1) * (size_t)V);
+    float *b = malloc(sizeof(float) * (NDEC + 1) * (size_t)V);
+    assert_non_null(a);
+    assert_non_null(b);
+    double worst = 0;
+    for (int s = 0; s < NSEQ; s++) {
+        run_solo(fx, s, a, KV_F32);
+        run_solo(fx, s, b, KV_F16);
+        for (int d = 0; d <= NDEC; d++) {
+            double e = max_rel_err(b + (size_t)d * V, a + (size_t)d * V, V);
+            if (e > worst) worst = e;
+        }
+    }
+    printf("F16 KV vs F32 KV: max relative logit error %.3g (tolerance %.0e)\n", worst, F16KV_TOL);
+    assert_true(worst > 0); /* the caches really differ */
+    assert_true(worst < F16KV_TOL);
+    free(a);
+    free(b);
+}
 static void test_ragged_f32_dense(void **state) { check_ragged(*state, 64, 1e-4); }
 /* Quantized weights quantize the activations too; batching must still not change the maths. */
 static void test_ragged_q8_paged(void **state) { check_ragged(*state, 4, 1e-4); }
@@ -236,6 +273,9 @@ int main(void) {
     const struct CMUnitTest f32[] = {
         cmocka_unit_test(test_ragged_f32_paged),
         cmocka_unit_test(test_ragged_f32_dense),
+        cmocka_unit_test(test_ragged_f16kv_paged),
+        cmocka_unit_test(test_ragged_f16kv_dense),
+        cmocka_unit_test(test_f16kv_close_to_f32),
         cmocka_unit_test(test_invalid_batches),
     };
     const struct CMUnitTest q8[] = {
@@ -244,6 +284,8 @@ int main(void) {
     const struct CMUnitTest hd64[] = {
         cmocka_unit_test(test_ragged_f32_paged),
         cmocka_unit_test(test_ragged_f32_dense),
+        cmocka_unit_test(test_ragged_f16kv_paged),
+        cmocka_unit_test(test_f16kv_close_to_f32),
     };
     int rc = cmocka_run_group_tests_name("forward_f32", f32, setup_f32, teardown);
     rc |= cmocka_run_group_tests_name("forward_q8_0", q8, setup_q8, teardown);

@@ -31,7 +31,7 @@ static weft_config small_model(void) {
 static kv_cache *make_cache(kv_layout layout, int64_t tokens, int max_seq_len, int bt,
                             bool sharing) {
     weft_config m = small_model();
-    kv_cache_config cfg = {layout, tokens, 0, max_seq_len, bt, sharing};
+    kv_cache_config cfg = {layout, tokens, 0, max_seq_len, bt, sharing, KV_F32};
     weft_err err = {{0}};
     kv_cache *c = kv_cache_new(&m, &cfg, &err);
     if (!c) fail_msg("kv_cache_new: %s", err.msg);
@@ -623,7 +623,7 @@ static void test_forward_shared_prefix(void **state) {
     assert_non_null(got);
 
     /* B alone in a cache without sharing */
-    kv_cache_config cfg = {KV_LAYOUT_PAGED, 16 * 16, 0, 64, 16, false};
+    kv_cache_config cfg = {KV_LAYOUT_PAGED, 16 * 16, 0, 64, 16, false, KV_F32};
     kv_cache *plain = kv_cache_new(&m->cfg, &cfg, &err);
     assert_non_null(plain);
     kv_handle hb = kv_seq_open(plain, b_tok, 48, NULL, &err);
@@ -655,9 +655,8 @@ static void test_forward_shared_prefix(void **state) {
 }
 
 /* Compaction moves a sequence mid-generation; decoding on from its new slot must give the same
- * logits as never moving. */
-static void test_forward_dense_compaction(void **state) {
-    (void)state;
+ * logits as never moving (for an F32 and an F16 store: the move copies elements, not floats). */
+static void forward_dense_compaction(kv_dtype dt) {
     fwd_fixture fx;
     fwd_setup(&fx);
     const int V = fx.m->cfg.vocab_size, NDEC = 3, N = 20;
@@ -672,9 +671,10 @@ static void test_forward_dense_compaction(void **state) {
     float *got = malloc(sizeof(float) * (size_t)(NDEC + 1) * V);
     assert_non_null(ref);
     assert_non_null(got);
-    kv_cache_config cfg = {KV_LAYOUT_DENSE, 4 * 64, 0, 64, 0, false};
+    kv_cache_config cfg = {KV_LAYOUT_DENSE, 4 * 64, 0, 64, 0, false, dt};
     kv_cache *c = kv_cache_new(&fx.m->cfg, &cfg, &err);
     assert_non_null(c);
+    assert_int_equal(kv_cache_store(c)->elem_bytes, kv_dtype_bytes(dt));
     kv_handle h = kv_seq_open(c, tok[3], N, NULL, &err);
     run_seq(fx.f, c, h, tok[3], 0, N, NDEC, ref, V);
     kv_seq_close(c, h);
@@ -692,7 +692,7 @@ static void test_forward_dense_compaction(void **state) {
     assert_int_equal(kv_cache_compact(c, &bytes), 1); /* slot 3 -> slot 1 */
     assert_int_equal(kv_seq_view(c, hs[3]).blocks[0], 1);
     assert_int_equal(bytes, 2 * (size_t)fx.m->cfg.n_layers * N * fx.m->cfg.n_kv_heads *
-                                fx.m->cfg.head_dim * sizeof(float));
+                                fx.m->cfg.head_dim * kv_dtype_bytes(dt));
     for (int d = 1; d <= NDEC; d++)
         run_seq(fx.f, c, hs[3], tok[3], N + d - 1, N + d, 0, got + (size_t)d * V, V);
     for (int d = 0; d <= NDEC; d++) {
@@ -704,6 +704,16 @@ static void test_forward_dense_compaction(void **state) {
     free(ref);
     free(got);
     fwd_teardown(&fx);
+}
+
+static void test_forward_dense_compaction(void **state) {
+    (void)state;
+    forward_dense_compaction(KV_F32);
+}
+
+static void test_forward_dense_compaction_f16(void **state) {
+    (void)state;
+    forward_dense_compaction(KV_F16);
 }
 
 /* ---------------------------------------------------------------- 5. random operations */
@@ -862,7 +872,7 @@ static void expect_config_error(const weft_config *m, kv_cache_config cfg, const
 static void test_config_errors(void **state) {
     (void)state;
     weft_config m = small_model();
-    const kv_cache_config ok = {KV_LAYOUT_PAGED, 1024, 0, 64, 16, true};
+    const kv_cache_config ok = {KV_LAYOUT_PAGED, 1024, 0, 64, 16, true, KV_F32};
     kv_cache_config cfg = ok;
     cfg.max_seq_len = 0;
     expect_config_error(&m, cfg, "max_seq_len must be positive (got 0)");
@@ -897,6 +907,22 @@ static void test_config_errors(void **state) {
     cfg = ok;
     cfg.layout = (kv_layout)7;
     expect_config_error(&m, cfg, "unknown layout 7");
+    cfg = ok;
+    cfg.dtype = (kv_dtype)9;
+    expect_config_error(&m, cfg, "unknown element type 9");
+    /* an F16 store holds twice the tokens in the same bytes: 64 bytes per token here */
+    cfg = ok;
+    cfg.capacity_tokens = 0;
+    cfg.capacity_bytes = 128 * 60;
+    cfg.dtype = KV_F16;
+    {
+        weft_err e16 = {{0}};
+        kv_cache *c16 = kv_cache_new(&m, &cfg, &e16);
+        assert_non_null(c16);
+        assert_int_equal(kv_cache_capacity_tokens(c16), 112); /* 120 tokens: 7 blocks of 16 */
+        assert_int_equal(kv_store_bytes(kv_cache_store(c16)), 112 * 64);
+        kv_cache_free(c16);
+    }
     cfg = ok;
     weft_config bad = m;
     bad.n_kv_heads = 0;
@@ -948,6 +974,7 @@ int main(void) {
         cmocka_unit_test(test_prefix_evicted_parent),
         cmocka_unit_test(test_forward_shared_prefix),
         cmocka_unit_test(test_forward_dense_compaction),
+        cmocka_unit_test(test_forward_dense_compaction_f16),
         cmocka_unit_test(test_random_dense),
         cmocka_unit_test(test_random_paged),
         cmocka_unit_test(test_random_shared),

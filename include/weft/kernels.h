@@ -76,6 +76,14 @@ void kn_attn_scores(const float *q, int g, int hd, const float *k, size_t kstrid
                     float scale, float *s, size_t sstride);
 void kn_attn_values(const float *p, size_t pstride, int g, int hd, const float *v, size_t vstride,
                     int n, float *out);
+/* The same over an F16 cache (rows of IEEE half floats, strides in elements): keys and values
+ * are widened to F32 in registers, all arithmetic stays F32. */
+void kn_attn_scores_f16(const float *q, int g, int hd, const uint16_t *k, size_t kstride, int n,
+                        float scale, float *s, size_t sstride);
+void kn_attn_values_f16(const float *p, size_t pstride, int g, int hd, const uint16_t *v,
+                        size_t vstride, int n, float *out);
+/* dst[i] = half(src[i]), round to nearest even (the F16 cache write). */
+void kn_f32_to_f16_row(uint16_t *dst, const float *src, int n);
 
 /* ---- layer operations ---- */
 /* out = x / rms(x) * w; out may alias x. */

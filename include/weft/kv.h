@@ -2,7 +2,9 @@
  * A sequence sees its cache through a block table: position p lives in block
  * table[p / block_tokens] at row p % block_tokens. One block of ctx tokens per sequence is the
  * dense layout; small blocks from a free list are the paged layout (engine/ decides which).
- * Within a block, each layer holds block_tokens rows of kv_dim floats for K and for V. */
+ * Within a block, each layer holds block_tokens rows of kv_dim elements for K and for V, stored
+ * as F32 or F16 (KV_F16 halves the bytes attention streams per step; values are rounded once,
+ * when written, and widened to F32 inside the attention kernels). */
 #ifndef WEFT_KV_H
 #define WEFT_KV_H
 
@@ -10,14 +12,22 @@
 #include <stdint.h>
 #include "weft/error.h"
 
+typedef enum kv_dtype { KV_F32 = 0, KV_F16 = 1 } kv_dtype;
+
+const char *kv_dtype_name(kv_dtype t);            /* "f32" / "f16" */
+int kv_dtype_parse(const char *s, kv_dtype *out); /* 0, or -1 for anything else */
+static inline size_t kv_dtype_bytes(kv_dtype t) { return t == KV_F16 ? 2 : 4; }
+
 typedef struct kv_store {
     int n_layers;
     int kv_dim;        /* n_kv_heads * head_dim */
     int block_tokens;
     int n_blocks;
-    size_t block_floats; /* floats per block for K (same for V) = n_layers*block_tokens*kv_dim */
-    float *k;
-    float *v;
+    size_t block_floats; /* elements per block for K (same for V) = n_layers*block_tokens*kv_dim */
+    kv_dtype dtype;
+    size_t elem_bytes;   /* 4 (F32) or 2 (F16) */
+    void *k;
+    void *v;
 } kv_store;
 
 /* A sequence's view of the cache: which blocks hold its positions, in order. */
@@ -26,15 +36,29 @@ typedef struct kv_seq {
     int n_blocks;
 } kv_seq;
 
+/* An F32 store (kv_store_new) or one of the given element type (kv_store_new_typed). */
 kv_store *kv_store_new(int n_layers, int kv_dim, int block_tokens, int n_blocks, weft_err *err);
+kv_store *kv_store_new_typed(int n_layers, int kv_dim, int block_tokens, int n_blocks,
+                             kv_dtype dtype, weft_err *err);
 void kv_store_free(kv_store *s);
 size_t kv_store_bytes(const kv_store *s);
-/* Rows [block_tokens][kv_dim] of K (or V) for one block and layer. */
+
+/* Rows [block_tokens][kv_dim] of K (or V) for one block and layer, in the store's element type;
+ * row r starts r * kv_dim elements (r * kv_dim * elem_bytes bytes) further. */
+static inline void *kv_k_ptr(const kv_store *s, int block, int layer) {
+    size_t e = (size_t)block * s->block_floats + (size_t)layer * s->block_tokens * s->kv_dim;
+    return (char *)s->k + e * s->elem_bytes;
+}
+static inline void *kv_v_ptr(const kv_store *s, int block, int layer) {
+    size_t e = (size_t)block * s->block_floats + (size_t)layer * s->block_tokens * s->kv_dim;
+    return (char *)s->v + e * s->elem_bytes;
+}
+/* The same rows as floats: only for KV_F32 stores. */
 static inline float *kv_k_rows(const kv_store *s, int block, int layer) {
-    return s->k + (size_t)block * s->block_floats + (size_t)layer * s->block_tokens * s->kv_dim;
+    return (float *)kv_k_ptr(s, block, layer);
 }
 static inline float *kv_v_rows(const kv_store *s, int block, int layer) {
-    return s->v + (size_t)block * s->block_floats + (size_t)layer * s->block_tokens * s->kv_dim;
+    return (float *)kv_v_ptr(s, block, layer);
 }
 
 #endif

@@ -49,6 +49,7 @@ static void bench_usage(FILE *out) {
             "      --mode LIST            fused,sequential,static,dynamic (default fused)\n"
             "      --kv LIST              dense,paged (default paged)\n"
             "      --prefix-sharing       share cached prompt prefixes (paged)\n"
+            "      --kv-type f16|f32      KV cache element type (default f16)\n"
             "      --kv-tokens N          cache capacity in tokens (default: enough for\n"
             "                             min(max-running, requests) longest sequences)\n"
             "      --block-tokens N       paged block size (default 16)\n"
@@ -83,6 +84,7 @@ typedef struct bench_opts {
     kv_layout kvs[MAX_KVS];
     int n_kvs;
     bool prefix_sharing;
+    kv_dtype kv_type;
     int64_t kv_tokens;
     int block_tokens, max_seq_len, max_batch_tokens, max_running, max_batch_size, max_wait_ms;
     int threads;
@@ -149,6 +151,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     o->kvs[0] = KV_LAYOUT_PAGED;
     o->n_kvs = 1;
     o->block_tokens = 16;
+    o->kv_type = KV_F16;
     o->max_batch_tokens = 512;
     o->max_running = 64;
     o->max_wait_ms = 50;
@@ -178,6 +181,14 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             rc = cli_str(&a, s, &v) || parse_kvs(v, o);
         } else if (!strcmp(s, "--prefix-sharing"))
             o->prefix_sharing = true;
+        else if (!strcmp(s, "--kv-type")) {
+            const char *v;
+            rc = cli_str(&a, s, &v);
+            if (!rc && kv_dtype_parse(v, &o->kv_type) != 0) {
+                fprintf(stderr, "weft bench engine: --kv-type expects f16 or f32, got '%s'\n", v);
+                rc = -1;
+            }
+        }
         else if (!strcmp(s, "--kv-tokens")) {
             int v;
             rc = cli_int(&a, s, 1, INT_MAX, &v);
@@ -329,6 +340,7 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, report_ru
     cfg.kv.max_seq_len = s->max_seq_len;
     cfg.kv.block_tokens = o->block_tokens;
     cfg.kv.prefix_sharing = o->prefix_sharing && kv == KV_LAYOUT_PAGED;
+    cfg.kv.dtype = o->kv_type;
     cfg.max_batch_tokens = o->max_batch_tokens;
     cfg.max_running = o->max_running;
     cfg.max_batch_size = o->max_batch_size > 0 ? o->max_batch_size : o->max_running;

@@ -109,6 +109,7 @@ void engine_config_defaults(engine_config *c) {
     c->mode = ENGINE_FUSED;
     c->kv.layout = KV_LAYOUT_PAGED;
     c->kv.block_tokens = 16;
+    c->kv.dtype = KV_F16;
     c->max_batch_tokens = 512;
     c->max_running = 64;
     c->max_batch_size = 0; /* = max_running */

@@ -51,8 +51,12 @@ static int kv_check_config(const weft_config *m, const kv_cache_config *cfg, int
             return weft_errf(err, "kv_cache: block_tokens %d is too large (at most %d)", bt,
                              INT_MAX / 4);
     }
-    /* K and V, every layer, F32 */
-    int64_t bytes_per_token = 2 * (int64_t)m->n_layers * m->n_kv_heads * m->head_dim * 4;
+    if (cfg->dtype != KV_F32 && cfg->dtype != KV_F16)
+        return weft_errf(err, "kv_cache: unknown element type %d (0 = f32, 1 = f16)",
+                         (int)cfg->dtype);
+    /* K and V, every layer, in the store's element type */
+    int64_t bytes_per_token = 2 * (int64_t)m->n_layers * m->n_kv_heads * m->head_dim *
+                              (int64_t)kv_dtype_bytes(cfg->dtype);
     int64_t tokens = cfg->capacity_tokens;
     if (tokens == 0) tokens = cfg->capacity_bytes / bytes_per_token;
     int64_t per_seq_blocks = ((int64_t)cfg->max_seq_len + bt - 1) / bt;
@@ -94,8 +98,8 @@ kv_cache *kv_cache_new(const weft_config *model, const kv_cache_config *cfg, wef
     c->n_blocks = (int)(tokens / bt);
     c->max_table = (cfg->max_seq_len + bt - 1) / bt;
     c->free_head = c->free_tail = -1;
-    c->store =
-        kv_store_new(model->n_layers, model->n_kv_heads * model->head_dim, bt, c->n_blocks, err);
+    c->store = kv_store_new_typed(model->n_layers, model->n_kv_heads * model->head_dim, bt,
+                                  c->n_blocks, cfg->dtype, err);
     if (!c->store) goto fail;
     if (c->layout == KV_LAYOUT_DENSE) {
         if (kv_dense_init(c, err) != 0) goto fail;

@@ -54,10 +54,10 @@ void kv_dense_close(kv_cache *c, kv_handle h) {
 /* Copies the rows h uses from slot src to slot dst, layer by layer; returns the bytes copied. */
 static size_t kv_dense_move(kv_cache *c, kv_handle h, int src, int dst) {
     const kv_store *st = c->store;
-    size_t row_bytes = (size_t)c->seqs[h].reserved * (size_t)st->kv_dim * sizeof(float);
+    size_t row_bytes = (size_t)c->seqs[h].reserved * (size_t)st->kv_dim * st->elem_bytes;
     for (int l = 0; l < st->n_layers; l++) {
-        memcpy(kv_k_rows(st, dst, l), kv_k_rows(st, src, l), row_bytes);
-        memcpy(kv_v_rows(st, dst, l), kv_v_rows(st, src, l), row_bytes);
+        memcpy(kv_k_ptr(st, dst, l), kv_k_ptr(st, src, l), row_bytes);
+        memcpy(kv_v_ptr(st, dst, l), kv_v_ptr(st, src, l), row_bytes);
     }
     c->owner[dst] = h;
     c->owner[src] = -1;

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 int attn_ws_init(attn_ws *w, const weft_config *c, int n_threads, int max_ctx) {
@@ -61,19 +62,30 @@ static void attn_item(attn_job *j, float *scores, int item) {
     const int max_ctx = j->w->max_ctx;
 
     /* scores[h][p] = q_h · k_p / sqrt(hd), one block of cached rows at a time */
+    const bool f16 = kv->dtype == KV_F16;
     for (int p0 = 0; p0 < n_pos; p0 += bt) {
-        const float *krows = kv_k_rows(kv, sq->blocks[p0 / bt], j->layer) + (size_t)kh * hd;
+        const void *kb = kv_k_ptr(kv, sq->blocks[p0 / bt], j->layer);
         int n = n_pos - p0 < bt ? n_pos - p0 : bt;
-        kn_attn_scores(qg, g, hd, krows, (size_t)kvd, n, scale, scores + p0, (size_t)max_ctx);
+        if (f16)
+            kn_attn_scores_f16(qg, g, hd, (const uint16_t *)kb + (size_t)kh * hd, (size_t)kvd, n,
+                               scale, scores + p0, (size_t)max_ctx);
+        else
+            kn_attn_scores(qg, g, hd, (const float *)kb + (size_t)kh * hd, (size_t)kvd, n, scale,
+                           scores + p0, (size_t)max_ctx);
     }
     for (int h = 0; h < g; h++) kn_softmax(scores + (size_t)h * max_ctx, n_pos);
 
     float *og = j->out + (size_t)t * QD + (size_t)kh * g * hd;
     for (int h = 0; h < g * hd; h++) og[h] = 0.0f;
     for (int p0 = 0; p0 < n_pos; p0 += bt) {
-        const float *vrows = kv_v_rows(kv, sq->blocks[p0 / bt], j->layer) + (size_t)kh * hd;
+        const void *vb = kv_v_ptr(kv, sq->blocks[p0 / bt], j->layer);
         int n = n_pos - p0 < bt ? n_pos - p0 : bt;
-        kn_attn_values(scores + p0, (size_t)max_ctx, g, hd, vrows, (size_t)kvd, n, og);
+        if (f16)
+            kn_attn_values_f16(scores + p0, (size_t)max_ctx, g, hd,
+                               (const uint16_t *)vb + (size_t)kh * hd, (size_t)kvd, n, og);
+        else
+            kn_attn_values(scores + p0, (size_t)max_ctx, g, hd, (const float *)vb + (size_t)kh * hd,
+                           (size_t)kvd, n, og);
     }
 }
 

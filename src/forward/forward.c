@@ -139,6 +139,18 @@ static int check_batch(weft_forward *f, const kv_store *kv, const weft_batch *b,
     return 0;
 }
 
+/* Stores one token's K and V rows into the cache, rounding to F16 for an F16 store. */
+static void kv_write_row(kv_store *kv, int blk, int layer, int row, const float *k, const float *v) {
+    const size_t off = (size_t)row * kv->kv_dim;
+    if (kv->dtype == KV_F16) {
+        kn_f32_to_f16_row((uint16_t *)kv_k_ptr(kv, blk, layer) + off, k, kv->kv_dim);
+        kn_f32_to_f16_row((uint16_t *)kv_v_ptr(kv, blk, layer) + off, v, kv->kv_dim);
+    } else {
+        memcpy(kv_k_rows(kv, blk, layer) + off, k, sizeof(float) * kv->kv_dim);
+        memcpy(kv_v_rows(kv, blk, layer) + off, v, sizeof(float) * kv->kv_dim);
+    }
+}
+
 /* Rotates pairs (x[2i], x[2i+1]) of every head by pos * freq_i (GGUF/llama2.c layout). */
 static void rope_rotate(float *x, int n_heads, int head_dim, const float *cs, const float *sn,
                         int rope_half) {
@@ -177,10 +189,7 @@ int fwd_run(weft_forward *f, kv_store *kv, const weft_batch *b, float *logits, w
             rope_rotate(f->k + (size_t)t * KVD, c->n_kv_heads, c->head_dim, cs, sn, half);
             const kv_seq *sq = &b->seqs[b->seq[t]];
             int p = b->pos[t], blk = sq->blocks[p / kv->block_tokens], row = p % kv->block_tokens;
-            memcpy(kv_k_rows(kv, blk, l) + (size_t)row * KVD, f->k + (size_t)t * KVD,
-                   sizeof(float) * KVD);
-            memcpy(kv_v_rows(kv, blk, l) + (size_t)row * KVD, f->v + (size_t)t * KVD,
-                   sizeof(float) * KVD);
+            kv_write_row(kv, blk, l, row, f->k + (size_t)t * KVD, f->v + (size_t)t * KVD);
         }
         attn_run(&f->attn, f->pool, kv, l, b, f->q, f->xb2);
         kn_matmul(f->pool, &ly->wo, f->xb2, T, f->xb, f->scratch);

@@ -5,15 +5,36 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+const char *kv_dtype_name(kv_dtype t) { return t == KV_F16 ? "f16" : "f32"; }
+
+int kv_dtype_parse(const char *s, kv_dtype *out) {
+    if (!s) return -1;
+    if (strcasecmp(s, "f32") == 0) *out = KV_F32;
+    else if (strcasecmp(s, "f16") == 0) *out = KV_F16;
+    else return -1;
+    return 0;
+}
 
 kv_store *kv_store_new(int n_layers, int kv_dim, int block_tokens, int n_blocks, weft_err *err) {
+    return kv_store_new_typed(n_layers, kv_dim, block_tokens, n_blocks, KV_F32, err);
+}
+
+kv_store *kv_store_new_typed(int n_layers, int kv_dim, int block_tokens, int n_blocks,
+                             kv_dtype dtype, weft_err *err) {
+    if (dtype != KV_F32 && dtype != KV_F16) {
+        weft_errf(err, "kv: unknown element type %d", (int)dtype);
+        return NULL;
+    }
     if (n_layers <= 0 || kv_dim <= 0 || block_tokens <= 0 || n_blocks <= 0) {
         weft_errf(err, "kv: sizes must be positive (layers %d, kv_dim %d, block %d, blocks %d)",
                   n_layers, kv_dim, block_tokens, n_blocks);
         return NULL;
     }
     size_t per = (size_t)n_layers * (size_t)block_tokens * (size_t)kv_dim;
-    if (per > SIZE_MAX / sizeof(float) / (size_t)n_blocks / 2) {
+    size_t eb = kv_dtype_bytes(dtype);
+    if (per > SIZE_MAX / eb / (size_t)n_blocks / 2) {
         weft_errf(err, "kv: cache size overflows");
         return NULL;
     }
@@ -27,10 +48,12 @@ kv_store *kv_store_new(int n_layers, int kv_dim, int block_tokens, int n_blocks,
     s->block_tokens = block_tokens;
     s->n_blocks = n_blocks;
     s->block_floats = per;
-    size_t bytes = per * (size_t)n_blocks * sizeof(float);
+    s->dtype = dtype;
+    s->elem_bytes = eb;
+    size_t bytes = per * (size_t)n_blocks * eb;
     /* 64-byte alignment keeps K/V rows friendly to AVX-512 loads. */
-    if (posix_memalign((void **)&s->k, 64, bytes) != 0) s->k = NULL;
-    if (s->k && posix_memalign((void **)&s->v, 64, bytes) != 0) s->v = NULL;
+    if (posix_memalign(&s->k, 64, bytes) != 0) s->k = NULL;
+    if (s->k && posix_memalign(&s->v, 64, bytes) != 0) s->v = NULL;
     if (!s->k || !s->v) {
         weft_errf(err, "kv: cannot allocate %zu bytes for the cache", 2 * bytes);
         kv_store_free(s);
@@ -48,4 +71,6 @@ void kv_store_free(kv_store *s) {
     free(s);
 }
 
-size_t kv_store_bytes(const kv_store *s) { return 2 * s->block_floats * (size_t)s->n_blocks * sizeof(float); }
+size_t kv_store_bytes(const kv_store *s) {
+    return 2 * s->block_floats * (size_t)s->n_blocks * s->elem_bytes;
+}

@@ -4,6 +4,7 @@
  * and load/store overhead than in arithmetic at head sizes of 64-128; the AVX-512 versions keep
  * the queries (or the output accumulators) in registers across rows. */
 #include "kernels/kn_internal.h"
+#include "weft/dtype.h"
 
 static void attn_scores_generic(const float *q, int g, int hd, const float *k, size_t kstride,
                                 int n, float scale, float *s, size_t sstride) {
@@ -33,4 +34,53 @@ void kn_attn_values(const float *p, size_t pstride, int g, int hd, const float *
         kn_attn_values_avx512(p, pstride, g, hd, v, vstride, n, out))
         return;
     attn_values_generic(p, pstride, g, hd, v, vstride, n, out);
+}
+
+static void attn_scores_f16_generic(const float *q, int g, int hd, const uint16_t *k,
+                                    size_t kstride, int n, float scale, float *s, size_t sstride) {
+    for (int i = 0; i < n; i++) {
+        const uint16_t *kr = k + (size_t)i * kstride;
+        for (int h = 0; h < g; h++) {
+            const float *qh = q + (size_t)h * hd;
+            float acc = 0.0f;
+            for (int d = 0; d < hd; d++) acc += qh[d] * kn_fp16_to_f32(kr[d]);
+            s[(size_t)h * sstride + i] = acc * scale;
+        }
+    }
+}
+
+static void attn_values_f16_generic(const float *p, size_t pstride, int g, int hd,
+                                    const uint16_t *v, size_t vstride, int n, float *out) {
+    for (int i = 0; i < n; i++) {
+        const uint16_t *vr = v + (size_t)i * vstride;
+        for (int h = 0; h < g; h++) {
+            float w = p[(size_t)h * pstride + i];
+            float *oh = out + (size_t)h * hd;
+            for (int d = 0; d < hd; d++) oh[d] += w * kn_fp16_to_f32(vr[d]);
+        }
+    }
+}
+
+void kn_attn_scores_f16(const float *q, int g, int hd, const uint16_t *k, size_t kstride, int n,
+                        float scale, float *s, size_t sstride) {
+    if (kn_isa_active() == KN_ISA_AVX512 && hd % 16 == 0 && hd <= 256 &&
+        kn_attn_scores_f16_avx512(q, g, hd, k, kstride, n, scale, s, sstride))
+        return;
+    attn_scores_f16_generic(q, g, hd, k, kstride, n, scale, s, sstride);
+}
+
+void kn_attn_values_f16(const float *p, size_t pstride, int g, int hd, const uint16_t *v,
+                        size_t vstride, int n, float *out) {
+    if (kn_isa_active() == KN_ISA_AVX512 && hd % 16 == 0 && hd <= 256 &&
+        kn_attn_values_f16_avx512(p, pstride, g, hd, v, vstride, n, out))
+        return;
+    attn_values_f16_generic(p, pstride, g, hd, v, vstride, n, out);
+}
+
+void kn_f32_to_f16_row(uint16_t *dst, const float *src, int n) {
+    if (kn_isa_active() == KN_ISA_AVX512) {
+        kn_f32_to_f16_row_avx512(dst, src, n);
+        return;
+    }
+    for (int i = 0; i < n; i++) dst[i] = f32_to_fp16(src[i]);
 }

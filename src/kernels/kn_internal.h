@@ -114,5 +114,10 @@ bool kn_attn_scores_avx512(const float *q, int g, int hd, const float *k, size_t
                            float scale, float *s, size_t sstride);
 bool kn_attn_values_avx512(const float *p, size_t pstride, int g, int hd, const float *v,
                            size_t vstride, int n, float *out);
+bool kn_attn_scores_f16_avx512(const float *q, int g, int hd, const uint16_t *k, size_t kstride,
+                               int n, float scale, float *s, size_t sstride);
+bool kn_attn_values_f16_avx512(const float *p, size_t pstride, int g, int hd, const uint16_t *v,
+                               size_t vstride, int n, float *out);
+void kn_f32_to_f16_row_avx512(uint16_t *dst, const float *src, int n);
 
 #endif

@@ -37,6 +37,9 @@ static const opt_def opts[] = {
      "KV cache capacity: tokens, or bytes with a K/M/G suffix (default: engine's)", 0, 0, NULL},
     {"kv-layout", "WEFT_KV_LAYOUT", OPT_ENUM, "L", "dense|paged (default dense)", 0, 0,
      "dense|paged"},
+    {"kv-type", "WEFT_KV_TYPE", OPT_ENUM, "T",
+     "KV cache element type: f16 (half the bytes per token) or f32 (default f16)", 0, 0,
+     "f16|f32"},
     {"prefix-sharing", "WEFT_PREFIX_SHARING", OPT_BOOL, NULL,
      "share common prompt prefixes (paged layout only)", 0, 0, NULL},
     {"ctx", "WEFT_CTX", OPT_INT, "N", "context length per request (default: the model's)", 2,
@@ -197,6 +200,7 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
             return -1;
         }
         if (!strcmp(name, "kv-layout")) c->kv_paged = !strcmp(v, "paged");
+        else if (!strcmp(name, "kv-type")) c->kv_f32 = !strcmp(v, "f32");
         else return copy_str(c->chat_template, sizeof c->chat_template, v, src, name);
         return 0;
     case OPT_STR:

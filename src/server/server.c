@@ -69,6 +69,7 @@ static int start_engine(srv *s, weft_err *err) {
     ec.n_threads = c->threads;
     ec.kv.layout = c->kv_paged ? KV_LAYOUT_PAGED : KV_LAYOUT_DENSE;
     ec.kv.prefix_sharing = c->prefix_sharing;
+    ec.kv.dtype = c->kv_f32 ? KV_F32 : KV_F16;
     ec.kv.capacity_tokens = c->kv_cache_tokens;
     ec.kv.capacity_bytes = c->kv_cache_bytes;
     ec.kv.max_seq_len = c->ctx > 0 ? c->ctx : s->model->cfg.ctx_len;
