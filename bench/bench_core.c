@@ -57,7 +57,7 @@ typedef struct run_ctx {
 static double bench_prefill(run_ctx *r, int n) {
     weft_err err = {{0}};
     const weft_config *c = &r->m->cfg;
-    kv_store *kv = kv_store_new(c->n_layers, c->n_kv_heads * c->head_dim, n, 1, &err);
+    kv_store *kv = kv_store_new_typed(c->n_layers, c->n_kv_heads, c->head_dim, n, 1, KV_F32, &err);
     weft_forward *f = fwd_new(r->m, r->pool, n, n, &err);
     int32_t *tok = malloc(sizeof *tok * n), *pos = malloc(sizeof *pos * n), *seq = calloc(n, 4);
     uint8_t *want = calloc(n, 1);
@@ -97,7 +97,7 @@ static double bench_decode(run_ctx *r, int B) {
     weft_err err = {{0}};
     const weft_config *c = &r->m->cfg;
     int maxT = B * P > B ? B * P : B;
-    kv_store *kv = kv_store_new(c->n_layers, c->n_kv_heads * c->head_dim, ctx, B, &err);
+    kv_store *kv = kv_store_new_typed(c->n_layers, c->n_kv_heads, c->head_dim, ctx, B, KV_F32, &err);
     weft_forward *f = fwd_new(r->m, r->pool, maxT, ctx, &err);
     int32_t *tok = malloc(sizeof *tok * maxT), *pos = malloc(sizeof *pos * maxT);
     int32_t *seq = malloc(sizeof *seq * maxT), *blocks = malloc(sizeof *blocks * B);

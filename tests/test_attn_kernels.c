@@ -95,7 +95,7 @@ static void check_shape_f16(int hd, int g, int n) {
 static void run_all(void) {
     const int hds[] = {8, 16, 32, 48, 64, 128, 256};
     const int gs[] = {1, 2, 4, 8};
-    const int ns[] = {1, 3, 4, 7, 16, 33};
+    const int ns[] = {1, 3, 4, 7, 16, 33, 50};
     for (size_t a = 0; a < sizeof hds / sizeof *hds; a++)
         for (size_t b = 0; b < sizeof gs / sizeof *gs; b++)
             for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {

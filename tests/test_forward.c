@@ -4,6 +4,7 @@
  * With an F16 KV cache the same holds (batched = alone, same F16 maths), and F16 logits stay
  * within a stated tolerance of the F32-cache logits. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +54,13 @@ static double max_rel_err(const float *a, const float *b, int n) {
 }
 
 /* Runs sequence s alone: one prefill call, then NDEC decode calls; block table of one block. */
-static void run_solo(fixture *fx, int s, float *out, kv_dtype dt) {
+static void run_solo_store(fixture *fx, int s, float *out, kv_dtype dt, bool row_major) {
     weft_err err = {{0}};
     const weft_config *c = &fx->m->cfg;
     const int V = c->vocab_size, n = prompt_len[s];
-    kv_store *kv = kv_store_new_typed(c->n_layers, c->n_kv_heads * c->head_dim, 64, 1, dt, &err);
+    kv_store *kv = row_major
+                       ? kv_store_new(c->n_layers, c->n_kv_heads * c->head_dim, 64, 1, &err)
+                       : kv_store_new_typed(c->n_layers, c->n_kv_heads, c->head_dim, 64, 1, dt, &err);
     weft_forward *f = fwd_new(fx->m, fx->pool, 64, 64, &err);
     assert_non_null(kv);
     assert_non_null(f);
@@ -76,6 +79,10 @@ static void run_solo(fixture *fx, int s, float *out, kv_dtype dt) {
     }
     fwd_free(f);
     kv_store_free(kv);
+}
+
+static void run_solo(fixture *fx, int s, float *out, kv_dtype dt) {
+    run_solo_store(fx, s, out, dt, false);
 }
 
 static int setup_common(void **state, const char *preset, weft_dtype type, const char *tag) {
@@ -121,7 +128,7 @@ static void check_ragged_dt(fixture *fx, int block_tokens, double tol, kv_dtype 
     for (int s = 0; s < NSEQ; s++) run_solo(fx, s, fx->solo + (size_t)s * (NDEC + 1) * V, dt);
 
     int bps = (64 + block_tokens - 1) / block_tokens;
-    kv_store *kv = kv_store_new_typed(c->n_layers, c->n_kv_heads * c->head_dim, block_tokens,
+    kv_store *kv = kv_store_new_typed(c->n_layers, c->n_kv_heads, c->head_dim, block_tokens,
                                       bps * NSEQ, dt, &err);
     weft_forward *f = fwd_new(fx->m, fx->pool, 128, 64, &err);
     assert_non_null(kv);
@@ -185,6 +192,24 @@ static void test_ragged_f32_paged(void **state) { check_ragged(*state, 16, 1e-4)
  * F16 comparison allows 2e-3 instead of 1e-4 (a wrong row or position would be off by O(1)). */
 static void test_ragged_f16kv_paged(void **state) { check_ragged_dt(*state, 16, 2e-3, KV_F16); }
 static void test_ragged_f16kv_dense(void **state) { check_ragged_dt(*state, 64, 2e-3, KV_F16); }
+
+/* The head-major store (what the engine uses) and a row-major one hold the same numbers in a
+ * different order; the attention kernels sum in the same order, so logits are bit-identical. */
+static void test_layouts_identical(void **state) {
+    fixture *fx = *state;
+    const int V = fx->m->cfg.vocab_size;
+    float *a = malloc(sizeof(float) * (NDEC + 1) * (size_t)V);
+    float *b = malloc(sizeof(float) * (NDEC + 1) * (size_t)V);
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int s = 0; s < NSEQ; s++) {
+        run_solo_store(fx, s, a, KV_F32, true);
+        run_solo_store(fx, s, b, KV_F32, false);
+        assert_memory_equal(a, b, sizeof(float) * (NDEC + 1) * (size_t)V);
+    }
+    free(a);
+    free(b);
+}
 
 /* An F16 cache rounds each K/V element once (relative 2^-11); through attention and the
  * remaining layers the logits move by far less than 1% of their range. */
@@ -276,6 +301,7 @@ int main(void) {
         cmocka_unit_test(test_ragged_f16kv_paged),
         cmocka_unit_test(test_ragged_f16kv_dense),
         cmocka_unit_test(test_f16kv_close_to_f32),
+        cmocka_unit_test(test_layouts_identical),
         cmocka_unit_test(test_invalid_batches),
     };
     const struct CMUnitTest q8[] = {
@@ -286,6 +312,7 @@ int main(void) {
         cmocka_unit_test(test_ragged_f32_dense),
         cmocka_unit_test(test_ragged_f16kv_paged),
         cmocka_unit_test(test_f16kv_close_to_f32),
+        cmocka_unit_test(test_layouts_identical),
     };
     int rc = cmocka_run_group_tests_name("forward_f32", f32, setup_f32, teardown);
     rc |= cmocka_run_group_tests_name("forward_q8_0", q8, setup_q8, teardown);

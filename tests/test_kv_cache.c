@@ -68,11 +68,10 @@ static void write_rows(kv_cache *c, kv_handle h, int from, int to, const uint64_
         int blk = p / st->block_tokens, row = p % st->block_tokens;
         assert_true(blk < v.n_blocks);
         for (int l = 0; l < st->n_layers; l++) {
-            float *k = kv_k_rows(st, v.blocks[blk], l) + (size_t)row * st->kv_dim;
-            float *vv = kv_v_rows(st, v.blocks[blk], l) + (size_t)row * st->kv_dim;
+            float *k = kv_k_rows(st, v.blocks[blk], l), *vv = kv_v_rows(st, v.blocks[blk], l);
             for (int d = 0; d < st->kv_dim; d++) {
-                k[d] = pattern(keys[p], l, d, 0);
-                vv[d] = pattern(keys[p], l, d, 1);
+                k[kv_elem_off(st, row, d)] = pattern(keys[p], l, d, 0);
+                vv[kv_elem_off(st, row, d)] = pattern(keys[p], l, d, 1);
             }
         }
     }
@@ -86,14 +85,24 @@ static int rows_match(const kv_cache *c, kv_handle h, int n, const uint64_t *key
         int blk = p / st->block_tokens, row = p % st->block_tokens;
         if (blk >= v.n_blocks) return 0;
         for (int l = 0; l < st->n_layers; l++) {
-            const float *k = kv_k_rows(st, v.blocks[blk], l) + (size_t)row * st->kv_dim;
-            const float *vv = kv_v_rows(st, v.blocks[blk], l) + (size_t)row * st->kv_dim;
+            const float *k = kv_k_rows(st, v.blocks[blk], l), *vv = kv_v_rows(st, v.blocks[blk], l);
             for (int d = 0; d < st->kv_dim; d++)
-                if (k[d] != pattern(keys[p], l, d, 0) || vv[d] != pattern(keys[p], l, d, 1))
+                if (k[kv_elem_off(st, row, d)] != pattern(keys[p], l, d, 0) ||
+                    vv[kv_elem_off(st, row, d)] != pattern(keys[p], l, d, 1))
                     return 0;
         }
     }
     return 1;
+}
+
+/* Rows [0, n) of one block and layer in row-major order (whatever the store's layout). */
+static void gather_rows(const kv_store *st, int blk, int l, int n, float *k_out, float *v_out) {
+    const float *k = kv_k_rows(st, blk, l), *v = kv_v_rows(st, blk, l);
+    for (int r = 0; r < n; r++)
+        for (int d = 0; d < st->kv_dim; d++) {
+            k_out[(size_t)r * st->kv_dim + d] = k[kv_elem_off(st, r, d)];
+            v_out[(size_t)r * st->kv_dim + d] = v[kv_elem_off(st, r, d)];
+        }
 }
 
 /* ---------------------------------------------------------------- 1. dense compaction */
@@ -166,7 +175,10 @@ static void test_dense_compaction(void **state) {
         const kv_store *st = kv_cache_store(c);
         size_t per = (size_t)st->n_layers * L * st->kv_dim;
         float *copy = malloc(sizeof(float) * 2 * per * (size_t)N);
+        float *now_k = malloc(sizeof(float) * per), *now_v = malloc(sizeof(float) * per);
         assert_non_null(copy);
+        assert_non_null(now_k);
+        assert_non_null(now_v);
         unsigned mask = 0;
         int n_live = 0, old_slot[10];
         for (int i = 0; i < N; i++) {
@@ -176,13 +188,9 @@ static void test_dense_compaction(void **state) {
             assert_int_equal(v.n_blocks, 1);
             old_slot[i] = v.blocks[0];
             mask |= 1u << v.blocks[0];
-            for (int l = 0; l < st->n_layers; l++) {
-                size_t n = (size_t)len[i] * st->kv_dim;
-                memcpy(copy + 2 * per * i + (size_t)l * L * st->kv_dim,
-                       kv_k_rows(st, v.blocks[0], l), n * sizeof(float));
-                memcpy(copy + 2 * per * i + per + (size_t)l * L * st->kv_dim,
-                       kv_v_rows(st, v.blocks[0], l), n * sizeof(float));
-            }
+            for (int l = 0; l < st->n_layers; l++)
+                gather_rows(st, v.blocks[0], l, len[i], copy + 2 * per * i + (size_t)l * L * st->kv_dim,
+                            copy + 2 * per * i + per + (size_t)l * L * st->kv_dim);
         }
         int expect_moves = n_live ? brute_min_moves(mask, N) : 0;
         size_t bytes = 1;
@@ -202,11 +210,10 @@ static void test_dense_compaction(void **state) {
             if (s > hi) hi = s;
             for (int l = 0; l < st->n_layers; l++) {
                 size_t n = (size_t)len[i] * st->kv_dim;
-                assert_memory_equal(kv_k_rows(st, s, l),
-                                    copy + 2 * per * i + (size_t)l * L * st->kv_dim,
+                gather_rows(st, s, l, len[i], now_k, now_v);
+                assert_memory_equal(now_k, copy + 2 * per * i + (size_t)l * L * st->kv_dim,
                                     n * sizeof(float));
-                assert_memory_equal(kv_v_rows(st, s, l),
-                                    copy + 2 * per * i + per + (size_t)l * L * st->kv_dim,
+                assert_memory_equal(now_v, copy + 2 * per * i + per + (size_t)l * L * st->kv_dim,
                                     n * sizeof(float));
             }
             assert_true(rows_match(c, h[i], len[i], keys[i]));
@@ -225,6 +232,8 @@ static void test_dense_compaction(void **state) {
         assert_int_equal(stt.free_blocks, N - n_live);
         assert_int_equal(stt.capacity_tokens, (int64_t)N * L);
         free(copy);
+        free(now_k);
+        free(now_v);
         kv_cache_free(c);
     }
 }

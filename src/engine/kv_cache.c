@@ -98,7 +98,7 @@ kv_cache *kv_cache_new(const weft_config *model, const kv_cache_config *cfg, wef
     c->n_blocks = (int)(tokens / bt);
     c->max_table = (cfg->max_seq_len + bt - 1) / bt;
     c->free_head = c->free_tail = -1;
-    c->store = kv_store_new_typed(model->n_layers, model->n_kv_heads * model->head_dim, bt,
+    c->store = kv_store_new_typed(model->n_layers, model->n_kv_heads, model->head_dim, bt,
                                   c->n_blocks, cfg->dtype, err);
     if (!c->store) goto fail;
     if (c->layout == KV_LAYOUT_DENSE) {

@@ -105,9 +105,10 @@ static int check_batch(weft_forward *f, const kv_store *kv, const weft_batch *b,
         return weft_errf(err, "forward: batch has %d tokens (limit %d)", b->n_tokens, f->max_tokens);
     if (b->n_seqs <= 0 || b->n_seqs > f->max_tokens)
         return weft_errf(err, "forward: batch has %d sequences (limit %d)", b->n_seqs, f->max_tokens);
-    if (kv->n_layers != c->n_layers || kv->kv_dim != c->n_kv_heads * c->head_dim)
-        return weft_errf(err, "forward: KV store shape (%d layers, kv_dim %d) does not fit the model",
-                         kv->n_layers, kv->kv_dim);
+    if (kv->n_layers != c->n_layers || kv->kv_dim != c->n_kv_heads * c->head_dim ||
+        kv->head_dim % c->head_dim != 0)
+        return weft_errf(err, "forward: KV store shape (%d layers, kv_dim %d in heads of %d) does "
+                              "not fit the model", kv->n_layers, kv->kv_dim, kv->head_dim);
     for (int s = 0; s < b->n_seqs; s++) {
         f->last_pos[s] = -1;
         for (int i = 0; i < b->seqs[s].n_blocks; i++) {
@@ -139,15 +140,19 @@ static int check_batch(weft_forward *f, const kv_store *kv, const weft_batch *b,
     return 0;
 }
 
-/* Stores one token's K and V rows into the cache, rounding to F16 for an F16 store. */
+/* Stores one token's K and V rows into the cache (one head_dim piece per store head), rounding
+ * to F16 for an F16 store. */
 static void kv_write_row(kv_store *kv, int blk, int layer, int row, const float *k, const float *v) {
-    const size_t off = (size_t)row * kv->kv_dim;
-    if (kv->dtype == KV_F16) {
-        kn_f32_to_f16_row((uint16_t *)kv_k_ptr(kv, blk, layer) + off, k, kv->kv_dim);
-        kn_f32_to_f16_row((uint16_t *)kv_v_ptr(kv, blk, layer) + off, v, kv->kv_dim);
-    } else {
-        memcpy(kv_k_rows(kv, blk, layer) + off, k, sizeof(float) * kv->kv_dim);
-        memcpy(kv_v_rows(kv, blk, layer) + off, v, sizeof(float) * kv->kv_dim);
+    const int hs = kv->head_dim;
+    for (int col = 0; col < kv->kv_dim; col += hs) {
+        const size_t off = kv_elem_off(kv, row, col);
+        if (kv->dtype == KV_F16) {
+            kn_f32_to_f16_row((uint16_t *)kv_k_ptr(kv, blk, layer) + off, k + col, hs);
+            kn_f32_to_f16_row((uint16_t *)kv_v_ptr(kv, blk, layer) + off, v + col, hs);
+        } else {
+            memcpy(kv_k_rows(kv, blk, layer) + off, k + col, sizeof(float) * hs);
+            memcpy(kv_v_rows(kv, blk, layer) + off, v + col, sizeof(float) * hs);
+        }
     }
 }
 

@@ -18,20 +18,22 @@ int kv_dtype_parse(const char *s, kv_dtype *out) {
 }
 
 kv_store *kv_store_new(int n_layers, int kv_dim, int block_tokens, int n_blocks, weft_err *err) {
-    return kv_store_new_typed(n_layers, kv_dim, block_tokens, n_blocks, KV_F32, err);
+    return kv_store_new_typed(n_layers, 1, kv_dim, block_tokens, n_blocks, KV_F32, err);
 }
 
-kv_store *kv_store_new_typed(int n_layers, int kv_dim, int block_tokens, int n_blocks,
-                             kv_dtype dtype, weft_err *err) {
+kv_store *kv_store_new_typed(int n_layers, int n_heads, int head_dim, int block_tokens,
+                             int n_blocks, kv_dtype dtype, weft_err *err) {
     if (dtype != KV_F32 && dtype != KV_F16) {
         weft_errf(err, "kv: unknown element type %d", (int)dtype);
         return NULL;
     }
-    if (n_layers <= 0 || kv_dim <= 0 || block_tokens <= 0 || n_blocks <= 0) {
-        weft_errf(err, "kv: sizes must be positive (layers %d, kv_dim %d, block %d, blocks %d)",
-                  n_layers, kv_dim, block_tokens, n_blocks);
+    if (n_layers <= 0 || n_heads <= 0 || head_dim <= 0 || block_tokens <= 0 || n_blocks <= 0 ||
+        n_heads > INT32_MAX / head_dim) {
+        weft_errf(err, "kv: sizes must be positive (layers %d, heads %d x %d, block %d, blocks %d)",
+                  n_layers, n_heads, head_dim, block_tokens, n_blocks);
         return NULL;
     }
+    const int kv_dim = n_heads * head_dim;
     size_t per = (size_t)n_layers * (size_t)block_tokens * (size_t)kv_dim;
     size_t eb = kv_dtype_bytes(dtype);
     if (per > SIZE_MAX / eb / (size_t)n_blocks / 2) {
@@ -45,6 +47,7 @@ kv_store *kv_store_new_typed(int n_layers, int kv_dim, int block_tokens, int n_b
     }
     s->n_layers = n_layers;
     s->kv_dim = kv_dim;
+    s->head_dim = head_dim;
     s->block_tokens = block_tokens;
     s->n_blocks = n_blocks;
     s->block_floats = per;

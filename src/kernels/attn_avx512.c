@@ -1,112 +1,119 @@
-/* attn_avx512.c — AVX-512 attention inner loops (see attn.c). Head sizes that are multiples of
- * 16 up to 256 (every chunk count 1..16, e.g. 48 for TinyStories-15M) are specialised on the number of 16-float chunks so the per-head query or
- * output vectors live in registers while the K/V rows stream past. */
+/* attn_avx512.c — AVX-512 attention inner loops (see attn.c), for F32 and F16 cache rows.
+ * Head sizes that are multiples of 16 up to 256 (chunk counts C = 1..16, e.g. 48 for
+ * TinyStories-15M) are specialised on C so per-head query or output vectors live in registers
+ * while the K/V rows stream past. Decode attention is latency-bound, not bandwidth-bound, at
+ * these head sizes, so both loops keep many independent FMA chains in flight:
+ *  - scores: 16 key rows at a time, one accumulator per row, then one transpose-and-add tree
+ *    turns the 16 accumulators into the 16 scores (instead of 16 horizontal reductions);
+ *  - values: 4 (C <= 4) or 2 (C <= 8) independent sets of output accumulators over
+ *    consecutive rows, summed at the end.
+ * F16 rows are widened with vcvtph2ps as they are loaded; all arithmetic is F32. */
 #include <immintrin.h>
 
 #include "kernels/kn_internal.h"
 #include "weft/dtype.h"
 
-/* 16 cache elements at p widened to F32: F32 rows load directly, F16 rows go through vcvtph2ps. */
+/* 16 cache elements at p widened to F32. */
 static inline __m512 ld_f32(const float *p) { return _mm512_loadu_ps(p); }
 static inline __m512 ld_f16(const uint16_t *p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
 }
 
-static inline __attribute__((always_inline)) void
-scores_c(const int C, const float *q, int g, const float *k, size_t kstride, int n, float scale,
-         float *s, size_t sstride) {
-    for (int h = 0; h < g; h++) {
-        __m512 qv[16];
-        for (int c = 0; c < C; c++) qv[c] = _mm512_loadu_ps(q + (size_t)h * C * 16 + c * 16);
-        float *sh = s + (size_t)h * sstride;
-        int i = 0;
-        for (; i + 4 <= n; i += 4) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            const float *k0 = k + (size_t)i * kstride;
-            for (int c = 0; c < C; c++) {
-                a0 = _mm512_fmadd_ps(qv[c], ld_f32(k0 + c * 16), a0);
-                a1 = _mm512_fmadd_ps(qv[c], ld_f32(k0 + kstride + c * 16), a1);
-                a2 = _mm512_fmadd_ps(qv[c], ld_f32(k0 + 2 * kstride + c * 16), a2);
-                a3 = _mm512_fmadd_ps(qv[c], ld_f32(k0 + 3 * kstride + c * 16), a3);
-            }
-            sh[i] = _mm512_reduce_add_ps(a0) * scale;
-            sh[i + 1] = _mm512_reduce_add_ps(a1) * scale;
-            sh[i + 2] = _mm512_reduce_add_ps(a2) * scale;
-            sh[i + 3] = _mm512_reduce_add_ps(a3) * scale;
-        }
-        for (; i < n; i++) {
-            __m512 a = _mm512_setzero_ps();
-            const float *kr = k + (size_t)i * kstride;
-            for (int c = 0; c < C; c++) a = _mm512_fmadd_ps(qv[c], ld_f32(kr + c * 16), a);
-            sh[i] = _mm512_reduce_add_ps(a) * scale;
-        }
+/* r[i] = horizontal sum of v[i], i = 0..15. */
+static inline __attribute__((always_inline)) __m512 sum16(const __m512 v[16]) {
+    __m512 w[8], x[4];
+    for (int j = 0; j < 8; j++)
+        w[j] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * j], v[2 * j + 1]),
+                             _mm512_unpackhi_ps(v[2 * j], v[2 * j + 1]));
+    for (int j = 0; j < 4; j++) {
+        __m512d a = _mm512_castps_pd(w[2 * j]), b = _mm512_castps_pd(w[2 * j + 1]);
+        x[j] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                             _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
     }
+    /* x[j]'s 128-bit lane l holds lane-l partial sums of v[4j..4j+3] */
+    __m512 z0 = _mm512_add_ps(_mm512_shuffle_f32x4(x[0], x[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(x[0], x[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 z1 = _mm512_add_ps(_mm512_shuffle_f32x4(x[2], x[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(x[2], x[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(z0, z1, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(z0, z1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-static inline __attribute__((always_inline)) void
-scores_h(const int C, const float *q, int g, const uint16_t *k, size_t kstride, int n, float scale,
-         float *s, size_t sstride) {
-    for (int h = 0; h < g; h++) {
-        __m512 qv[16];
-        for (int c = 0; c < C; c++) qv[c] = _mm512_loadu_ps(q + (size_t)h * C * 16 + c * 16);
-        float *sh = s + (size_t)h * sstride;
-        int i = 0;
-        for (; i + 4 <= n; i += 4) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            const uint16_t *k0 = k + (size_t)i * kstride;
-            for (int c = 0; c < C; c++) {
-                a0 = _mm512_fmadd_ps(qv[c], ld_f16(k0 + c * 16), a0);
-                a1 = _mm512_fmadd_ps(qv[c], ld_f16(k0 + kstride + c * 16), a1);
-                a2 = _mm512_fmadd_ps(qv[c], ld_f16(k0 + 2 * kstride + c * 16), a2);
-                a3 = _mm512_fmadd_ps(qv[c], ld_f16(k0 + 3 * kstride + c * 16), a3);
-            }
-            sh[i] = _mm512_reduce_add_ps(a0) * scale;
-            sh[i + 1] = _mm512_reduce_add_ps(a1) * scale;
-            sh[i + 2] = _mm512_reduce_add_ps(a2) * scale;
-            sh[i + 3] = _mm512_reduce_add_ps(a3) * scale;
-        }
-        for (; i < n; i++) {
-            __m512 a = _mm512_setzero_ps();
-            const uint16_t *kr = k + (size_t)i * kstride;
-            for (int c = 0; c < C; c++) a = _mm512_fmadd_ps(qv[c], ld_f16(kr + c * 16), a);
-            sh[i] = _mm512_reduce_add_ps(a) * scale;
-        }
+/* Defines scores_<SUF>(C, ...) and values_<SUF>(C, ...) for cache element type T loaded by LD. */
+#define WEFT_ATTN_KERNELS(SUF, T, LD)                                                              \
+    static inline __attribute__((always_inline)) void scores_##SUF(                              \
+        const int C, const float *q, int g, const T *k, size_t kstride, int n, float scale,      \
+        float *s, size_t sstride) {                                                              \
+        const __m512 vscale = _mm512_set1_ps(scale);                                             \
+        for (int h = 0; h < g; h++) {                                                            \
+            __m512 qv[16];                                                                       \
+            for (int c = 0; c < C; c++) qv[c] = _mm512_loadu_ps(q + (size_t)h * C * 16 + c * 16); \
+            float *sh = s + (size_t)h * sstride;                                                 \
+            int i = 0;                                                                           \
+            if (C <= 8)                                                                          \
+                for (; i + 16 <= n; i += 16) {                                                   \
+                    __m512 a[16];                                                                \
+                    for (int r = 0; r < 16; r++) {                                               \
+                        const T *kr = k + (size_t)(i + r) * kstride;                             \
+                        a[r] = _mm512_mul_ps(qv[0], LD(kr));                                     \
+                        for (int c = 1; c < C; c++) a[r] = _mm512_fmadd_ps(qv[c], LD(kr + c * 16), a[r]); \
+                    }                                                                            \
+                    _mm512_storeu_ps(sh + i, _mm512_mul_ps(sum16(a), vscale));                   \
+                }                                                                                \
+            for (; i + 4 <= n; i += 4) {                                                         \
+                __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                      \
+                const T *k0 = k + (size_t)i * kstride;                                           \
+                for (int c = 0; c < C; c++) {                                                    \
+                    a0 = _mm512_fmadd_ps(qv[c], LD(k0 + c * 16), a0);                            \
+                    a1 = _mm512_fmadd_ps(qv[c], LD(k0 + kstride + c * 16), a1);                  \
+                    a2 = _mm512_fmadd_ps(qv[c], LD(k0 + 2 * kstride + c * 16), a2);              \
+                    a3 = _mm512_fmadd_ps(qv[c], LD(k0 + 3 * kstride + c * 16), a3);              \
+                }                                                                                \
+                sh[i] = _mm512_reduce_add_ps(a0) * scale;                                        \
+                sh[i + 1] = _mm512_reduce_add_ps(a1) * scale;                                    \
+                sh[i + 2] = _mm512_reduce_add_ps(a2) * scale;                                    \
+                sh[i + 3] = _mm512_reduce_add_ps(a3) * scale;                                    \
+            }                                                                                    \
+            for (; i < n; i++) {                                                                 \
+                __m512 a = _mm512_setzero_ps();                                                  \
+                const T *kr = k + (size_t)i * kstride;                                           \
+                for (int c = 0; c < C; c++) a = _mm512_fmadd_ps(qv[c], LD(kr + c * 16), a);     \
+                sh[i] = _mm512_reduce_add_ps(a) * scale;                                         \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+    static inline __attribute__((always_inline)) void values_##SUF(                              \
+        const int C, const float *p, size_t pstride, int g, const T *v, size_t vstride, int n,   \
+        float *out) {                                                                            \
+        enum { MAXS = 4 };                                                                       \
+        const int S = C <= 4 ? 4 : C <= 8 ? 2 : 1; /* independent accumulator sets */            \
+        for (int h = 0; h < g; h++) {                                                            \
+            __m512 o[MAXS][16];                                                                  \
+            float *oh = out + (size_t)h * C * 16;                                                \
+            for (int c = 0; c < C; c++) o[0][c] = _mm512_loadu_ps(oh + c * 16);                  \
+            for (int t = 1; t < S; t++)                                                          \
+                for (int c = 0; c < C; c++) o[t][c] = _mm512_setzero_ps();                       \
+            const float *ph = p + (size_t)h * pstride;                                           \
+            int i = 0;                                                                           \
+            for (; i + S <= n; i += S)                                                           \
+                for (int t = 0; t < S; t++) {                                                    \
+                    __m512 w = _mm512_set1_ps(ph[i + t]);                                        \
+                    const T *vr = v + (size_t)(i + t) * vstride;                                 \
+                    for (int c = 0; c < C; c++) o[t][c] = _mm512_fmadd_ps(w, LD(vr + c * 16), o[t][c]); \
+                }                                                                                \
+            for (; i < n; i++) {                                                                 \
+                __m512 w = _mm512_set1_ps(ph[i]);                                                \
+                const T *vr = v + (size_t)i * vstride;                                           \
+                for (int c = 0; c < C; c++) o[0][c] = _mm512_fmadd_ps(w, LD(vr + c * 16), o[0][c]); \
+            }                                                                                    \
+            for (int t = 1; t < S; t++)                                                          \
+                for (int c = 0; c < C; c++) o[0][c] = _mm512_add_ps(o[0][c], o[t][c]);           \
+            for (int c = 0; c < C; c++) _mm512_storeu_ps(oh + c * 16, o[0][c]);                  \
+        }                                                                                        \
     }
-}
 
-static inline __attribute__((always_inline)) void
-values_c(const int C, const float *p, size_t pstride, int g, const float *v, size_t vstride,
-         int n, float *out) {
-    for (int h = 0; h < g; h++) {
-        __m512 o[16];
-        float *oh = out + (size_t)h * C * 16;
-        for (int c = 0; c < C; c++) o[c] = _mm512_loadu_ps(oh + c * 16);
-        const float *ph = p + (size_t)h * pstride;
-        for (int i = 0; i < n; i++) {
-            __m512 w = _mm512_set1_ps(ph[i]);
-            const float *vr = v + (size_t)i * vstride;
-            for (int c = 0; c < C; c++) o[c] = _mm512_fmadd_ps(w, ld_f32(vr + c * 16), o[c]);
-        }
-        for (int c = 0; c < C; c++) _mm512_storeu_ps(oh + c * 16, o[c]);
-    }
-}
-
-static inline __attribute__((always_inline)) void
-values_h(const int C, const float *p, size_t pstride, int g, const uint16_t *v, size_t vstride,
-         int n, float *out) {
-    for (int h = 0; h < g; h++) {
-        __m512 o[16];
-        float *oh = out + (size_t)h * C * 16;
-        for (int c = 0; c < C; c++) o[c] = _mm512_loadu_ps(oh + c * 16);
-        const float *ph = p + (size_t)h * pstride;
-        for (int i = 0; i < n; i++) {
-            __m512 w = _mm512_set1_ps(ph[i]);
-            const uint16_t *vr = v + (size_t)i * vstride;
-            for (int c = 0; c < C; c++) o[c] = _mm512_fmadd_ps(w, ld_f16(vr + c * 16), o[c]);
-        }
-        for (int c = 0; c < C; c++) _mm512_storeu_ps(oh + c * 16, o[c]);
-    }
-}
+WEFT_ATTN_KERNELS(f32, float, ld_f32)
+WEFT_ATTN_KERNELS(f16, uint16_t, ld_f16)
 
 /* Dispatch on the number of 16-float chunks; false when hd/16 is outside 1..16. */
 #define WEFT_CHUNK_CASES(F, ...)                                                                  \
@@ -130,7 +137,7 @@ values_h(const int C, const float *p, size_t pstride, int g, const uint16_t *v, 
 bool kn_attn_scores_avx512(const float *q, int g, int hd, const float *k, size_t kstride, int n,
                            float scale, float *s, size_t sstride) {
     switch (hd / 16) {
-        WEFT_CHUNK_CASES(scores_c, q, g, k, kstride, n, scale, s, sstride)
+        WEFT_CHUNK_CASES(scores_f32, q, g, k, kstride, n, scale, s, sstride)
     default: return false;
     }
 }
@@ -138,7 +145,7 @@ bool kn_attn_scores_avx512(const float *q, int g, int hd, const float *k, size_t
 bool kn_attn_values_avx512(const float *p, size_t pstride, int g, int hd, const float *v,
                            size_t vstride, int n, float *out) {
     switch (hd / 16) {
-        WEFT_CHUNK_CASES(values_c, p, pstride, g, v, vstride, n, out)
+        WEFT_CHUNK_CASES(values_f32, p, pstride, g, v, vstride, n, out)
     default: return false;
     }
 }
@@ -146,7 +153,7 @@ bool kn_attn_values_avx512(const float *p, size_t pstride, int g, int hd, const 
 bool kn_attn_scores_f16_avx512(const float *q, int g, int hd, const uint16_t *k, size_t kstride,
                                int n, float scale, float *s, size_t sstride) {
     switch (hd / 16) {
-        WEFT_CHUNK_CASES(scores_h, q, g, k, kstride, n, scale, s, sstride)
+        WEFT_CHUNK_CASES(scores_f16, q, g, k, kstride, n, scale, s, sstride)
     default: return false;
     }
 }
@@ -154,7 +161,7 @@ bool kn_attn_scores_f16_avx512(const float *q, int g, int hd, const uint16_t *k,
 bool kn_attn_values_f16_avx512(const float *p, size_t pstride, int g, int hd, const uint16_t *v,
                                size_t vstride, int n, float *out) {
     switch (hd / 16) {
-        WEFT_CHUNK_CASES(values_h, p, pstride, g, v, vstride, n, out)
+        WEFT_CHUNK_CASES(values_f16, p, pstride, g, v, vstride, n, out)
     default: return false;
     }
 }
