@@ -91,16 +91,24 @@ int workers_route(srv *s, const engine_request *r, const pred_features *f) {
             if (est.p50 > 0 && est.p50 < pred) pred = est.p50;
         }
         sched_worker_load w[SRV_MAX_WORKERS];
+        engine_stats sts[SRV_MAX_WORKERS];
+        /* A worker that has not stepped yet is assumed as slow as the slowest measured one
+         * (same model), else 50 ms per step. */
+        double guess = 0;
         for (int i = 0; i < s->n_workers; i++) {
-            engine_stats st;
-            engine_get_stats(s->workers[i], &st);
+            engine_get_stats(s->workers[i], &sts[i]);
+            if (sts[i].step_s_ewma > guess) guess = sts[i].step_s_ewma;
+        }
+        if (guess <= 0) guess = 0.05;
+        for (int i = 0; i < s->n_workers; i++) {
+            const engine_stats st = sts[i];
             w[i] = (sched_worker_load){
                 .running = st.running,
                 .waiting = st.waiting,
                 .max_running = i == 0 ? (s->cfg->max_running > 0 ? s->cfg->max_running : 64)
                                       : s->cfg->secondary_max_running,
                 .step_s = st.step_s_ewma,
-                .step_s_guess = 0.05,
+                .step_s_guess = guess,
                 .waiting_tokens = st.waiting_pred_tokens,
                 .running_left_tokens = st.running_left_tokens,
             };
