@@ -19,8 +19,8 @@
 # (a per-request SLO that scales with its length); priorities: 3 seeded random levels.
 # Reproduce: make build && /work/wt/benchlock bash bench/sched.sh part1 &&
 #            /work/wt/benchlock bash bench/sched.sh part2 ; bash bench/sched.sh report
-# (--quick as the second argument: a smoke run with tiny15m and few requests, into the scratch
-# folder).
+# (--quick as the second argument: a smoke run with tiny15m and few requests, into
+# $TMPDIR/weft-sched-quick).
 source "$(dirname "$0")/engine_lib.sh"
 part=${1:-report}
 quick=0
@@ -35,7 +35,7 @@ http_policies="fcfs priority spf laxity rtlm"
 preset=tiny110m; n=80; n_cal=48; n_http=60; n_cons=40; max_run=8; aging=20
 out=$results
 if [ $quick = 1 ]; then
-    preset=tiny15m; n=16; n_cal=12; n_http=10; n_cons=10; out=$scratch/results; mkdir -p "$out"
+    preset=tiny15m; n=16; n_cal=12; n_http=10; n_cons=10; out=${TMPDIR:-/tmp}/weft-sched-quick; mkdir -p "$out"
 fi
 name=sched
 csv=$out/$name.csv          # scheduling rows (report_sched_csv)
@@ -45,9 +45,14 @@ common=(--prompts-from "$pairs" --lengths-from "$pairs" --max-prompt 128 --max-o
         --max-running $max_run --threads "$(nproc)" --seed 7 --aging-s $aging --priorities 3 -q)
 model=$scratch/model.gguf
 
-calib() { # prints: capacity_req_s tok_s tpot_ms mean_out
+# Capacity: the steady-state decode rate of a full batch, max_running / TPOT at saturation
+# (tokens/s), over the mean output length (requests/s). The saturated run's makespan
+# throughput is lower (prefill, and the drain at its end when the batch empties) and is
+# reported beside it.
+calib() { # prints: capacity_req_s makespan_tok_s tpot_ms mean_out capacity_tok_s
     csv_select "$cal" out_tok_s output_tokens requests tpot_mean_ms |
-        awk 'NR == 1 { mo = $2 / $3; printf "%.4f %.2f %.3f %.1f\n", $1 / mo, $1, $4, mo }'
+        awk -v m=$max_run 'NR == 1 { mo = $2 / $3; ct = m * 1000 / $4
+                             printf "%.4f %.2f %.3f %.1f %.1f\n", ct / mo, $1, $4, mo, ct }'
 }
 deadline_args() { # 2 s + 3 x saturated per-token time per output token
     local tpot
@@ -61,8 +66,8 @@ if [ "$part" = part1 ]; then
     echo "== calibration: $n_cal requests at t=0, fcfs" >&2
     "$WEFT" bench engine --model "$model" -n $n_cal "${common[@]}" --label calibration \
         --csv "$cal" >/dev/null
-    read -r cap tok tpot mo < <(calib)
-    echo "== capacity $cap req/s ($tok output tok/s, mean output $mo tokens, TPOT $tpot ms)" >&2
+    read -r cap tok tpot mo ctok < <(calib)
+    echo "== capacity $cap req/s ($ctok tok/s = $max_run / TPOT $tpot ms; makespan $tok tok/s; mean output $mo tokens)" >&2
     for load in 0.80 0.95; do
         rate=$(awk -v c="$cap" -v l="$load" 'BEGIN { printf "%.4f", c * l }')
         echo "== Poisson at ${load} x capacity = $rate req/s, $policies" >&2
@@ -77,7 +82,7 @@ fi
 if [ "$part" = part2 ]; then
     [ -r "$cal" ] || { echo "run part1 first" >&2; exit 1; }
     synth_model $preset f32 "$model"
-    read -r cap tok tpot mo < <(calib)
+    read -r cap tok tpot mo ctok < <(calib)
     rate=$(awk -v c="$cap" 'BEGIN { printf "%.4f", c * 0.80 }')
     # trace: the first n records' mean gap, scaled so the replay runs at 80% of capacity
     tscale=$(awk -F, -v n=$n -v r="$rate" 'NR == 2 { split($1, a, " "); split(a[2], t, ":"); t0 = t[1]*3600 + t[2]*60 + t[3] }
@@ -127,7 +132,7 @@ fi
 
 # ---- report: tables and plot from the CSVs ----
 [ -r "$csv" ] || { echo "no $csv: run part1 and part2 first" >&2; exit 1; }
-read -r cap tok tpot mo < <(calib)
+read -r cap tok tpot mo ctok < <(calib)
 {
     echo "# sched — scheduling policies on the same requests"
     echo
@@ -136,8 +141,10 @@ read -r cap tok tpot mo < <(calib)
     echo
     echo "Model: $preset synth F32 (Llama-2 vocabulary). Prompts and real response lengths from alpaca_cleaned_1000.jsonl"
     echo "(prompts cut to 128, outputs to 256 tokens, forced with ignore_eos), max_running $max_run, $(nproc) threads, seed 7."
-    echo "Measured capacity (48 requests at t=0, fcfs): $cap req/s = $tok output tok/s at a mean output of $mo tokens;"
-    echo "TPOT at saturation $tpot ms. Deadline per request: 2 s + 3 x $tpot ms per output token. Aging bound $aging s."
+    echo "Capacity, from a saturated run ($n_cal requests at t=0, fcfs): TPOT $tpot ms at a full batch of $max_run, so"
+    echo "$ctok output tok/s = $cap req/s at the mean output of $mo tokens (that run's makespan throughput, with its"
+    echo "prefill and drain: $tok tok/s). Loads below are fractions of $cap req/s. Deadline per request: 2 s + 3 x $tpot ms"
+    echo "per output token. Aging bound $aging s."
     echo
     echo "| scenario | policy | done | tok/s | mean s | p50 s | p99 s | TTFT mean s | TTFT p99 s | queue max s | deadline miss | preempt | pred/actual tok | p90 cover | sched us/step | sched % |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
