@@ -173,7 +173,8 @@ typedef struct engine_stats {
     double pred_tokens_sum, actual_tokens_sum; /* p50 predicted vs generated, summed */
     double pred_abs_log_err_sum;  /* sum |ln((p50+1)/(actual+1))| */
     uint64_t pred_p90_covered;    /* actual <= p90 */
-    double time_predict_s;        /* inside time_schedule_s: predict + refine + update */
+    double time_predict_s;        /* predict (inside time_schedule_s) + refine and update (inside
+                                   * time_sample_s) */
     double step_s_ewma;           /* recent step time (what the policies see) */
     double waiting_pred_tokens;   /* predicted output tokens of the waiting queue (p50, else
                                    * max_tokens), for the offload policy */

@@ -66,8 +66,8 @@ typedef struct report_sched_summary {
     double pred_mean, actual_mean;   /* mean predicted p50 and actual output tokens */
     double pred_mae_log;             /* mean |ln((p50+1)/(actual+1))| */
     double p90_coverage;             /* share with actual <= p90 */
-    double sched_us_per_step;        /* engine time_schedule_s / steps, microseconds */
-    double sched_overhead_pct;       /* time_schedule_s / (schedule + forward + sample) */
+    double sched_us_per_step;        /* (time_schedule_s + time_predict_s) / steps, us */
+    double sched_overhead_pct;       /* the same / (schedule + forward + sample), percent */
 } report_sched_summary;
 
 void report_sched_summarize(const report_run *r, report_sched_summary *out);
