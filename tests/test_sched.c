@@ -94,8 +94,8 @@ static void test_fcfs(void **state) {
 static void test_priority(void **state) {
     (void)state;
     sched_policy *p = make("priority", 20);
-    sched_info q[5] = {req(0, 1.0, 5, 5), req(1, 2.0, 5, 5), req(2, 3.0, 5, 5),
-                       req(3, 4.0, 5, 5), req(4, 0.5, 5, 5)};
+    sched_info q[5] = {req(0, 1.0, 5, 5), req(1, 2.0, 5, 5), req(2, 3.0, 5, 5), req(3, 4.0, 5, 5),
+                       req(4, 0.5, 5, 5)};
     q[0].priority = 0;
     q[1].priority = 5;
     q[2].priority = 1;
@@ -171,9 +171,9 @@ static void test_laxity(void **state) {
     double now = 10.0;
     sched_info q[5] = {req(0, 1.0, 100, 120), req(1, 2.0, 100, 120), req(2, 3.0, 10, 12),
                        req(3, 4.0, 10, 12), req(4, 0.5, 10, 12)};
-    q[0].deadline_s = now + 3.0; /* needs 1 s: slack 2 */
-    q[1].deadline_s = now + 1.5; /* needs 1 s: slack 0.5 */
-    q[2].deadline_s = now + 1.1; /* needs 0.1 s: slack 1.0 */
+    q[0].deadline_s = now + 3.0;  /* needs 1 s: slack 2 */
+    q[1].deadline_s = now + 1.5;  /* needs 1 s: slack 0.5 */
+    q[2].deadline_s = now + 1.1;  /* needs 0.1 s: slack 1.0 */
     q[3].deadline_s = now + 0.05; /* needs 0.1 s: cannot make it */
     q[4].deadline_s = 0;          /* no deadline */
     /* least slack first; the hopeless and the deadline-free are best effort, FCFS */
@@ -266,8 +266,12 @@ static void test_offload(void **state) {
     (void)state;
     /* primary: fast (20 ms/step), 8 slots, full, 16 waiting with 100 predicted tokens each */
     sched_worker_load w[2] = {
-        {.running = 8, .waiting = 16, .max_running = 8, .step_s = 0.02,
-         .waiting_tokens = 1600, .running_left_tokens = 400},
+        {.running = 8,
+         .waiting = 16,
+         .max_running = 8,
+         .step_s = 0.02,
+         .waiting_tokens = 1600,
+         .running_left_tokens = 400},
         {.running = 1, .waiting = 0, .max_running = 4, .step_s = 0.05},
     };
     /* primary delay: (1600 + 400) / 8 * 0.02 = 5 s; secondary: free slot, 0 s */
@@ -289,7 +293,11 @@ static void test_offload(void **state) {
     /* a busy secondary that would also miss is not used: 3 workers, the third can make it */
     sched_worker_load three[3] = {
         w[0],
-        {.running = 4, .waiting = 10, .max_running = 4, .step_s = 0.05, .waiting_tokens = 1000,
+        {.running = 4,
+         .waiting = 10,
+         .max_running = 4,
+         .step_s = 0.05,
+         .waiting_tokens = 1000,
          .running_left_tokens = 200},
         {.running = 0, .max_running = 2, .step_s_guess = 0.04},
     };
@@ -298,16 +306,11 @@ static void test_offload(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),
-        cmocka_unit_test(test_fcfs),
-        cmocka_unit_test(test_priority),
-        cmocka_unit_test(test_spf_order_and_victim),
-        cmocka_unit_test(test_spf_aging),
-        cmocka_unit_test(test_oracle),
-        cmocka_unit_test(test_laxity),
-        cmocka_unit_test(test_rtlm_uncertainty),
-        cmocka_unit_test(test_rtlm_demotion),
-        cmocka_unit_test(test_rtlm_deadlines_and_aging),
+        cmocka_unit_test(test_names),         cmocka_unit_test(test_fcfs),
+        cmocka_unit_test(test_priority),      cmocka_unit_test(test_spf_order_and_victim),
+        cmocka_unit_test(test_spf_aging),     cmocka_unit_test(test_oracle),
+        cmocka_unit_test(test_laxity),        cmocka_unit_test(test_rtlm_uncertainty),
+        cmocka_unit_test(test_rtlm_demotion), cmocka_unit_test(test_rtlm_deadlines_and_aging),
         cmocka_unit_test(test_offload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

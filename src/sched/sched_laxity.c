@@ -12,7 +12,7 @@
 #define BEST_EFFORT 1e6 /* rank offset of best-effort requests: behind any real laxity */
 
 static double left_tokens(const sched_info *r) {
-    double total = r->predicted_p50 > 0       ? r->predicted_p50
+    double total = r->predicted_p50 > 0      ? r->predicted_p50
                    : r->predicted_tokens > 0 ? r->predicted_tokens
                                              : r->max_tokens;
     if (total > r->max_tokens) total = r->max_tokens;

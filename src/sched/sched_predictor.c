@@ -19,7 +19,7 @@ static void hook_update(void *ctx, const pred_features *f, int actual_tokens) {
 }
 
 engine_predictor sched_predictor_hooks(pred_model *m) {
-    engine_predictor p = {.ctx = m, .predict = hook_predict, .refine = hook_refine,
-                          .update = hook_update};
+    engine_predictor p = {
+        .ctx = m, .predict = hook_predict, .refine = hook_refine, .update = hook_update};
     return p;
 }

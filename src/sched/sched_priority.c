@@ -16,8 +16,7 @@ static double prio_victim_key(const sched_policy *p, const sched_info *r, double
     return -(double)r->priority;
 }
 
-static int prio_pick_victim(const sched_policy *p, const sched_info *running, int n,
-                            double now_s) {
+static int prio_pick_victim(const sched_policy *p, const sched_info *running, int n, double now_s) {
     return sched_victim_by(p, running, n, now_s, prio_victim_key);
 }
 

@@ -39,8 +39,7 @@ static double rtlm_victim_key(const sched_policy *p, const sched_info *r, double
     return sched_demoted(r) ? 1e9 + left : left;
 }
 
-static int rtlm_pick_victim(const sched_policy *p, const sched_info *running, int n,
-                            double now_s) {
+static int rtlm_pick_victim(const sched_policy *p, const sched_info *running, int n, double now_s) {
     return sched_victim_by(p, running, n, now_s, rtlm_victim_key);
 }
 

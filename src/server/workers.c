@@ -184,23 +184,57 @@ char *workers_metrics_render(srv *s) {
             const engine_stats *e = &st[i];
             double v = 0;
             switch (k) {
-            case 0: v = (double)atomic_load(&s->routed[i]); break;
-            case 1: v = e->running; break;
-            case 2: v = e->waiting; break;
-            case 3: v = (double)e->steps; break;
-            case 4: v = e->time_schedule_s; break;
-            case 5: v = e->time_schedule_s + e->time_forward_s + e->time_sample_s; break;
-            case 6: v = e->queue_s_sum; break;
-            case 7: v = (double)e->queued_requests; break;
-            case 8: v = e->queue_s_max; break;
-            case 9: v = (double)e->deadline_requests; break;
-            case 10: v = (double)e->deadline_missed; break;
-            case 11: v = (double)e->requests_dropped; break;
-            case 12: v = (double)e->pred_n; break;
-            case 13: v = e->pred_tokens_sum; break;
-            case 14: v = e->actual_tokens_sum; break;
-            case 15: v = e->pred_abs_log_err_sum; break;
-            default: v = (double)e->pred_p90_covered; break;
+            case 0:
+                v = (double)atomic_load(&s->routed[i]);
+                break;
+            case 1:
+                v = e->running;
+                break;
+            case 2:
+                v = e->waiting;
+                break;
+            case 3:
+                v = (double)e->steps;
+                break;
+            case 4:
+                v = e->time_schedule_s;
+                break;
+            case 5:
+                v = e->time_schedule_s + e->time_forward_s + e->time_sample_s;
+                break;
+            case 6:
+                v = e->queue_s_sum;
+                break;
+            case 7:
+                v = (double)e->queued_requests;
+                break;
+            case 8:
+                v = e->queue_s_max;
+                break;
+            case 9:
+                v = (double)e->deadline_requests;
+                break;
+            case 10:
+                v = (double)e->deadline_missed;
+                break;
+            case 11:
+                v = (double)e->requests_dropped;
+                break;
+            case 12:
+                v = (double)e->pred_n;
+                break;
+            case 13:
+                v = e->pred_tokens_sum;
+                break;
+            case 14:
+                v = e->actual_tokens_sum;
+                break;
+            case 15:
+                v = e->pred_abs_log_err_sum;
+                break;
+            default:
+                v = (double)e->pred_p90_covered;
+                break;
             }
             fprintf(f, "%s{worker=\"%d\",policy=\"%s\"} %.9g\n", m[k].name, i, pol, v);
         }

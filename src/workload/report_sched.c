@@ -99,8 +99,7 @@ void report_sched_table(FILE *out, const report_meta *meta, const report_run *ru
                 r->sum.output_tok_per_s, s.e2e_s.mean, s.e2e_s.p50, s.e2e_s.p99, s.ttft_s.mean,
                 s.ttft_s.p99, s.queue_s.mean, s.queue_s.max, s.deadline_missed, s.deadline_n,
                 100.0 * s.miss_rate, (unsigned long long)r->st.requests_preempted, s.pred_mean,
-                s.actual_mean, 100.0 * s.p90_coverage, s.sched_us_per_step,
-                s.sched_overhead_pct);
+                s.actual_mean, 100.0 * s.p90_coverage, s.sched_us_per_step, s.sched_overhead_pct);
     }
 }
 
@@ -115,8 +114,7 @@ const char *report_sched_csv_header(void) {
     return SCHED_CSV_HEADER;
 }
 
-int report_sched_csv(const char *path, bool append, const report_run *runs, int n,
-                     weft_err *err) {
+int report_sched_csv(const char *path, bool append, const report_run *runs, int n, weft_err *err) {
     bool header = true;
     if (append) {
         struct stat sb;
@@ -143,8 +141,8 @@ int report_sched_csv(const char *path, bool append, const report_run *runs, int 
                 (unsigned long long)st->requests_preempted);
         fprintf(f, "%d,%.3f,%.3f,%.5f,%.5f,%llu,%.3f,%.4f,%.6f,%.6f,%.6f\n", s.pred_n, s.pred_mean,
                 s.actual_mean, s.pred_mae_log, s.p90_coverage, (unsigned long long)st->steps,
-                s.sched_us_per_step, s.sched_overhead_pct, st->time_schedule_s,
-                st->time_predict_s, st->time_forward_s);
+                s.sched_us_per_step, s.sched_overhead_pct, st->time_schedule_s, st->time_predict_s,
+                st->time_forward_s);
     }
     if (fclose(f) != 0) return weft_errf(err, "%s: write failed: %s", path, strerror(errno));
     return 0;
