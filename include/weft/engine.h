@@ -21,6 +21,7 @@
 #include "weft/error.h"
 #include "weft/kv_cache.h"
 #include "weft/model.h"
+#include "weft/predict.h"
 #include "weft/sampler.h"
 #include "weft/sched.h"
 
@@ -34,6 +35,21 @@ typedef enum engine_mode {
 const char *engine_mode_name(engine_mode m);
 int engine_mode_parse(const char *s, engine_mode *out); /* "fused", "sequential", ... */
 
+/* Length prediction hooks (docs/scheduling.md), all called on the engine thread: predict when a
+ * request with features is first seen, refine once prefill produced its end-of-prompt logits
+ * (the hook computes the entropy and adds it to the features), update from every request that
+ * finished with its real length (online learning). ctx is the caller's (e.g. a pred_model);
+ * sched_predictor_hooks (sched_predictor.c) wires them to predict.h. */
+typedef struct engine_predictor {
+    void *ctx;
+    pred_estimate (*predict)(void *ctx, const pred_features *f);
+    void (*refine)(void *ctx, pred_features *f, const float *logits, int n_vocab);
+    void (*update)(void *ctx, const pred_features *f, int actual_tokens);
+} engine_predictor;
+
+/* The hooks for a predict.h length model m (owned by the caller; one per engine). */
+engine_predictor sched_predictor_hooks(pred_model *m);
+
 typedef struct engine_config {
     engine_mode mode;
     kv_cache_config kv;
@@ -44,6 +60,9 @@ typedef struct engine_config {
     int n_threads;         /* kernel worker threads; 0 = all cores */
     bool compact_dense;    /* dense layout: compact slots after sequences leave (default on) */
     sched_policy *policy;  /* NULL: FCFS; the engine takes ownership */
+    engine_predictor predictor; /* optional length prediction (predict NULL = none) */
+    bool consolidate;      /* fused: admit only while the running batch's predicted KV footprint
+                            * (prompt + predicted p90 output) fits the cache */
 } engine_config;
 
 void engine_config_defaults(engine_config *c);
@@ -60,6 +79,7 @@ typedef enum engine_finish {
     ENGINE_FINISH_CONTEXT = 2, /* max_seq_len reached */
     ENGINE_FINISH_CANCELLED = 3,
     ENGINE_FINISH_ERROR = 4,
+    ENGINE_FINISH_DEADLINE = 5, /* dropped: could no longer meet its deadline (a policy option) */
 } engine_finish;
 
 const char *engine_finish_name(engine_finish f);
@@ -82,6 +102,10 @@ typedef struct engine_event {
     int n_top;
     int top_ids[ENGINE_MAX_TOP_LOGPROBS];
     float top_logprobs[ENGINE_MAX_TOP_LOGPROBS];
+    /* FINISHED: the request's last length prediction (0 = none) and whether it had a deadline
+     * and missed it (-1: no deadline, 0: met, 1: missed or dropped) */
+    float pred_p50, pred_p90;
+    int deadline_missed;
 } engine_event;
 
 typedef void (*engine_event_fn)(void *ctx, const engine_event *ev);
@@ -100,6 +124,10 @@ typedef struct engine_request {
     int top_logprobs;          /* with want_logprobs: alternatives per token, 0..5 */
     engine_event_fn on_event;
     void *ctx;
+    /* additions for scheduling */
+    const pred_features *features; /* prompt's text features (copied at submit); with the
+                                    * engine's predictor they give predicted p50/p90 */
+    int true_tokens;           /* the real output length, for the oracle policy (benchmarks) */
 } engine_request;
 
 typedef struct engine engine;
@@ -134,6 +162,23 @@ typedef struct engine_stats {
     double time_forward_s, time_sample_s, time_schedule_s, time_compact_s; /* step breakdown */
     kv_cache_stats kv;
     double kv_live_fraction_mean; /* mean over steps of live / reserved tokens */
+    /* scheduling (docs/scheduling.md) */
+    uint64_t deadline_requests;   /* finished requests that had a deadline */
+    uint64_t deadline_missed;     /* of those: finished after it, or dropped */
+    uint64_t requests_dropped;    /* ENGINE_FINISH_DEADLINE */
+    uint64_t queued_requests;     /* requests admitted at least once */
+    double queue_s_sum;           /* their summed submission-to-admission time */
+    double queue_s_max;
+    uint64_t pred_n;              /* finished requests that had a prediction */
+    double pred_tokens_sum, actual_tokens_sum; /* p50 predicted vs generated, summed */
+    double pred_abs_log_err_sum;  /* sum |ln((p50+1)/(actual+1))| */
+    uint64_t pred_p90_covered;    /* actual <= p90 */
+    double time_predict_s;        /* predict (inside time_schedule_s) + refine and update (inside
+                                   * time_sample_s) */
+    double step_s_ewma;           /* recent step time (what the policies see) */
+    double waiting_pred_tokens;   /* predicted output tokens of the waiting queue (p50, else
+                                   * max_tokens), for the offload policy */
+    double running_left_tokens;   /* predicted output tokens the running sequences still need */
 } engine_stats;
 void engine_get_stats(engine *e, engine_stats *s); /* thread-safe snapshot */
 

@@ -6,6 +6,7 @@
 #ifndef WEFT_SCHED_H
 #define WEFT_SCHED_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* What a policy may look at for one request (waiting or running). */
@@ -19,6 +20,12 @@ typedef struct sched_info {
     double deadline_s;     /* absolute, engine clock; 0 = none */
     int predicted_tokens;  /* predicted output length; 0 = unknown */
     int n_preempted;       /* times this request was preempted */
+    /* additions for the uncertainty-aware policies (sched_policies.c) */
+    float predicted_p50;   /* central estimate of the output length, tokens; 0 = unknown */
+    float predicted_p90;   /* upper quantile, tokens (>= p50); 0 = unknown */
+    int true_tokens;       /* the real output length: benchmarks only (oracle); 0 = unknown */
+    int running;           /* 1: in the running batch (pick_victim), 0: waiting */
+    double step_s;         /* the engine's recent mean step time (EWMA), seconds; 0 = unknown */
 } sched_info;
 
 typedef struct sched_policy sched_policy;
@@ -31,10 +38,69 @@ struct sched_policy {
     int (*pick_victim)(const sched_policy *p, const sched_info *running, int n, double now_s);
     void (*destroy)(sched_policy *p);
     void *state;
+    /* Optional (NULL = never): true when a waiting request should be dropped now, because it can
+     * no longer meet its deadline and the policy was configured to drop such requests. The
+     * engine then finishes it with ENGINE_FINISH_DEADLINE. */
+    bool (*should_drop)(const sched_policy *p, const sched_info *r, double now_s);
 };
 
 /* First come, first served: rank by arrival; the victim is the latest arrival (vLLM's rule). */
 sched_policy *sched_fcfs_new(void);
 void sched_policy_free(sched_policy *p);
+
+/* ---- the policies of weft's uncertainty-aware scheduling (docs/scheduling.md) ---- */
+
+/* Knobs shared by the policies; sched_config_defaults gives the documented defaults. */
+typedef struct sched_config {
+    double aging_s;         /* spf/rtlm/oracle: a request's rank falls linearly with its wait and
+                             * reaches the head of the queue after aging_s (default 20) */
+    double tpot_s;          /* laxity/rtlm: seconds per output token under load, to turn
+                             * predicted tokens into time, used until the engine has measured its
+                             * step time (sched_info.step_s) (default 0.05) */
+    bool laxity_drop;       /* laxity: drop a waiting request that can no longer make its deadline
+                             * (default false: it is only moved behind those that can) */
+    double wide_ratio;      /* rtlm: a prediction is "wide" when p90 >= wide_ratio * p50; wide
+                             * ones are ranked on p90 (default 2) */
+    double prefill_weight;  /* spf/rtlm/oracle: a prompt token counts as this many output tokens
+                             * of work (default 0.02: prefill is batched and cheap) */
+} sched_config;
+
+void sched_config_defaults(sched_config *c);
+
+/* Policies by name: fcfs, priority, spf, laxity, rtlm, oracle. NULL for an unknown name (or out
+ * of memory); c NULL = defaults. */
+sched_policy *sched_policy_new(const char *name, const sched_config *c);
+/* The names sched_policy_new accepts, comma-separated, for usage lines and errors. */
+const char *sched_policy_names(void);
+
+/* Predicted remaining output tokens of r for ranking: rtlm's rule (p90 when the prediction is
+ * wide, else p50; max_tokens when nothing is predicted), minus what it has generated; a request
+ * that ran past its p90 is "demoted": its remaining work is taken as max_tokens - generated. */
+double sched_rtlm_remaining(const sched_config *c, const sched_info *r);
+/* True when r ran past its upper prediction (demotion). */
+bool sched_demoted(const sched_info *r);
+
+/* ---- strategic offloading (sched_offload.c) ---- */
+
+/* What the offload policy knows about one worker (an engine with its own threads and cache). */
+typedef struct sched_worker_load {
+    int running, waiting, max_running;
+    double step_s;           /* its recent step time; 0 = not measured yet (use step_s_guess) */
+    double step_s_guess;     /* its configured/expected step time before any measurement */
+    double waiting_tokens;   /* predicted output tokens of everything waiting */
+    double running_left_tokens; /* predicted output tokens the running sequences still need */
+} sched_worker_load;
+
+/* Predicted seconds until a request submitted now to w starts (its queueing delay): zero while w
+ * has a free running slot and nobody waits, else the predicted work in front of it spread over
+ * w's max_running slots, one token per slot per step. */
+double sched_offload_delay(const sched_worker_load *w);
+/* Predicted completion (seconds from now) of a request of pred_tokens output tokens on w. */
+double sched_offload_completion(const sched_worker_load *w, double pred_tokens);
+/* The worker for a request with a deadline of deadline_rel_s seconds (0 = none) and pred_tokens
+ * predicted output tokens: worker 0 (the primary) unless its predicted completion would miss the
+ * deadline and a secondary's would not, in which case the first such secondary. */
+int sched_offload_pick(const sched_worker_load *w, int n, double deadline_rel_s,
+                       double pred_tokens);
 
 #endif

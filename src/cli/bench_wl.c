@@ -25,6 +25,9 @@ const char bench_wl_usage[] =
     "      --prompts-from F       prompts from a pairs JSONL data set (tokenized)\n"
     "      --max-prompt N         cut prompts to N tokens\n"
     "      --temp T               sampling temperature (default 0 = greedy)\n"
+    "      --deadline-ms A        every request gets a deadline of A ms after arrival ...\n"
+    "      --deadline-per-token-ms B  ... plus B ms per output token it must generate\n"
+    "      --priorities K         seeded random request priorities 0..K-1\n"
     "  -s, --seed S               workload and sampling seed (default 1)\n";
 
 void bench_wl_init(bench_wl *w) {
@@ -93,6 +96,12 @@ int bench_wl_option(cli_args *a, const char *s, bench_wl *w) {
         rc = cli_str(a, s, &w->wl.prompts_from);
     else if (!strcmp(s, "--max-prompt"))
         rc = cli_int(a, s, 1, 1 << 20, &w->wl.max_prompt);
+    else if (!strcmp(s, "--deadline-ms"))
+        rc = bench_parse_double(a, s, 0, 1e9, &w->deadline_ms);
+    else if (!strcmp(s, "--deadline-per-token-ms"))
+        rc = bench_parse_double(a, s, 0, 1e6, &w->deadline_tok_ms);
+    else if (!strcmp(s, "--priorities"))
+        rc = cli_int(a, s, 1, 1000, &w->priorities);
     else if (!strcmp(s, "--temp"))
         rc = cli_float(a, s, 0, 100, &w->temp);
     else if (!strcmp(s, "-s") || !strcmp(s, "--seed"))
@@ -100,6 +109,20 @@ int bench_wl_option(cli_args *a, const char *s, bench_wl *w) {
     else
         return 0;
     return rc ? -1 : 1;
+}
+
+double bench_wl_deadline_ms(const bench_wl *w, const wl_request *q) {
+    if (w->deadline_ms <= 0 && w->deadline_tok_ms <= 0) return 0;
+    return w->deadline_ms + w->deadline_tok_ms * q->n_output;
+}
+
+int bench_wl_priority(const bench_wl *w, int i) {
+    if (w->priorities <= 1) return 0;
+    uint64_t z = w->wl.seed * 0x9e3779b97f4a7c15ULL + (uint64_t)i * 0xbf58476d1ce4e5b9ULL + 1;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL; /* splitmix64's finaliser */
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (int)(z % (uint64_t)w->priorities);
 }
 
 int bench_wl_finish(bench_wl *w) {

@@ -15,7 +15,16 @@ typedef struct bench_wl {
     wl_spec wl;
     bool have_rate, have_gap, have_out_len, have_out_range, have_prompt_len;
     float temp;
+    /* scheduling: per-request deadlines and priorities (docs/scheduling.md) */
+    double deadline_ms, deadline_tok_ms;
+    int priorities;
 } bench_wl;
+
+/* Request q's deadline in ms after its arrival: --deadline-ms + --deadline-per-token-ms times its
+ * output length (0 = none). */
+double bench_wl_deadline_ms(const bench_wl *w, const wl_request *q);
+/* Request i's priority in 0..--priorities-1, deterministic in the seed (0 without the option). */
+int bench_wl_priority(const bench_wl *w, int i);
 
 /* The defaults (wl_spec_defaults, greedy). */
 void bench_wl_init(bench_wl *w);

@@ -19,6 +19,8 @@
 #include "cli/commands.h"
 #include "weft/engine.h"
 #include "weft/model.h"
+#include "weft/predict.h"
+#include "weft/sched.h"
 #include "weft/synth.h"
 #include "workload/metrics.h"
 #include "workload/report.h"
@@ -26,6 +28,7 @@
 
 #define MAX_MODES 4
 #define MAX_KVS 2
+#define MAX_POLICIES 6
 #define DEFAULT_VOCAB "../shared/models/tokenizers/tokenizer_llama2_32000.bin"
 
 static void bench_usage(FILE *out) {
@@ -60,6 +63,18 @@ static void bench_usage(FILE *out) {
             "      --max-batch-size N     static/dynamic batch size (default max-running)\n"
             "      --max-wait-ms N        dynamic batching wait (default 50)\n"
             "  -t, --threads N            kernel threads (default: all cores)\n"
+            "scheduling (docs/scheduling.md; each policy runs on the same workload):\n"
+            "      --policy LIST          fcfs,priority,spf,laxity,rtlm,oracle (default fcfs)\n"
+            "      --aging-s S            spf/rtlm/oracle aging bound (default 20)\n"
+            "      --sched-tpot S         seconds per token the policies assume before the\n"
+            "                             engine measured its step time (default 0.05)\n"
+            "      --wide-ratio X         rtlm: p90 >= X * p50 is a wide prediction (default 2)\n"
+            "      --laxity-drop          laxity: drop requests that can no longer make it\n"
+            "      --consolidate          admit by predicted KV footprint (prompt + p90)\n"
+
+            "      --predictor P          default (built-in length model, fresh per run), a\n"
+            "                             parameter file, or none (default: default)\n"
+            "      --sched-csv F          append one scheduling row per run to F\n"
             "%s"
             "      --system-prefix N      the same N-token system prompt before every prompt\n"
             "output:\n"
@@ -93,7 +108,35 @@ typedef struct bench_opts {
     bool csv_append, quiet;
     int warmup;
     double timeout_s;
+    const char *policies[MAX_POLICIES];
+    int n_policies;
+    bool have_policy, consolidate;
+    sched_config sc;
+    const char *predictor, *sched_csv;
 } bench_opts;
+
+static int parse_policies(const char *s, bench_opts *o) {
+    static char buf[128]; /* the names point into it for the whole run */
+    snprintf(buf, sizeof buf, "%s", s);
+    o->n_policies = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        sched_policy *p = sched_policy_new(t, NULL);
+        if (!p || o->n_policies == MAX_POLICIES) {
+            sched_policy_free(p);
+            fprintf(stderr, "weft bench: --policy expects a list of %s; got '%s'\n",
+                    sched_policy_names(), s);
+            return -1;
+        }
+        sched_policy_free(p);
+        o->policies[o->n_policies++] = t;
+    }
+    if (o->n_policies == 0) {
+        fprintf(stderr, "weft bench: --policy needs at least one policy\n");
+        return -1;
+    }
+    o->have_policy = true;
+    return 0;
+}
 
 static int parse_modes(const char *s, bench_opts *o) {
     char buf[128];
@@ -157,6 +200,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     o->max_wait_ms = 50;
     o->warmup = 16;
     o->timeout_s = 3600;
+    o->policies[0] = "fcfs";
+    o->n_policies = 1;
+    sched_config_defaults(&o->sc);
+    o->predictor = "default";
     cli_args a = {argc, argv, 0, "bench"};
     while (a.i < a.argc) {
         const char *s = a.argv[a.i++];
@@ -207,6 +254,23 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             rc = cli_int(&a, s, 0, 3600000, &o->max_wait_ms);
         else if (!strcmp(s, "-t") || !strcmp(s, "--threads"))
             rc = cli_int(&a, s, 1, 1024, &o->threads);
+        else if (!strcmp(s, "--policy")) {
+            const char *v;
+            rc = cli_str(&a, s, &v) || parse_policies(v, o);
+        } else if (!strcmp(s, "--aging-s"))
+            rc = bench_parse_double(&a, s, 1e-3, 1e9, &o->sc.aging_s);
+        else if (!strcmp(s, "--sched-tpot"))
+            rc = bench_parse_double(&a, s, 1e-6, 100, &o->sc.tpot_s);
+        else if (!strcmp(s, "--wide-ratio"))
+            rc = bench_parse_double(&a, s, 1, 1000, &o->sc.wide_ratio);
+        else if (!strcmp(s, "--laxity-drop"))
+            o->sc.laxity_drop = true;
+        else if (!strcmp(s, "--consolidate"))
+            o->consolidate = true;
+        else if (!strcmp(s, "--predictor"))
+            rc = cli_str(&a, s, &o->predictor);
+        else if (!strcmp(s, "--sched-csv"))
+            rc = cli_str(&a, s, &o->sched_csv);
         else if (!strcmp(s, "--system-prefix"))
             rc = cli_int(&a, s, 1, 1 << 20, &o->w.wl.system_prefix);
         else if ((rc = bench_wl_option(&a, s, &o->w)) != 0)
@@ -327,8 +391,8 @@ static void sleep_s(double s) {
 
 /* Runs workload w under one configuration; fills r (r->req points into *reqs_out, malloc'd).
  * Returns 0, or -1 after printing the error. */
-static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, report_run *r,
-                   metrics_request **reqs_out) {
+static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, const char *policy,
+                   report_run *r, metrics_request **reqs_out) {
     const bench_opts *o = s->o;
     const wl_workload *w = s->w;
     engine_config cfg;
@@ -346,24 +410,47 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, report_ru
     cfg.max_batch_size = o->max_batch_size > 0 ? o->max_batch_size : o->max_running;
     cfg.max_wait_ms = o->max_wait_ms;
     cfg.n_threads = o->threads;
+    cfg.consolidate = o->consolidate;
 
     weft_err err = {{0}};
+    /* A fresh length model per run: it learns online, and every policy must start from the
+     * same one. */
+    pred_model *pm = NULL;
+    if (strcmp(o->predictor, "none")) {
+        pm = !strcmp(o->predictor, "default") ? pred_model_default(&err)
+                                              : pred_model_load(o->predictor, &err);
+        if (!pm) {
+            fprintf(stderr, "weft bench: predictor %s: %s\n", o->predictor, err.msg);
+            return -1;
+        }
+        cfg.predictor = sched_predictor_hooks(pm);
+    }
+    cfg.policy = sched_policy_new(policy, &o->sc);
+    if (!cfg.policy) {
+        fprintf(stderr, "weft bench: cannot create policy %s\n", policy);
+        pred_model_free(pm);
+        return -1;
+    }
     metrics_collector coll;
     if (metrics_collector_init(&coll, w->n, &err)) {
         fprintf(stderr, "weft bench: %s\n", err.msg);
+        sched_policy_free(cfg.policy);
+        pred_model_free(pm);
         return -1;
     }
-    engine *e = engine_new(s->m, &cfg, &err);
+    engine *e = engine_new(s->m, &cfg, &err); /* owns the policy from here, even on failure */
     if (!e) {
         fprintf(stderr, "weft bench: %s/%s: %s\n", engine_mode_name(mode),
                 kv == KV_LAYOUT_DENSE ? "dense" : "paged", err.msg);
         metrics_collector_destroy(&coll);
+        pred_model_free(pm);
         return -1;
     }
     if (engine_start(e, &err)) {
         fprintf(stderr, "weft bench: cannot start the engine: %s\n", err.msg);
         engine_free(e);
         metrics_collector_destroy(&coll);
+        pred_model_free(pm);
         return -1;
     }
     weft_sampling sp;
@@ -386,7 +473,18 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, report_ru
         er.ignore_eos = true;
         er.on_event = metrics_collector_on_event;
         er.ctx = &coll;
+        er.true_tokens = q->n_output; /* read by the oracle policy only */
+        er.priority = bench_wl_priority(&o->w, i);
+        er.deadline_ms = bench_wl_deadline_ms(&o->w, q);
+        /* The caller's side of prediction: text features (microseconds), as the server does. */
+        pred_features feat;
+        if (pm) {
+            const char *text = q->text ? q->text : "";
+            pred_features_text(text, strlen(text), q->n_prompt, &feat);
+            er.features = &feat;
+        }
         metrics_collector_submit(&coll, i, engine_now_s(e), q->n_prompt, q->n_output);
+        metrics_collector_set_sched(&coll, i, 1e-3 * er.deadline_ms, er.priority);
         if (engine_submit(e, &er, &err) != 0) {
             if (n_refused++ < 3)
                 fprintf(stderr, "weft bench: request %d refused: %s\n", i, err.msg);
@@ -398,6 +496,7 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, report_ru
     engine_get_stats(e, &r->st);
     engine_stop(e);
     engine_free(e); /* cancels whatever is left (after a timeout) */
+    pred_model_free(pm);
     metrics_request *reqs = malloc(sizeof *reqs * (size_t)w->n);
     int rc = 0;
     if (!reqs) {
@@ -426,6 +525,10 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, report_ru
     r->max_seq_len = s->max_seq_len;
     r->kv_tokens = s->kv_tokens;
     r->wall_s = wall;
+    r->policy = policy;
+    r->aging_s = !strcmp(policy, "spf") || !strcmp(policy, "rtlm") || !strcmp(policy, "oracle")
+                     ? o->sc.aging_s
+                     : 0;
     r->req = reqs;
     r->n_req = w->n;
     *reqs_out = reqs;
@@ -438,7 +541,7 @@ static void warm_up(const run_setup *s, int tokens) {
     int32_t prompt[8];
     int n = s->w->req[0].n_prompt < 8 ? s->w->req[0].n_prompt : 8;
     memcpy(prompt, s->w->req[0].prompt, sizeof *prompt * (size_t)n);
-    wl_request q = {0, prompt, n, tokens < s->max_seq_len - n ? tokens : s->max_seq_len - n};
+    wl_request q = {0, prompt, n, tokens < s->max_seq_len - n ? tokens : s->max_seq_len - n, NULL};
     wl_workload w = {&q, 1, 0};
     bench_opts o = *s->o;
     o.timeout_s = 600;
@@ -447,7 +550,7 @@ static void warm_up(const run_setup *s, int tokens) {
     ws.w = &w;
     report_run r = {0};
     metrics_request *reqs = NULL;
-    (void)run_one(&ws, ENGINE_FUSED, s->o->kvs[0], &r, &reqs);
+    (void)run_one(&ws, ENGINE_FUSED, s->o->kvs[0], "fcfs", &r, &reqs);
     free(reqs);
 }
 
@@ -479,8 +582,8 @@ static int bench_engine(int argc, char **argv) {
 
     int rc = 1;
     wl_workload w = {0};
-    report_run runs[MAX_MODES * MAX_KVS];
-    metrics_request *reqs[MAX_MODES * MAX_KVS] = {0};
+    report_run runs[MAX_MODES * MAX_KVS * MAX_POLICIES];
+    metrics_request *reqs[MAX_MODES * MAX_KVS * MAX_POLICIES] = {0};
     int n_runs = 0;
 
     o.w.wl.max_seq_len = o.max_seq_len > 0 ? o.max_seq_len : m->cfg.ctx_len;
@@ -524,10 +627,11 @@ static int bench_engine(int argc, char **argv) {
     warm_up(&s, o.warmup);
     int failed = 0;
     for (int k = 0; k < o.n_kvs; k++)
-        for (int i = 0; i < o.n_modes; i++) {
+        for (int i = 0; i < o.n_modes; i++)
+        for (int pi = 0; pi < o.n_policies; pi++) {
             report_run *r = &runs[n_runs];
             memset(r, 0, sizeof *r);
-            if (run_one(&s, o.modes[i], o.kvs[k], r, &reqs[n_runs])) {
+            if (run_one(&s, o.modes[i], o.kvs[k], o.policies[pi], r, &reqs[n_runs])) {
                 free(reqs[n_runs]);
                 reqs[n_runs] = NULL;
                 failed = 1;
@@ -535,15 +639,24 @@ static int bench_engine(int argc, char **argv) {
             }
             if (!o.quiet)
                 fprintf(stderr,
-                        "bench: %s/%s%s: %d/%d finished, makespan %.2f s, %.1f output tok/s\n",
-                        r->mode, r->kv, r->prefix_sharing ? "+prefix" : "", r->sum.n_finished,
+                        "bench: %s/%s%s/%s: %d/%d finished, makespan %.2f s, %.1f output tok/s\n",
+                        r->mode, r->kv, r->prefix_sharing ? "+prefix" : "", r->policy,
+                        r->sum.n_finished,
                         r->sum.n_requests, r->sum.makespan_s, r->sum.output_tok_per_s);
             if (r->sum.n_finished < r->sum.n_requests) failed = 1;
             n_runs++;
         }
 report:
     report_table(stdout, &meta, runs, n_runs);
+    if (o.have_policy || o.sched_csv) {
+        fprintf(stdout, "\nscheduling:\n\n");
+        report_sched_table(stdout, NULL, runs, n_runs);
+    }
     fflush(stdout);
+    if (o.sched_csv && report_sched_csv(o.sched_csv, true, runs, n_runs, &err)) {
+        fprintf(stderr, "weft bench: %s\n", err.msg);
+        failed = 1;
+    }
     if (o.csv && report_csv(o.csv, o.csv_append, runs, n_runs, &err)) {
         fprintf(stderr, "weft bench: %s\n", err.msg);
         failed = 1;

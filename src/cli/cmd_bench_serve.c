@@ -43,6 +43,9 @@ static void usage(FILE *out) {
             "%s"
             "output:\n"
             "      --label TEXT           tag for the run in every output\n"
+            "      --policy NAME          the server's scheduling policy, for the scheduling\n"
+            "                             report (weft bench serve only records it)\n"
+            "      --sched-csv F          append a scheduling row (deadline misses, ...) to F\n"
             "      --csv F                one row per run (overwrites F)\n"
             "      --csv-append F         append the row to F (header when F is new)\n"
             "      --json F               configuration, summary and per-request records\n"
@@ -59,6 +62,7 @@ typedef struct serve_opts {
     double timeout_s;
     bench_wl w;
     const char *label, *csv, *json;
+    const char *policy, *sched_csv;
 } serve_opts;
 
 /* Returns 0, 1 for --help, -1 for a bad option (exit 2). */
@@ -92,6 +96,10 @@ static int parse(int argc, char **argv, serve_opts *o) {
             rc = cli_int(&a, s, 4, 1 << 24, &o->tokenizer_vocab);
         else if (!strcmp(s, "--label"))
             rc = cli_str(&a, s, &o->label);
+        else if (!strcmp(s, "--policy"))
+            rc = cli_str(&a, s, &o->policy);
+        else if (!strcmp(s, "--sched-csv"))
+            rc = cli_str(&a, s, &o->sched_csv);
         else if (!strcmp(s, "--csv"))
             rc = cli_str(&a, s, &o->csv);
         else if (!strcmp(s, "--csv-append")) {
@@ -218,6 +226,8 @@ int cmd_bench_serve(int argc, char **argv) {
         rq[i].prompt = text;
         rq[i].n_prompt = q->n_prompt;
         rq[i].max_tokens = q->n_output;
+        rq[i].priority = bench_wl_priority(&o.w, i);
+        rq[i].deadline_ms = bench_wl_deadline_ms(&o.w, q);
     }
 
     CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -242,6 +252,11 @@ int cmd_bench_serve(int argc, char **argv) {
         fprintf(stderr, "weft bench serve: %s\n", err.msg);
         goto done;
     }
+    for (int i = 0; i < w.n; i++) { /* the client's clock judges deadlines over HTTP */
+        recs[i].deadline_s = 1e-3 * rq[i].deadline_ms;
+        recs[i].priority = rq[i].priority;
+        recs[i].deadline_missed = -1;
+    }
     report_run r;
     memset(&r, 0, sizeof r);
     if (metrics_summarize(recs, w.n, &r.sum, &err)) {
@@ -259,6 +274,7 @@ int cmd_bench_serve(int argc, char **argv) {
     r.net_errors = hs.n_net_errors;
     r.short_outputs = hs.n_short;
     r.http_status = status;
+    r.policy = o.policy;
     if (!o.quiet) {
         fprintf(stderr,
                 "bench serve: %d/%d succeeded (%d HTTP errors, %d network errors, %d "
@@ -271,6 +287,14 @@ int cmd_bench_serve(int argc, char **argv) {
     report_table(stdout, &meta, &r, 1);
     fflush(stdout);
     int failed = hs.n_ok < w.n;
+    if (o.policy || o.sched_csv) {
+        fprintf(stdout, "\nscheduling (client clock; queue time is not visible over HTTP):\n\n");
+        report_sched_table(stdout, NULL, &r, 1);
+    }
+    if (o.sched_csv && report_sched_csv(o.sched_csv, true, &r, 1, &err)) {
+        fprintf(stderr, "weft bench serve: %s\n", err.msg);
+        failed = 1;
+    }
     if (o.csv && report_csv(o.csv, o.csv_append, &r, 1, &err)) {
         fprintf(stderr, "weft bench serve: %s\n", err.msg);
         failed = 1;

@@ -8,5 +8,6 @@ int cmd_model(int argc, char **argv);       /* weft model inspect|synth ... */
 int cmd_serve(int argc, char **argv);       /* weft serve --model F ... */
 int cmd_bench(int argc, char **argv);       /* weft bench engine|serve ... */
 int cmd_bench_serve(int argc, char **argv); /* weft bench serve ... (from cmd_bench) */
+int cmd_predict(int argc, char **argv);     /* weft predict fit|eval|features|ratio ... */
 
 #endif

@@ -40,6 +40,8 @@ const char *engine_finish_name(engine_finish f) {
         return "cancelled";
     case ENGINE_FINISH_ERROR:
         return "error";
+    case ENGINE_FINISH_DEADLINE:
+        return "deadline";
     }
     return "?";
 }

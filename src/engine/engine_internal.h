@@ -47,6 +47,10 @@ typedef struct engine_seq {
     int lp_n_top;
     int lp_top_ids[ENGINE_MAX_TOP_LOGPROBS];
     float lp_top[ENGINE_MAX_TOP_LOGPROBS];
+    /* length prediction (engine_predict.c) */
+    pred_features feat;
+    bool has_feat, predicted, refined;
+    float p50, p90; /* 0 = unknown */
 } engine_seq;
 
 typedef struct seq_list {
@@ -143,6 +147,18 @@ int seq_accept_token(engine *e, engine_seq *s, int token);
 /* Admits waiting sequences into running according to the mode; *budget is the step's token
  * budget left after the running sequences' share. */
 void engine_admit(engine *e, int *budget);
+
+/* engine_predict.c */
+/* Predicts the length of a newly seen request (features + predictor, else the caller's
+ * predicted_tokens). */
+void engine_predict_new(engine *e, engine_seq *s);
+/* After prefill: refines the prediction with the end-of-prompt logits (once per request). */
+void engine_predict_refine(engine *e, engine_seq *s, const float *logits);
+/* A request finished: online update and prediction / deadline statistics. Fills the FINISHED
+ * event's prediction fields. */
+void engine_predict_finished(engine *e, engine_seq *s, engine_finish f, engine_event *ev);
+/* Predicted KV footprint of s in cache blocks: prompt + predicted p90 output (consolidation). */
+int engine_predicted_blocks(const engine *e, const engine_seq *s);
 
 /* engine_step.c */
 /* Finishes and drops every waiting and running sequence (engine_free). */

@@ -9,7 +9,8 @@
  *   DYNAMIC     STATIC, but a batch starts only when max_batch_size requests wait or the oldest
  *               has waited max_wait_ms (the engine then sleeps until that moment).
  * Admission never over-commits: a request joins only if the cache can hold its whole prompt now
- * (kv_seq_open); the queue head blocks the queue (strict policy order, no overtaking). */
+ * (kv_seq_open); the queue head blocks the queue (strict policy order, no overtaking). With
+ * consolidate (FUSED), the head also waits until the batch's predicted final footprint fits. */
 #include "engine/engine_internal.h"
 
 /* Outcome of trying the waiting request at index i. */
@@ -37,9 +38,22 @@ static admit_result admit_at(engine *e, int i, int *budget) {
     return ADMIT_OK;
 }
 
+/* Consolidation: would the running batch plus the queue head, each at its predicted final
+ * size (prompt + p90 output), still fit the cache? If not, admitting it now would likely force a
+ * preemption later, so it waits for room instead. The first request always goes in. */
+static bool predicted_fit(const engine *e, const engine_seq *head) {
+    if (e->running.n == 0) return true;
+    int64_t blocks = engine_predicted_blocks(e, head);
+    for (int i = 0; i < e->running.n; i++)
+        blocks += engine_predicted_blocks(e, e->running.v[i]);
+    return blocks <= e->total_blocks;
+}
+
 static void admit_fused(engine *e, int *budget) {
-    while (e->waiting.n > 0 && e->running.n<e->cfg.max_running && * budget> 0)
+    while (e->waiting.n > 0 && e->running.n < e->cfg.max_running && *budget > 0) {
+        if (e->cfg.consolidate && !predicted_fit(e, e->waiting.v[0])) break;
         if (admit_at(e, 0, budget) == ADMIT_FULL) break;
+    }
 }
 
 static void admit_sequential(engine *e, int *budget) {

@@ -96,6 +96,11 @@ engine_seq *seq_new(const engine *e, const engine_request *r, weft_err *err) {
         return NULL;
     }
     memcpy(s->tokens, r->prompt, sizeof *s->tokens * (size_t)r->n_prompt);
+    s->req.features = NULL; /* copied below: the caller's struct is not ours to keep */
+    if (r->features) {
+        s->feat = *r->features;
+        s->has_feat = true;
+    }
     s->n_prompt = s->n_tokens = r->n_prompt;
     s->h = -1;
     s->state = SEQ_WAITING;
@@ -120,13 +125,17 @@ void seq_info(const engine_seq *s, sched_info *out) {
         .deadline_s = s->deadline_s,
         .predicted_tokens = s->req.predicted_tokens,
         .n_preempted = s->n_preempted,
+        .predicted_p50 = s->p50,
+        .predicted_p90 = s->p90,
+        .true_tokens = s->req.true_tokens,
+        .running = s->state != SEQ_WAITING,
     };
 }
 
 /* ---- events and transitions ---- */
 
 void seq_emit(engine *e, engine_seq *s, engine_event_type type, int token, engine_finish f) {
-    if (!s->req.on_event) return;
+    if (!s->req.on_event && type != ENGINE_EV_FINISHED) return;
     engine_event ev = {
         .type = type,
         .id = s->req.id,
@@ -138,6 +147,10 @@ void seq_emit(engine *e, engine_seq *s, engine_event_type type, int token, engin
         .t_s = engine_clock(e),
     };
     if (type == ENGINE_EV_FINISHED && s->admitted_s > 0) ev.queue_s = s->admitted_s - s->arrival_s;
+    if (type == ENGINE_EV_FINISHED) {
+        engine_predict_finished(e, s, f, &ev);
+        if (!s->req.on_event) return;
+    }
     if (type == ENGINE_EV_TOKEN && s->req.want_logprobs) {
         ev.logprob = s->lp;
         ev.n_top = s->lp_n_top;
@@ -158,7 +171,13 @@ int seq_admit(engine *e, engine_seq *s) {
     if (n_cached < 0) n_cached = 0;
     if (n_cached > s->n_tokens - 1) n_cached = s->n_tokens - 1;
     s->h = h;
-    if (s->admitted_s == 0) s->admitted_s = engine_clock(e);
+    if (s->admitted_s == 0) {
+        s->admitted_s = engine_clock(e);
+        double q = s->admitted_s - s->arrival_s;
+        e->st.queued_requests++;
+        e->st.queue_s_sum += q;
+        if (q > e->st.queue_s_max) e->st.queue_s_max = q;
+    }
     s->n_open = s->n_tokens;
     s->n_computed = n_cached;
     s->state = SEQ_PREFILLING;

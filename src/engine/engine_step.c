@@ -73,14 +73,25 @@ static int take_inbox(engine *e, weft_err *err) {
         }
     }
     id_list_free(&cancels);
+    for (int i = 0; i < e->waiting.n; i++)
+        if (!e->waiting.v[i]->predicted) engine_predict_new(e, e->waiting.v[i]);
     return 0;
 }
 
 static void rank_waiting(engine *e, double now) {
     sched_info info;
     for (int i = 0; i < e->waiting.n; i++) {
-        seq_info(e->waiting.v[i], &info);
-        e->waiting.v[i]->rank = e->policy->rank(e->policy, &info, now);
+        engine_seq *s = e->waiting.v[i];
+        seq_info(s, &info);
+        info.step_s = e->st.step_s_ewma;
+        if (e->policy->should_drop && e->policy->should_drop(e->policy, &info, now)) {
+            /* the policy was configured to drop what can no longer meet its deadline */
+            seq_list_remove_at(&e->waiting, i--);
+            seq_finish(e, s, ENGINE_FINISH_DEADLINE);
+            seq_free(s);
+            continue;
+        }
+        s->rank = e->policy->rank(e->policy, &info, now);
     }
     qsort(e->waiting.v, (size_t)e->waiting.n, sizeof *e->waiting.v, by_rank);
 }
@@ -104,6 +115,7 @@ static engine_seq *choose_victim(engine *e) {
     int n = 0;
     for (int i = 0; i < e->running.n; i++) {
         seq_info(e->running.v[i], &e->b_info[n]);
+        e->b_info[n].step_s = e->st.step_s_ewma;
         e->b_victims[n++] = e->running.v[i];
     }
     int k = e->policy->pick_victim(e->policy, e->b_info, n, engine_clock(e));
@@ -257,6 +269,7 @@ static void absorb(engine *e, int n_seqs) {
         if (s->n_computed < s->n_tokens) continue; /* a prefill chunk short of the end */
         float *lg = e->logits + (size_t)row++ * (size_t)V;
         if (s->req.want_logprobs) memcpy(e->lp_row, lg, (size_t)V * sizeof *lg);
+        if (!s->refined) engine_predict_refine(e, s, lg); /* before the sampler edits the row */
         int tok = sampler_sample(s->smp, lg, s->tokens, s->n_tokens);
         if (s->req.want_logprobs) logprobs_of(s, e->lp_row, V, tok);
         s->state = SEQ_DECODING;
@@ -285,6 +298,20 @@ static void publish(engine *e) {
     for (int i = 0; i < e->running.n; i++)
         running += !e->running.v[i]->padding;
     e->st.running = running;
+    double wt = 0, rt = 0;
+    for (int i = 0; i < e->waiting.n; i++) {
+        const engine_seq *s = e->waiting.v[i];
+        double p = s->p50 > 0 ? s->p50 : s->req.max_tokens;
+        wt += p > s->n_generated ? p - s->n_generated : 1;
+    }
+    for (int i = 0; i < e->running.n; i++) {
+        const engine_seq *s = e->running.v[i];
+        if (s->padding) continue;
+        double p = s->p50 > 0 ? s->p50 : s->req.max_tokens;
+        rt += p > s->n_generated ? p - s->n_generated : 1;
+    }
+    e->st.waiting_pred_tokens = wt;
+    e->st.running_left_tokens = rt;
     engine_lock(e);
     e->st.waiting = e->waiting.n; /* engine_get_stats adds the inbox */
     e->pub = e->st;
@@ -345,6 +372,9 @@ int engine_step(engine *e, weft_err *err) {
     if (batch_mode(e)) release_idle_padding(e);
     double t3 = engine_clock(e);
     e->st.time_sample_s += t3 - t2;
+    /* the policies' seconds per token: a short memory, so it follows the batch size */
+    double dt = t3 - t0;
+    e->st.step_s_ewma = e->st.step_s_ewma > 0 ? 0.9 * e->st.step_s_ewma + 0.1 * dt : dt;
     compact(e);
     publish(e);
     return n_seqs;

@@ -138,6 +138,9 @@ enum MHD_Result oai_chat(srv *s, struct MHD_Connection *c, const char *body, siz
         messages_of(root, &msgs, &n_msgs, &parts, &j->err) != 0)
         goto refuse;
     int np = chat_render(&s->tmpl, s->model, msgs, n_msgs, &ids);
+    /* the length of the answer depends on the last message (the question being asked) */
+    if (np > 0 && n_msgs > 0)
+        gen_prompt_features(s, msgs[n_msgs - 1].content, msgs[n_msgs - 1].len, np, &p);
     free(msgs);
     msgs = NULL;
     free(parts.s);

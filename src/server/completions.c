@@ -133,6 +133,7 @@ enum MHD_Result oai_completions(srv *s, struct MHD_Connection *c, const char *bo
         oai_errf(&j->err, 500, "out_of_memory", NULL, "out of memory");
         goto refuse;
     }
+    gen_prompt_features(s, prompt, plen, np, &p);
     if (gen_submit(j, ids, np, &p) != 0) goto refuse; /* j owns ids now */
     json_decref(root); /* stop strings were copied by stop_init */
     return oai_respond(j, job_out);

@@ -63,6 +63,30 @@ static const opt_def opts[] = {
      "concurrent HTTP connections (default 256)", 1, 100000, NULL},
     {"connection-timeout-s", "WEFT_CONNECTION_TIMEOUT_S", OPT_INT, "N",
      "close idle connections and partial requests after N s (default 30)", 1, 86400, NULL},
+    {"policy", "WEFT_POLICY", OPT_ENUM, "P",
+     "scheduling policy fcfs|priority|spf|laxity|rtlm (default fcfs; docs/scheduling.md)", 0, 0,
+     "fcfs|priority|spf|laxity|rtlm"},
+    {"aging-s", "WEFT_AGING_S", OPT_INT, "N",
+     "spf/rtlm: a waiting request reaches the head of the queue after N s (default 20)", 1,
+     86400, NULL},
+    {"laxity-drop", "WEFT_LAXITY_DROP", OPT_BOOL, NULL,
+     "laxity: drop (finish_reason \"deadline\") requests that can no longer meet deadline_ms", 0,
+     0, NULL},
+    {"consolidate", "WEFT_CONSOLIDATE", OPT_BOOL, NULL,
+     "admit only while the batch's predicted KV footprint (prompt + p90 output) fits", 0, 0,
+     NULL},
+    {"max-running", "WEFT_MAX_RUNNING", OPT_INT, "N",
+     "sequences in the primary worker's running batch (default 64)", 1, 4096, NULL},
+    {"predictor", "WEFT_PREDICTOR", OPT_STR, "P",
+     "length model: default (built in), none, or a parameter file (weft predict fit)", 0, 0,
+     NULL},
+    {"workers", "WEFT_WORKERS", OPT_INT, "N",
+     "engines (each with its own threads and KV cache); N > 1 offloads requests that would "
+     "miss deadline_ms on the primary to a secondary that can meet it (default 1)", 1, 4, NULL},
+    {"secondary-threads", "WEFT_SECONDARY_THREADS", OPT_INT, "N",
+     "kernel threads of each secondary worker (default 1)", 1, 1024, NULL},
+    {"secondary-max-running", "WEFT_SECONDARY_MAX_RUNNING", OPT_INT, "N",
+     "running batch of each secondary worker (default 4)", 1, 4096, NULL},
     {"config", "WEFT_CONFIG", OPT_STR, "FILE", "read options from FILE (key = value lines)", 0,
      0, NULL},
 };
@@ -91,6 +115,12 @@ static void config_defaults(srv_config *c) {
     c->shutdown_timeout_s = 30;
     c->max_connections = 256;
     c->connection_timeout_s = 30;
+    snprintf(c->policy, sizeof c->policy, "fcfs");
+    c->aging_s = 20;
+    snprintf(c->predictor, sizeof c->predictor, "default");
+    c->workers = 1;
+    c->secondary_threads = 1;
+    c->secondary_max_running = 4;
 }
 
 static int copy_str(char *dst, size_t size, const char *v, const char *src, const char *name) {
@@ -172,6 +202,11 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
         else if (!strcmp(name, "shutdown-timeout-s")) c->shutdown_timeout_s = iv;
         else if (!strcmp(name, "max-connections")) c->max_connections = iv;
         else if (!strcmp(name, "connection-timeout-s")) c->connection_timeout_s = iv;
+        else if (!strcmp(name, "aging-s")) c->aging_s = iv;
+        else if (!strcmp(name, "max-running")) c->max_running = iv;
+        else if (!strcmp(name, "workers")) c->workers = iv;
+        else if (!strcmp(name, "secondary-threads")) c->secondary_threads = iv;
+        else if (!strcmp(name, "secondary-max-running")) c->secondary_max_running = iv;
         return 0;
     }
     case OPT_SIZE:
@@ -190,7 +225,9 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
                     v);
             return -1;
         }
-        c->prefix_sharing = b;
+        if (!strcmp(name, "laxity-drop")) c->laxity_drop = b;
+        else if (!strcmp(name, "consolidate")) c->consolidate = b;
+        else c->prefix_sharing = b;
         return 0;
     }
     case OPT_ENUM:
@@ -201,6 +238,7 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
         }
         if (!strcmp(name, "kv-layout")) c->kv_paged = !strcmp(v, "paged");
         else if (!strcmp(name, "kv-type")) c->kv_f32 = !strcmp(v, "f32");
+        else if (!strcmp(name, "policy")) return copy_str(c->policy, sizeof c->policy, v, src, name);
         else return copy_str(c->chat_template, sizeof c->chat_template, v, src, name);
         return 0;
     case OPT_STR:
@@ -210,6 +248,8 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
         if (!strcmp(name, "host")) return copy_str(c->host, sizeof c->host, v, src, name);
         if (!strcmp(name, "api-key"))
             return copy_str(c->api_key, sizeof c->api_key, v, src, name);
+        if (!strcmp(name, "predictor"))
+            return copy_str(c->predictor, sizeof c->predictor, v, src, name);
         return 0; /* config: handled by the caller */
     }
     return 0;

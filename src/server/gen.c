@@ -160,6 +160,14 @@ int oai_parse_common(srv *s, json_t *body, bool chat, oai_params *p, oai_err *e)
     return 0;
 }
 
+void gen_prompt_features(const srv *s, const char *text, size_t len, int n_tokens,
+                         oai_params *p) {
+    p->has_feat = false;
+    if (!strcmp(s->cfg->predictor, "none")) return;
+    pred_features_text(text ? text : "", text ? len : 0, n_tokens, &p->feat);
+    p->has_feat = true;
+}
+
 /* ---- the job ---- */
 
 gen_job *gen_new(srv *s, struct MHD_Connection *c, bool chat) {
@@ -267,7 +275,10 @@ int gen_submit(gen_job *j, int32_t *prompt, int n_prompt, const oai_params *p) {
     j->t_submit = now_s();
     j->created = (long)time(NULL);
     weft_err err = {{0}};
-    if (engine_submit(s->eng, &j->req, &err) != 0) {
+    if (p->has_feat) j->req.features = &p->feat; /* copied by engine_submit */
+    j->worker = workers_route(s, &j->req, p->has_feat ? &p->feat : NULL);
+    j->eng = s->workers[j->worker];
+    if (engine_submit(j->eng, &j->req, &err) != 0) {
         left_queue(j);
         return oai_errf(&j->err, 400, "invalid_request", NULL, "%s", err.msg);
     }
@@ -361,7 +372,7 @@ static void emit_text(gen_job *j, const char *s, size_t n) {
 static void finish(gen_job *j, const char *reason, bool cancel_engine) {
     j->status = GEN_DONE;
     j->finish_reason = reason;
-    if (cancel_engine) engine_cancel(j->s->eng, j->id);
+    if (cancel_engine) engine_cancel(j->eng, j->id);
 }
 
 static void absorb(gen_job *j, const engine_event *ev) {
@@ -418,7 +429,7 @@ static bool has_output(const gen_job *j) {
 /* Cancels the engine request after the client, the timeout or the shutdown ended it. */
 static void abandon(gen_job *j, gen_status st) {
     j->status = st;
-    engine_cancel(j->s->eng, j->id);
+    engine_cancel(j->eng, j->id);
 }
 
 void gen_pump(gen_job *j) {
@@ -490,7 +501,7 @@ void gen_free(gen_job *j) {
     if (!j) return;
     srv *s = j->s;
     if (j->submitted) {
-        if (j->status == GEN_RUNNING) engine_cancel(s->eng, j->id); /* the client went away */
+        if (j->status == GEN_RUNNING) engine_cancel(j->eng, j->id); /* the client went away */
         left_queue(j);
         metrics_status st = METRICS_ERROR;
         if (j->status == GEN_DONE) st = METRICS_OK;

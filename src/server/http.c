@@ -80,12 +80,30 @@ static enum MHD_Result handle_get(srv *s, struct MHD_Connection *c, route r, con
     case ROUTE_METRICS: {
         engine_stats es;
         memset(&es, 0, sizeof es);
-        if (atomic_load(&s->state) != SRV_LOADING && s->eng) engine_get_stats(s->eng, &es);
+        bool up = atomic_load(&s->state) != SRV_LOADING && s->eng;
+        if (up) workers_stats_sum(s, &es);
         char *text = metrics_render(&s->met, &es);
-        if (!text) return MHD_NO;
-        enum MHD_Result q = http_send(c, 200, "text/plain; version=0.0.4; charset=utf-8", text,
-                                      strlen(text), NULL, NULL);
+        char *sched = up ? workers_metrics_render(s) : NULL;
+        if (!text || (up && !sched)) {
+            free(text);
+            free(sched);
+            return MHD_NO;
+        }
+        size_t n1 = strlen(text), n2 = sched ? strlen(sched) : 0;
+        char *all = malloc(n1 + n2 + 1);
+        if (!all) {
+            free(text);
+            free(sched);
+            return MHD_NO;
+        }
+        memcpy(all, text, n1);
+        if (n2) memcpy(all + n1, sched, n2);
+        all[n1 + n2] = 0;
         free(text);
+        free(sched);
+        enum MHD_Result q = http_send(c, 200, "text/plain; version=0.0.4; charset=utf-8", all,
+                                      n1 + n2, NULL, NULL);
+        free(all);
         return q;
     }
     case ROUTE_MODELS:

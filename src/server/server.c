@@ -63,23 +63,10 @@ static int start_engine(srv *s, weft_err *err) {
     const srv_config *c = s->cfg;
     s->model = model_load(c->model, NULL, err);
     if (!s->model) return -1;
-    engine_config ec;
-    engine_config_defaults(&ec);
-    ec.mode = ENGINE_FUSED;
-    ec.n_threads = c->threads;
-    ec.kv.layout = c->kv_paged ? KV_LAYOUT_PAGED : KV_LAYOUT_DENSE;
-    ec.kv.prefix_sharing = c->prefix_sharing;
-    ec.kv.dtype = c->kv_f32 ? KV_F32 : KV_F16;
-    ec.kv.capacity_tokens = c->kv_cache_tokens;
-    ec.kv.capacity_bytes = c->kv_cache_bytes;
-    ec.kv.max_seq_len = c->ctx > 0 ? c->ctx : s->model->cfg.ctx_len;
-    s->ctx = ec.kv.max_seq_len;
+    s->ctx = c->ctx > 0 ? c->ctx : s->model->cfg.ctx_len;
     if (chat_template_init(&s->tmpl, s->model, c->chat_template) != 0)
         return weft_errf(err, "unknown chat template '%s'", c->chat_template);
-    s->eng = engine_new(s->model, &ec, err);
-    if (!s->eng) return -1;
-    if (engine_start(s->eng, err) != 0) return -1;
-    return 0;
+    return workers_start(s, err); /* one engine per worker (workers.c) */
 }
 
 int srv_run(const srv_config *c) {
@@ -148,6 +135,9 @@ int srv_run(const srv_config *c) {
     fprintf(stderr,
             "weft serve: model %s (%s, ctx %d, chat template %s)\n",
             s.model_id, c->model, s.ctx, chat_kind_name(s.tmpl.kind));
+    if (s.n_workers > 1 || strcmp(c->policy, "fcfs"))
+        fprintf(stderr, "weft serve: policy %s, %d worker(s), predictor %s\n", c->policy,
+                s.n_workers, c->predictor);
     fprintf(stderr, "weft serve: listening on http://%s%s%s:%d\n", v6 ? "[" : "", h, v6 ? "]" : "",
             port);
     fflush(stderr);
@@ -180,10 +170,7 @@ int srv_run(const srv_config *c) {
     rc = 0;
 done:
     if (s.daemon) MHD_stop_daemon(s.daemon); /* joins every connection thread */
-    if (s.eng) {
-        engine_stop(s.eng);
-        engine_free(s.eng);
-    }
+    workers_stop(&s);
     model_free(s.model);
     if (met_ok) metrics_destroy(&s.met);
     if (idle_ok) pthread_cond_destroy(&s.idle);

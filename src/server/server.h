@@ -29,6 +29,16 @@ typedef struct srv_config {
     int shutdown_timeout_s;
     int max_connections;
     int connection_timeout_s;  /* idle / partial request timeout */
+    /* scheduling (docs/scheduling.md) */
+    char policy[16];           /* fcfs|priority|spf|laxity|rtlm (default fcfs) */
+    int aging_s;               /* spf/rtlm aging bound, seconds (default 20) */
+    bool laxity_drop;          /* laxity: drop requests that can no longer meet their deadline */
+    bool consolidate;          /* admit by predicted KV footprint */
+    int max_running;           /* primary worker's running batch (0 = engine default) */
+    char predictor[4096];      /* "default", "none" or a parameter file */
+    int workers;               /* engines (1 = no offloading; default 1) */
+    int secondary_threads;     /* kernel threads of each secondary worker (default 1) */
+    int secondary_max_running; /* running batch of each secondary worker (default 4) */
 } srv_config;
 
 /* Loads the configuration: defaults < config file < environment < flags. Returns 0, 1 when

@@ -18,6 +18,9 @@
 #include "server/server.h"
 #include "weft/engine.h"
 #include "weft/model.h"
+#include "weft/predict.h"
+
+#define SRV_MAX_WORKERS 4
 
 typedef enum srv_state { SRV_LOADING = 0, SRV_READY = 1, SRV_DRAINING = 2 } srv_state;
 
@@ -25,7 +28,15 @@ typedef struct srv {
     const srv_config *cfg;
     atomic_int state;
     weft_model *model;
-    engine *eng;
+    engine *eng; /* the primary worker (= workers[0]) */
+    /* workers.c: every engine, its length model (used on its thread only), and the router's
+     * own length model for offload decisions (never updated, so concurrent pred_predict calls
+     * on it only read) */
+    engine *workers[SRV_MAX_WORKERS];
+    pred_model *wpred[SRV_MAX_WORKERS];
+    int n_workers;
+    pred_model *route_pred;
+    atomic_uint_least64_t routed[SRV_MAX_WORKERS]; /* requests sent to each worker */
     chat_template tmpl;
     char model_id[256];
     int ctx; /* longest sequence (prompt + output) */
@@ -108,6 +119,8 @@ typedef struct gen_job {
     int max_tokens;
     int32_t *prompt;
     int n_prompt;
+    engine *eng; /* the worker the request was routed to */
+    int worker;
     engine_request req;
     stop_matcher stop;
     tok_decoder dec;
@@ -144,7 +157,14 @@ typedef struct oai_params {
     int priority;
     double deadline_ms;
     bool ignore_eos;
+    pred_features feat; /* the prompt's text features (length prediction) */
+    bool has_feat;
 } oai_params;
+
+/* Computes p's prompt features from the prompt text (or the last chat message) when the server
+ * predicts lengths; n_tokens is the prompt's length in tokens. */
+void gen_prompt_features(const srv *s, const char *text, size_t len, int n_tokens,
+                         oai_params *p);
 
 /* Reads the fields both endpoints share from body (strings point into body). */
 int oai_parse_common(srv *s, json_t *body, bool chat, oai_params *p, oai_err *e);
@@ -179,6 +199,20 @@ json_t *chat_chunk(gen_job *j, bool role, const char *finish);
 json_t *oai_envelope(const gen_job *j, const char *object);
 /* Parses the body as a JSON object (400 for malformed JSON / invalid UTF-8 / not an object). */
 json_t *oai_parse_body(const char *body, size_t n, oai_err *e);
+
+/* ---- workers.c: one or more engines, and the offload routing between them ---- */
+/* Loads the predictors and starts cfg->workers engines on s->model; -1 with err. */
+int workers_start(srv *s, weft_err *err);
+/* Stops and frees every engine and predictor. */
+void workers_stop(srv *s);
+/* The worker for r (sched_offload_pick on each worker's load and the router's prediction of
+ * r's length); counts the decision. */
+int workers_route(srv *s, const engine_request *r, const pred_features *f);
+/* Sum of the workers' gauges (running, waiting, KV) for /metrics; zero before start. */
+void workers_stats_sum(srv *s, engine_stats *out);
+/* The scheduling metrics (policy, per-worker queue time, deadlines, predictions, scheduler time
+ * per step, routing) in Prometheus text format, malloc'd; NULL on allocation failure. */
+char *workers_metrics_render(srv *s);
 
 /* ---- sse.c ---- */
 enum MHD_Result sse_respond(gen_job *j);

@@ -158,6 +158,8 @@ static char *request_body(const hl_config *c, const hl_request *q, int i) {
     if (!o) return NULL;
     int bad = 0;
     if (c->model) bad |= json_object_set_new(o, "model", json_string(c->model));
+    if (q->priority) bad |= json_object_set_new(o, "priority", json_integer(q->priority));
+    if (q->deadline_ms > 0) bad |= json_object_set_new(o, "deadline_ms", json_real(q->deadline_ms));
     if (c->stream)
         bad |= json_object_set_new(o, "stream_options", json_pack("{s:b}", "include_usage", 1));
     char *s = bad ? NULL : json_dumps(o, JSON_COMPACT);

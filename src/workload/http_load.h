@@ -31,6 +31,8 @@ typedef struct hl_request {
     const char *prompt; /* text */
     int n_prompt;       /* the workload's token count (used when the server reports none) */
     int max_tokens;
+    int priority;       /* sent as weft's "priority" when non-zero */
+    double deadline_ms; /* sent as weft's "deadline_ms" when > 0 */
 } hl_request;
 
 /* Outcome of a run beyond the per-request records. */

@@ -102,6 +102,7 @@ int metrics_collector_init(metrics_collector *c, int n, weft_err *err) {
         c->req[i].first_token_s = -1;
         c->req[i].finish_s = -1;
         c->req[i].finish = -1;
+        c->req[i].deadline_missed = -1;
     }
     c->n = n;
     int e = pthread_mutex_init(&c->mu, NULL);
@@ -148,6 +149,14 @@ void metrics_collector_refused(metrics_collector *c, int id) {
     pthread_mutex_unlock(&c->mu);
 }
 
+void metrics_collector_set_sched(metrics_collector *c, int id, double deadline_s, int priority) {
+    if (id < 0 || id >= c->n) return;
+    pthread_mutex_lock(&c->mu);
+    c->req[id].deadline_s = deadline_s;
+    c->req[id].priority = priority;
+    pthread_mutex_unlock(&c->mu);
+}
+
 void metrics_collector_on_event(void *ctx, const engine_event *ev) {
     metrics_collector *c = ctx;
     if (ev->id >= (uint64_t)c->n) return; /* not ours */
@@ -168,6 +177,10 @@ void metrics_collector_on_event(void *ctx, const engine_event *ev) {
             r->finish_s = ev->t_s;
             r->finish = (int)ev->finish;
             if (ev->n_generated > r->n_generated) r->n_generated = ev->n_generated;
+            r->pred_p50 = ev->pred_p50;
+            r->pred_p90 = ev->pred_p90;
+            r->deadline_missed = ev->deadline_missed;
+            r->queue_s = ev->queue_s;
             c->n_done++;
             pthread_cond_broadcast(&c->done_cv);
         }

@@ -34,6 +34,12 @@ typedef struct metrics_request {
     int finish;      /* engine_finish, or -1 while running / when refused */
     int n_preempted;
     bool submitted; /* false: engine_submit refused it */
+    /* scheduling (report_sched.c): from the FINISHED event, or set by the HTTP client */
+    float pred_p50, pred_p90; /* the engine's last prediction (0 = none) */
+    double deadline_s;        /* relative to arrival; 0 = none */
+    int deadline_missed;      /* -1 no deadline, 0 met, 1 missed (or dropped) */
+    double queue_s;           /* submission to first admission (engine runs) */
+    int priority;
 } metrics_request;
 
 typedef struct metrics_dist {
@@ -73,6 +79,8 @@ void metrics_collector_destroy(metrics_collector *c);
 /* Records a submission (from the submitting thread, before engine_submit). */
 void metrics_collector_submit(metrics_collector *c, int id, double t_s, int n_prompt,
                               int n_expected);
+/* Records a request's deadline (seconds after arrival, 0 = none) and priority. */
+void metrics_collector_set_sched(metrics_collector *c, int id, double deadline_s, int priority);
 /* Marks a request the engine refused: it counts as done and failed. */
 void metrics_collector_refused(metrics_collector *c, int id);
 /* An engine_event_fn: ctx is the collector, ev->id the request's index. */

@@ -30,6 +30,8 @@ typedef struct report_run {
     int net_errors;         /* connection refused, timeout, malformed or truncated response */
     int short_outputs;      /* succeeded with fewer tokens than asked for */
     const int *http_status; /* per request (JSON only), 0 = no response; may be NULL */
+    const char *policy;     /* scheduling policy (report_sched.c); NULL = fcfs */
+    double aging_s;         /* the policy's aging bound (0 = none) */
 } report_run;
 
 /* Context printed once above the table / stored at the top of the JSON. */
@@ -50,5 +52,29 @@ int report_json(const char *path, const report_meta *meta, const report_run *run
                 weft_err *err);
 /* "<cpu model>, N cores online" for the meta line; buf is filled and returned. */
 const char *report_machine(char *buf, size_t size);
+
+/* ---- scheduling (report_sched.c) ---- */
+
+/* What the scheduling benchmark reports per run, from the per-request records and the engine
+ * counters (the latter are zero for HTTP runs). */
+typedef struct report_sched_summary {
+    int n, n_finished;
+    metrics_dist e2e_s, ttft_s, queue_s;
+    int deadline_n, deadline_missed; /* requests with a deadline; of those missed or dropped */
+    double miss_rate;                /* deadline_missed / deadline_n (0 when none) */
+    int pred_n;                      /* finished requests with a prediction */
+    double pred_mean, actual_mean;   /* mean predicted p50 and actual output tokens */
+    double pred_mae_log;             /* mean |ln((p50+1)/(actual+1))| */
+    double p90_coverage;             /* share with actual <= p90 */
+    double sched_us_per_step;        /* (time_schedule_s + time_predict_s) / steps, us */
+    double sched_overhead_pct;       /* the same / (schedule + forward + sample), percent */
+} report_sched_summary;
+
+void report_sched_summarize(const report_run *r, report_sched_summary *out);
+/* A markdown table: one row per run with policy, response time, TTFT, queue time, deadlines,
+ * predictions and scheduler cost. */
+void report_sched_table(FILE *out, const report_meta *meta, const report_run *runs, int n);
+const char *report_sched_csv_header(void);
+int report_sched_csv(const char *path, bool append, const report_run *runs, int n, weft_err *err);
 
 #endif

@@ -195,6 +195,10 @@ int wl_workload_build(const wl_spec *s, const weft_tokenizer *tok, int vocab, in
             synth_len = s->max_prompt > s->system_prefix ? s->max_prompt - s->system_prefix : 0;
         if (make_prompt(s, tok, vocab, bos, prefix, text, synth_len, &ids, &out->req[i], err))
             goto done;
+        if (text && !(out->req[i].text = strdup(text))) {
+            weft_errf(err, "out of memory");
+            goto done;
+        }
     }
 
     /* limits */
@@ -238,8 +242,10 @@ done:
 
 void wl_workload_free(wl_workload *w) {
     if (w->req)
-        for (int i = 0; i < w->n; i++)
+        for (int i = 0; i < w->n; i++) {
             free(w->req[i].prompt);
+            free(w->req[i].text);
+        }
     free(w->req);
     memset(w, 0, sizeof *w);
 }

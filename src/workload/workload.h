@@ -43,6 +43,8 @@ typedef struct wl_request {
     int32_t *prompt;
     int n_prompt;
     int n_output;
+    char *text; /* the prompt's text when it came from a data set (for length prediction), or
+                 * NULL */
 } wl_request;
 
 typedef struct wl_workload {

@@ -1,0 +1,172 @@
+/* evaluate.c — held-out scoring for `weft predict eval`: rank correlation (Spearman, Kendall),
+ * mean absolute error on log(1 + tokens) and coverage of the p90 of three predictors (the
+ * model, a constant and prompt length only), per data set, per-prompt medians of multi-answer
+ * sets, and pooled. */
+#include "predict/pred_data.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct view {
+    double *truth;
+    int *prompt;
+    int n, cap;
+} view;
+
+static int view_push(view *v, int prompt, double truth) {
+    if (v->n == v->cap) {
+        int nc = v->cap ? v->cap * 2 : 1024;
+        double *t = realloc(v->truth, sizeof *t * (size_t)nc);
+        if (!t) return -1;
+        v->truth = t;
+        int *p = realloc(v->prompt, sizeof *p * (size_t)nc);
+        if (!p) return -1;
+        v->prompt = p;
+        v->cap = nc;
+    }
+    v->truth[v->n] = truth;
+    v->prompt[v->n++] = prompt;
+    return 0;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int score_view(const view *v, const pred_estimate *est[PRED_EV_N], const char *name,
+                      pred_eval_row *row) {
+    memset(row, 0, sizeof *row);
+    snprintf(row->name, sizeof row->name, "%s", name);
+    row->n = v->n;
+    if (v->n == 0) return 0;
+    double *pr = malloc(sizeof *pr * (size_t)v->n), *tr = malloc(sizeof *tr * (size_t)v->n);
+    if (!pr || !tr) {
+        free(pr);
+        free(tr);
+        return -1;
+    }
+    for (int i = 0; i < v->n; i++)
+        tr[i] = v->truth[i];
+    for (int k = 0; k < PRED_EV_N; k++) {
+        double mae = 0, cov = 0;
+        for (int i = 0; i < v->n; i++) {
+            const pred_estimate *e = &est[k][v->prompt[i]];
+            pr[i] = e->p50;
+            mae += fabs(log1p(e->p50) - log1p(tr[i]));
+            cov += tr[i] <= e->p90;
+        }
+        row->rho[k] = pred_spearman(pr, tr, v->n);
+        row->tau[k] = pred_kendall(pr, tr, v->n);
+        row->mae[k] = mae / v->n;
+        row->cov[k] = cov / v->n;
+    }
+    free(pr);
+    free(tr);
+    return 0;
+}
+
+static int push_row(pred_eval *out) {
+    pred_eval_row *r = realloc(out->rows, sizeof *r * (size_t)(out->n_rows + 1));
+    if (!r) return -1;
+    out->rows = r;
+    return out->n_rows++;
+}
+
+int pred_evaluate(const pred_data *d, pred_model *const models[PRED_EV_N], pred_eval *out,
+                  weft_err *err) {
+    out->rows = NULL;
+    out->n_rows = 0;
+    int rc = -1;
+    pred_estimate *est[PRED_EV_N] = {0};
+    view pooled = {0}, v = {0};
+    double *tmp = NULL;
+    int **by_prompt = NULL;
+    for (int k = 0; k < PRED_EV_N; k++) {
+        est[k] = malloc(sizeof *est[k] * (size_t)(d->n_prompts ? d->n_prompts : 1));
+        if (!est[k]) goto oom;
+        for (int p = 0; p < d->n_prompts; p++)
+            est[k][p] = pred_predict(models[k], &d->prompts[p].f);
+    }
+    const pred_estimate *cest[PRED_EV_N] = {est[0], est[1], est[2]};
+    /* records of each prompt, for medians */
+    int *cnt = calloc((size_t)d->n_prompts + 1, sizeof *cnt);
+    if (!cnt) goto oom;
+    tmp = malloc(sizeof *tmp * (size_t)(d->n_recs ? d->n_recs : 1));
+    by_prompt = calloc((size_t)d->n_prompts + 1, sizeof *by_prompt);
+    if (!tmp || !by_prompt) {
+        free(cnt);
+        goto oom;
+    }
+    for (int r = 0; r < d->n_recs; r++)
+        cnt[d->recs[r].prompt]++;
+    for (int s = 0; s < d->n_sets; s++) {
+        v.n = 0;
+        for (int r = 0; r < d->n_recs; r++) {
+            const pred_prompt *pp = &d->prompts[d->recs[r].prompt];
+            if (pp->set != s || !pp->test) continue;
+            if (view_push(&v, d->recs[r].prompt, d->recs[r].tokens)) {
+                free(cnt);
+                goto oom;
+            }
+            if (!d->sets[s].multi && view_push(&pooled, d->recs[r].prompt, d->recs[r].tokens)) {
+                free(cnt);
+                goto oom;
+            }
+        }
+        int i = push_row(out);
+        if (i < 0 || score_view(&v, cest, d->sets[s].name, &out->rows[i])) {
+            free(cnt);
+            goto oom;
+        }
+        if (!d->sets[s].multi) continue;
+        /* per-prompt medians */
+        v.n = 0;
+        for (int p = 0; p < d->n_prompts; p++) {
+            if (d->prompts[p].set != s || !d->prompts[p].test) continue;
+            int n = 0;
+            for (int r = 0; r < d->n_recs; r++)
+                if (d->recs[r].prompt == p) tmp[n++] = d->recs[r].tokens;
+            if (!n) continue;
+            qsort(tmp, (size_t)n, sizeof *tmp, cmp_d);
+            double med = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+            if (view_push(&v, p, med) || view_push(&pooled, p, med)) {
+                free(cnt);
+                goto oom;
+            }
+        }
+        char name[96];
+        snprintf(name, sizeof name, "%s/median", d->sets[s].name);
+        i = push_row(out);
+        if (i < 0 || score_view(&v, cest, name, &out->rows[i])) {
+            free(cnt);
+            goto oom;
+        }
+    }
+    free(cnt);
+    int i = push_row(out);
+    if (i < 0 || score_view(&pooled, cest, "pooled", &out->rows[i])) goto oom;
+    rc = 0;
+    goto done;
+oom:
+    weft_errf(err, "evaluate: out of memory");
+    pred_eval_free(out);
+done:
+    for (int k = 0; k < PRED_EV_N; k++)
+        free(est[k]);
+    free(pooled.truth);
+    free(pooled.prompt);
+    free(v.truth);
+    free(v.prompt);
+    free(tmp);
+    free(by_prompt);
+    return rc;
+}
+
+void pred_eval_free(pred_eval *e) {
+    free(e->rows);
+    e->rows = NULL;
+    e->n_rows = 0;
+}

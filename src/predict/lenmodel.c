@@ -1,0 +1,134 @@
+/* lenmodel.c — the length model: a linear regression on log(1 + output tokens) over the
+ * standardized features, with two heads (text-only before prefill, text + entropy after), an
+ * upper quantile taken from the residuals, and an online update from every finished request:
+ * recursive least squares with a forgetting factor for the coefficients and a stochastic
+ * quantile tracker for the residual p90, so the model follows the served model and its traffic.
+ * Parameter files are parsed and written in params.c; the offline fit is in fit.c. */
+#include "predict/pred_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PRED_Q 0.9   /* the upper quantile the model reports */
+#define Z_CLAMP 12.0 /* standardized features are clipped so one odd prompt cannot explode */
+
+static int head_dims(int h) {
+    return h == PRED_HEAD_TEXT ? PF_ENTROPY : PF_COUNT;
+}
+
+void pred_model_reset_online(pred_model *m) {
+    for (int h = 0; h < 2; h++) {
+        pred_head *hd = &m->head[h];
+        int k = head_dims(h) + 1;
+        memset(hd->P, 0, sizeof hd->P);
+        for (int i = 0; i < k; i++)
+            hd->P[i * PRED_DIM + i] = 1.0 / m->prior_n;
+        hd->n_updates = 0;
+    }
+}
+
+/* x[0] = 1, x[1 + i] = standardized feature i, for the dims of head h. */
+static void design_row(const pred_model *m, const pred_features *f, int h, double *x) {
+    int k = head_dims(h);
+    x[0] = 1.0;
+    for (int i = 0; i < k; i++) {
+        double v = i < f->n ? f->v[i] : m->mean[i];
+        double z = ((double)v - m->mean[i]) / m->scale[i];
+        if (!isfinite(z)) z = 0;
+        if (z > Z_CLAMP) z = Z_CLAMP;
+        if (z < -Z_CLAMP) z = -Z_CLAMP;
+        x[1 + i] = z;
+    }
+}
+
+static double head_dot(const pred_head *hd, const double *x, int k1) {
+    double y = 0;
+    for (int i = 0; i < k1; i++)
+        y += hd->w[i] * x[i];
+    return y;
+}
+
+double pred_predict_log(const pred_model *m, const pred_features *f, int *head_used) {
+    int h = f->has_entropy ? PRED_HEAD_ENT : PRED_HEAD_TEXT;
+    if (head_used) *head_used = h;
+    double x[PRED_DIM];
+    design_row(m, f, h, x);
+    return head_dot(&m->head[h], x, head_dims(h) + 1);
+}
+
+static float clamp_tokens(const pred_model *m, double logy) {
+    double t = expm1(logy);
+    if (!(t >= 1.0)) t = 1.0; /* also catches NaN */
+    if (t > m->max_tokens) t = m->max_tokens;
+    return (float)t;
+}
+
+pred_estimate pred_predict(const pred_model *m, const pred_features *f) {
+    pred_estimate e = {1.0f, 1.0f};
+    if (!m || !f) return e;
+    int h;
+    double y = pred_predict_log(m, f, &h);
+    double q = m->head[h].q90 > 0 ? m->head[h].q90 : 0;
+    e.p50 = clamp_tokens(m, y);
+    e.p90 = clamp_tokens(m, y + q);
+    if (e.p90 < e.p50) e.p90 = e.p50;
+    return e;
+}
+
+/* One RLS step on head h with target y; returns the a-priori residual. */
+static double rls_step(pred_model *m, pred_head *hd, const double *x, int k1, double y) {
+    double Px[PRED_DIM];
+    double denom = m->forget;
+    for (int i = 0; i < k1; i++) {
+        double s = 0;
+        for (int j = 0; j < k1; j++)
+            s += hd->P[i * PRED_DIM + j] * x[j];
+        Px[i] = s;
+        denom += x[i] * s;
+    }
+    double e = y - head_dot(hd, x, k1);
+    if (!(denom > 0) || !isfinite(denom)) return e;
+    for (int i = 0; i < k1; i++)
+        hd->w[i] += Px[i] / denom * e;
+    /* P <- (P - Px Px^T / denom) / lambda; the division (forgetting) is skipped while the trace
+     * is above its starting value, so directions that traffic never excites cannot wind up. */
+    double tr = 0;
+    for (int i = 0; i < k1; i++) {
+        for (int j = 0; j < k1; j++)
+            hd->P[i * PRED_DIM + j] -= Px[i] * Px[j] / denom;
+        tr += hd->P[i * PRED_DIM + i];
+    }
+    double tr0 = k1 / m->prior_n;
+    if (tr / m->forget <= tr0)
+        for (int i = 0; i < k1; i++)
+            for (int j = 0; j < k1; j++)
+                hd->P[i * PRED_DIM + j] /= m->forget;
+    return e;
+}
+
+void pred_update(pred_model *m, const pred_features *f, int actual_tokens) {
+    if (!m || !f || actual_tokens < 0) return;
+    double t = actual_tokens > m->max_tokens ? m->max_tokens : actual_tokens;
+    double y = log1p(t);
+    for (int h = 0; h < 2; h++) {
+        if (h == PRED_HEAD_ENT && !f->has_entropy) continue;
+        pred_head *hd = &m->head[h];
+        double x[PRED_DIM];
+        design_row(m, f, h, x);
+        double e = rls_step(m, hd, x, head_dims(h) + 1, y);
+        /* Robbins-Monro tracker of the residual's 0.9 quantile */
+        hd->q90 += m->q_step * (PRED_Q - (e <= hd->q90 ? 1.0 : 0.0));
+        if (hd->q90 < 0) hd->q90 = 0;
+        hd->n_updates++;
+    }
+}
+
+pred_model *pred_model_default(weft_err *err) {
+    return pred_model_parse(pred_default_params_text, strlen(pred_default_params_text),
+                            "built-in default parameters", err);
+}
+
+void pred_model_free(pred_model *m) {
+    free(m);
+}

@@ -1,0 +1,94 @@
+/* pred_data.h — prompts with their true answer lengths for fitting and evaluating the length
+ * model (`weft predict fit|eval`): "pairs" JSONL files (read with src/workload/dataset.c, response
+ * lengths counted with the serving model's tokenizer) and the AlpacaEval folder (805 prompts,
+ * lengths of 227 models' answers given in words, converted with PRED_WORDS_TO_TOKENS). Records
+ * are split into train and test BY PROMPT TEXT (a hash), so the same prompt is on the same side
+ * in every set; the offline fit, the default parameters and the baselines only see train. */
+#ifndef WEFT_PRED_DATA_H
+#define WEFT_PRED_DATA_H
+
+#include "predict/pred_internal.h"
+#include "weft/tokenizer.h"
+
+/* Llama-2 tokens per whitespace word of English answer text, measured by
+ * `weft predict ratio --data ../shared/data/pairs/{alpaca_cleaned_1000,vicuna_eval,
+ * self_instruct_preds,mt_bench_turn1}.jsonl` (see docs/predict.md); used only where a data set
+ * gives words instead of text (AlpacaEval). */
+#define PRED_WORDS_TO_TOKENS 1.65
+
+/* One in PRED_TEST_MOD prompts (by hash) is held out. */
+#define PRED_TEST_MOD 5
+
+typedef struct pred_prompt {
+    char *text;
+    int tokens; /* prompt length in the serving model's tokens */
+    int set;
+    int test;   /* held out */
+    int n_resp; /* records (answers) with this prompt in its set */
+    pred_features f;
+} pred_prompt;
+
+typedef struct pred_record {
+    int prompt;   /* index into prompts */
+    float tokens; /* true answer length, serving-model tokens */
+    float weight; /* 1 / n_resp of its prompt: each distinct prompt counts once per set */
+} pred_record;
+
+typedef struct pred_set {
+    char *name;
+    int multi; /* many answers per prompt by design (AlpacaEval): also evaluated on medians */
+} pred_set;
+
+typedef struct pred_data {
+    pred_set *sets;
+    int n_sets;
+    pred_prompt *prompts;
+    int n_prompts, cap_prompts;
+    pred_record *recs;
+    int n_recs, cap_recs;
+    double resp_words, resp_tokens; /* over pairs responses: the measured words->tokens ratio */
+    double feature_seconds;         /* time spent in pred_features_text */
+} pred_data;
+
+/* Adds a pairs JSONL file or an AlpacaEval folder (instructions.jsonl +
+ * lengths_all_models.tsv). tok counts prompt and response tokens. */
+int pred_data_add(pred_data *d, const char *path, const weft_tokenizer *tok, weft_err *err);
+void pred_data_free(pred_data *d);
+/* Whether prompt text is held out (hash of the text). */
+int pred_is_test_prompt(const char *text);
+
+/* ---- fit (fit.c) ---- */
+
+typedef struct pred_fit_opts {
+    double ridge;                               /* L2 penalty on standardized coefficients */
+    double forget, prior_n, q_step, max_tokens; /* copied into the model for online use */
+} pred_fit_opts;
+
+void pred_fit_defaults(pred_fit_opts *o);
+/* Fits on the train records of d. use[i] != 0 selects feature i (NULL: all text features);
+ * the baselines are fits with one or no feature. */
+pred_model *pred_fit(const pred_data *d, const pred_fit_opts *o, const int *use, weft_err *err);
+
+/* ---- evaluation (evaluate.c) ---- */
+
+enum { PRED_EV_MODEL, PRED_EV_CONST, PRED_EV_PLEN, PRED_EV_N };
+
+typedef struct pred_eval_row {
+    char name[96];
+    int n; /* held-out answers (or prompts, for a /median view) */
+    double rho[PRED_EV_N], tau[PRED_EV_N], mae[PRED_EV_N], cov[PRED_EV_N];
+} pred_eval_row;
+
+typedef struct pred_eval {
+    pred_eval_row *rows; /* one per set, "/median" views of multi-answer sets, then "pooled" */
+    int n_rows;
+} pred_eval;
+
+/* Scores the three predictors (the model, a constant, prompt length only) on the held-out
+ * records of d. The pooled view takes every answer of single-answer sets and the per-prompt
+ * median of multi-answer sets. */
+int pred_evaluate(const pred_data *d, pred_model *const models[PRED_EV_N], pred_eval *out,
+                  weft_err *err);
+void pred_eval_free(pred_eval *e);
+
+#endif

@@ -1,0 +1,123 @@
+/* pred_internal.h — what the files of src/predict/ share and the CLI (weft predict) and tests
+ * may use beyond include/weft/predict.h: the feature indices, the cue lexicon lookup, the model's
+ * layout, the parameter-file parser, the offline fit and the evaluation metrics. */
+#ifndef WEFT_PRED_INTERNAL_H
+#define WEFT_PRED_INTERNAL_H
+
+#include <stddef.h>
+
+#include "weft/predict.h"
+
+/* ---- features (features.c) ---- */
+
+/* Fixed feature indices; pred_feature_name(i) gives the name used in parameter files and
+ * docs/predict.md. PF_ENTROPY is last: the text-only head uses indices [0, PF_ENTROPY). */
+enum {
+    PF_LOG_PROMPT_TOKENS,
+    PF_LOG_LINES,
+    PF_QUESTIONS,
+    PF_SENTENCES,
+    PF_ENUM_ITEMS,
+    PF_CLAUSES,
+    PF_FACTOID_WH,
+    PF_WHY_HOW,
+    PF_YES_NO,
+    PF_OPEN_EXPLAIN,
+    PF_CREATIVE,
+    PF_COMPARE,
+    PF_LIST_REQUEST,
+    PF_LIST_N,
+    PF_BREVITY,
+    PF_DETAIL,
+    PF_STEP_BY_STEP,
+    PF_TARGET_WORDS,
+    PF_TARGET_PRESENT,
+    PF_SHORT_ANSWER_TASK,
+    PF_TRANSFORM_TASK,
+    PF_TRANSFORM_X_LEN,
+    PF_CODE_REQUEST,
+    PF_CODE_PRESENT,
+    PF_LANG_MENTION,
+    PF_NUMBERS,
+    PF_MATHS,
+    PF_VAGUE,
+    PF_PRONOUN_AMBIG,
+    PF_PP_ATTACH,
+    PF_COORD_AMBIG,
+    PF_POLYSEMY,
+    PF_ROLEPLAY,
+    PF_ADVICE,
+    PF_DEFINITION,
+    PF_OPINION,
+    PF_CHIT_CHAT,
+    PF_HARMFUL,
+    PF_CONTEXT_BLOCK,
+    PF_TOOL_CALL,
+    PF_FIRST_PERSON,
+    PF_IMPERATIVE,
+    PF_LIMIT_CUE,
+    PF_MULTI_PART,
+    PF_ENTROPY,
+    PF_COUNT
+};
+
+/* Bytes and words the cue scan reads (counts such as lines, numbers and code symbols cover the
+ * whole prompt): cues live in the instruction, which is at the start or the end. */
+#define PRED_CUE_HEAD_WORDS 3072
+#define PRED_CUE_TAIL_WORDS 1024
+
+/* The cue lexicon (cues.c): phrases of lower-case words mapped to a feature index. A phrase
+ * word "#" matches any number. Sorted by phrase so the first word can be binary-searched. */
+typedef struct pred_cue {
+    const char *phrase;
+    int feature;
+} pred_cue;
+
+/* The whole table, sorted; *n receives its length. */
+const pred_cue *pred_cues(int *n);
+/* Index of the first cue whose first word equals word[0..len) (lower case), or -1. */
+int pred_cue_first(const char *word, size_t len);
+
+/* ---- model (lenmodel.c) ---- */
+
+#define PRED_HEAD_TEXT 0        /* features [0, PF_ENTROPY) */
+#define PRED_HEAD_ENT 1         /* features [0, PF_COUNT) */
+#define PRED_DIM (PF_COUNT + 1) /* + bias at index 0 of the coefficient vectors */
+
+typedef struct pred_head {
+    double w[PRED_DIM];            /* w[0] bias, w[1 + i] feature i (standardized) */
+    double P[PRED_DIM * PRED_DIM]; /* RLS inverse-covariance state (not saved) */
+    double q90;                    /* upper quantile of log1p residuals */
+    long n_updates;
+} pred_head;
+
+struct pred_model {
+    float mean[PF_COUNT], scale[PF_COUNT]; /* z = (v - mean) / scale */
+    pred_head head[2];
+    double forget;     /* RLS forgetting factor lambda in (0, 1] */
+    double prior_n;    /* strength of the starting coefficients, in requests */
+    double q_step;     /* step of the online quantile tracker (log units) */
+    double max_tokens; /* predictions are clamped to [1, max_tokens] */
+};
+
+/* A model with the given standardization and coefficients; P starts at I / prior_n. */
+void pred_model_reset_online(pred_model *m);
+/* Builds a model from a parameter text (the file format, docs/predict.md); name is used in
+ * error messages ("FILE:LINE: ..."). */
+pred_model *pred_model_parse(const char *text, size_t len, const char *name, weft_err *err);
+/* Writes the parameter text of m to a malloc'd string. */
+char *pred_model_format(const pred_model *m, weft_err *err);
+/* log1p-space prediction of head h (h = PRED_HEAD_ENT only when f->has_entropy). */
+double pred_predict_log(const pred_model *m, const pred_features *f, int *head_used);
+
+/* The default parameter text compiled into the binary (generated from share/predict/). */
+extern const char pred_default_params_text[];
+
+/* ---- metrics (metrics.c) ---- */
+
+/* Spearman rank correlation with average ranks for ties; 0 when either side is constant. */
+double pred_spearman(const double *x, const double *y, int n);
+/* Kendall's tau-b (ties corrected), O(n log n); 0 when either side is constant. */
+double pred_kendall(const double *x, const double *y, int n);
+
+#endif

@@ -1,0 +1,108 @@
+/* sched_registry.c — the policies by name (`--policy fcfs|priority|spf|laxity|rtlm|oracle`), their
+ * shared configuration and its defaults, and the helpers every policy uses (a policy object
+ * that carries its configuration, token-to-time conversion, aging, victim choice). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched_internal.h"
+
+void sched_config_defaults(sched_config *c) {
+    memset(c, 0, sizeof *c);
+    c->aging_s = 20.0;
+    c->tpot_s = 0.05;
+    c->laxity_drop = false;
+    c->wide_ratio = 2.0;
+    c->prefill_weight = 0.02;
+}
+
+static void cfg_destroy(sched_policy *p) {
+    free(p->state);
+    free(p);
+}
+
+sched_policy *sched_alloc(const char *name, const sched_config *c) {
+    sched_policy *p = calloc(1, sizeof *p);
+    sched_config *st = malloc(sizeof *st);
+    if (!p || !st) {
+        free(p);
+        free(st);
+        return NULL;
+    }
+    if (c)
+        *st = *c;
+    else
+        sched_config_defaults(st);
+    if (!(st->aging_s > 0)) st->aging_s = 20.0;
+    if (!(st->tpot_s > 0)) st->tpot_s = 0.05;
+    if (!(st->wide_ratio >= 1)) st->wide_ratio = 2.0;
+    if (!(st->prefill_weight >= 0)) st->prefill_weight = 0;
+    p->name = name;
+    p->state = st;
+    p->destroy = cfg_destroy;
+    return p;
+}
+
+const sched_config *sched_cfg(const sched_policy *p) {
+    return p->state;
+}
+
+double sched_tpot(const sched_config *c, const sched_info *r) {
+    return r->step_s > 0 ? r->step_s : c->tpot_s;
+}
+
+double sched_aged(const sched_config *c, double work, const sched_info *r, double now_s) {
+    double wait = now_s - r->arrival_s;
+    if (wait < 0) wait = 0;
+    if (wait >= c->aging_s) return -wait;
+    if (work < 0) work = 0;
+    return work * (1.0 - wait / c->aging_s);
+}
+
+int sched_victim_by(const sched_policy *p, const sched_info *running, int n, double now_s,
+                    sched_key_fn key) {
+    int v = 0;
+    double kv = key(p, &running[0], now_s);
+    for (int i = 1; i < n; i++) {
+        double k = key(p, &running[i], now_s);
+        if (k > kv || (k == kv && running[i].arrival_s >= running[v].arrival_s)) {
+            v = i;
+            kv = k;
+        }
+    }
+    return v;
+}
+
+bool sched_demoted(const sched_info *r) {
+    return r->predicted_p90 > 0 && (float)r->n_generated > r->predicted_p90;
+}
+
+double sched_rtlm_remaining(const sched_config *c, const sched_info *r) {
+    double total;
+    if (r->predicted_p50 <= 0)
+        total = r->predicted_tokens > 0 ? r->predicted_tokens : r->max_tokens;
+    else if (r->predicted_p90 >= c->wide_ratio * r->predicted_p50)
+        total = r->predicted_p90;
+    else
+        total = r->predicted_p50;
+    if (sched_demoted(r)) total = r->max_tokens; /* the prediction failed: assume the worst */
+    if (total > r->max_tokens) total = r->max_tokens;
+    double left = total - r->n_generated;
+    return left < 1 ? 1 : left;
+}
+
+static const char names[] = "fcfs,priority,spf,laxity,rtlm,oracle";
+
+const char *sched_policy_names(void) {
+    return names;
+}
+
+sched_policy *sched_policy_new(const char *name, const sched_config *c) {
+    if (!name) return NULL;
+    if (!strcmp(name, "fcfs")) return sched_fcfs_new();
+    if (!strcmp(name, "priority")) return sched_priority_new(c);
+    if (!strcmp(name, "spf")) return sched_spf_new(c);
+    if (!strcmp(name, "laxity")) return sched_laxity_new(c);
+    if (!strcmp(name, "rtlm")) return sched_rtlm_new(c);
+    if (!strcmp(name, "oracle")) return sched_oracle_new(c);
+    return NULL;
+}

@@ -1,0 +1,605 @@
+/* test_predict.c — the answer-length predictor (src/predict/): every text feature on hand-written
+ * prompts (and zero on a neutral one), the cue lexicon's order and lookup, explicit length
+ * requests, the tail window of long prompts, entropy on known distributions, the online update
+ * converging on a synthetic stream with a known relation (coefficients, p90 coverage, the entropy
+ * head), the offline fit recovering a known relation, rank correlations against naive O(n^2)
+ * definitions, parameter save/load round trips and malformed parameter files refused with
+ * precise messages. */
+#include "support/testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "predict/pred_data.h"
+#include "predict/pred_internal.h"
+
+static pred_features feat(const char *p) {
+    pred_features f;
+    pred_features_text(p, strlen(p), 0, &f);
+    return f;
+}
+
+/* ---- features ---- */
+
+static const struct {
+    int feature;
+    const char *prompt;
+} feature_cases[] = {
+    {PF_LOG_LINES, "first line\nsecond line\nthird"},
+    {PF_QUESTIONS, "Why? How? What?"},
+    {PF_ENUM_ITEMS, "Buy these:\n1. eggs\n2. milk\n- bread"},
+    {PF_CLAUSES, "I left because it rained, but then it stopped"},
+    {PF_FACTOID_WH, "Who wrote Hamlet"},
+    {PF_WHY_HOW, "Why is the sky blue"},
+    {PF_YES_NO, "Is Paris in France"},
+    {PF_OPEN_EXPLAIN, "Explain gravity"},
+    {PF_CREATIVE, "Write a poem about rain"},
+    {PF_COMPARE, "Compare cats and dogs"},
+    {PF_LIST_REQUEST, "List some fruits"},
+    {PF_LIST_N, "Give me 7 tips for sleeping"},
+    {PF_BREVITY, "Answer briefly: capital of Peru"},
+    {PF_DETAIL, "Describe the war in detail"},
+    {PF_STEP_BY_STEP, "Solve it step-by-step"},
+    {PF_TARGET_WORDS, "Write 3 paragraphs on tea"},
+    {PF_TARGET_PRESENT, "Reply in 50 words"},
+    {PF_SHORT_ANSWER_TASK, "Classify this review"},
+    {PF_TRANSFORM_TASK, "Translate to French: good morning"},
+    {PF_TRANSFORM_X_LEN, "Paraphrase: the quick brown fox"},
+    {PF_CODE_REQUEST, "Write a function that sorts"},
+    {PF_CODE_PRESENT, "def f(x):\n    return x[0];"},
+    {PF_LANG_MENTION, "Is C++ faster"},
+    {PF_NUMBERS, "12 apples and 3.5 pears"},
+    {PF_MATHS, "How many apples are left after 3 + 4"},
+    {PF_VAGUE, "Tell me something about stuff"},
+    {PF_PRONOUN_AMBIG, "They said it was there"},
+    {PF_PP_ATTACH, "the man with the telescope on the hill"},
+    {PF_COORD_AMBIG, "old men and women"},
+    {PF_POLYSEMY, "Meet me at the bank"},
+    {PF_ROLEPLAY, "You are a pirate captain"},
+    {PF_ADVICE, "How can I sleep better"},
+    {PF_DEFINITION, "What is entropy"},
+    {PF_OPINION, "What do you think of jazz"},
+    {PF_CHIT_CHAT, "Hello there, thanks"},
+    {PF_HARMFUL, "How do I steal a car"},
+    {PF_CONTEXT_BLOCK, "Summarize:\nThe text body here, long enough."},
+    {PF_TOOL_CALL, "Use the weather API"},
+    {PF_FIRST_PERSON, "My dog"},
+    {PF_IMPERATIVE, "Write a memo."},
+    {PF_LIMIT_CUE, "no more than twenty"},
+    {PF_MULTI_PART, "First do A, then do B"},
+};
+
+static void test_feature_names(void **state) {
+    (void)state;
+    assert_int_equal(pred_feature_count(), PF_COUNT);
+    assert_true(PF_COUNT <= PRED_MAX_FEATURES);
+    for (int i = 0; i < PF_COUNT; i++) {
+        assert_non_null(pred_feature_name(i));
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(pred_feature_name(i), pred_feature_name(j));
+    }
+    assert_null(pred_feature_name(PF_COUNT));
+    assert_null(pred_feature_name(-1));
+    assert_string_equal(pred_feature_name(PF_ENTROPY), "entropy");
+}
+
+/* Every text feature (other than length and sentences, which any text has) is zero on a neutral
+ * prompt and positive on its own hand-written prompt. */
+static void test_each_feature_fires(void **state) {
+    (void)state;
+    pred_features neutral = feat("Paris");
+    for (int i = 0; i < PF_ENTROPY; i++)
+        if (i != PF_LOG_PROMPT_TOKENS && i != PF_SENTENCES) {
+            if (neutral.v[i] != 0)
+                fail_msg("feature %s is %g on 'Paris'", pred_feature_name(i), neutral.v[i]);
+        }
+    assert_int_equal(neutral.has_entropy, 0);
+    assert_int_equal(neutral.n, PF_COUNT);
+    int covered[PF_COUNT] = {0};
+    for (size_t c = 0; c < sizeof feature_cases / sizeof feature_cases[0]; c++) {
+        pred_features f = feat(feature_cases[c].prompt);
+        int i = feature_cases[c].feature;
+        if (!(f.v[i] > 0))
+            fail_msg("feature %s is %g on '%s'", pred_feature_name(i), f.v[i],
+                     feature_cases[c].prompt);
+        covered[i] = 1;
+    }
+    covered[PF_LOG_PROMPT_TOKENS] = covered[PF_SENTENCES] = covered[PF_ENTROPY] = 1;
+    for (int i = 0; i < PF_COUNT; i++)
+        if (!covered[i]) fail_msg("feature %s has no hand-written case", pred_feature_name(i));
+}
+
+static void test_feature_values(void **state) {
+    (void)state;
+    pred_features f;
+    pred_features_text("Paris", 5, 100, &f);
+    assert_float_equal(f.v[PF_LOG_PROMPT_TOKENS], log1p(100.0), 1e-5);
+    pred_features_text("abcdefgh", 8, 0, &f); /* estimated from bytes: (8 + 3) / 4 */
+    assert_float_equal(f.v[PF_LOG_PROMPT_TOKENS], log1p(11.0 / 4), 1e-5);
+    assert_float_equal(feat("Why? How? What?").v[PF_QUESTIONS], log1p(3.0), 1e-6);
+    assert_float_equal(feat("One. Two. Three.").v[PF_SENTENCES], log1p(3.0), 1e-6);
+    assert_float_equal(feat("Pi is 3.14 or so.").v[PF_SENTENCES], log1p(1.0), 1e-6);
+    assert_float_equal(feat("Buy these:\n1. eggs\n2) milk\n- bread\n(a) jam").v[PF_ENUM_ITEMS],
+                       log1p(4.0), 1e-6);
+    assert_float_equal(feat("a\nb\nc").v[PF_LOG_LINES], log1p(2.0), 1e-6);
+    assert_float_equal(feat("12 apples, 1,000 pears and 3.5 kg").v[PF_NUMBERS], log1p(3.0), 1e-6);
+    /* explicit length requests */
+    assert_float_equal(feat("Write 3 paragraphs on tea").v[PF_TARGET_WORDS], log1p(240.0), 1e-5);
+    assert_float_equal(feat("Answer in one word").v[PF_TARGET_WORDS], log1p(1.0), 1e-6);
+    assert_float_equal(feat("Write a short paragraph").v[PF_TARGET_WORDS], log1p(80.0), 1e-5);
+    assert_float_equal(feat("Reply in 50 words").v[PF_TARGET_PRESENT], 1.0, 0);
+    assert_float_equal(feat("Reply").v[PF_TARGET_PRESENT], 0.0, 0);
+    assert_float_equal(feat("Give me 7 tips for sleeping").v[PF_LIST_N], log1p(7.0), 1e-6);
+    assert_float_equal(feat("List ten countries").v[PF_LIST_N], log1p(10.0), 1e-6);
+    assert_float_equal(feat("What are the top 5 movies").v[PF_LIST_N], log1p(5.0), 1e-6);
+    assert_float_equal(feat("I have 2 cats").v[PF_LIST_N], 0.0, 0);
+    /* the output-follows-input interaction */
+    pred_features t = feat("Paraphrase: the quick brown fox");
+    assert_float_equal(t.v[PF_TRANSFORM_X_LEN], t.v[PF_LOG_PROMPT_TOKENS], 0);
+    assert_float_equal(feat("the quick brown fox").v[PF_TRANSFORM_X_LEN], 0.0, 0);
+    /* cues are case-insensitive; phrase cues need every word */
+    assert_true(feat("EXPLAIN IT").v[PF_OPEN_EXPLAIN] > 0);
+    assert_true(feat("step by step").v[PF_STEP_BY_STEP] > 0);
+    assert_float_equal(feat("a step forward").v[PF_STEP_BY_STEP], 0.0, 0);
+    assert_true(feat("Is C# typed").v[PF_LANG_MENTION] > 0);
+    /* yes/no and imperative only at a sentence start */
+    assert_true(feat("Fine. Is it?").v[PF_YES_NO] > 0);
+    assert_float_equal(feat("the answer is yes").v[PF_YES_NO], 0.0, 0);
+    assert_float_equal(feat("please do not write").v[PF_IMPERATIVE] > 0, 1, 0); /* "please" */
+    assert_float_equal(feat("they write").v[PF_IMPERATIVE], 0.0, 0);
+    /* empty and NULL prompts are valid and give finite features */
+    pred_features e;
+    pred_features_text(NULL, 10, 0, &e);
+    for (int i = 0; i < PF_COUNT; i++)
+        assert_true(isfinite(e.v[i]));
+    pred_features_text("", 0, 0, &e);
+    assert_float_equal(e.v[PF_SENTENCES], 0.0, 0);
+}
+
+/* A cue at the end of a very long prompt is read (tail window); one in the middle is not. */
+static void test_long_prompt_windows(void **state) {
+    (void)state;
+    size_t n = 6000;
+    char *p = malloc(n * 4 + 64);
+    assert_non_null(p);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 3500) {
+            memcpy(p + k, "explain ", 8);
+            k += 8;
+        }
+        memcpy(p + k, "zq ", 3);
+        k += 3;
+    }
+    memcpy(p + k, "Answer briefly.", 15);
+    k += 15;
+    p[k] = 0;
+    pred_features f;
+    pred_features_text(p, k, 0, &f);
+    assert_true(f.v[PF_BREVITY] > 0);
+    assert_float_equal(f.v[PF_OPEN_EXPLAIN], 0.0, 0);
+    assert_float_equal(f.v[PF_SENTENCES], log1p(1.0), 1e-6);
+    free(p);
+}
+
+static void test_cue_table(void **state) {
+    (void)state;
+    int n;
+    const pred_cue *c = pred_cues(&n);
+    assert_true(n > 100);
+    for (int i = 0; i < n; i++) {
+        assert_true(c[i].feature >= 0 && c[i].feature < PF_ENTROPY);
+        if (i) assert_true(strcmp(c[i - 1].phrase, c[i].phrase) <= 0);
+        for (const char *s = c[i].phrase; *s; s++)
+            assert_false(*s >= 'A' && *s <= 'Z');
+        /* every phrase is found from its first word */
+        size_t fl = strcspn(c[i].phrase, " ");
+        int j = pred_cue_first(c[i].phrase, fl);
+        assert_true(j >= 0 && j <= i);
+        assert_int_equal(strncmp(c[j].phrase, c[i].phrase, fl), 0);
+    }
+    assert_int_equal(pred_cue_first("zzzzqqq", 7), -1);
+    assert_true(pred_cue_first("HOW", 3) >= 0);
+}
+
+/* ---- entropy ---- */
+
+static void test_entropy(void **state) {
+    (void)state;
+    float l[1000];
+    for (int i = 0; i < 1000; i++)
+        l[i] = 3.0f; /* uniform */
+    assert_float_equal(pred_entropy(l, 1000), log(1000.0), 1e-4);
+    assert_float_equal(pred_entropy(l, 1), 0.0, 1e-6);
+    l[7] = 200.0f; /* nearly one-hot */
+    assert_float_equal(pred_entropy(l, 1000), 0.0, 1e-4);
+    /* p = (0.5, 0.25, 0.25): H = 1.5 ln 2 */
+    float q[3] = {logf(0.5f) + 40, logf(0.25f) + 40, logf(0.25f) + 40};
+    assert_float_equal(pred_entropy(q, 3), 1.5 * log(2.0), 1e-5);
+    /* -inf logits are zero-probability entries */
+    float r[3] = {1.0f, 1.0f, -INFINITY};
+    assert_float_equal(pred_entropy(r, 3), log(2.0), 1e-6);
+    float bad[2] = {1.0f, NAN};
+    assert_true(isnan(pred_entropy(bad, 2)));
+    assert_float_equal(pred_entropy(NULL, 5), 0.0, 0);
+    pred_features f = feat("Paris");
+    pred_features_set_entropy(&f, NAN);
+    assert_int_equal(f.has_entropy, 0);
+    pred_features_set_entropy(&f, -1);
+    assert_int_equal(f.has_entropy, 0);
+    pred_features_set_entropy(&f, 2.0f);
+    assert_int_equal(f.has_entropy, 1);
+    assert_float_equal(f.v[PF_ENTROPY], 2.0, 0);
+}
+
+/* ---- model: prediction, online update ---- */
+
+static void test_default_predicts(void **state) {
+    (void)state;
+    weft_err err;
+    pred_model *m = pred_model_default(&err);
+    assert_non_null(m);
+    pred_features a = feat("Answer with one word: what colour is the sky?");
+    pred_features b = feat("Write a detailed essay of 5 paragraphs explaining the causes of the "
+                           "French Revolution, and compare them with the American one.");
+    pred_estimate ea = pred_predict(m, &a), eb = pred_predict(m, &b);
+    assert_true(ea.p50 >= 1 && ea.p90 >= ea.p50);
+    assert_true(eb.p90 >= eb.p50);
+    assert_true(eb.p50 > 3 * ea.p50); /* the fitted default separates these clearly */
+    /* no entropy: the text head; with entropy at its prior mean, the same until updated */
+    pred_features c = b;
+    pred_features_set_entropy(&c, 2.5f);
+    assert_float_equal(pred_predict(m, &c).p50, eb.p50, 1e-3 * eb.p50);
+    pred_estimate z = pred_predict(NULL, &a);
+    assert_float_equal(z.p50, 1.0, 0);
+    pred_model_free(m);
+}
+
+static double gauss(unsigned *s) {
+    double u1 = (rand_r(s) + 1.0) / (RAND_MAX + 2.0), u2 = (rand_r(s) + 1.0) / (RAND_MAX + 2.0);
+    return sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+}
+
+/* Synthetic request: a few standardized features, a known log-linear length. */
+static double synth_request(const pred_model *m, unsigned *s, pred_features *f, double *ent,
+                            int with_entropy) {
+    memset(f, 0, sizeof *f);
+    f->n = PF_COUNT;
+    double z[PF_COUNT] = {0};
+    for (int i = 0; i < PF_ENTROPY; i++)
+        f->v[i] = m->mean[i];
+    int used[3] = {PF_LOG_PROMPT_TOKENS, PF_CREATIVE, PF_BREVITY};
+    for (int k = 0; k < 3; k++) {
+        z[used[k]] = gauss(s);
+        f->v[used[k]] = (float)(m->mean[used[k]] + m->scale[used[k]] * z[used[k]]);
+    }
+    double y = 3.0 + 0.5 * z[PF_LOG_PROMPT_TOKENS] + 0.8 * z[PF_CREATIVE] - 0.6 * z[PF_BREVITY];
+    if (with_entropy) {
+        double ze = gauss(s);
+        *ent = m->mean[PF_ENTROPY] + m->scale[PF_ENTROPY] * ze;
+        if (*ent < 0.01) *ent = 0.01, ze = (0.01 - m->mean[PF_ENTROPY]) / m->scale[PF_ENTROPY];
+        pred_features_set_entropy(f, (float)*ent);
+        y += 0.7 * ze;
+    }
+    return y;
+}
+
+static void test_online_update_converges(void **state) {
+    (void)state;
+    weft_err err;
+    pred_model *m = pred_model_default(&err);
+    assert_non_null(m);
+    unsigned s = 12345;
+    const double sigma = 0.2;
+    pred_features f;
+    double ent;
+    /* error before any update: the default knows nothing of this relation */
+    double err0 = 0;
+    for (int i = 0; i < 500; i++) {
+        double y = synth_request(m, &s, &f, &ent, 0);
+        err0 += fabs(pred_predict_log(m, &f, NULL) - y);
+    }
+    err0 /= 500;
+    for (int i = 0; i < 6000; i++) {
+        double y = synth_request(m, &s, &f, &ent, 0) + sigma * gauss(&s);
+        pred_update(m, &f, (int)lround(expm1(y)));
+    }
+    double err1 = 0, cover = 0;
+    for (int i = 0; i < 2000; i++) {
+        double y = synth_request(m, &s, &f, &ent, 0);
+        err1 += fabs(pred_predict_log(m, &f, NULL) - y);
+        double ynoisy = y + sigma * gauss(&s);
+        cover += expm1(ynoisy) <= pred_predict(m, &f).p90;
+    }
+    err1 /= 2000;
+    cover /= 2000;
+    print_message("online: mean |log error| %.3f -> %.3f, p90 coverage %.3f, q90 %.3f\n", err0,
+                  err1, cover, m->head[PRED_HEAD_TEXT].q90);
+    assert_true(err0 > 0.3);
+    assert_true(err1 < 0.06);
+    assert_true(cover > 0.85 && cover < 0.95);
+    assert_float_equal(m->head[PRED_HEAD_TEXT].q90, 1.2816 * sigma, 0.08);
+    assert_float_equal(m->head[PRED_HEAD_TEXT].w[1 + PF_CREATIVE], 0.8, 0.05);
+    assert_float_equal(m->head[PRED_HEAD_TEXT].w[1 + PF_BREVITY], -0.6, 0.05);
+    assert_int_equal(m->head[PRED_HEAD_ENT].n_updates, 0); /* no entropy was given */
+    /* now with entropy: the entropy head learns its weight, the text head cannot */
+    for (int i = 0; i < 6000; i++) {
+        double y = synth_request(m, &s, &f, &ent, 1) + sigma * gauss(&s);
+        pred_update(m, &f, (int)lround(expm1(y)));
+    }
+    double et = 0, ee = 0;
+    for (int i = 0; i < 2000; i++) {
+        double y = synth_request(m, &s, &f, &ent, 1);
+        ee += fabs(pred_predict_log(m, &f, NULL) - y);
+        pred_features g = f;
+        g.has_entropy = 0;
+        et += fabs(pred_predict_log(m, &g, NULL) - y);
+    }
+    print_message("entropy head: mean |log error| %.3f (text head %.3f), w_entropy %.3f\n",
+                  ee / 2000, et / 2000, m->head[PRED_HEAD_ENT].w[1 + PF_ENTROPY]);
+    assert_true(ee / 2000 < 0.08);
+    assert_true(et / 2000 > 0.3);
+    assert_float_equal(m->head[PRED_HEAD_ENT].w[1 + PF_ENTROPY], 0.7, 0.06);
+    /* garbage updates are ignored */
+    pred_head before = m->head[PRED_HEAD_TEXT];
+    pred_update(m, &f, -5);
+    pred_update(NULL, &f, 10);
+    pred_update(m, NULL, 10);
+    assert_memory_equal(&before, &m->head[PRED_HEAD_TEXT], sizeof before);
+    pred_model_free(m);
+}
+
+/* ---- offline fit ---- */
+
+static void test_fit_recovers_relation(void **state) {
+    (void)state;
+    pred_data d;
+    memset(&d, 0, sizeof d);
+    enum { N = 3000 };
+    d.n_sets = 1;
+    d.sets = calloc(1, sizeof *d.sets);
+    d.prompts = calloc(N, sizeof *d.prompts);
+    d.recs = calloc(N, sizeof *d.recs);
+    assert_non_null(d.sets);
+    assert_non_null(d.prompts);
+    assert_non_null(d.recs);
+    d.sets[0].name = strdup("synthetic");
+    unsigned s = 99;
+    for (int i = 0; i < N; i++) {
+        pred_prompt *p = &d.prompts[i];
+        p->n_resp = 1;
+        p->test = i % 5 == 0;
+        p->f.n = PF_COUNT;
+        for (int k = 0; k < PF_ENTROPY; k++)
+            p->f.v[k] = (float)(rand_r(&s) % 3);
+        double y = 2.0 + 0.4 * p->f.v[PF_DETAIL] - 0.3 * p->f.v[PF_BREVITY] + 0.1 * gauss(&s);
+        d.recs[i] = (pred_record){i, (float)expm1(y), 1.0f};
+    }
+    d.n_prompts = d.n_recs = N;
+    pred_fit_opts o;
+    pred_fit_defaults(&o);
+    weft_err err;
+    pred_model *m = pred_fit(&d, &o, NULL, &err);
+    assert_non_null(m);
+    /* coefficients are on standardized features: w = beta * scale */
+    assert_float_equal(m->head[PRED_HEAD_TEXT].w[1 + PF_DETAIL] / m->scale[PF_DETAIL], 0.4, 0.03);
+    assert_float_equal(m->head[PRED_HEAD_TEXT].w[1 + PF_BREVITY] / m->scale[PF_BREVITY], -0.3,
+                       0.03);
+    assert_float_equal(m->head[PRED_HEAD_TEXT].w[1 + PF_CODE_PRESENT], 0.0, 0.03);
+    assert_float_equal(m->head[PRED_HEAD_TEXT].q90, 1.2816 * 0.1, 0.03);
+    pred_eval ev;
+    pred_model *ms[PRED_EV_N];
+    int none[PF_COUNT] = {0}, plen[PF_COUNT] = {0};
+    plen[PF_LOG_PROMPT_TOKENS] = 1;
+    ms[0] = m;
+    ms[1] = pred_fit(&d, &o, none, &err);
+    ms[2] = pred_fit(&d, &o, plen, &err);
+    assert_non_null(ms[1]);
+    assert_non_null(ms[2]);
+    assert_float_equal(ms[1]->head[0].w[1 + PF_DETAIL], 0.0, 0);
+    assert_int_equal(pred_evaluate(&d, ms, &ev, &err), 0);
+    assert_int_equal(ev.n_rows, 2); /* the set, pooled */
+    assert_int_equal(ev.rows[0].n, N / 5);
+    assert_true(ev.rows[0].rho[PRED_EV_MODEL] > 0.8);
+    assert_true(fabs(ev.rows[0].rho[PRED_EV_CONST]) < 1e-12);
+    assert_true(ev.rows[0].mae[PRED_EV_MODEL] < ev.rows[0].mae[PRED_EV_PLEN]);
+    assert_float_equal(ev.rows[0].cov[PRED_EV_MODEL], 0.9, 0.04);
+    pred_eval_free(&ev);
+    for (int k = 0; k < PRED_EV_N; k++)
+        pred_model_free(ms[k]);
+    /* all held out: a clear error */
+    for (int i = 0; i < N; i++)
+        d.prompts[i].test = 1;
+    assert_null(pred_fit(&d, &o, NULL, &err));
+    assert_non_null(strstr(err.msg, "no training records"));
+    pred_data_free(&d);
+}
+
+/* ---- rank correlations ---- */
+
+static double naive_kendall_b(const double *x, const double *y, int n) {
+    double c = 0, dsc = 0, tx = 0, ty = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            double a = x[i] - x[j], b = y[i] - y[j];
+            if (a == 0 && b == 0) continue;
+            if (a == 0)
+                tx++;
+            else if (b == 0)
+                ty++;
+            else if ((a > 0) == (b > 0))
+                c++;
+            else
+                dsc++;
+        }
+    return (c - dsc) / sqrt((c + dsc + tx) * (c + dsc + ty));
+}
+
+static void test_rank_correlations(void **state) {
+    (void)state;
+    double x[5] = {1, 2, 3, 4, 5}, y[5] = {5, 6, 7, 8, 7};
+    /* scipy.stats.spearmanr / kendalltau on these: 0.8207826816681233, 0.7378647873726218 */
+    assert_float_equal(pred_spearman(x, y, 5), 0.8207826816681233, 1e-12);
+    assert_float_equal(pred_kendall(x, y, 5), 0.7378647873726218, 1e-12);
+    double r[5] = {5, 4, 3, 2, 1}, c[5] = {2, 2, 2, 2, 2};
+    assert_float_equal(pred_spearman(x, r, 5), -1.0, 1e-12);
+    assert_float_equal(pred_kendall(x, r, 5), -1.0, 1e-12);
+    assert_float_equal(pred_spearman(x, c, 5), 0.0, 0);
+    assert_float_equal(pred_kendall(c, x, 5), 0.0, 0);
+    unsigned s = 7;
+    enum { N = 700 };
+    double a[N], b[N];
+    for (int t = 0; t < 5; t++) {
+        for (int i = 0; i < N; i++) {
+            a[i] = rand_r(&s) % 20;
+            b[i] = a[i] * (t - 2) + rand_r(&s) % 15;
+        }
+        assert_float_equal(pred_kendall(a, b, N), naive_kendall_b(a, b, N), 1e-9);
+    }
+}
+
+/* ---- parameter files ---- */
+
+static void test_save_load_round_trip(void **state) {
+    (void)state;
+    weft_err err;
+    pred_model *m = pred_model_default(&err);
+    assert_non_null(m);
+    /* move it away from the default so the file must carry the online state */
+    pred_features f = feat("Write a long story about a dragon, in detail.");
+    for (int i = 0; i < 50; i++)
+        pred_update(m, &f, 900);
+    char path[4096];
+    tu_scratch("predict-params.txt", path, sizeof path);
+    assert_int_equal(pred_model_save(m, path, &err), 0);
+    pred_model *l = pred_model_load(path, &err);
+    if (!l) fail_msg("%s", err.msg);
+    const char *ps[] = {"Write a long story about a dragon, in detail.", "Who wrote Hamlet?",
+                        "def f(x):\n    return x", "Translate to French: cat"};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        pred_features g = feat(ps[i]);
+        pred_estimate a = pred_predict(m, &g), b = pred_predict(l, &g);
+        assert_float_equal(a.p50, b.p50, 1e-4 * a.p50);
+        assert_float_equal(a.p90, b.p90, 1e-4 * a.p90);
+    }
+    /* a second save is byte-identical */
+    char path2[4096];
+    tu_scratch("predict-params2.txt", path2, sizeof path2);
+    assert_int_equal(pred_model_save(l, path2, &err), 0);
+    char *t1 = tu_read_file(path, NULL), *t2 = tu_read_file(path2, NULL);
+    assert_non_null(t1);
+    assert_non_null(t2);
+    assert_string_equal(t1, t2);
+    free(t1);
+    free(t2);
+    remove(path);
+    remove(path2);
+    assert_int_not_equal(pred_model_save(m, "/nonexistent-dir/x/params.txt", &err), 0);
+    assert_non_null(strstr(err.msg, "cannot create"));
+    pred_model_free(m);
+    pred_model_free(l);
+}
+
+/* Replaces the first occurrence of from in text by to (malloc'd). */
+static char *edit(const char *text, const char *from, const char *to) {
+    const char *p = strstr(text, from);
+    assert_non_null(p);
+    size_t n = strlen(text) - strlen(from) + strlen(to);
+    char *o = malloc(n + 1);
+    assert_non_null(o);
+    size_t k = (size_t)(p - text);
+    memcpy(o, text, k);
+    strcpy(o + k, to);
+    strcat(o, p + strlen(from));
+    return o;
+}
+
+static void expect_refused(const char *text, size_t len, const char *want) {
+    weft_err err = {{0}};
+    pred_model *m = pred_model_parse(text, len, "P", &err);
+    if (m) fail_msg("accepted a file that should fail with '%s'", want);
+    if (!strstr(err.msg, want)) fail_msg("message '%s' lacks '%s'", err.msg, want);
+}
+
+static void test_malformed_params_refused(void **state) {
+    (void)state;
+    weft_err err;
+    pred_model *m = pred_model_default(&err);
+    assert_non_null(m);
+    char *good = pred_model_format(m, &err);
+    assert_non_null(good);
+    pred_model *ok = pred_model_parse(good, strlen(good), "P", &err);
+    assert_non_null(ok);
+    pred_model_free(ok);
+    static const struct {
+        const char *from, *to, *want;
+    } cases[] = {
+        {"weft-predict-params 1", "hello", "P:1: not a weft length-model parameter file"},
+        {"weft-predict-params 1", "weft-predict-params 2", "version '2'"},
+        {"\nend", "\nbogus 1\nend", "unknown key 'bogus'"},
+        {"forget 0.998", "forget abc", "'abc' is not a finite number"},
+        {"forget 0.998", "forget nan", "'nan' is not a finite number"},
+        {"forget 0.998", "forget 2", "forget must be in (0.5, 1]"},
+        {"prior_n 200", "prior_n 0", "prior_n must be in"},
+        {"feature log_lines", "feature log_linez",
+         "feature 1 is 'log_lines' in this build, the file says 'log_linez'"},
+        {"\nend", "\n", "missing the closing 'end'"},
+        {"\nend", "\nend\nforget 0.9", "text after 'end'"},
+        {"\nbias ", "\nbias 1 #", "'bias' takes 2 values, got 1"},
+        {"features 45", "features 44", "file has 44 features, this build computes 45"},
+        {"\nq90 ", "\nq90 -1 0.5 #", "q90 values must be in [0, 20]"},
+        {"max_tokens 8192", "", "missing 'max_tokens'"},
+        {"feature entropy 2.5 1.5 0", "feature entropy 2.5 1.5 1",
+         "text-only head cannot weigh 'entropy'"},
+        {"feature entropy 2.5 1.5", "feature entropy 2.5 0",
+         "scale of feature 'entropy' must be > 0"},
+        {"feature entropy", "# feature entropy", "44 feature lines, need 45"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *t = edit(good, cases[i].from, cases[i].to);
+        expect_refused(t, strlen(t), cases[i].want);
+        free(t);
+    }
+    expect_refused("", 0, "missing the header line");
+    char nul[] = "weft-predict-params 1\n\0end\n";
+    expect_refused(nul, sizeof nul - 1, "contains a NUL byte");
+    size_t big = (1u << 20) + 1;
+    char *huge = malloc(big);
+    assert_non_null(huge);
+    memset(huge, '#', big);
+    expect_refused(huge, big, "more than the 1048576 a parameter file may have");
+    free(huge);
+    /* from files */
+    assert_null(pred_model_load("/nonexistent/params.txt", &err));
+    assert_non_null(strstr(err.msg, "/nonexistent/params.txt: cannot open"));
+    char path[4096];
+    tu_scratch("predict-empty.txt", path, sizeof path);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_null(pred_model_load(path, &err));
+    assert_non_null(strstr(err.msg, "empty file"));
+    remove(path);
+    free(good);
+    pred_model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_feature_names),
+        cmocka_unit_test(test_each_feature_fires),
+        cmocka_unit_test(test_feature_values),
+        cmocka_unit_test(test_long_prompt_windows),
+        cmocka_unit_test(test_cue_table),
+        cmocka_unit_test(test_entropy),
+        cmocka_unit_test(test_default_predicts),
+        cmocka_unit_test(test_online_update_converges),
+        cmocka_unit_test(test_fit_recovers_relation),
+        cmocka_unit_test(test_rank_correlations),
+        cmocka_unit_test(test_save_load_round_trip),
+        cmocka_unit_test(test_malformed_params_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

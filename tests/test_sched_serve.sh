@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# test_sched_serve.sh — weft serve with scheduling options (stories260K): --policy rtlm with two
+# workers (--workers 2, one thread each, primary --max-running 1). Requests without a deadline
+# all stay on the primary; once the primary has a long backlog, a request whose deadline_ms the
+# primary cannot meet but the idle secondary can (100 measured steps; the primary has thousands
+# queued) is offloaded to worker 1 and completes; /metrics shows the policy, the routing, the
+# scheduler time per step, deadlines and predicted vs actual lengths. Bad scheduling flags are
+# refused with a precise message.
+# usage: tests/test_sched_serve.sh BUILD_DIR SHARED_DIR
+set -euo pipefail
+build=$1
+shared=${2:-}
+src=$(cd "$(dirname "$0")/.." && pwd)
+source "$src/tests/support/serve_lib.sh"
+require_tools
+
+# bad flags
+out=$("$weft" serve --model "$gguf" --policy sjf 2>&1) && fail "--policy sjf accepted"
+grep -q "expects one of fcfs|priority|spf|laxity|rtlm" <<<"$out" || fail "policy message: $out"
+out=$("$weft" serve --model "$gguf" --workers 9 2>&1) && fail "--workers 9 accepted"
+grep -q "workers.*\[1, 4\]" <<<"$out" || fail "workers message: $out"
+out=$("$weft" serve --model "$gguf" --predictor /nonexistent/params 2>&1) && fail "bad predictor accepted"
+grep -q "nonexistent" <<<"$out" || fail "predictor message: $out"
+
+start_server sched --ctx 512 --threads 1 --max-running 1 --workers 2 --secondary-threads 1 \
+    --secondary-max-running 2 --policy rtlm --kv-layout paged
+grep -q "policy rtlm, 2 worker(s)" "$tmp/sched.err" || fail "no policy line: $(cat "$tmp/sched.err")"
+healthy || fail "not healthy"
+
+# a backlog on the primary: 16 long requests, no deadline
+for i in $(seq 1 16); do
+    curl -s -m $((120 * slow)) -o "$tmp/long$i.json" -H 'Content-Type: application/json' \
+        -d '{"prompt":"Once upon a time","max_tokens":400,"temperature":0,"ignore_eos":true}' \
+        "$url/v1/completions" &
+    bgpids+=($!)
+done
+# wait until the primary has stepped a while, then take its measured step time
+for i in $(seq 1 $((100 * slow))); do
+    steps=$(metric 'weft_sched_steps_total{worker="0",policy="rtlm"}')
+    [ "${steps:-0}" -ge 50 ] && break
+    sleep 0.05
+done
+[ "${steps:-0}" -ge 50 ] || fail "the primary did not step"
+curl -s -m 5 "$url/metrics" >"$tmp/m1"
+step_s=$(awk '$1 == "weft_step_time_seconds_total{worker=\"0\",policy=\"rtlm\"}" { t = $2 }
+              $1 == "weft_sched_steps_total{worker=\"0\",policy=\"rtlm\"}" { n = $2 }
+              END { printf "%.9f", t / n }' "$tmp/m1")
+waiting=$(metric 'weft_worker_requests_waiting{worker="0",policy="rtlm"}' "$tmp/m1")
+[ "$waiting" -ge 8 ] || fail "expected a backlog on the primary, $waiting waiting"
+# 20 tokens: the secondary needs ~20 steps, the primary thousands: a deadline of 100 steps
+deadline_ms=$(awk -v s="$step_s" 'BEGIN { d = 100 * s * 1000; if (d < 1) d = 1; printf "%.3f", d }')
+echo "primary step ${step_s}s, backlog $waiting requests; deadline ${deadline_ms} ms"
+code=$(curl -s -m $((60 * slow)) -o "$tmp/dl.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d "{\"prompt\":\"Once upon a time\",\"max_tokens\":20,\"temperature\":0,\"ignore_eos\":true,\"deadline_ms\":$deadline_ms}" \
+    "$url/v1/completions")
+[ "$code" = 200 ] || fail "deadline request: HTTP $code $(cat "$tmp/dl.json")"
+"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["usage"]["completion_tokens"] == 20' \
+    "$tmp/dl.json" || fail "deadline request: wrong length"
+r1=$(metric 'weft_worker_requests_routed_total{worker="1",policy="rtlm"}')
+[ "$r1" = 1 ] || fail "the deadline request was not offloaded (routed to worker 1: $r1)"
+
+for p in "${bgpids[@]}"; do wait "$p" || fail "a long request failed"; done
+bgpids=()
+for i in $(seq 1 16); do
+    "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["usage"]["completion_tokens"] == 400' \
+        "$tmp/long$i.json" || fail "long request $i incomplete"
+done
+wait_idle $((10 * slow)) || fail "not idle"
+curl -s -m 5 "$url/metrics" >"$tmp/m2"
+r0=$(metric 'weft_worker_requests_routed_total{worker="0",policy="rtlm"}' "$tmp/m2")
+[ "$r0" = 17 ] || fail "expected 17 requests on the primary (16 long + the health check), got $r0"
+grep -q '^weft_sched_policy{policy="rtlm"} 1' "$tmp/m2" || fail "no policy metric"
+[ "$(metric 'weft_deadline_requests_total{worker="1",policy="rtlm"}' "$tmp/m2")" = 1 ] ||
+    fail "worker 1 did not count the deadline request"
+pn=$(metric 'weft_predicted_requests_total{worker="0",policy="rtlm"}' "$tmp/m2")
+[ "$pn" = 17 ] || fail "predicted requests on the primary: $pn"
+act=$(metric 'weft_actual_tokens_total{worker="0",policy="rtlm"}' "$tmp/m2")
+[ "$act" = 6404 ] || fail "actual tokens on the primary: $act (want 16 * 400 + 4)"
+st=$(metric 'weft_sched_time_seconds_total{worker="0",policy="rtlm"}' "$tmp/m2")
+tot=$(metric 'weft_step_time_seconds_total{worker="0",policy="rtlm"}' "$tmp/m2")
+awk -v a="$st" -v b="$tot" 'BEGIN { exit !(a > 0 && a < b) }' || fail "scheduler time $st of $tot"
+stop_server "$pid"
+echo "PASS: test_sched_serve"
