@@ -59,6 +59,7 @@ static size_t kv_dense_move(kv_cache *c, kv_handle h, int src, int dst) {
         memcpy(kv_k_rows(st, dst, l), kv_k_rows(st, src, l), row_bytes);
         memcpy(kv_v_rows(st, dst, l), kv_v_rows(st, src, l), row_bytes);
     }
+    if (c->move_hook) c->move_hook(c->move_ctx, src, dst, c->seqs[h].reserved);
     c->owner[dst] = h;
     c->owner[src] = -1;
     c->slot_of[h] = dst;
