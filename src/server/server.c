@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "server/srv_internal.h"
+#include "weft/tp.h"
 
 static void base_name(const char *path, char *out, size_t size) {
     const char *b = strrchr(path, '/');
@@ -61,7 +62,7 @@ static int wait_idle(srv *s, double timeout_s) {
 
 static int start_engine(srv *s, weft_err *err) {
     const srv_config *c = s->cfg;
-    s->model = model_load(c->model, NULL, err);
+    if (!s->model) s->model = model_load(c->model, NULL, err);
     if (!s->model) return -1;
     engine_config ec;
     engine_config_defaults(&ec);
@@ -81,10 +82,14 @@ static int start_engine(srv *s, weft_err *err) {
     return 0;
 }
 
-int srv_run(const srv_config *c) {
+int srv_run(const srv_config *c) { return srv_run_loaded(c, NULL, NULL); }
+
+int srv_run_loaded(const srv_config *c, weft_model *preloaded, struct tp_session *tp) {
     srv s;
     memset(&s, 0, sizeof s);
     s.cfg = c;
+    s.model = preloaded;
+    s.tp = tp;
     s.shutdown_efd = -1;
     atomic_init(&s.state, SRV_LOADING);
     atomic_init(&s.next_id, 0);
@@ -183,6 +188,7 @@ done:
         engine_stop(s.eng);
         engine_free(s.eng);
     }
+    tp_job_end(s.tp);
     model_free(s.model);
     if (met_ok) metrics_destroy(&s.met);
     if (idle_ok) pthread_cond_destroy(&s.idle);

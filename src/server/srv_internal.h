@@ -25,6 +25,7 @@ typedef struct srv {
     const srv_config *cfg;
     atomic_int state;
     weft_model *model;
+    struct tp_session *tp; /* tensor parallelism (leader), or NULL */
     engine *eng;
     chat_template tmpl;
     char model_id[256];
