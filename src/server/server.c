@@ -167,6 +167,9 @@ int srv_run_loaded(const srv_config *c, weft_model *preloaded, struct tp_session
     }
     fprintf(stderr, "weft serve: shutting down (waiting up to %d s for running requests)\n",
             c->shutdown_timeout_s);
+    if (s.tp)
+        fprintf(stderr, "weft serve: (tensor parallel: under mpirun a stop signal also means the "
+                        "launcher is ending the job, e.g. because another rank exited)\n");
     pthread_mutex_lock(&s.mu); /* gen_submit checks the state under this lock */
     atomic_store(&s.state, SRV_DRAINING);
     pthread_mutex_unlock(&s.mu);
