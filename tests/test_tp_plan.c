@@ -57,11 +57,12 @@ static void test_even_and_uneven(void **state) {
     weft_config odd = cfg(3, 3, 32, 192, 511);
     check_tiles(&odd, 1, 1, 2);
     assert_int_equal(tp_plan_make(&odd, 1, 1, 0, 2, &p, NULL), 0);
-    assert_int_equal(p.h1 - p.h0, 2); /* 3 heads over 2 ranks: 2 + 1 */
+    assert_int_equal(p.h1 - p.h0, 2);   /* 3 heads over 2 ranks: 2 + 1 */
     assert_int_equal(p.v1 - p.v0, 256); /* vocab 511: 256 + 255 */
     check_tiles(&odd, 32, 32, 3);
     weft_config big = cfg(12, 12, 64, 2048, 32000);
-    for (int n = 1; n <= 12; n++) check_tiles(&big, 32, 32, n);
+    for (int n = 1; n <= 12; n++)
+        check_tiles(&big, 32, 32, n);
 }
 
 static void test_refusals(void **state) {
@@ -114,7 +115,8 @@ static void test_shard_model(void **state) {
         assert_memory_equal(b->wq.data, (const char *)a->wq.data + (size_t)2 * hd * a->wq.row_bytes,
                             (size_t)hd * a->wq.row_bytes);
         assert_int_equal(b->w_up.rows, 96);
-        assert_memory_equal(b->w_up.data, (const char *)a->w_up.data + (size_t)96 * a->w_up.row_bytes,
+        assert_memory_equal(b->w_up.data,
+                            (const char *)a->w_up.data + (size_t)96 * a->w_up.row_bytes,
                             (size_t)96 * a->w_up.row_bytes);
         /* column slices: copies of the right columns */
         assert_int_equal(b->wo.cols, hd);

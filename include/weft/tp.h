@@ -19,10 +19,10 @@
 /* ---- shard plan (pure, no MPI) ---- */
 typedef struct tp_plan {
     int rank, size;
-    int kv0, kv1;   /* KV heads [kv0, kv1) */
-    int h0, h1;     /* query heads [h0, h1) = [kv0, kv1) * group */
-    int f0, f1;     /* feed-forward units [f0, f1) of hidden_dim */
-    int v0, v1;     /* vocabulary rows [v0, v1) of the output head */
+    int kv0, kv1; /* KV heads [kv0, kv1) */
+    int h0, h1;   /* query heads [h0, h1) = [kv0, kv1) * group */
+    int f0, f1;   /* feed-forward units [f0, f1) of hidden_dim */
+    int v0, v1;   /* vocabulary rows [v0, v1) of the output head */
 } tp_plan;
 
 /* Computes rank's plan for cfg over size ranks: contiguous, as even as possible (the first
@@ -76,7 +76,7 @@ void tp_session_set_timeouts(tp_session *s, double timeout_s, double grace_s);
 
 typedef struct tp_stats {
     uint64_t steps, allreduces;
-    double forward_s;   /* leader: sum over passes from the batch broadcast to the last collective */
+    double forward_s; /* leader: sum over passes from the batch broadcast to the last collective */
     double allreduce_s; /* time inside all-reduce (transfer plus waiting for the slower rank) */
     double bcast_s, gather_s;
 } tp_stats;

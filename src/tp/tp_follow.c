@@ -57,7 +57,8 @@ static void fit_geometry(tp_session *s, follower *f, const weft_model *m, const 
     weft_err err = {{0}};
     f->kv = kv_store_new(c->n_layers, c->n_kv_heads * c->head_dim, geo[1], geo[0], &err);
     if (f->kv) f->fwd = fwd_new(m, f->pool, geo[2], geo[3], &err);
-    if (!f->kv || !f->fwd) tp_fail(s, "cannot set up this rank's KV cache and workspace: %s", err.msg);
+    if (!f->kv || !f->fwd)
+        tp_fail(s, "cannot set up this rank's KV cache and workspace: %s", err.msg);
     memcpy(f->geo, geo, sizeof geo);
 }
 
@@ -68,7 +69,8 @@ int tp_session_follow(tp_session *s, const weft_model *m, int threads, weft_err 
     if (!f.pool) return weft_errf(err, "tensor parallel: cannot start %d kernel threads", threads);
     for (;;) {
         MPI_Request rq;
-        MPI_Ibcast(s->hdr, TP_H_COUNT, MPI_INT32_T, 0, s->comm, &rq);
+        tp_check_start(s, MPI_Ibcast(s->hdr, TP_H_COUNT, MPI_INT32_T, 0, s->comm, &rq),
+                       "waiting for the next step");
         tp_wait(s, &rq, 1, "waiting for the next step");
         const int32_t *h = s->hdr;
         if (h[TP_H_TYPE] == TP_MSG_SHUTDOWN) break;
@@ -78,7 +80,8 @@ int tp_session_follow(tp_session *s, const weft_model *m, int threads, weft_err 
             tp_fail(s, "malformed step header from the leader (type %d, %d tokens, %d sequences)",
                     h[TP_H_TYPE], T, S);
         tp_pay_reserve(s, (size_t)h[TP_H_PAYLOAD]);
-        MPI_Ibcast(s->pay, h[TP_H_PAYLOAD], MPI_INT32_T, 0, s->comm, &rq);
+        tp_check_start(s, MPI_Ibcast(s->pay, h[TP_H_PAYLOAD], MPI_INT32_T, 0, s->comm, &rq),
+                       "the batch broadcast");
         tp_wait(s, &rq, 0, "the batch broadcast");
         const int32_t *p = s->pay;
         const int32_t *tok = p, *pos = p + T, *seq = p + 2 * T, *want = p + 3 * T;
@@ -104,9 +107,15 @@ int tp_session_follow(tp_session *s, const weft_model *m, int threads, weft_err 
             f.seqs[i] = (kv_seq){.blocks = blocks + at, .n_blocks = nblk[i]};
             at += nblk[i];
         }
-        for (int t = 0; t < T; t++) f.want[t] = want[t] != 0;
-        weft_batch b = {.n_tokens = T, .token = tok, .pos = pos, .seq = seq,
-                        .want_logits = f.want, .n_seqs = S, .seqs = f.seqs};
+        for (int t = 0; t < T; t++)
+            f.want[t] = want[t] != 0;
+        weft_batch b = {.n_tokens = T,
+                        .token = tok,
+                        .pos = pos,
+                        .seq = seq,
+                        .want_logits = f.want,
+                        .n_seqs = S,
+                        .seqs = f.seqs};
         weft_err fe = {{0}};
         /* The leader validated the same batch against the same geometry, so a refusal here
          * means the ranks disagree: stop rather than leave the leader waiting. */

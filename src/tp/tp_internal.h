@@ -12,8 +12,17 @@
 /* The step header every forward pass starts with (leader → all). */
 enum { TP_MSG_STEP = 1, TP_MSG_SHUTDOWN = 2 };
 enum {
-    TP_H_TYPE, TP_H_TOKENS, TP_H_SEQS, TP_H_TABLE, TP_H_MOVES, TP_H_MAX_TOKENS, TP_H_MAX_CTX,
-    TP_H_KV_BLOCKS, TP_H_KV_BLOCK_TOKENS, TP_H_PAYLOAD, TP_H_COUNT
+    TP_H_TYPE,
+    TP_H_TOKENS,
+    TP_H_SEQS,
+    TP_H_TABLE,
+    TP_H_MOVES,
+    TP_H_MAX_TOKENS,
+    TP_H_MAX_CTX,
+    TP_H_KV_BLOCKS,
+    TP_H_KV_BLOCK_TOKENS,
+    TP_H_PAYLOAD,
+    TP_H_COUNT
 };
 
 struct tp_session {
@@ -47,8 +56,9 @@ double tp_now_s(void);
  * busy-polls and declares the job broken after timeout_s. what names the operation. */
 void tp_wait(tp_session *s, MPI_Request *rq, int idle, const char *what);
 /* Prints the message, marks the session failed, waits grace_s (leader) and aborts the job. */
-_Noreturn void tp_fail(tp_session *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+_Noreturn void tp_fail(tp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fails the job when starting a non-blocking collective returned an error (rc of MPI_I...). */
+void tp_check_start(tp_session *s, int rc, const char *what);
 /* Grows s->pay to hold n int32 values; fails the job when out of memory. */
 void tp_pay_reserve(tp_session *s, size_t n);
 

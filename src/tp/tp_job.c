@@ -38,4 +38,6 @@ int tp_job_begin(int n, tp_load_fn load, void *load_ctx, int threads, tp_session
     return 1;
 }
 
-void tp_job_end(tp_session *s) { tp_session_close(s); }
+void tp_job_end(tp_session *s) {
+    tp_session_close(s);
+}

@@ -17,7 +17,9 @@
 
 #include "tp/tp_internal.h"
 
-bool tp_mpi_available(void) { return true; }
+bool tp_mpi_available(void) {
+    return true;
+}
 
 double tp_now_s(void) {
     struct timespec ts;
@@ -51,12 +53,7 @@ void tp_wait(tp_session *s, MPI_Request *rq, int idle, const char *what) {
     for (unsigned it = 1;; it++) {
         int done = 0;
         int rc = MPI_Test(rq, &done, MPI_STATUS_IGNORE);
-        if (rc != MPI_SUCCESS) {
-            char e[MPI_MAX_ERROR_STRING];
-            int n = 0;
-            MPI_Error_string(rc, e, &n);
-            tp_fail(s, "%s failed: %s (a rank died or the network failed)", what, e);
-        }
+        tp_check_start(s, rc, what);
         if (done) return;
         if (idle) {
             /* Waiting for the next step: sleep a little longer each time, up to 1 ms, so an
@@ -65,17 +62,27 @@ void tp_wait(tp_session *s, MPI_Request *rq, int idle, const char *what) {
             nanosleep(&ts, NULL);
             if (sleep_ns < 1000000) sleep_ns *= 2;
         } else if ((it & 255) == 0 && tp_now_s() - t0 > s->timeout_s) {
-            tp_fail(s, "no answer from the other ranks for %.0f s during %s: a rank died, hung "
-                       "or runs a different model",
+            tp_fail(s,
+                    "no answer from the other ranks for %.0f s during %s: a rank died, hung "
+                    "or runs a different model",
                     s->timeout_s, what);
         }
     }
 }
 
+void tp_check_start(tp_session *s, int rc, const char *what) {
+    if (rc == MPI_SUCCESS) return;
+    char e[MPI_MAX_ERROR_STRING];
+    int n = 0;
+    MPI_Error_string(rc, e, &n);
+    tp_fail(s, "%s failed: %s (a rank died or the network failed)", what, e);
+}
+
 void tp_pay_reserve(tp_session *s, size_t n) {
     if (n <= s->pay_cap) return;
     size_t cap = s->pay_cap ? s->pay_cap : 1024;
-    while (cap < n) cap *= 2;
+    while (cap < n)
+        cap *= 2;
     int32_t *p = realloc(s->pay, cap * sizeof *p);
     if (!p) tp_fail(s, "out of memory for a %zu-value step message", n);
     s->pay = p;
@@ -84,7 +91,8 @@ void tp_pay_reserve(tp_session *s, size_t n) {
 
 /* ---- the communicator the forward pass calls ---- */
 
-static void c_begin(void *ctx, const kv_store *kv, int max_tokens, int max_ctx, const weft_batch *b) {
+static void c_begin(void *ctx, const kv_store *kv, int max_tokens, int max_ctx,
+                    const weft_batch *b) {
     tp_session *s = ctx;
     if (s->rank != 0) return; /* followers received the batch already */
     double t0 = tp_now_s();
@@ -92,20 +100,24 @@ static void c_begin(void *ctx, const kv_store *kv, int max_tokens, int max_ctx, 
     s->in_step = 1;
     s->t_begin = t0;
     int n_table = 0;
-    for (int i = 0; i < b->n_seqs; i++) n_table += b->seqs[i].n_blocks;
-    size_t n = 4 * (size_t)b->n_tokens + (size_t)b->n_seqs + (size_t)n_table + 3 * (size_t)s->n_moves;
+    for (int i = 0; i < b->n_seqs; i++)
+        n_table += b->seqs[i].n_blocks;
+    size_t n =
+        4 * (size_t)b->n_tokens + (size_t)b->n_seqs + (size_t)n_table + 3 * (size_t)s->n_moves;
     tp_pay_reserve(s, n);
     int32_t *p = s->pay;
     memcpy(p, b->token, sizeof *p * (size_t)b->n_tokens), p += b->n_tokens;
     memcpy(p, b->pos, sizeof *p * (size_t)b->n_tokens), p += b->n_tokens;
     memcpy(p, b->seq, sizeof *p * (size_t)b->n_tokens), p += b->n_tokens;
-    for (int t = 0; t < b->n_tokens; t++) *p++ = b->want_logits ? b->want_logits[t] : 0;
-    for (int i = 0; i < b->n_seqs; i++) *p++ = b->seqs[i].n_blocks;
+    for (int t = 0; t < b->n_tokens; t++)
+        *p++ = b->want_logits ? b->want_logits[t] : 0;
+    for (int i = 0; i < b->n_seqs; i++)
+        *p++ = b->seqs[i].n_blocks;
     for (int i = 0; i < b->n_seqs; i++) {
         memcpy(p, b->seqs[i].blocks, sizeof *p * (size_t)b->seqs[i].n_blocks);
         p += b->seqs[i].n_blocks;
     }
-    memcpy(p, s->moves, sizeof *p * 3 * (size_t)s->n_moves);
+    if (s->n_moves > 0) memcpy(p, s->moves, sizeof *p * 3 * (size_t)s->n_moves);
     int32_t h[TP_H_COUNT] = {[TP_H_TYPE] = TP_MSG_STEP,
                              [TP_H_TOKENS] = b->n_tokens,
                              [TP_H_SEQS] = b->n_seqs,
@@ -119,9 +131,11 @@ static void c_begin(void *ctx, const kv_store *kv, int max_tokens, int max_ctx, 
     memcpy(s->hdr, h, sizeof h);
     s->n_moves = 0;
     MPI_Request rq;
-    MPI_Ibcast(s->hdr, TP_H_COUNT, MPI_INT32_T, 0, s->comm, &rq);
+    tp_check_start(s, MPI_Ibcast(s->hdr, TP_H_COUNT, MPI_INT32_T, 0, s->comm, &rq),
+                   "the step broadcast");
     tp_wait(s, &rq, 0, "the step broadcast");
-    MPI_Ibcast(s->pay, (int)n, MPI_INT32_T, 0, s->comm, &rq);
+    tp_check_start(s, MPI_Ibcast(s->pay, (int)n, MPI_INT32_T, 0, s->comm, &rq),
+                   "the batch broadcast");
     tp_wait(s, &rq, 0, "the batch broadcast");
     s->st.steps++;
     s->t_last = tp_now_s();
@@ -132,7 +146,8 @@ static void c_allreduce(void *ctx, float *x, size_t n) {
     tp_session *s = ctx;
     double t0 = tp_now_s();
     MPI_Request rq;
-    MPI_Iallreduce(MPI_IN_PLACE, x, (int)n, MPI_FLOAT, MPI_SUM, s->comm, &rq);
+    tp_check_start(s, MPI_Iallreduce(MPI_IN_PLACE, x, (int)n, MPI_FLOAT, MPI_SUM, s->comm, &rq),
+                   "an all-reduce");
     tp_wait(s, &rq, 0, "an all-reduce");
     s->t_last = tp_now_s();
     s->st.allreduce_s += s->t_last - t0;
@@ -157,8 +172,10 @@ static void c_gather(void *ctx, const float *part, int n_rows, float *logits) {
         }
     }
     MPI_Request rq;
-    MPI_Igatherv(part, mine, MPI_FLOAT, s->gbuf, s->g_counts, s->g_displs, MPI_FLOAT, 0, s->comm,
-                 &rq);
+    tp_check_start(s,
+                   MPI_Igatherv(part, mine, MPI_FLOAT, s->gbuf, s->g_counts, s->g_displs, MPI_FLOAT,
+                                0, s->comm, &rq),
+                   "the logits gather");
     tp_wait(s, &rq, 0, "the logits gather");
     if (s->rank == 0 && logits) {
         /* [rank][row][its vocabulary slice] → [row][vocab] */
@@ -220,8 +237,9 @@ tp_session *tp_session_open(int n, weft_err *err) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     if (size != n) {
-        weft_errf(err, "tensor parallel: --tp %d but the MPI job has %d rank%s; start it as "
-                       "`mpirun -np %d weft ... --tp %d`",
+        weft_errf(err,
+                  "tensor parallel: --tp %d but the MPI job has %d rank%s; start it as "
+                  "`mpirun -np %d weft ... --tp %d`",
                   n, size, size == 1 ? "" : "s", n, n);
         MPI_Finalize();
         return NULL;
@@ -243,8 +261,11 @@ tp_session *tp_session_open(int n, weft_err *err) {
     }
     s->rank = rank;
     s->size = size;
-    MPI_Comm_dup(MPI_COMM_WORLD, &s->comm);
-    MPI_Comm_set_errhandler(s->comm, MPI_ERRORS_RETURN);
+    if (MPI_Comm_dup(MPI_COMM_WORLD, &s->comm) != MPI_SUCCESS ||
+        MPI_Comm_set_errhandler(s->comm, MPI_ERRORS_RETURN) != MPI_SUCCESS) {
+        weft_errf(err, "tensor parallel: cannot set up the MPI communicator");
+        MPI_Abort(MPI_COMM_WORLD, 3); /* the other ranks would wait in the handshake */
+    }
     s->timeout_s = env_seconds("WEFT_TP_TIMEOUT_S", 60);
     s->grace_s = env_seconds("WEFT_TP_FAIL_GRACE_S", 0);
     atomic_init(&s->failed, 0);
@@ -256,8 +277,12 @@ tp_session *tp_session_open(int n, weft_err *err) {
     return s;
 }
 
-int tp_session_rank(const tp_session *s) { return s->rank; }
-int tp_session_size(const tp_session *s) { return s->size; }
+int tp_session_rank(const tp_session *s) {
+    return s->rank;
+}
+int tp_session_size(const tp_session *s) {
+    return s->size;
+}
 
 void tp_session_set_timeouts(tp_session *s, double timeout_s, double grace_s) {
     if (timeout_s > 0) s->timeout_s = timeout_s;
@@ -316,7 +341,10 @@ int tp_session_attach(tp_session *s, weft_model *m, const char *load_err, weft_e
     hs_info *all = calloc((size_t)s->size, sizeof *all);
     if (!all) tp_fail(s, "out of memory for the handshake");
     MPI_Request rq;
-    MPI_Iallgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, s->comm, &rq);
+    tp_check_start(
+        s,
+        MPI_Iallgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, s->comm, &rq),
+        "the start-up handshake");
     tp_wait(s, &rq, 0, "the start-up handshake");
     int rc = 0;
     for (int r = 0; r < s->size && rc == 0; r++) {
@@ -324,17 +352,19 @@ int tp_session_attach(tp_session *s, weft_model *m, const char *load_err, weft_e
         if (!o->ok)
             rc = weft_errf(err, "tensor parallel: rank %d cannot take part: %s", r, o->msg);
         else if (o->model_hash != all[0].model_hash)
-            rc = weft_errf(err, "tensor parallel: rank %d loaded a different model than rank 0 "
-                                "(model hash %016llx vs %016llx; %d layers, dim %d, %d heads, "
-                                "vocab %d vs %d layers, dim %d, %d heads, vocab %d): every rank "
-                                "must load the same file",
+            rc = weft_errf(err,
+                           "tensor parallel: rank %d loaded a different model than rank 0 "
+                           "(model hash %016llx vs %016llx; %d layers, dim %d, %d heads, "
+                           "vocab %d vs %d layers, dim %d, %d heads, vocab %d): every rank "
+                           "must load the same file",
                            r, (unsigned long long)o->model_hash,
-                           (unsigned long long)all[0].model_hash, o->n_layers, o->dim,
-                           o->n_heads, o->vocab, all[0].n_layers, all[0].dim, all[0].n_heads,
-                           all[0].vocab);
+                           (unsigned long long)all[0].model_hash, o->n_layers, o->dim, o->n_heads,
+                           o->vocab, all[0].n_layers, all[0].dim, all[0].n_heads, all[0].vocab);
         else if (o->plan_hash != all[0].plan_hash)
-            rc = weft_errf(err, "tensor parallel: rank %d computed a different shard plan than "
-                                "rank 0 (a different weft version?)", r);
+            rc = weft_errf(err,
+                           "tensor parallel: rank %d computed a different shard plan than "
+                           "rank 0 (a different weft version?)",
+                           r);
     }
     free(all);
     if (rc != 0) return -1;
@@ -346,8 +376,10 @@ int tp_session_attach(tp_session *s, weft_model *m, const char *load_err, weft_e
     s->vocab = m->cfg.vocab_size;
     for (int r = 0; r < s->size; r++) {
         tp_plan o;
-        tp_plan_make(&(weft_config){.n_heads = me.n_heads, .n_kv_heads = me.n_kv_heads,
-                                    .hidden_dim = me.hidden_dim, .vocab_size = me.vocab,
+        tp_plan_make(&(weft_config){.n_heads = me.n_heads,
+                                    .n_kv_heads = me.n_kv_heads,
+                                    .hidden_dim = me.hidden_dim,
+                                    .vocab_size = me.vocab,
                                     .head_dim = m->cfg.head_dim},
                      me.ffn_block, me.attn_block, r, s->size, &o, NULL);
         s->v_counts[r] = o.v1 - o.v0;
@@ -371,7 +403,8 @@ void tp_session_close(tp_session *s) {
         int32_t h[TP_H_COUNT] = {[TP_H_TYPE] = TP_MSG_SHUTDOWN};
         memcpy(s->hdr, h, sizeof h);
         MPI_Request rq;
-        MPI_Ibcast(s->hdr, TP_H_COUNT, MPI_INT32_T, 0, s->comm, &rq);
+        tp_check_start(s, MPI_Ibcast(s->hdr, TP_H_COUNT, MPI_INT32_T, 0, s->comm, &rq),
+                       "the shutdown message");
         tp_wait(s, &rq, 0, "the shutdown message");
     }
     MPI_Comm_free(&s->comm);
@@ -388,15 +421,23 @@ void tp_session_close(tp_session *s) {
 
 #else /* !WEFT_HAVE_MPI */
 
-bool tp_mpi_available(void) { return false; }
+bool tp_mpi_available(void) {
+    return false;
+}
 
 tp_session *tp_session_open(int n, weft_err *err) {
-    weft_errf(err, "tensor parallel: --tp %d needs MPI, and this weft was built without it "
-                   "(install libopenmpi-dev: scripts/setup.sh, then rebuild)", n);
+    weft_errf(err,
+              "tensor parallel: --tp %d needs MPI, and this weft was built without it "
+              "(install libopenmpi-dev: scripts/setup.sh, then rebuild)",
+              n);
     return NULL;
 }
-int tp_session_rank(const tp_session *s) { return 0; }
-int tp_session_size(const tp_session *s) { return 1; }
+int tp_session_rank(const tp_session *s) {
+    return 0;
+}
+int tp_session_size(const tp_session *s) {
+    return 1;
+}
 int tp_session_attach(tp_session *s, weft_model *m, const char *load_err, weft_err *err) {
     return weft_errf(err, "tensor parallel: built without MPI");
 }
@@ -404,8 +445,12 @@ int tp_session_follow(tp_session *s, const weft_model *m, int threads, weft_err 
     return weft_errf(err, "tensor parallel: built without MPI");
 }
 void tp_session_close(tp_session *s) {}
-bool tp_session_failed(const tp_session *s, char *msg, size_t msg_size) { return false; }
+bool tp_session_failed(const tp_session *s, char *msg, size_t msg_size) {
+    return false;
+}
 void tp_session_set_timeouts(tp_session *s, double timeout_s, double grace_s) {}
-void tp_session_stats(const tp_session *s, tp_stats *out) { *out = (tp_stats){0}; }
+void tp_session_stats(const tp_session *s, tp_stats *out) {
+    *out = (tp_stats){0};
+}
 
 #endif

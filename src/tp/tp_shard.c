@@ -56,17 +56,20 @@ int tp_shard_model(weft_model *m, const tp_plan *p, weft_err *err) {
         size_t a = col_slice_bytes(&m->layers[l].wo, q0, q1);
         size_t b = col_slice_bytes(&m->layers[l].w_down, p->f0, p->f1);
         if (a == 0 || b == 0)
-            return weft_errf(err, "tensor parallel: layer %d: the column ranges [%d, %d) of "
-                                  "attn_output (%s) and [%d, %d) of ffn_down (%s) are not whole "
-                                  "quantization blocks",
+            return weft_errf(err,
+                             "tensor parallel: layer %d: the column ranges [%d, %d) of "
+                             "attn_output (%s) and [%d, %d) of ffn_down (%s) are not whole "
+                             "quantization blocks",
                              l, q0, q1, dtype_name(m->layers[l].wo.type), p->f0, p->f1,
                              dtype_name(m->layers[l].w_down.type));
         total += a + b;
     }
     unsigned char *own = NULL;
     if (posix_memalign((void **)&own, 64, total) != 0)
-        return weft_errf(err, "tensor parallel: cannot allocate %zu bytes for this rank's "
-                              "column slices", total);
+        return weft_errf(err,
+                         "tensor parallel: cannot allocate %zu bytes for this rank's "
+                         "column slices",
+                         total);
     unsigned char *at = own;
     for (int l = 0; l < L; l++) {
         weft_layer *ly = &m->layers[l];
@@ -117,8 +120,9 @@ static uint64_t hash_matrix(uint64_t h, const kn_matrix *w) {
 uint64_t tp_model_hash(const weft_model *m) {
     const weft_config *c = &m->cfg;
     uint64_t h = 0xcbf29ce484222325ull;
-    int32_t cfg[] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim,
-                     c->vocab_size, c->ctx_len, c->rope_dim, c->bos_id, c->eos_id, m->tied_output};
+    int32_t cfg[] = {c->dim,        c->hidden_dim, c->n_layers,   c->n_heads,
+                     c->n_kv_heads, c->head_dim,   c->vocab_size, c->ctx_len,
+                     c->rope_dim,   c->bos_id,     c->eos_id,     m->tied_output};
     float cf[] = {c->norm_eps, c->rope_theta, c->rope_freq_scale};
     h = fnv(h, cfg, sizeof cfg);
     h = fnv(h, cf, sizeof cf);
@@ -129,9 +133,10 @@ uint64_t tp_model_hash(const weft_model *m) {
         const weft_layer *ly = &m->layers[l];
         h = fnv(h, ly->attn_norm, sizeof(float) * (size_t)c->dim);
         h = fnv(h, ly->ffn_norm, sizeof(float) * (size_t)c->dim);
-        const kn_matrix *ws[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up,
-                                 &ly->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) h = hash_matrix(h, ws[i]);
+        const kn_matrix *ws[] = {&ly->wq,     &ly->wk,   &ly->wv,    &ly->wo,
+                                 &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            h = hash_matrix(h, ws[i]);
     }
     return h;
 }

@@ -18,7 +18,9 @@
 #include "weft/kv.h"
 #include "weft/tp.h"
 
-static weft_model *load(void *ctx, weft_err *err) { return model_load(ctx, NULL, err); }
+static weft_model *load(void *ctx, weft_err *err) {
+    return model_load(ctx, NULL, err);
+}
 
 static int argmax(const float *x, int n) {
     int b = 0;
@@ -42,8 +44,10 @@ static int run_logits(weft_model *m, const char *out_path) {
         fprintf(stderr, "tp_check: setup failed: %s\n", err.msg);
         goto done;
     }
-    for (int i = 0; i < P; i++) tok[i] = 1 + (i * 37 + 11) % (V - 1);
-    for (int i = 0; i < N; i++) pos[i] = i, want[i] = 1;
+    for (int i = 0; i < P; i++)
+        tok[i] = 1 + (i * 37 + 11) % (V - 1);
+    for (int i = 0; i < N; i++)
+        pos[i] = i, want[i] = 1;
     int32_t blk = 0;
     kv_seq sv = {&blk, 1};
     int at = 0;
@@ -118,9 +122,13 @@ static int run_engine(weft_model *m, const char *layout) {
             int i = submitted++;
             for (int k = 0; k < plen[i]; k++)
                 prompt[k] = 1 + (k * 13 + i * 101) % (m->cfg.vocab_size - 1);
-            engine_request r = {.id = (uint64_t)i + 1, .prompt = prompt, .n_prompt = plen[i],
-                                .max_tokens = olen[i], .ignore_eos = true,
-                                .on_event = on_event, .ctx = &outs[i]};
+            engine_request r = {.id = (uint64_t)i + 1,
+                                .prompt = prompt,
+                                .n_prompt = plen[i],
+                                .max_tokens = olen[i],
+                                .ignore_eos = true,
+                                .on_event = on_event,
+                                .ctx = &outs[i]};
             sampling_defaults(&r.sampling);
             r.sampling.temperature = 0;
             if (engine_submit(e, &r, &err) != 0) {
@@ -134,12 +142,14 @@ static int run_engine(weft_model *m, const char *layout) {
             break;
         }
         int all = submitted == NREQ;
-        for (int i = 0; i < NREQ; i++) all &= outs[i].done;
+        for (int i = 0; i < NREQ; i++)
+            all &= outs[i].done;
         if (all) break;
     }
     for (int i = 0; i < NREQ; i++) {
         printf("req %d (%s):", i, outs[i].done ? "done" : "UNFINISHED");
-        for (int k = 0; k < outs[i].n; k++) printf(" %d", outs[i].tokens[k]);
+        for (int k = 0; k < outs[i].n; k++)
+            printf(" %d", outs[i].tokens[k]);
         printf("\n");
         if (!outs[i].done) rc = 1;
     }
@@ -153,7 +163,8 @@ static int run_engine(weft_model *m, const char *layout) {
 
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: tp_check logits MODEL TP OUT | tp_check engine MODEL TP dense|paged\n");
+        fprintf(stderr,
+                "usage: tp_check logits MODEL TP OUT | tp_check engine MODEL TP dense|paged\n");
         return 2;
     }
     int n = atoi(argv[3]);
