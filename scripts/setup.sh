@@ -14,6 +14,7 @@ PKGS=(
   libmicrohttpd-dev                     # HTTP server (weft serve)
   libcurl4-openssl-dev                  # HTTP client (weft bench serve)
   curl                                  # integration tests
+  openmpi-bin libopenmpi-dev            # tensor parallelism over MPI (--tp N under mpirun)
 )
 
 # The openai Node client for the integration tests needs node + npm; the base image may ship

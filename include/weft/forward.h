@@ -24,6 +24,19 @@ typedef struct weft_batch {
 
 typedef struct weft_forward weft_forward;
 
+/* Tensor parallelism (src/tp/): when the model carries a communicator (m->comm), fwd_run calls
+ * begin (the leader sends the batch to the other ranks), sums the attention-output and FFN-down
+ * partials over ranks with allreduce, and gathers the vocabulary slices of the logits (into
+ * logits on the leader; NULL there on followers). kv_move is called by the KV cache's owner
+ * for every block copy so the other ranks can repeat it. Failures end the MPI job. */
+typedef struct fwd_comm {
+    void *ctx;
+    void (*begin)(void *ctx, const kv_store *kv, int max_tokens, int max_ctx, const weft_batch *b);
+    void (*allreduce)(void *ctx, float *x, size_t n);
+    void (*gather_logits)(void *ctx, const float *part, int n_rows, float *logits);
+    void (*kv_move)(void *ctx, int src_block, int dst_block, int n_rows);
+} fwd_comm;
+
 /* max_tokens: most tokens one batch may hold. max_ctx: longest sequence attention must span. */
 weft_forward *fwd_new(const weft_model *m, tp_pool *pool, int max_tokens, int max_ctx,
                       weft_err *err);

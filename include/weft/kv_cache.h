@@ -71,6 +71,10 @@ void kv_seq_close(kv_cache *c, kv_handle h);
 /* Dense only (no-op for paged): makes the live slots contiguous with the fewest moves.
  * Returns the number of slots moved; *bytes_moved (optional) receives the bytes copied. */
 int kv_cache_compact(kv_cache *c, size_t *bytes_moved);
+/* Called for every block copy compaction makes (rows [0, n_rows) of every layer from src to
+ * dst), after the copy; tensor parallelism repeats them on the other ranks. NULL: none. */
+void kv_cache_set_move_hook(kv_cache *c, void (*fn)(void *ctx, int src, int dst, int n_rows),
+                            void *ctx);
 
 typedef struct kv_cache_stats {
     int64_t capacity_tokens;  /* rows the store holds */

@@ -51,6 +51,10 @@ typedef struct weft_model {
     void *map;
     size_t map_size;
     float *owned_f32;       /* norms converted to F32 when stored otherwise */
+    /* tensor parallelism (src/tp/): this rank's copied column slices, and the communicator
+     * forward passes use; both NULL for a whole model */
+    void *owned_shard;
+    const struct fwd_comm *comm;
 } weft_model;
 
 /* Loads path (GGUF by magic, otherwise llama2.c). tokenizer_path is required for llama2.c

@@ -22,6 +22,7 @@
 #include "weft/predict.h"
 #include "weft/sched.h"
 #include "weft/synth.h"
+#include "weft/tp.h"
 #include "workload/metrics.h"
 #include "workload/report.h"
 #include "workload/workload.h"
@@ -75,6 +76,7 @@ static void bench_usage(FILE *out) {
             "      --predictor P          default (built-in length model, fresh per run), a\n"
             "                             parameter file, or none (default: default)\n"
             "      --sched-csv F          append one scheduling row per run to F\n"
+            "      --tp N                 tensor parallelism over N MPI ranks (mpirun -np N)\n"
             "%s"
             "      --system-prefix N      the same N-token system prompt before every prompt\n"
             "output:\n"
@@ -103,6 +105,7 @@ typedef struct bench_opts {
     int64_t kv_tokens;
     int block_tokens, max_seq_len, max_batch_tokens, max_running, max_batch_size, max_wait_ms;
     int threads;
+    int tp; /* tensor-parallel ranks (--tp), 1 = none */
     bench_wl w;
     const char *label, *csv, *json;
     bool csv_append, quiet;
@@ -204,6 +207,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     o->n_policies = 1;
     sched_config_defaults(&o->sc);
     o->predictor = "default";
+    o->tp = 1;
     cli_args a = {argc, argv, 0, "bench"};
     while (a.i < a.argc) {
         const char *s = a.argv[a.i++];
@@ -271,6 +275,8 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             rc = cli_str(&a, s, &o->predictor);
         else if (!strcmp(s, "--sched-csv"))
             rc = cli_str(&a, s, &o->sched_csv);
+        else if (!strcmp(s, "--tp"))
+            rc = cli_int(&a, s, 1, 4096, &o->tp);
         else if (!strcmp(s, "--system-prefix"))
             rc = cli_int(&a, s, 1, 1 << 20, &o->w.wl.system_prefix);
         else if ((rc = bench_wl_option(&a, s, &o->w)) != 0)
@@ -554,6 +560,30 @@ static void warm_up(const run_setup *s, int tokens) {
     free(reqs);
 }
 
+typedef struct bench_load {
+    const bench_opts *o;
+    char *desc;
+    size_t desc_size;
+    int usage;
+} bench_load;
+
+/* Loads (or synthesizes) the model and describes it, before any tensor-parallel sharding. */
+static weft_model *bench_load_model(void *ctx, weft_err *err) {
+    bench_load *l = ctx;
+    const bench_opts *o = l->o;
+    weft_model *m;
+    if (o->synth) {
+        m = synth_model(o, l->desc, l->desc_size, &l->usage);
+        if (!m && o->tp > 1) weft_errf(err, "--synth %s failed", o->synth); /* else printed */
+        return m;
+    }
+    m = model_load(o->model, o->tokenizer, err);
+    if (m)
+        snprintf(l->desc, l->desc_size, "%s (%.1fM params, %.0f MB weights)", o->model,
+                 (double)model_param_count(m) / 1e6, (double)model_weight_bytes(m) / 1e6);
+    return m;
+}
+
 static int bench_engine(int argc, char **argv) {
     bench_opts o;
     int p = parse_opts(argc, argv, &o);
@@ -566,18 +596,18 @@ static int bench_engine(int argc, char **argv) {
     char model_desc[512];
     weft_err err = {{0}};
     weft_model *m;
-    if (o.synth) {
-        int usage = 0;
-        m = synth_model(&o, model_desc, sizeof model_desc, &usage);
-        if (!m) return usage ? 2 : 1;
-    } else {
-        m = model_load(o.model, o.tokenizer, &err);
-        if (!m) {
-            fprintf(stderr, "weft bench: %s\n", err.msg);
-            return 1;
-        }
-        snprintf(model_desc, sizeof model_desc, "%s (%.1fM params, %.0f MB weights)", o.model,
-                 (double)model_param_count(m) / 1e6, (double)model_weight_bytes(m) / 1e6);
+    tp_session *tps = NULL;
+    bench_load ld = {&o, model_desc, sizeof model_desc, 0};
+    int follower_rc = 0;
+    int jr = tp_job_begin(o.tp, bench_load_model, &ld, o.threads, &tps, &m, &follower_rc, &err);
+    if (jr == 1) return follower_rc; /* a tensor-parallel follower rank, done */
+    if (jr != 0) {
+        if (err.msg[0]) fprintf(stderr, "weft bench: %s\n", err.msg);
+        return ld.usage ? 2 : 1;
+    }
+    if (o.tp > 1) {
+        size_t n = strlen(model_desc);
+        snprintf(model_desc + n, sizeof model_desc - n, ", tensor parallel over %d ranks", o.tp);
     }
 
     int rc = 1;
@@ -671,6 +701,7 @@ done:
     for (int i = 0; i < n_runs; i++)
         free(reqs[i]);
     wl_workload_free(&w);
+    tp_job_end(tps);
     model_free(m);
     return rc;
 }

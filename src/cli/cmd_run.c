@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "weft/generate.h"
 #include "weft/model.h"
+#include "weft/tp.h"
 
 static void run_usage(FILE *out) {
     fprintf(out,
@@ -30,7 +31,8 @@ static void run_usage(FILE *out) {
             "      --ignore-eos       do not stop at end tokens\n"
             "  -c, --ctx N            context length (default: the model's)\n"
             "  -t, --threads N        worker threads (default: all cores)\n"
-            "      --no-echo          do not print the prompt before the generation\n");
+            "      --no-echo          do not print the prompt before the generation\n"
+            "      --tp N             tensor parallelism over N MPI ranks (under mpirun -np N)\n");
 }
 
 /* The prompt is echoed just before the first generated text (or after a generation that
@@ -57,10 +59,19 @@ static int default_tokenizer(const char *model, char *buf, size_t size) {
     return access(buf, R_OK) == 0 ? 0 : -1;
 }
 
+typedef struct run_load {
+    const char *model, *tokenizer;
+} run_load;
+
+static weft_model *run_load_model(void *ctx, weft_err *err) {
+    const run_load *l = ctx;
+    return model_load(l->model, l->tokenizer, err);
+}
+
 int cmd_run(int argc, char **argv) {
     const char *model_path = NULL, *tok_path = NULL, *prompt = "";
     const char *stops[STOP_MAX_STRINGS];
-    int n_stops = 0, n_predict = 256, ctx = 0, threads = 0, echo = 1, ignore_eos = 0;
+    int n_stops = 0, n_predict = 256, ctx = 0, threads = 0, echo = 1, ignore_eos = 0, tp = 1;
     gen_params gp = {0};
     sampling_defaults(&gp.sampling);
     gp.sampling.seed = 42;
@@ -82,6 +93,7 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(o, "-s") || !strcmp(o, "--seed")) { if (cli_u64(&a, o, &gp.sampling.seed)) return 2; }
         else if (!strcmp(o, "-c") || !strcmp(o, "--ctx")) { if (cli_int(&a, o, 1, 1 << 20, &ctx)) return 2; }
         else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) { if (cli_int(&a, o, 1, 1024, &threads)) return 2; }
+        else if (!strcmp(o, "--tp")) { if (cli_int(&a, o, 1, 4096, &tp)) return 2; }
         else if (!strcmp(o, "--ignore-eos")) ignore_eos = 1;
         else if (!strcmp(o, "--no-echo")) echo = 0;
         else if (!strcmp(o, "--stop")) {
@@ -103,14 +115,20 @@ int cmd_run(int argc, char **argv) {
     if (!tok_path && default_tokenizer(model_path, tok_buf, sizeof tok_buf) == 0) tok_path = tok_buf;
 
     weft_err err = {{0}};
-    weft_model *m = model_load(model_path, tok_path, &err);
-    if (!m) {
+    weft_model *m = NULL;
+    tp_session *tps = NULL;
+    run_load ld = {model_path, tok_path};
+    int follower_rc = 0;
+    int jr = tp_job_begin(tp, run_load_model, &ld, threads, &tps, &m, &follower_rc, &err);
+    if (jr == 1) return follower_rc; /* a tensor-parallel follower rank, done */
+    if (jr != 0) {
         fprintf(stderr, "weft run: %s\n", err.msg);
         return 1;
     }
     tp_pool *pool = tp_new(threads);
     if (!pool) {
         fprintf(stderr, "weft run: cannot start worker threads\n");
+        tp_job_end(tps);
         model_free(m);
         return 1;
     }
@@ -138,6 +156,7 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "weft run: %s\n", err.msg);
     }
     tp_free(pool);
+    tp_job_end(tps);
     model_free(m);
     return rc == 0 ? 0 : 1;
 }

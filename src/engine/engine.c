@@ -229,6 +229,7 @@ engine *engine_new(const weft_model *m, const engine_config *cfg, weft_err *err)
     }
     e->kv = kv_cache_new(&m->cfg, &e->cfg.kv, err);
     if (!e->kv) goto fail;
+    if (m->comm) kv_cache_set_move_hook(e->kv, m->comm->kv_move, m->comm->ctx); /* tensor parallel */
     e->fwd = fwd_new(m, e->pool, e->cfg.max_batch_tokens, e->max_seq_len, err);
     if (!e->fwd) goto fail;
     kv_cache_stats ks;

@@ -133,6 +133,11 @@ const kv_store *kv_cache_store(const kv_cache *c) {
 kv_store *kv_cache_store_mut(kv_cache *c) {
     return c->store;
 }
+void kv_cache_set_move_hook(kv_cache *c, void (*fn)(void *ctx, int src, int dst, int n_rows),
+                            void *ctx) {
+    c->move_hook = fn;
+    c->move_ctx = ctx;
+}
 kv_layout kv_cache_layout(const kv_cache *c) {
     return c->layout;
 }

@@ -78,6 +78,8 @@ struct kv_cache {
     /* counters */
     int64_t prefix_hit_tokens;
     int64_t slot_moves;
+    void (*move_hook)(void *ctx, int src, int dst, int n_rows); /* see kv_cache_set_move_hook */
+    void *move_ctx;
     int64_t bytes_moved;
 };
 

@@ -66,6 +66,7 @@ static size_t kv_dense_move(kv_cache *c, kv_handle h, int src, int dst) {
                    (const char *)kv_v_ptr(st, src, l) + j * head_bytes, piece);
         }
     const size_t row_bytes = piece * n_heads;
+    if (c->move_hook) c->move_hook(c->move_ctx, src, dst, c->seqs[h].reserved);
     c->owner[dst] = h;
     c->owner[src] = -1;
     c->slot_of[h] = dst;

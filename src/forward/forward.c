@@ -20,6 +20,8 @@ struct weft_forward {
     int32_t *sel;     /* batch indices whose logits are wanted */
     int32_t *last_pos; /* per-sequence validation scratch */
     void *scratch;    /* kn_matmul activation scratch */
+    const fwd_comm *comm; /* tensor parallelism: m->comm, or NULL */
+    float *lpart;     /* with comm: this rank's vocabulary slice of the logits */
     attn_ws attn;
 };
 
@@ -44,6 +46,7 @@ void fwd_free(weft_forward *f) {
     free(f->sel);
     free(f->last_pos);
     free(f->scratch);
+    free(f->lpart);
     attn_ws_free(&f->attn);
     free(f);
 }
@@ -88,8 +91,10 @@ weft_forward *fwd_new(const weft_model *m, tp_pool *pool, int max_tokens, int ma
             sb = max_size(sb, kn_matmul_scratch_bytes(ws[i], max_tokens));
     }
     if (sb > 0 && posix_memalign(&f->scratch, 64, sb) != 0) f->scratch = NULL;
+    f->comm = m->comm;
+    if (f->comm) f->lpart = alloc_floats(T * (size_t)m->output.rows);
     if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->hb || !f->hb2 || !f->sel ||
-        !f->last_pos || (sb > 0 && !f->scratch) ||
+        !f->last_pos || (sb > 0 && !f->scratch) || (f->comm && !f->lpart) ||
         attn_ws_init(&f->attn, c, tp_size(pool), max_ctx) != 0) {
         weft_errf(err, "forward: out of memory for a %d-token, %d-context workspace", max_tokens,
                   max_ctx);
@@ -171,6 +176,7 @@ static void rope_rotate(float *x, int n_heads, int head_dim, const float *cs, co
 
 int fwd_run(weft_forward *f, kv_store *kv, const weft_batch *b, float *logits, weft_err *err) {
     if (check_batch(f, kv, b, err) != 0) return -1;
+    if (f->comm) f->comm->begin(f->comm->ctx, kv, f->max_tokens, f->max_ctx, b);
     const weft_model *m = f->m;
     const weft_config *c = &m->cfg;
     const int T = b->n_tokens, D = c->dim, H = c->hidden_dim;
@@ -198,6 +204,7 @@ int fwd_run(weft_forward *f, kv_store *kv, const weft_batch *b, float *logits, w
         }
         attn_run(&f->attn, f->pool, kv, l, b, f->q, f->xb2);
         kn_matmul(f->pool, &ly->wo, f->xb2, T, f->xb, f->scratch);
+        if (f->comm) f->comm->allreduce(f->comm->ctx, f->xb, (size_t)T * D);
         kn_add(f->x, f->xb, T * D);
 
         /* feed-forward block */
@@ -208,6 +215,7 @@ int fwd_run(weft_forward *f, kv_store *kv, const weft_batch *b, float *logits, w
         kn_matmul_multi(f->pool, gu, 2, f->xb, T, gu_out, f->scratch);
         kn_swiglu(f->hb, f->hb2, T * H);
         kn_matmul(f->pool, &ly->w_down, f->hb, T, f->xb, f->scratch);
+        if (f->comm) f->comm->allreduce(f->comm->ctx, f->xb, (size_t)T * D);
         kn_add(f->x, f->xb, T * D);
     }
 
@@ -218,6 +226,11 @@ int fwd_run(weft_forward *f, kv_store *kv, const weft_batch *b, float *logits, w
         kn_rmsnorm(f->xb + (size_t)n_sel * D, f->x + (size_t)t * D, m->out_norm, D, c->norm_eps);
         f->sel[n_sel++] = t;
     }
-    if (n_sel > 0) kn_matmul(f->pool, &m->output, f->xb, n_sel, logits, f->scratch);
+    if (n_sel > 0 && f->comm) {
+        kn_matmul(f->pool, &m->output, f->xb, n_sel, f->lpart, f->scratch);
+        f->comm->gather_logits(f->comm->ctx, f->lpart, n_sel, logits);
+    } else if (n_sel > 0) {
+        kn_matmul(f->pool, &m->output, f->xb, n_sel, logits, f->scratch);
+    }
     return 0;
 }

@@ -44,6 +44,7 @@ void model_free(weft_model *m) {
     tok_free(m->tok);
     free(m->layers);
     free(m->owned_f32);
+    free(m->owned_shard);
     if (m->gguf) gguf_close(m->gguf);
     if (m->map) munmap(m->map, m->map_size);
     free(m);

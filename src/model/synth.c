@@ -24,6 +24,8 @@ static const synth_preset presets[] = {
     /* head size 64 and GQA 2:1, small enough for the numpy reference: exercises the
      * specialised SIMD attention paths that head size 8 never reaches */
     {"test-hd64", 256, 2, 4, 2, 512, 256, 512},
+    /* 3 heads and 3 KV heads: a head count no even number of tensor-parallel ranks divides */
+    {"test-odd", 96, 2, 3, 3, 192, 256, 512},
 };
 
 const synth_preset *synth_preset_at(size_t i) {

@@ -53,6 +53,9 @@ static const opt_def opts[] = {
      "largest request body (default 1048576)", 1, INT_MAX, NULL},
     {"threads", "WEFT_THREADS", OPT_INT, "N", "kernel worker threads (default: all cores)", 0,
      1024, NULL},
+    {"tp", "WEFT_TP", OPT_INT, "N",
+     "tensor parallelism over N MPI ranks; start as mpirun -np N weft serve --tp N (default 1)",
+     1, 4096, NULL},
     {"chat-template", "WEFT_CHAT_TEMPLATE", OPT_ENUM, "T",
      "llama2|chatml|zephyr|raw (default: detected from the model)", 0, 0,
      "llama2|chatml|zephyr|raw"},
@@ -111,6 +114,7 @@ static void config_defaults(srv_config *c) {
     snprintf(c->host, sizeof c->host, "127.0.0.1");
     c->port = 8080;
     c->max_queue = 64;
+    c->tp = 1;
     c->max_body_bytes = 1 << 20;
     c->shutdown_timeout_s = 30;
     c->max_connections = 256;
@@ -199,6 +203,7 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
         else if (!strcmp(name, "queue-timeout-ms")) c->queue_timeout_ms = iv;
         else if (!strcmp(name, "max-body-bytes")) c->max_body_bytes = iv;
         else if (!strcmp(name, "threads")) c->threads = iv;
+        else if (!strcmp(name, "tp")) c->tp = iv;
         else if (!strcmp(name, "shutdown-timeout-s")) c->shutdown_timeout_s = iv;
         else if (!strcmp(name, "max-connections")) c->max_connections = iv;
         else if (!strcmp(name, "connection-timeout-s")) c->connection_timeout_s = iv;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "server/srv_internal.h"
+#include "weft/tp.h"
 
 typedef enum route {
     ROUTE_NONE = 0,
@@ -73,6 +74,10 @@ static json_t *model_object(const srv *s) {
 static enum MHD_Result handle_get(srv *s, struct MHD_Connection *c, route r, const char *url) {
     switch (r) {
     case ROUTE_HEALTH: {
+        char tpmsg[512];
+        if (s->tp && tp_session_failed(s->tp, tpmsg, sizeof tpmsg))
+            return http_send_json(c, 503, json_pack("{s:s, s:s}", "status", "failed", "error",
+                                                    tpmsg));
         int st = atomic_load(&s->state);
         const char *w = st == SRV_READY ? "ok" : st == SRV_LOADING ? "loading" : "draining";
         return http_send_json(c, st == SRV_READY ? 200 : 503, json_pack("{s:s}", "status", w));

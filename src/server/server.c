@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "server/srv_internal.h"
+#include "weft/tp.h"
 
 static void base_name(const char *path, char *out, size_t size) {
     const char *b = strrchr(path, '/');
@@ -61,7 +62,7 @@ static int wait_idle(srv *s, double timeout_s) {
 
 static int start_engine(srv *s, weft_err *err) {
     const srv_config *c = s->cfg;
-    s->model = model_load(c->model, NULL, err);
+    if (!s->model) s->model = model_load(c->model, NULL, err);
     if (!s->model) return -1;
     s->ctx = c->ctx > 0 ? c->ctx : s->model->cfg.ctx_len;
     if (chat_template_init(&s->tmpl, s->model, c->chat_template) != 0)
@@ -69,10 +70,14 @@ static int start_engine(srv *s, weft_err *err) {
     return workers_start(s, err); /* one engine per worker (workers.c) */
 }
 
-int srv_run(const srv_config *c) {
+int srv_run(const srv_config *c) { return srv_run_loaded(c, NULL, NULL); }
+
+int srv_run_loaded(const srv_config *c, weft_model *preloaded, struct tp_session *tp) {
     srv s;
     memset(&s, 0, sizeof s);
     s.cfg = c;
+    s.model = preloaded;
+    s.tp = tp;
     s.shutdown_efd = -1;
     atomic_init(&s.state, SRV_LOADING);
     atomic_init(&s.next_id, 0);
@@ -153,6 +158,9 @@ int srv_run(const srv_config *c) {
     }
     fprintf(stderr, "weft serve: shutting down (waiting up to %d s for running requests)\n",
             c->shutdown_timeout_s);
+    if (s.tp)
+        fprintf(stderr, "weft serve: (tensor parallel: under mpirun a stop signal also means the "
+                        "launcher is ending the job, e.g. because another rank exited)\n");
     pthread_mutex_lock(&s.mu); /* gen_submit checks the state under this lock */
     atomic_store(&s.state, SRV_DRAINING);
     pthread_mutex_unlock(&s.mu);
@@ -171,6 +179,7 @@ int srv_run(const srv_config *c) {
 done:
     if (s.daemon) MHD_stop_daemon(s.daemon); /* joins every connection thread */
     workers_stop(&s);
+    tp_job_end(s.tp);
     model_free(s.model);
     if (met_ok) metrics_destroy(&s.met);
     if (idle_ok) pthread_cond_destroy(&s.idle);

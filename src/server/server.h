@@ -25,6 +25,7 @@ typedef struct srv_config {
     int queue_timeout_ms;      /* 0 = none */
     int64_t max_body_bytes;
     int threads;               /* 0 = all cores */
+    int tp;                    /* tensor-parallel MPI ranks, 1 = none */
     char chat_template[16];    /* "" = detect */
     int shutdown_timeout_s;
     int max_connections;
@@ -48,5 +49,11 @@ void srv_config_usage(FILE *out);
 
 /* Serves until a signal asks to stop; returns the process exit code. */
 int srv_run(const srv_config *c);
+/* The same with a model already loaded (and sharded) by the caller, which the server then owns,
+ * as tensor parallelism's leader does; tp (may be NULL) is closed after the engine stops, and
+ * a failed rank turns /health unhealthy. */
+struct weft_model;
+struct tp_session;
+int srv_run_loaded(const srv_config *c, struct weft_model *m, struct tp_session *tp);
 
 #endif

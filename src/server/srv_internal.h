@@ -37,6 +37,7 @@ typedef struct srv {
     int n_workers;
     pred_model *route_pred;
     atomic_uint_least64_t routed[SRV_MAX_WORKERS]; /* requests sent to each worker */
+    struct tp_session *tp; /* tensor parallelism (leader), or NULL */
     chat_template tmpl;
     char model_id[256];
     int ctx; /* longest sequence (prompt + output) */

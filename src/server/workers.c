@@ -28,6 +28,11 @@ int workers_start(srv *s, weft_err *err) {
     const srv_config *c = s->cfg;
     int n = c->workers > 0 ? c->workers : 1;
     if (n > SRV_MAX_WORKERS) return weft_errf(err, "at most %d workers", SRV_MAX_WORKERS);
+    /* a tensor-parallel model drives its follower ranks from one engine's steps; a second
+     * engine's forward passes would interleave with them */
+    if (n > 1 && s->tp)
+        return weft_errf(err, "--workers %d cannot be combined with --tp (one engine drives the "
+                              "ranks)", n);
     if (predicting(c) && !(s->route_pred = load_predictor(c, err))) return -1;
     for (int i = 0; i < n; i++) {
         engine_config ec;
