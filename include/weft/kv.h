@@ -48,6 +48,10 @@ kv_store *kv_store_new_typed(int n_layers, int n_heads, int head_dim, int block_
 void kv_store_free(kv_store *s);
 size_t kv_store_bytes(const kv_store *s);
 
+/* Copies rows [0, rows) of every head and layer of block src into block dst (K and V); returns
+ * the bytes copied. The dense layout's compaction and tensor-parallel followers use it. */
+size_t kv_store_copy_rows(kv_store *s, int src, int dst, int rows);
+
 /* Element offset of (row, col) inside one block and layer, col in [0, kv_dim). */
 static inline size_t kv_elem_off(const kv_store *s, int row, int col) {
     size_t hs = (size_t)s->head_dim;

@@ -53,24 +53,12 @@ void kv_dense_close(kv_cache *c, kv_handle h) {
 
 /* Copies the rows h uses from slot src to slot dst, layer by layer; returns the bytes copied. */
 static size_t kv_dense_move(kv_cache *c, kv_handle h, int src, int dst) {
-    const kv_store *st = c->store;
-    /* the first `reserved` rows of every head of every layer (head-major, see kv.h) */
-    const size_t hs = (size_t)st->head_dim, n_heads = (size_t)(st->kv_dim / st->head_dim);
-    const size_t piece = (size_t)c->seqs[h].reserved * hs * st->elem_bytes;
-    const size_t head_bytes = (size_t)st->block_tokens * hs * st->elem_bytes;
-    for (int l = 0; l < st->n_layers; l++)
-        for (size_t j = 0; j < n_heads; j++) {
-            memcpy((char *)kv_k_ptr(st, dst, l) + j * head_bytes,
-                   (const char *)kv_k_ptr(st, src, l) + j * head_bytes, piece);
-            memcpy((char *)kv_v_ptr(st, dst, l) + j * head_bytes,
-                   (const char *)kv_v_ptr(st, src, l) + j * head_bytes, piece);
-        }
-    const size_t row_bytes = piece * n_heads;
+    const size_t bytes = kv_store_copy_rows(c->store, src, dst, c->seqs[h].reserved);
     if (c->move_hook) c->move_hook(c->move_ctx, src, dst, c->seqs[h].reserved);
     c->owner[dst] = h;
     c->owner[src] = -1;
     c->slot_of[h] = dst;
-    return 2 * row_bytes * (size_t)st->n_layers;
+    return bytes;
 }
 
 /* The fewest moves that make the n live slots contiguous: every window [w, w+n) is a possible

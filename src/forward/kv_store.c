@@ -77,3 +77,18 @@ void kv_store_free(kv_store *s) {
 size_t kv_store_bytes(const kv_store *s) {
     return 2 * s->block_floats * (size_t)s->n_blocks * s->elem_bytes;
 }
+
+size_t kv_store_copy_rows(kv_store *s, int src, int dst, int rows) {
+    /* head-major: each head's first `rows` rows are one run (see kv.h) */
+    const size_t hs = (size_t)s->head_dim, n_heads = (size_t)(s->kv_dim / s->head_dim);
+    const size_t piece = (size_t)rows * hs * s->elem_bytes;
+    const size_t head_bytes = (size_t)s->block_tokens * hs * s->elem_bytes;
+    for (int l = 0; l < s->n_layers; l++)
+        for (size_t j = 0; j < n_heads; j++) {
+            memcpy((char *)kv_k_ptr(s, dst, l) + j * head_bytes,
+                   (const char *)kv_k_ptr(s, src, l) + j * head_bytes, piece);
+            memcpy((char *)kv_v_ptr(s, dst, l) + j * head_bytes,
+                   (const char *)kv_v_ptr(s, src, l) + j * head_bytes, piece);
+        }
+    return 2 * piece * n_heads * (size_t)s->n_layers;
+}

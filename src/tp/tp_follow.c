@@ -17,7 +17,7 @@ typedef struct follower {
     tp_pool *pool;
     kv_store *kv;
     weft_forward *fwd;
-    int geo[4]; /* kv blocks, block tokens, max tokens, max ctx */
+    int geo[5]; /* kv blocks, block tokens, max tokens, max ctx, kv element type */
     kv_seq *seqs;
     int cap_seqs;
     uint8_t *want;
@@ -38,16 +38,13 @@ static void apply_moves(tp_session *s, kv_store *kv, const int32_t *mv, int n) {
         if (!kv || src < 0 || dst < 0 || src >= kv->n_blocks || dst >= kv->n_blocks || rows < 0 ||
             rows > kv->block_tokens)
             tp_fail(s, "the leader sent an invalid KV move (%d -> %d, %d rows)", src, dst, rows);
-        size_t bytes = (size_t)rows * (size_t)kv->kv_dim * sizeof(float);
-        for (int l = 0; l < kv->n_layers; l++) {
-            memcpy(kv_k_rows(kv, dst, l), kv_k_rows(kv, src, l), bytes);
-            memcpy(kv_v_rows(kv, dst, l), kv_v_rows(kv, src, l), bytes);
-        }
+        kv_store_copy_rows(kv, src, dst, rows);
     }
 }
 
 static void fit_geometry(tp_session *s, follower *f, const weft_model *m, const int32_t *h) {
-    int geo[4] = {h[TP_H_KV_BLOCKS], h[TP_H_KV_BLOCK_TOKENS], h[TP_H_MAX_TOKENS], h[TP_H_MAX_CTX]};
+    int geo[5] = {h[TP_H_KV_BLOCKS], h[TP_H_KV_BLOCK_TOKENS], h[TP_H_MAX_TOKENS], h[TP_H_MAX_CTX],
+                  h[TP_H_KV_DTYPE]};
     if (f->kv && !memcmp(geo, f->geo, sizeof geo)) return;
     fwd_free(f->fwd);
     kv_store_free(f->kv);
@@ -55,7 +52,11 @@ static void fit_geometry(tp_session *s, follower *f, const weft_model *m, const 
     f->kv = NULL;
     const weft_config *c = &m->cfg;
     weft_err err = {{0}};
-    f->kv = kv_store_new(c->n_layers, c->n_kv_heads * c->head_dim, geo[1], geo[0], &err);
+    /* the same element type and head-major layout as the leader's store, over this rank's heads */
+    if (geo[4] != KV_F32 && geo[4] != KV_F16)
+        tp_fail(s, "the leader sent an unknown KV element type %d", geo[4]);
+    f->kv = kv_store_new_typed(c->n_layers, c->n_kv_heads, c->head_dim, geo[1], geo[0],
+                               (kv_dtype)geo[4], &err);
     if (f->kv) f->fwd = fwd_new(m, f->pool, geo[2], geo[3], &err);
     if (!f->kv || !f->fwd)
         tp_fail(s, "cannot set up this rank's KV cache and workspace: %s", err.msg);

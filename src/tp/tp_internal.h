@@ -21,6 +21,7 @@ enum {
     TP_H_MAX_CTX,
     TP_H_KV_BLOCKS,
     TP_H_KV_BLOCK_TOKENS,
+    TP_H_KV_DTYPE,
     TP_H_PAYLOAD,
     TP_H_COUNT
 };

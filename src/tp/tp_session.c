@@ -127,6 +127,7 @@ static void c_begin(void *ctx, const kv_store *kv, int max_tokens, int max_ctx,
                              [TP_H_MAX_CTX] = max_ctx,
                              [TP_H_KV_BLOCKS] = kv->n_blocks,
                              [TP_H_KV_BLOCK_TOKENS] = kv->block_tokens,
+                             [TP_H_KV_DTYPE] = (int32_t)kv->dtype,
                              [TP_H_PAYLOAD] = (int32_t)n};
     memcpy(s->hdr, h, sizeof h);
     s->n_moves = 0;
