@@ -13,6 +13,8 @@ static void usage(FILE *out) {
                  "           (weft model inspect F | weft model synth --preset P --out F.gguf)\n"
                  "  bench    benchmark the engine in-process (weft bench engine --synth P [...])\n"
                  "           or a server over HTTP (weft bench serve --url URL [...])\n"
+                 "           or the split planner (weft bench split --server-profile S [...])\n"
+                 "  split    split inference: measure a device (weft split profile --model F)\n"
                  "run `weft <command> --help` for its options\n");
 }
 
@@ -26,6 +28,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "model")) return cmd_model(argc - 2, argv + 2);
     if (!strcmp(c, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(c, "split")) return cmd_split(argc - 2, argv + 2);
     if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
         usage(stdout);
         return 0;

@@ -1,7 +1,7 @@
 /* profile.c — `weft split profile`'s measurement and its JSON file. The per-layer cost of this
  * device is the slope of forward time against depth: the model is shallow-copied with
  * cfg.n_layers cut to two depths, each is timed (prefill of a prompt chunk; decode steps of a
- * batch of sequences) with the ordinary fwd_run, and the line through the two medians gives the
+ * batch of sequences) with the ordinary fwd_run, and the line through the two fastest times gives
  * per-layer cost (slope) and what does not depend on depth — embedding, final norm, head —
  * (intercept). */
 #include <errno.h>
@@ -26,12 +26,14 @@ static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
-static double median(double *v, int n) {
+/* The fastest repetition: on a shared machine interference only ever adds time, so the
+ * minimum is the steadiest estimate of what the device costs. */
+static double fastest(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return v[0];
 }
 
-/* Times the model cut to k layers: *pre = median seconds of a P-token prefill, *dec = median
+/* Times the model cut to k layers: *pre = fastest seconds of a P-token prefill, *dec = fastest
  * seconds of one decode step of B sequences (divided by B: per sequence). */
 static int time_depth(const weft_model *m, tp_pool *pool, int k, int P, int B, int reps,
                       double *pre, double *dec, weft_err *err) {
@@ -97,8 +99,8 @@ static int time_depth(const weft_model *m, tp_pool *pool, int k, int P, int B, i
         if (fwd_run(f, kv, &bt, logits, err)) goto out;
         if (r > 0) td[r - 1] = (now_s() - t0) / B;
     }
-    *pre = median(tp, reps);
-    *dec = median(td, reps);
+    *pre = fastest(tp, reps);
+    *dec = fastest(td, reps);
     rc = 0;
 out:
     fwd_free(f);
