@@ -163,6 +163,19 @@ static void test_bad_input(void **state) {
     for (int i = 0; i < 8; i++) many[i].client_max_layers = 20;
     assert_int_equal(split_plan_exhaustive(many, 8, &s, mo, NULL, &e), -1);
     assert_non_null(strstr(e.msg, "exceeds"));
+    /* A DP table past its size limit is refused before it is allocated. */
+    enum { NBIG = 300 };
+    split_request *big = calloc(NBIG, sizeof *big);
+    split_choice *bo = calloc(NBIG, sizeof *bo);
+    assert_non_null(big);
+    assert_non_null(bo);
+    for (int i = 0; i < NBIG; i++) big[i] = many[0];
+    s.kv_capacity_bytes = 1e9;
+    s.kv_units = 1000000;
+    assert_int_equal(split_plan_dp(big, NBIG, &s, bo, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "kv_units"));
+    free(big);
+    free(bo);
 }
 
 /* A random small instance: a server, n requests of mixed clients and links, SLAs around what

@@ -10,12 +10,20 @@
 
 #include "split/plan_internal.h"
 
+/* Largest choice table (int16 cells) the DP allocates: 512 MiB. */
+#define SPLIT_DP_MAX_CELLS (256 * 1024 * 1024)
+
 int split_plan_dp(const split_request *r, int n, const split_server *s, split_choice *out,
                   split_plan_summary *sum, weft_err *err) {
     split_space sp;
     if (split_space_build(r, n, s, &sp, err)) return -1;
     const int U = sp.U, L1 = sp.L1;
     const size_t W = (size_t)U + 1;
+    if ((size_t)n * W > SPLIT_DP_MAX_CELLS) {
+        split_space_free(&sp);
+        return weft_errf(err, "DP table of %d requests x %zu units exceeds %d cells: use fewer "
+                              "kv_units", n, W, SPLIT_DP_MAX_CELLS);
+    }
     double *cur = malloc(W * sizeof *cur), *nxt = malloc(W * sizeof *nxt);
     int16_t *pick = malloc((size_t)n * W * sizeof *pick);
     int *ps = malloc((size_t)n * sizeof *ps);
