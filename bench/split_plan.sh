@@ -23,6 +23,18 @@ $(load_line)"
 fi
 out=$("$WEFT" bench split --server-profile "$sprof" --client-profile "$cprof" --layers 32 \
       --slow-factor 4 --per-type 4 --seed 1 --sweep --json "$results/$name.json")
+# Variants on the same measured profiles (pure computation): how far the DP gets from greedy
+# when the mix is planned per type, the server is not batching-bound, or the SLAs are tighter.
+variants=("--slowdown 1" "--slowdown 2" "--by-type --per-type 8" "--by-type --per-type 8 --slowdown 1"
+          "--sla-tight 1.1 --sla-relaxed 1.5" "--sla-tight 1.1 --sla-relaxed 1.5 --slowdown 1"
+          "--fast-max-frac 1 --slow-max-frac 0.5" "--kv-headroom 1.05 --slowdown 1 --units 4000")
+vout=""
+for v in "${variants[@]}"; do
+    # shellcheck disable=SC2086
+    line=$("$WEFT" bench split --server-profile "$sprof" --client-profile "$cprof" --layers 32 \
+           --slow-factor 4 --per-type 4 --seed 1 $v | grep '^DP vs no split')
+    vout+="| \`$v\` | ${line#DP vs no split: } |"$'\n'
+done
 {
     echo "# split_plan — split-point planner on the documented mix"
     echo
@@ -34,6 +46,12 @@ out=$("$WEFT" bench split --server-profile "$sprof" --client-profile "$cprof" --
     echo '```'
     echo "$out"
     echo '```'
+    echo
+    echo "Variants (same profiles and command, plus these options):"
+    echo
+    echo "| options | DP vs no split / vs greedy |"
+    echo "|---|---|"
+    printf "%s" "$vout"
 } > "$results/$name.md"
 echo "$out"
 echo "wrote $results/$name.md" >&2
