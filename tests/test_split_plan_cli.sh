@@ -39,10 +39,16 @@ assert "costs x0.5" in s["device"], s["device"]
 PY
 
 # The link: a sink on a free local port, then a measured profile.
-port=$((20000 + $$ % 20000))
-"$weft" split link-sink --port $port 2>"$tmp/sink.log" &
-sink_pid=$!
-for _ in $(seq 50); do grep -q listening "$tmp/sink.log" && break; sleep 0.1; done
+# (A port another process holds makes the sink exit: try the next one.)
+for try in 0 1 2 3 4; do
+    port=$((20000 + ($$ + 997 * try) % 20000))
+    "$weft" split link-sink --port $port 2>"$tmp/sink.log" &
+    sink_pid=$!
+    sleep 0.3
+    kill -0 $sink_pid 2>/dev/null && grep -q listening "$tmp/sink.log" && break
+    wait $sink_pid 2>/dev/null; sink_pid=
+done
+[ -n "$sink_pid" ] || fail "no free port for the link sink: $(cat "$tmp/sink.log")"
 "$weft" split profile --model "$tmp/m.gguf" --threads 1 --reps 1 --prompt-tokens 8 \
     --link 127.0.0.1:$port --out "$tmp/cl.json" 2>"$tmp/cl.log" || fail "link profile exited $?: $(cat "$tmp/cl.log")"
 grep -q "link .* MB/s, RTT" "$tmp/cl.log" || fail "no link line: $(cat "$tmp/cl.log")"
