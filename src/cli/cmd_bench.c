@@ -37,6 +37,7 @@ static void bench_usage(FILE *out) {
         out,
         "usage: weft bench engine (--model F | --synth PRESET[:TYPE]) [options]\n"
         "       weft bench serve --url URL [options]   (HTTP load; see weft bench serve --help)\n"
+        "       weft bench split --server-profile S --client-profile C   (split planner)\n"
         "model:\n"
         "  -m, --model F              GGUF, or llama2.c .bin (then --tokenizer)\n"
         "  -z, --tokenizer F          llama2.c tokenizer.bin\n"
@@ -713,6 +714,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!strcmp(argv[0], "engine")) return bench_engine(argc - 1, argv + 1);
     if (!strcmp(argv[0], "serve")) return cmd_bench_serve(argc - 1, argv + 1);
-    fprintf(stderr, "weft bench: unknown target '%s' (engine or serve)\n", argv[0]);
+    if (!strcmp(argv[0], "split")) return cmd_bench_split(argc - 1, argv + 1);
+    fprintf(stderr, "weft bench: unknown target '%s' (engine, serve or split)\n", argv[0]);
     return 2;
 }

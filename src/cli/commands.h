@@ -9,5 +9,7 @@ int cmd_serve(int argc, char **argv);       /* weft serve --model F ... */
 int cmd_bench(int argc, char **argv);       /* weft bench engine|serve ... */
 int cmd_bench_serve(int argc, char **argv); /* weft bench serve ... (from cmd_bench) */
 int cmd_predict(int argc, char **argv);     /* weft predict fit|eval|features|ratio ... */
+int cmd_split(int argc, char **argv);       /* weft split profile|link-sink ... */
+int cmd_bench_split(int argc, char **argv); /* weft bench split ... (from cmd_bench) */
 
 #endif

@@ -13,8 +13,10 @@ static void usage(FILE *out) {
                  "           (weft model inspect F | weft model synth --preset P --out F.gguf)\n"
                  "  bench    benchmark the engine in-process (weft bench engine --synth P [...])\n"
                  "           or a server over HTTP (weft bench serve --url URL [...])\n"
+                 "           or the split planner (weft bench split --server-profile S [...])\n"
                  "  predict  answer-length predictor: fit, eval, features of a prompt\n"
                  "           (weft predict eval --data FILE... | weft predict features --prompt T)\n"
+                 "  split    split inference: measure a device (weft split profile --model F)\n"
                  "run `weft <command> --help` for its options\n");
 }
 
@@ -29,6 +31,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(c, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(c, "predict")) return cmd_predict(argc - 2, argv + 2);
+    if (!strcmp(c, "split")) return cmd_split(argc - 2, argv + 2);
     if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
         usage(stdout);
         return 0;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# split_plan.sh — the split planner on the documented mix (docs/split.md, "Benchmark"), from
+# costs measured on this machine: a Llama-2-7B-shaped model (synth, Q8_0, 2 layers measured; the
+# plan assumes the full 32 layers) is profiled as the server (2 threads, fused decode batch of 8)
+# and as the fast client (1 thread, batch 1); slow clients are that client x4. Reports server
+# work per request and per output token for no split, the greedy baselines and the DP, at equal
+# SLA attainment, and a sweep over the server's KV headroom.
+# Reproduce: make build && /work/wt/benchlock bash bench/split_plan.sh   (--quick: a smoke run)
+source "$(dirname "$0")/engine_lib.sh"
+bench_args "$@"
+if [ $quick = 1 ]; then name=split_plan.quick; reps=2; else name=split_plan; reps=7; fi
+sprof=$results/$name.server_profile.json
+cprof=$results/$name.client_profile.json
+if [ $runs = 1 ]; then
+    synth_model llama7b q8_0 "$scratch/m.gguf" --layers 2
+    "$WEFT" split profile --model "$scratch/m.gguf" --threads 2 --batch 8 --prompt-tokens 64 \
+        --reps $reps --out "$sprof"
+    "$WEFT" split profile --model "$scratch/m.gguf" --threads 1 --batch 1 --prompt-tokens 64 \
+        --reps $reps --out "$cprof"
+    machine="$(machine_line)
+$(load_line)"
+    echo "$machine" > "$results/$name.machine.txt"
+fi
+out=$("$WEFT" bench split --server-profile "$sprof" --client-profile "$cprof" --layers 32 \
+      --slow-factor 4 --per-type 4 --seed 1 --sweep --json "$results/$name.json")
+# Variants on the same measured profiles (pure computation): how far the DP gets from greedy
+# when the mix is planned per type, the server is not batching-bound, or the SLAs are tighter.
+variants=("--slowdown 1" "--slowdown 2" "--by-type --per-type 8" "--by-type --per-type 8 --slowdown 1"
+          "--sla-tight 1.1 --sla-relaxed 1.5" "--sla-tight 1.1 --sla-relaxed 1.5 --slowdown 1"
+          "--fast-max-frac 1 --slow-max-frac 0.5" "--kv-headroom 1.05 --slowdown 1 --units 4000")
+vout=""
+for v in "${variants[@]}"; do
+    # shellcheck disable=SC2086
+    line=$("$WEFT" bench split --server-profile "$sprof" --client-profile "$cprof" --layers 32 \
+           --slow-factor 4 --per-type 4 --seed 1 $v | grep '^DP vs no split')
+    vout+="| \`$v\` | ${line#DP vs no split: } |"$'\n'
+done
+{
+    echo "# split_plan — split-point planner on the documented mix"
+    echo
+    cat "$results/$name.machine.txt" 2>/dev/null || echo "machine: unknown"
+    echo "(shared machine; profiles: $name.server_profile.json, $name.client_profile.json)"
+    echo
+    echo "Command: /work/wt/benchlock bash bench/split_plan.sh"
+    echo
+    echo '```'
+    echo "$out"
+    echo '```'
+    echo
+    echo "Variants (same profiles and command, plus these options):"
+    echo
+    echo "| options | DP vs no split / vs greedy |"
+    echo "|---|---|"
+    printf "%s" "$vout"
+} > "$results/$name.md"
+echo "$out"
+echo "wrote $results/$name.md" >&2
