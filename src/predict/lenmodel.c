@@ -3,6 +3,8 @@
  * upper quantile taken from the residuals, and an online update from every finished request:
  * recursive least squares with a forgetting factor for the coefficients and a stochastic
  * quantile tracker for the residual p90, so the model follows the served model and its traffic.
+ * Boosted trees (trees.c), fitted offline on the linear part's residuals, add the interactions;
+ * they stay fixed online.
  * Parameter files are parsed and written in params.c; the offline fit is in fit.c. */
 #include "predict/pred_internal.h"
 
@@ -54,7 +56,7 @@ double pred_predict_log(const pred_model *m, const pred_features *f, int *head_u
     if (head_used) *head_used = h;
     double x[PRED_DIM];
     design_row(m, f, h, x);
-    return head_dot(&m->head[h], x, head_dims(h) + 1);
+    return pred_trees_eval(m->trees, m->n_trees, f->v) + head_dot(&m->head[h], x, head_dims(h) + 1);
 }
 
 static float clamp_tokens(const pred_model *m, double logy) {
@@ -110,7 +112,8 @@ static double rls_step(pred_model *m, pred_head *hd, const double *x, int k1, do
 void pred_update(pred_model *m, const pred_features *f, int actual_tokens) {
     if (!m || !f || actual_tokens < 0) return;
     double t = actual_tokens > m->max_tokens ? m->max_tokens : actual_tokens;
-    double y = log1p(t);
+    /* the trees are fixed: the linear part learns what they leave */
+    double y = log1p(t) - pred_trees_eval(m->trees, m->n_trees, f->v);
     for (int h = 0; h < 2; h++) {
         if (h == PRED_HEAD_ENT && !f->has_entropy) continue;
         pred_head *hd = &m->head[h];
