@@ -283,7 +283,20 @@ static int cmd_features(int argc, char **argv) {
         printf("  %-20s %8.4f\n", pred_feature_name(i), f.v[i]);
     printf("  %-20s (after prefill only)\n", pred_feature_name(PF_ENTROPY));
     pred_estimate e = pred_predict(m, &f);
-    printf("predicted output tokens: p50 %.0f  p90 %.0f  (features: %.2f us)\n", e.p50, e.p90, us);
+    printf("predicted output tokens: p50 %.0f  p90 %.0f\n", e.p50, e.p90);
+    /* cost of the online update, on a scratch copy of the model (both heads: with entropy) */
+    pred_model *scratch = o.params ? pred_model_load(o.params, &err) : pred_model_default(&err);
+    double t_upd = 0;
+    if (scratch) {
+        pred_features g = f;
+        pred_features_set_entropy(&g, 2.0f);
+        double t1 = now_s();
+        for (int r = 0; r < REPS; r++)
+            pred_update(scratch, &g, 100 + r);
+        t_upd = (now_s() - t1) * 1e6 / REPS;
+        pred_model_free(scratch);
+    }
+    printf("time: features %.2f us, online update (both heads) %.2f us\n", us, t_upd);
     pred_model_free(m);
     return 0;
 }

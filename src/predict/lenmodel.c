@@ -94,18 +94,18 @@ static double rls_step(pred_model *m, pred_head *hd, const double *x, int k1, do
     for (int i = 0; i < k1; i++)
         hd->w[i] += Px[i] / denom * e;
     /* P <- (P - Px Px^T / denom) / lambda; the division (forgetting) is skipped while the trace
-     * is above its starting value, so directions that traffic never excites cannot wind up. */
-    double tr = 0;
+     * is above its starting value, so directions that traffic never excites cannot wind up. The
+     * new trace is known from the diagonal before the update, so one pass does both. */
+    double inv = 1.0 / denom, tr = 0;
+    for (int i = 0; i < k1; i++)
+        tr += hd->P[i * PRED_DIM + i] - Px[i] * Px[i] * inv;
+    double scale = tr / m->forget <= k1 / m->prior_n ? 1.0 / m->forget : 1.0;
     for (int i = 0; i < k1; i++) {
+        double a = Px[i] * inv;
+        double *row = hd->P + i * PRED_DIM;
         for (int j = 0; j < k1; j++)
-            hd->P[i * PRED_DIM + j] -= Px[i] * Px[j] / denom;
-        tr += hd->P[i * PRED_DIM + i];
+            row[j] = (row[j] - a * Px[j]) * scale;
     }
-    double tr0 = k1 / m->prior_n;
-    if (tr / m->forget <= tr0)
-        for (int i = 0; i < k1; i++)
-            for (int j = 0; j < k1; j++)
-                hd->P[i * PRED_DIM + j] /= m->forget;
     return e;
 }
 
@@ -133,5 +133,7 @@ pred_model *pred_model_default(weft_err *err) {
 }
 
 void pred_model_free(pred_model *m) {
+    if (!m) return;
+    free(m->trees);
     free(m);
 }
