@@ -23,6 +23,7 @@ static void predict_usage(FILE *out) {
     fprintf(
         out,
         "usage: weft predict fit --data FILE... --out PARAMS [--tokenizer TOK] [--ridge R]\n"
+        "                        [--trees N] [--set-cap N]\n"
         "       weft predict eval --data FILE... [--params PARAMS] [--tokenizer TOK]\n"
         "       weft predict features --prompt TEXT [--params PARAMS] [--tokenizer TOK]\n"
         "       weft predict ratio --data FILE... [--tokenizer TOK]\n"
@@ -30,6 +31,8 @@ static void predict_usage(FILE *out) {
         "        (instructions.jsonl + lengths_all_models.tsv); --data takes several\n"
         "  Lengths are counted in the tokens of TOK, a llama2.c tokenizer.bin or a GGUF with a\n"
         "  vocabulary (default " DEFAULT_TOKENIZER ").\n"
+        "  fit: --ridge L2 penalty (default 2), --trees boosted trees (default 200, 0: linear),\n"
+        "  --set-cap N: a set with more than N train prompts weighs as N (default: no cap)\n"
         "  Prompts are split train/test by a hash of their text (1 in %d held out): fit and\n"
         "  the baselines see train only, eval reports on test only.\n",
         PRED_TEST_MOD);
@@ -39,12 +42,15 @@ typedef struct popts {
     const char *data[MAX_DATA];
     int n_data;
     const char *out, *params, *tokenizer, *prompt;
-    float ridge;
+    float ridge, set_cap;
+    int n_trees;
 } popts;
 
 static int parse(int argc, char **argv, const char *cmd, popts *o) {
     memset(o, 0, sizeof *o);
     o->ridge = -1;
+    o->set_cap = -1;
+    o->n_trees = -1;
     cli_args a = {argc, argv, 0, cmd};
     while (a.i < argc) {
         const char *opt = argv[a.i++];
@@ -70,6 +76,10 @@ static int parse(int argc, char **argv, const char *cmd, popts *o) {
             if (cli_str(&a, opt, &o->prompt)) return -1;
         } else if (!strcmp(opt, "--ridge")) {
             if (cli_float(&a, opt, 0, 1e6f, &o->ridge)) return -1;
+        } else if (!strcmp(opt, "--trees")) {
+            if (cli_int(&a, opt, 0, PRED_MAX_TREES, &o->n_trees)) return -1;
+        } else if (!strcmp(opt, "--set-cap")) {
+            if (cli_float(&a, opt, 0, 1e9f, &o->set_cap)) return -1;
         } else if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) {
             predict_usage(stdout);
             exit(0);
@@ -146,6 +156,8 @@ static int cmd_fit(int argc, char **argv) {
     pred_fit_opts fo;
     pred_fit_defaults(&fo);
     if (o.ridge >= 0) fo.ridge = o.ridge;
+    if (o.n_trees >= 0) fo.n_trees = o.n_trees;
+    if (o.set_cap >= 0) fo.set_cap = o.set_cap;
     weft_err err = {{0}};
     double t0 = now_s();
     pred_model *m = pred_fit(&d, &fo, NULL, &err);
@@ -159,8 +171,8 @@ static int cmd_fit(int argc, char **argv) {
         pred_model_free(m);
         goto done;
     }
-    printf("fitted %d features on the train prompts in %.3f s; wrote %s\n", PF_ENTROPY, t1 - t0,
-           o.out);
+    printf("fitted %d features + %d trees on the train prompts in %.3f s; wrote %s\n", PF_ENTROPY,
+           fo.n_trees, t1 - t0, o.out);
     pred_model_free(m);
     rc = 0;
 done:
@@ -271,7 +283,20 @@ static int cmd_features(int argc, char **argv) {
         printf("  %-20s %8.4f\n", pred_feature_name(i), f.v[i]);
     printf("  %-20s (after prefill only)\n", pred_feature_name(PF_ENTROPY));
     pred_estimate e = pred_predict(m, &f);
-    printf("predicted output tokens: p50 %.0f  p90 %.0f  (features: %.2f us)\n", e.p50, e.p90, us);
+    printf("predicted output tokens: p50 %.0f  p90 %.0f\n", e.p50, e.p90);
+    /* cost of the online update, on a scratch copy of the model (both heads: with entropy) */
+    pred_model *scratch = o.params ? pred_model_load(o.params, &err) : pred_model_default(&err);
+    double t_upd = 0;
+    if (scratch) {
+        pred_features g = f;
+        pred_features_set_entropy(&g, 2.0f);
+        double t1 = now_s();
+        for (int r = 0; r < REPS; r++)
+            pred_update(scratch, &g, 100 + r);
+        t_upd = (now_s() - t1) * 1e6 / REPS;
+        pred_model_free(scratch);
+    }
+    printf("time: features %.2f us, online update (both heads) %.2f us\n", us, t_upd);
     pred_model_free(m);
     return 0;
 }

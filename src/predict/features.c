@@ -57,6 +57,9 @@ static const char *const feature_names[PF_COUNT] = {
     [PF_IMPERATIVE] = "imperative",
     [PF_LIMIT_CUE] = "limit_cue",
     [PF_MULTI_PART] = "multi_part",
+    [PF_CODE_X_LEN] = "code_x_len",
+    [PF_MATHS_X_LEN] = "maths_x_len",
+    [PF_ENDS_OPEN] = "ends_open",
     [PF_ENTROPY] = "entropy",
 };
 
@@ -388,6 +391,19 @@ static void read_length_requests(const char *text, const word *w, int n, double 
     }
 }
 
+/* The prompt stops where its answer must continue it: code opened and not closed (a trailing
+ * ':', '{', '(', ',', an open docstring '"""') or a dangling indented line. */
+static int ends_open(const char *text, size_t len) {
+    while (len && (text[len - 1] == ' ' || text[len - 1] == '\n' || text[len - 1] == '\r' ||
+                   text[len - 1] == '\t'))
+        len--;
+    if (!len) return 0;
+    char c = text[len - 1];
+    if (c == ':' || c == '{' || c == '(' || c == ',' || c == '[' || c == '=') return 1;
+    if (len >= 3 && !memcmp(text + len - 3, "\"\"\"", 3)) return 1;
+    return 0;
+}
+
 void pred_features_text(const char *prompt, size_t len, int n_prompt_tokens, pred_features *out) {
     memset(out, 0, sizeof *out);
     out->n = PF_COUNT;
@@ -436,6 +452,10 @@ void pred_features_text(const char *prompt, size_t len, int n_prompt_tokens, pre
     v[PF_TARGET_WORDS] = (float)log1p(target);
     v[PF_TARGET_PRESENT] = target > 0 ? 1.0f : 0.0f;
     v[PF_TRANSFORM_X_LEN] = counts[PF_TRANSFORM_TASK] ? v[PF_LOG_PROMPT_TOKENS] : 0.0f;
+    /* code to complete and word problems: the answer grows with what it must cover */
+    v[PF_CODE_X_LEN] = s->code_sym + counts[PF_CODE_PRESENT] >= 3 ? v[PF_LOG_PROMPT_TOKENS] : 0.0f;
+    v[PF_MATHS_X_LEN] = s->numbers >= 2 && counts[PF_MATHS] ? v[PF_LOG_PROMPT_TOKENS] : 0.0f;
+    v[PF_ENDS_OPEN] = ends_open(prompt, len) ? 1.0f : 0.0f;
     v[PF_ENTROPY] = 0;
     out->has_entropy = 0;
 }

@@ -3,7 +3,8 @@
  * the normal equations, then the residuals' weighted 0.9 quantile as the upper-quantile offset.
  * Records of the same prompt are folded into one row (weight and weighted mean target), so the
  * 180k AlpacaEval answers cost as little as its 805 prompts. The same code fits the baselines
- * (constant, prompt length only) with a feature mask. */
+ * (constant, prompt length only) with a feature mask; the full model then boosts trees (trees.c)
+ * on the linear part's residuals. */
 #include "predict/pred_data.h"
 
 #include <math.h>
@@ -18,6 +19,10 @@
 
 void pred_fit_defaults(pred_fit_opts *o) {
     o->ridge = 2.0;
+    o->n_trees = 200;
+    o->learn_rate = 0.1;
+    o->min_leaf = 30;
+    o->set_cap = 0;
     o->forget = 0.998;
     o->prior_n = 200;
     o->q_step = 0.01;
@@ -64,6 +69,47 @@ static int cmp_wres(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Boosts trees on what the linear head leaves of each train prompt's mean log target. */
+static int fit_trees(const pred_data *d, const pred_fit_opts *o, pred_model *m, const double *pw,
+                     const double *py, weft_err *err) {
+    int n = 0;
+    for (int p = 0; p < d->n_prompts; p++)
+        n += pw[p] > 0;
+    float *X = malloc(sizeof *X * (size_t)n * PF_ENTROPY);
+    double *w = malloc(sizeof *w * (size_t)n), *r = malloc(sizeof *r * (size_t)n);
+    m->trees = calloc((size_t)o->n_trees, sizeof *m->trees);
+    int rc = -1;
+    if (!X || !w || !r || !m->trees) {
+        weft_errf(err, "fit: out of memory");
+        goto done;
+    }
+    const pred_head *ht = &m->head[PRED_HEAD_TEXT];
+    int i = 0;
+    for (int p = 0; p < d->n_prompts; p++) {
+        if (!(pw[p] > 0)) continue;
+        const float *v = d->prompts[p].f.v;
+        double lin = ht->w[0];
+        for (int f = 0; f < PF_ENTROPY; f++) {
+            X[(size_t)i * PF_ENTROPY + f] = v[f];
+            lin += ht->w[1 + f] * ((double)v[f] - m->mean[f]) / m->scale[f];
+        }
+        w[i] = pw[p];
+        r[i] = py[p] / pw[p] - lin;
+        i++;
+    }
+    if (pred_trees_fit(X, n, PF_ENTROPY, w, r, o->n_trees, o->learn_rate, o->min_leaf, m->trees)) {
+        weft_errf(err, "fit: out of memory (trees)");
+        goto done;
+    }
+    m->n_trees = o->n_trees;
+    rc = 0;
+done:
+    free(X);
+    free(w);
+    free(r);
+    return rc;
+}
+
 pred_model *pred_fit(const pred_data *d, const pred_fit_opts *o, const int *use, weft_err *err) {
     const int nf = PF_ENTROPY; /* text features */
     int sel[PF_COUNT], k = 0;
@@ -79,15 +125,27 @@ pred_model *pred_fit(const pred_data *d, const pred_fit_opts *o, const int *use,
         weft_errf(err, "fit: out of memory");
         goto fail;
     }
+    /* large sets weigh as set_cap prompts, so that a few big sets cannot drown the rest */
+    double *setw = calloc((size_t)d->n_sets + 1, sizeof *setw);
+    if (!setw) {
+        weft_errf(err, "fit: out of memory");
+        goto fail;
+    }
+    for (int p = 0; p < d->n_prompts; p++)
+        if (!d->prompts[p].test) setw[d->prompts[p].set] += 1;
+    for (int s = 0; s < d->n_sets; s++)
+        setw[s] = o->set_cap > 0 && setw[s] > o->set_cap ? o->set_cap / setw[s] : 1.0;
     /* fold records into prompts: total weight and weighted mean log target */
     double wsum = 0;
     for (int r = 0; r < d->n_recs; r++) {
         const pred_record *rc = &d->recs[r];
         if (d->prompts[rc->prompt].test) continue;
-        pw[rc->prompt] += rc->weight;
-        py[rc->prompt] += rc->weight * log1p(rc->tokens);
-        wsum += rc->weight;
+        double w = rc->weight * setw[d->prompts[rc->prompt].set];
+        pw[rc->prompt] += w;
+        py[rc->prompt] += w * log1p(rc->tokens);
+        wsum += w;
     }
+    free(setw);
     if (wsum <= 0) {
         weft_errf(err, "fit: no training records (every prompt is in the held-out split?)");
         goto fail;
@@ -136,16 +194,18 @@ pred_model *pred_fit(const pred_data *d, const pred_fit_opts *o, const int *use,
     ht->w[0] = b[0];
     for (int j = 0; j < k; j++)
         ht->w[1 + sel[j]] = b[1 + j];
+    if (o->n_trees > 0 && !use && fit_trees(d, o, m, pw, py, err)) goto fail;
     /* upper quantile of the residuals, every train record (not folded) */
     int nr = 0;
     for (int r = 0; r < d->n_recs; r++) {
         const pred_record *rc = &d->recs[r];
         const pred_prompt *pp = &d->prompts[rc->prompt];
         if (pp->test) continue;
-        double yhat = ht->w[0];
+        double yhat = ht->w[0] + pred_trees_eval(m->trees, m->n_trees, pp->f.v);
         for (int j = 0; j < k; j++)
             yhat += ht->w[1 + sel[j]] * (pp->f.v[sel[j]] - m->mean[sel[j]]) / m->scale[sel[j]];
-        res[nr++] = (wres){log1p(rc->tokens) - yhat, rc->weight};
+        res[nr++] =
+            (wres){log1p(rc->tokens) - yhat, pw[rc->prompt] / d->prompts[rc->prompt].n_resp};
     }
     qsort(res, (size_t)nr, sizeof *res, cmp_wres);
     double acc = 0, q = res[nr - 1].r;
@@ -174,7 +234,7 @@ pred_model *pred_fit(const pred_data *d, const pred_fit_opts *o, const int *use,
     free(res);
     return m;
 fail:
-    free(m);
+    pred_model_free(m);
     free(A);
     free(b);
     free(pw);

@@ -3,6 +3,8 @@
  * upper quantile taken from the residuals, and an online update from every finished request:
  * recursive least squares with a forgetting factor for the coefficients and a stochastic
  * quantile tracker for the residual p90, so the model follows the served model and its traffic.
+ * Boosted trees (trees.c), fitted offline on the linear part's residuals, add the interactions;
+ * they stay fixed online.
  * Parameter files are parsed and written in params.c; the offline fit is in fit.c. */
 #include "predict/pred_internal.h"
 
@@ -54,7 +56,7 @@ double pred_predict_log(const pred_model *m, const pred_features *f, int *head_u
     if (head_used) *head_used = h;
     double x[PRED_DIM];
     design_row(m, f, h, x);
-    return head_dot(&m->head[h], x, head_dims(h) + 1);
+    return pred_trees_eval(m->trees, m->n_trees, f->v) + head_dot(&m->head[h], x, head_dims(h) + 1);
 }
 
 static float clamp_tokens(const pred_model *m, double logy) {
@@ -92,25 +94,26 @@ static double rls_step(pred_model *m, pred_head *hd, const double *x, int k1, do
     for (int i = 0; i < k1; i++)
         hd->w[i] += Px[i] / denom * e;
     /* P <- (P - Px Px^T / denom) / lambda; the division (forgetting) is skipped while the trace
-     * is above its starting value, so directions that traffic never excites cannot wind up. */
-    double tr = 0;
+     * is above its starting value, so directions that traffic never excites cannot wind up. The
+     * new trace is known from the diagonal before the update, so one pass does both. */
+    double inv = 1.0 / denom, tr = 0;
+    for (int i = 0; i < k1; i++)
+        tr += hd->P[i * PRED_DIM + i] - Px[i] * Px[i] * inv;
+    double scale = tr / m->forget <= k1 / m->prior_n ? 1.0 / m->forget : 1.0;
     for (int i = 0; i < k1; i++) {
+        double a = Px[i] * inv;
+        double *row = hd->P + i * PRED_DIM;
         for (int j = 0; j < k1; j++)
-            hd->P[i * PRED_DIM + j] -= Px[i] * Px[j] / denom;
-        tr += hd->P[i * PRED_DIM + i];
+            row[j] = (row[j] - a * Px[j]) * scale;
     }
-    double tr0 = k1 / m->prior_n;
-    if (tr / m->forget <= tr0)
-        for (int i = 0; i < k1; i++)
-            for (int j = 0; j < k1; j++)
-                hd->P[i * PRED_DIM + j] /= m->forget;
     return e;
 }
 
 void pred_update(pred_model *m, const pred_features *f, int actual_tokens) {
     if (!m || !f || actual_tokens < 0) return;
     double t = actual_tokens > m->max_tokens ? m->max_tokens : actual_tokens;
-    double y = log1p(t);
+    /* the trees are fixed: the linear part learns what they leave */
+    double y = log1p(t) - pred_trees_eval(m->trees, m->n_trees, f->v);
     for (int h = 0; h < 2; h++) {
         if (h == PRED_HEAD_ENT && !f->has_entropy) continue;
         pred_head *hd = &m->head[h];
@@ -130,5 +133,7 @@ pred_model *pred_model_default(weft_err *err) {
 }
 
 void pred_model_free(pred_model *m) {
+    if (!m) return;
+    free(m->trees);
     free(m);
 }

@@ -16,6 +16,8 @@
 #define PRED_PARAMS_MAX_BYTES (1 << 20)
 #define PRED_PARAMS_MAGIC "weft-predict-params"
 #define PRED_PARAMS_VERSION 1
+/* "tree" + (feature, threshold) per node + leaves */
+#define TREE_FIELDS (1 + 2 * PRED_TREE_NODES + PRED_TREE_LEAVES)
 
 /* Splits line into at most max whitespace-separated fields (in place). */
 static int split_fields(char *line, char **f, int max) {
@@ -46,7 +48,8 @@ enum {
     SEEN_BIAS = 32,
     SEEN_Q90 = 64,
     SEEN_FEATURES = 128,
-    SEEN_END = 256
+    SEEN_END = 256,
+    SEEN_TREES = 512
 };
 
 pred_model *pred_model_parse(const char *text, size_t len, const char *name, weft_err *err) {
@@ -68,7 +71,7 @@ pred_model *pred_model_parse(const char *text, size_t len, const char *name, wef
         goto fail;
     }
     unsigned seen = 0;
-    int next_feature = 0, lineno = 0;
+    int next_feature = 0, lineno = 0, trees_declared = 0;
     /* lines are walked by hand (not strtok) so that empty lines keep their numbers */
     for (char *line = buf; line && *line != 0;) {
         char *nl = strchr(line, '\n');
@@ -76,8 +79,8 @@ pred_model *pred_model_parse(const char *text, size_t len, const char *name, wef
         lineno++;
         char *hash = strchr(line, '#');
         if (hash) *hash = 0;
-        char *f[8];
-        int nf = split_fields(line, f, 7);
+        char *f[TREE_FIELDS + 1];
+        int nf = split_fields(line, f, TREE_FIELDS);
         char *next = nl ? nl + 1 : NULL;
         if (nf == 0) {
             line = next;
@@ -102,8 +105,71 @@ pred_model *pred_model_parse(const char *text, size_t len, const char *name, wef
             line = next;
             continue;
         }
-        double a[5];
         const char *key = f[0];
+        if (!strcmp(key, "trees")) {
+            double v;
+            if (nf != 2 || parse_num(f[1], &v) || v != floor(v) || v < 0 || v > PRED_MAX_TREES) {
+                weft_errf(err, "%s:%d: 'trees' takes a count in [0, %d]", name, lineno,
+                          PRED_MAX_TREES);
+                goto fail;
+            }
+            if (seen & SEEN_TREES) {
+                weft_errf(err, "%s:%d: a second 'trees' line", name, lineno);
+                goto fail;
+            }
+            trees_declared = (int)v;
+            if (trees_declared) {
+                m->trees = calloc((size_t)trees_declared, sizeof *m->trees);
+                if (!m->trees) {
+                    weft_errf(err, "%s: out of memory", name);
+                    goto fail;
+                }
+            }
+            seen |= SEEN_TREES;
+            line = next;
+            continue;
+        }
+        if (!strcmp(key, "tree")) {
+            if (!(seen & SEEN_TREES) || m->n_trees >= trees_declared) {
+                weft_errf(err, "%s:%d: more 'tree' lines than 'trees' declared (%d)", name, lineno,
+                          trees_declared);
+                goto fail;
+            }
+            if (nf != TREE_FIELDS) {
+                weft_errf(err, "%s:%d: 'tree' takes %d values, got %d", name, lineno,
+                          TREE_FIELDS - 1, nf - 1);
+                goto fail;
+            }
+            pred_tree *t = &m->trees[m->n_trees];
+            for (int i = 1; i < nf; i++) {
+                double v;
+                if (parse_num(f[i], &v)) {
+                    weft_errf(err, "%s:%d: '%s' is not a finite number", name, lineno, f[i]);
+                    goto fail;
+                }
+                if (i <= 2 * PRED_TREE_NODES && i % 2 == 1) {
+                    if (v != floor(v) || v < -1 || v >= PF_ENTROPY) {
+                        weft_errf(err, "%s:%d: tree node feature %g is not a text feature index",
+                                  name, lineno, v);
+                        goto fail;
+                    }
+                    t->feat[(i - 1) / 2] = (int)v;
+                } else if (i <= 2 * PRED_TREE_NODES) {
+                    t->thr[(i - 1) / 2] = (float)v;
+                } else {
+                    if (fabs(v) > 20) {
+                        weft_errf(err, "%s:%d: tree leaf %g out of range [-20, 20]", name, lineno,
+                                  v);
+                        goto fail;
+                    }
+                    t->leaf[i - 1 - 2 * PRED_TREE_NODES] = (float)v;
+                }
+            }
+            m->n_trees++;
+            line = next;
+            continue;
+        }
+        double a[5];
         int want = !strcmp(key, "feature")                       ? 6
                    : !strcmp(key, "bias") || !strcmp(key, "q90") ? 3
                    : !strcmp(key, "end")                         ? 1
@@ -226,6 +292,11 @@ pred_model *pred_model_parse(const char *text, size_t len, const char *name, wef
             weft_errf(err, "%s: missing %s", name, need[i].what);
             goto fail;
         }
+    if (m->n_trees != trees_declared) {
+        weft_errf(err, "%s: %d 'tree' lines, 'trees' declared %d", name, m->n_trees,
+                  trees_declared);
+        goto fail;
+    }
     if (next_feature != PF_COUNT) {
         weft_errf(err, "%s: %d feature lines, need %d", name, next_feature, PF_COUNT);
         goto fail;
@@ -235,7 +306,7 @@ pred_model *pred_model_parse(const char *text, size_t len, const char *name, wef
     return m;
 fail:
     free(buf);
-    free(m);
+    pred_model_free(m);
     return NULL;
 }
 
@@ -291,6 +362,18 @@ char *pred_model_format(const pred_model *m, weft_err *err) {
         sb_printf(&b, "feature %s %.9g %.9g %.9g %.9g\n", pred_feature_name(i), (double)m->mean[i],
                   (double)m->scale[i], i == PF_ENTROPY ? 0.0 : m->head[PRED_HEAD_TEXT].w[1 + i],
                   m->head[PRED_HEAD_ENT].w[1 + i]);
+    sb_printf(&b, "# trees: per tree, (feature index, threshold) for %d nodes, then %d leaves\n",
+              PRED_TREE_NODES, PRED_TREE_LEAVES);
+    sb_printf(&b, "trees %d\n", m->n_trees);
+    for (int k = 0; k < m->n_trees; k++) {
+        const pred_tree *t = &m->trees[k];
+        sb_printf(&b, "tree");
+        for (int i = 0; i < PRED_TREE_NODES; i++)
+            sb_printf(&b, " %d %.9g", t->feat[i], (double)t->thr[i]);
+        for (int i = 0; i < PRED_TREE_LEAVES; i++)
+            sb_printf(&b, " %.9g", (double)t->leaf[i]);
+        sb_printf(&b, "\n");
+    }
     sb_printf(&b, "end\n");
     if (b.oom) {
         free(b.s);

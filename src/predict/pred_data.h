@@ -60,7 +60,11 @@ int pred_is_test_prompt(const char *text);
 /* ---- fit (fit.c) ---- */
 
 typedef struct pred_fit_opts {
-    double ridge;                               /* L2 penalty on standardized coefficients */
+    double ridge;      /* L2 penalty on standardized coefficients */
+    int n_trees;       /* boosted trees on the linear part's residuals (0: linear only) */
+    double learn_rate; /* shrinkage of each tree */
+    double min_leaf;   /* least prompt weight in a tree leaf */
+    double set_cap;    /* a set with more train prompts weighs as this many (0: no cap) */
     double forget, prior_n, q_step, max_tokens; /* copied into the model for online use */
 } pred_fit_opts;
 

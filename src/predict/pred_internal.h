@@ -57,6 +57,9 @@ enum {
     PF_IMPERATIVE,
     PF_LIMIT_CUE,
     PF_MULTI_PART,
+    PF_CODE_X_LEN,
+    PF_MATHS_X_LEN,
+    PF_ENDS_OPEN,
     PF_ENTROPY,
     PF_COUNT
 };
@@ -91,9 +94,35 @@ typedef struct pred_head {
     long n_updates;
 } pred_head;
 
+/* Regression trees of the offline part (trees.c): complete binary trees of depth
+ * PRED_TREE_DEPTH over raw text features, heap-ordered; node i goes right when
+ * v[feat[i]] > thr[i], and a node with feat -1 always goes left (an early leaf). */
+#define PRED_TREE_DEPTH 4
+#define PRED_TREE_NODES ((1 << PRED_TREE_DEPTH) - 1)
+#define PRED_TREE_LEAVES (1 << PRED_TREE_DEPTH)
+#define PRED_MAX_TREES 2000
+
+typedef struct pred_tree {
+    int feat[PRED_TREE_NODES];
+    float thr[PRED_TREE_NODES];
+    float leaf[PRED_TREE_LEAVES];
+} pred_tree;
+
+/* Sum of the trees' outputs for features v (text features only). */
+double pred_trees_eval(const pred_tree *t, int n, const float *v);
+/* Gradient boosting for squared error: fits n_trees trees to targets r[0..n) with weights w,
+ * rows X[i * nf .. i * nf + nf) (features 0..nf), each tree shrunk by lr, leaves holding at
+ * least min_leaf weight. r is left holding the final residuals. Returns 0 or -1 (out of memory). */
+int pred_trees_fit(const float *X, int n, int nf, const double *w, double *r, int n_trees,
+                   double lr, double min_leaf, pred_tree *out);
+
 struct pred_model {
     float mean[PF_COUNT], scale[PF_COUNT]; /* z = (v - mean) / scale */
     pred_head head[2];
+    /* log1p prediction = trees(v) + w . [1, z]: the trees are fixed after the offline fit, the
+     * linear part is what the online update moves. */
+    pred_tree *trees;
+    int n_trees;
     double forget;     /* RLS forgetting factor lambda in (0, 1] */
     double prior_n;    /* strength of the starting coefficients, in requests */
     double q_step;     /* step of the online quantile tracker (log units) */
