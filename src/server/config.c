@@ -60,6 +60,12 @@ static const opt_def opts[] = {
      "concurrent HTTP connections (default 256)", 1, 100000, NULL},
     {"connection-timeout-s", "WEFT_CONNECTION_TIMEOUT_S", OPT_INT, "N",
      "close idle connections and partial requests after N s (default 30)", 1, 86400, NULL},
+    {"split-port", "WEFT_SPLIT_PORT", OPT_INT, "N",
+     "accept split-inference clients on TCP port N, 0 = any free port (default off)", 0, 65535,
+     NULL},
+    {"split-profile", "WEFT_SPLIT_PROFILE", OPT_STR, "F",
+     "this server's `weft split profile` JSON: plans the split of clients asking for auto", 0, 0,
+     NULL},
     {"config", "WEFT_CONFIG", OPT_STR, "FILE", "read options from FILE (key = value lines)", 0,
      0, NULL},
 };
@@ -88,6 +94,7 @@ static void config_defaults(srv_config *c) {
     c->shutdown_timeout_s = 30;
     c->max_connections = 256;
     c->connection_timeout_s = 30;
+    c->split_port = -1;
 }
 
 static int copy_str(char *dst, size_t size, const char *v, const char *src, const char *name) {
@@ -169,6 +176,7 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
         else if (!strcmp(name, "shutdown-timeout-s")) c->shutdown_timeout_s = iv;
         else if (!strcmp(name, "max-connections")) c->max_connections = iv;
         else if (!strcmp(name, "connection-timeout-s")) c->connection_timeout_s = iv;
+        else if (!strcmp(name, "split-port")) c->split_port = iv;
         return 0;
     }
     case OPT_SIZE:
@@ -206,6 +214,8 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
         if (!strcmp(name, "host")) return copy_str(c->host, sizeof c->host, v, src, name);
         if (!strcmp(name, "api-key"))
             return copy_str(c->api_key, sizeof c->api_key, v, src, name);
+        if (!strcmp(name, "split-profile"))
+            return copy_str(c->split_profile, sizeof c->split_profile, v, src, name);
         return 0; /* config: handled by the caller */
     }
     return 0;

@@ -28,6 +28,8 @@ typedef struct srv_config {
     int shutdown_timeout_s;
     int max_connections;
     int connection_timeout_s;  /* idle / partial request timeout */
+    int split_port;            /* split-inference clients (docs/split-protocol.md); -1 = off */
+    char split_profile[4096];  /* the server's `weft split profile` JSON, for --split auto */
 } srv_config;
 
 /* Loads the configuration: defaults < config file < environment < flags. Returns 0, 1 when
