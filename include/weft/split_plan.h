@@ -1,0 +1,182 @@
+/* split_plan.h — cost model and planner for collaborative split inference (after SplitLLM,
+ * Mudvari, Jiang, Tassiulas 2024). A client runs the embedding and layers [0, p) of the model,
+ * sends hidden states, and the server runs layers [p, L), the final norm and the head; p = 0 means
+ * the client sends token ids only, p = L means the client runs everything (no server work).
+ *
+ * Cost model (split_cost_eval): per-layer prefill time per token and decode time per step on each
+ * side (measured by `weft split profile`, see split_profile_measure), the link (bandwidth, RTT),
+ * and the bytes of one hidden-state row give, for any p, a request's end-to-end latency, the
+ * server's CPU-seconds of work, the client's, and the server KV memory it holds over its life.
+ *
+ * Planner: for a set of requests (or request types, each weighted by its count in the window)
+ * choose every p to minimise the total server work subject to (1) every request's SLA and (2) the
+ * server's capacity for the window: its compute (CPU-seconds) and its KV memory, which is shared —
+ * a split request whose decode steps wait on a slow client or link holds its server-side KV
+ * longer, so cutting server compute can cost server memory-time. (2) couples the requests; the
+ * dynamic program (split_plan_dp) is exact over the KV budget discretised to `kv_units` units
+ * (each option's use rounded up, so a plan never exceeds the true budget). docs/split.md
+ * ("Planner") states the formulation, assumptions and complexity.
+ *
+ * Everything here is pure computation on caller-owned data except split_profile_measure (runs
+ * the model) and split_link_measure / split_link_sink_* (TCP). Stable API: additions only. */
+#ifndef WEFT_SPLIT_PLAN_H
+#define WEFT_SPLIT_PLAN_H
+
+#include <stdint.h>
+#include "weft/error.h"
+#include "weft/model.h"
+
+#define SPLIT_MAX_LAYERS 512    /* planner limit on L */
+#define SPLIT_MAX_REQUESTS 4096 /* planner limit on one plan's requests */
+#define SPLIT_EXHAUSTIVE_MAX 2000000 /* split_plan_exhaustive refuses more than this many plans */
+
+/* Hidden-state wire encodings: bytes of one value. */
+#define SPLIT_HIDDEN_F32 4
+#define SPLIT_HIDDEN_F16 2
+
+/* One device's compute cost for this model (seconds). A layer's cost is linear in the tokens of a
+ * prefill chunk; a decode step is one token. "head" is what does not depend on the number of
+ * layers: embedding lookup + final norm + classifier for the token(s) that need logits. */
+typedef struct split_device_cost {
+    double layer_prefill_s; /* per layer, per prompt token */
+    double layer_decode_s;  /* per layer, per decode step (one token) */
+    double head_prefill_s;  /* per prefill (embedding of the prompt + logits of its last token) */
+    double head_decode_s;   /* per decode step (embedding + logits of one token) */
+} split_device_cost;
+
+/* One request (or a request type: `count` requests of the same shape in the window). */
+typedef struct split_request {
+    int prompt_tokens;            /* >= 1 */
+    int output_tokens;            /* expected output length, >= 1 (length predictor p50/p90, or max_tokens) */
+    double sla_s;                 /* end-to-end latency bound, seconds (> 0) */
+    double count;                 /* weight: number of such requests in the window (1 for one request; > 0) */
+    split_device_cost client;     /* the client device's costs (from its profile) */
+    int client_max_layers;        /* most layers the client can hold; p > this is not allowed (L = any) */
+    int client_can_head;          /* 1: the client holds the head too, so p = L (fully local) is allowed */
+    double link_bw_Bps;           /* client <-> server bandwidth, bytes/s (> 0) */
+    double link_rtt_s;            /* round-trip time, seconds (>= 0) */
+    double hidden_bytes_per_token; /* one hidden-state row on the wire: dim * SPLIT_HIDDEN_F32|F16 */
+} split_request;
+
+/* The server: its own costs, the load it already carries, and its capacity for the window. */
+typedef struct split_server {
+    int n_layers;                 /* L, 1..SPLIT_MAX_LAYERS */
+    split_device_cost cost;       /* per request as it runs in the fused batch */
+    double slowdown;              /* >= 1: server-side latency multiplier at the planned load (queueing,
+                                     sharing the batch); applies to latency, not to work */
+    double window_s;              /* planning window, seconds (> 0) */
+    double cores;                 /* CPU cores the server has (> 0) */
+    double load;                  /* fraction of the cores already busy with other work, [0, 1) */
+    double kv_bytes_per_layer_token; /* server KV bytes one token takes in one layer (K + V) */
+    double kv_capacity_bytes;     /* KV memory available to these requests (<= 0: unlimited) */
+    int kv_units;                 /* DP resolution: the window's KV budget (capacity * window_s,
+                                     byte-seconds) is cut into this many units; 0 = default 2000 */
+} split_server;
+
+/* Everything the cost model says about one request at one split point. Totals include `count`
+ * except latency_s, which is per request. */
+typedef struct split_choice {
+    int p;                  /* layers the client runs, 0..L */
+    int allowed;            /* p is within the client's limits */
+    int sla_ok;             /* latency_s <= sla_s */
+    double latency_s;       /* end-to-end: prefill + every decode step, both sides + link */
+    double ttft_s;          /* time to the first token */
+    double server_work_s;   /* server CPU-seconds (count requests) */
+    double client_work_s;   /* client CPU-seconds (count requests) */
+    double comm_s;          /* time on the link per request (transfers + round trips) */
+    double bytes_up;        /* client -> server per request */
+    double bytes_down;      /* server -> client per request */
+    double kv_byte_s;       /* server KV memory-time, byte-seconds (count requests) */
+} split_choice;
+
+/* Evaluates r at split point p (0..s->n_layers). Returns 0, or -1 for invalid inputs. */
+int split_cost_eval(const split_request *r, const split_server *s, int p, split_choice *out,
+                    weft_err *err);
+/* Validates a request against a server (same checks the planners make). */
+int split_request_check(const split_request *r, const split_server *s, weft_err *err);
+
+/* A plan's totals. */
+typedef struct split_plan_summary {
+    double server_work_s;     /* sum over requests */
+    double client_work_s;
+    double kv_byte_s;
+    double kv_budget_byte_s;  /* kv_capacity_bytes * window_s (0 = unlimited) */
+    double compute_capacity_s; /* window_s * cores * (1 - load) */
+    double n_requests;        /* sum of counts */
+    double n_sla_ok;          /* sum of counts of requests whose choice meets the SLA */
+    double output_tokens;     /* sum of count * output_tokens */
+    int fits_kv;              /* kv_byte_s <= budget (after the DP's rounding up) */
+    int fits_compute;         /* server_work_s <= compute_capacity_s */
+    int feasible;             /* every request that can meet its SLA alone does, and both fit */
+} split_plan_summary;
+
+/* Planners. Each fills out[n] (one choice per request, in input order) and sum (may be NULL).
+ * A request that cannot meet its SLA at any allowed p gets its lowest-latency p (sla_ok = 0).
+ * When no plan fits the KV budget the planners return the plan with the least KV memory-time
+ * among SLA-meeting choices (feasible = 0). All return 0, or -1 for invalid inputs. */
+
+/* Exact: minimum total server work over all plans meeting every SLA and the (discretised) KV
+ * budget. O(n * (L+1) * kv_units) time, O(n * kv_units) memory. */
+int split_plan_dp(const split_request *r, int n, const split_server *s, split_choice *out,
+                  split_plan_summary *sum, weft_err *err);
+
+/* Greedy baselines, in the order a practitioner would use. */
+typedef enum split_greedy_order {
+    SPLIT_GREEDY_ARRIVAL = 0,    /* requests in input order, each takes its least-server-work
+                                    SLA-meeting p that fits what is left of the budget */
+    SPLIT_GREEDY_EFFICIENCY = 1, /* same, visiting requests by decreasing server work saved per
+                                    unit of KV memory-time (the classic knapsack ratio rule) */
+} split_greedy_order;
+int split_plan_greedy(const split_request *r, int n, const split_server *s,
+                      split_greedy_order order, split_choice *out, split_plan_summary *sum,
+                      weft_err *err);
+
+/* Exhaustive search over all (L+1)^n plans with the DP's discretisation (for tests on small
+ * instances). -1 when there are more than SPLIT_EXHAUSTIVE_MAX plans. */
+int split_plan_exhaustive(const split_request *r, int n, const split_server *s, split_choice *out,
+                          split_plan_summary *sum, weft_err *err);
+
+/* Every request at the same p (p = 0: no split, the server does everything). */
+int split_plan_fixed(const split_request *r, int n, const split_server *s, int p,
+                     split_choice *out, split_plan_summary *sum, weft_err *err);
+
+/* One request joining a running server (`--split auto`): the least-server-work p that meets the
+ * SLA and leaves kv_left_byte_s (< 0: unlimited) of KV memory-time; if none fits, the
+ * lowest-KV SLA-meeting p; if none meets the SLA, the lowest-latency p. Returns p (>= 0) or -1. */
+int split_choose_one(const split_request *r, const split_server *s, double kv_left_byte_s,
+                     split_choice *out, weft_err *err);
+
+/* ---- measured costs: `weft split profile` ---- */
+
+typedef struct split_profile {
+    char device[96];         /* free text: CPU model, "x4 slowed", ... */
+    char model[256];         /* model path it was measured on */
+    int n_layers, dim, kv_dim; /* kv_dim = n_kv_heads * head_dim */
+    int threads;
+    int prompt_tokens;       /* prefill length measured */
+    int decode_batch;        /* sequences per measured decode step (cost is per sequence) */
+    int k_lo, k_hi;          /* the two truncated depths timed */
+    split_device_cost cost;
+    int has_link;            /* link fields valid */
+    double link_bw_Bps, link_rtt_s;
+} split_profile;
+
+/* Times the forward on m truncated to two depths and fits slope (per layer) and intercept
+ * (head). prompt_tokens: prefill chunk to time; decode_batch: concurrent sequences per decode
+ * step (1 = a lone client; the server's fused batch for the server's profile); reps >= 1. */
+int split_profile_measure(const weft_model *m, int threads, int prompt_tokens, int decode_batch,
+                          int reps, split_profile *out, weft_err *err);
+/* Multiplies every cost by factor (> 0): "a client that is factor times slower". */
+void split_profile_scale(split_profile *p, double factor);
+/* Writes/reads the profile as a small JSON object (fields as in split_profile). */
+int split_profile_write_json(const split_profile *p, const char *path, weft_err *err);
+int split_profile_read_json(const char *path, split_profile *out, weft_err *err);
+
+/* Link: RTT (median of small ping-pongs) and bandwidth (a bulk transfer) to a link sink. */
+int split_link_measure(const char *host, int port, double *bw_Bps, double *rtt_s, weft_err *err);
+/* A link sink: accepts connections on host:port and answers the measure protocol (an 8-byte
+ * little-endian length n, then n bytes, answered by one byte). Runs until *stop becomes nonzero
+ * (checked every 200 ms) or forever when stop is NULL. */
+int split_link_sink_run(const char *host, int port, volatile int *stop, weft_err *err);
+
+#endif

@@ -1,0 +1,123 @@
+/* cost.c — the split-inference cost model: what one request costs, end to end, at a split
+ * point p. Owns the formulas the planners, `weft split profile` and `weft bench split` share, so
+ * a prediction and a plan always use the same arithmetic. docs/split.md ("Cost model") derives
+ * them. */
+#include <math.h>
+#include <stddef.h>
+
+#include "weft/split_plan.h"
+
+/* Bytes of one token id on the wire (p = 0 sends ids; the server sends sampled ids back). */
+#define TOKEN_ID_BYTES 4.0
+
+static int finite_nonneg(double x) { return isfinite(x) && x >= 0; }
+
+static int cost_check(const split_device_cost *c, const char *who, weft_err *err) {
+    if (!finite_nonneg(c->layer_prefill_s) || !finite_nonneg(c->layer_decode_s) ||
+        !finite_nonneg(c->head_prefill_s) || !finite_nonneg(c->head_decode_s))
+        return weft_errf(err, "%s costs must be finite and >= 0 (prefill %g, decode %g, head %g/%g)",
+                         who, c->layer_prefill_s, c->layer_decode_s, c->head_prefill_s,
+                         c->head_decode_s);
+    return 0;
+}
+
+static int server_check(const split_server *s, weft_err *err) {
+    if (s->n_layers < 1 || s->n_layers > SPLIT_MAX_LAYERS)
+        return weft_errf(err, "server n_layers %d out of range 1..%d", s->n_layers,
+                         SPLIT_MAX_LAYERS);
+    if (cost_check(&s->cost, "server", err)) return -1;
+    if (!isfinite(s->slowdown) || s->slowdown < 1)
+        return weft_errf(err, "server slowdown %g must be >= 1", s->slowdown);
+    if (!isfinite(s->window_s) || s->window_s <= 0)
+        return weft_errf(err, "server window_s %g must be > 0", s->window_s);
+    if (!isfinite(s->cores) || s->cores <= 0)
+        return weft_errf(err, "server cores %g must be > 0", s->cores);
+    if (!isfinite(s->load) || s->load < 0 || s->load >= 1)
+        return weft_errf(err, "server load %g must be in [0, 1)", s->load);
+    if (!finite_nonneg(s->kv_bytes_per_layer_token))
+        return weft_errf(err, "server kv_bytes_per_layer_token %g must be >= 0",
+                         s->kv_bytes_per_layer_token);
+    if (!isfinite(s->kv_capacity_bytes))
+        return weft_errf(err, "server kv_capacity_bytes must be finite");
+    if (s->kv_units < 0 || s->kv_units > 1000000)
+        return weft_errf(err, "server kv_units %d out of range 0..1000000", s->kv_units);
+    return 0;
+}
+
+int split_request_check(const split_request *r, const split_server *s, weft_err *err) {
+    if (server_check(s, err)) return -1;
+    if (r->prompt_tokens < 1 || r->prompt_tokens > 100000000)
+        return weft_errf(err, "prompt_tokens %d out of range 1..1e8", r->prompt_tokens);
+    if (r->output_tokens < 1 || r->output_tokens > 100000000)
+        return weft_errf(err, "output_tokens %d out of range 1..1e8", r->output_tokens);
+    if (!isfinite(r->sla_s) || r->sla_s <= 0) return weft_errf(err, "sla_s %g must be > 0", r->sla_s);
+    if (!isfinite(r->count) || r->count <= 0) return weft_errf(err, "count %g must be > 0", r->count);
+    if (cost_check(&r->client, "client", err)) return -1;
+    if (r->client_max_layers < 0)
+        return weft_errf(err, "client_max_layers %d must be >= 0", r->client_max_layers);
+    if (!isfinite(r->link_bw_Bps) || r->link_bw_Bps <= 0)
+        return weft_errf(err, "link bandwidth %g B/s must be > 0", r->link_bw_Bps);
+    if (!finite_nonneg(r->link_rtt_s)) return weft_errf(err, "link rtt %g must be >= 0", r->link_rtt_s);
+    if (!finite_nonneg(r->hidden_bytes_per_token) || r->hidden_bytes_per_token <= 0)
+        return weft_errf(err, "hidden_bytes_per_token %g must be > 0", r->hidden_bytes_per_token);
+    return 0;
+}
+
+int split_cost_eval(const split_request *r, const split_server *s, int p, split_choice *out,
+                    weft_err *err) {
+    if (split_request_check(r, s, err)) return -1;
+    const int L = s->n_layers;
+    if (p < 0 || p > L) return weft_errf(err, "split point %d out of range 0..%d", p, L);
+    const double P = r->prompt_tokens;
+    const double Dd = r->output_tokens - 1; /* decode steps: prefill yields the first token */
+    const double bw = r->link_bw_Bps, rtt = r->link_rtt_s, hb = r->hidden_bytes_per_token;
+    const split_device_cost *cs = &s->cost, *cc = &r->client;
+    const int ls = L - p; /* server layers */
+
+    /* Compute time on each side (wall seconds on that device, per request). */
+    double srv_pre = 0, srv_dec = 0, cli_pre = 0, cli_dec = 0;
+    if (ls > 0) {
+        srv_pre = ls * P * cs->layer_prefill_s + cs->head_prefill_s;
+        srv_dec = ls * cs->layer_decode_s + cs->head_decode_s;
+    }
+    cli_pre = p * P * cc->layer_prefill_s;
+    cli_dec = p * cc->layer_decode_s;
+    if (ls == 0) { /* fully local: the client runs the head as well */
+        cli_pre += cc->head_prefill_s;
+        cli_dec += cc->head_decode_s;
+    }
+
+    /* The link. */
+    double comm_pre = 0, comm_step = 0, up = 0, down = 0;
+    if (p == 0) { /* ids up once; sampled ids stream down without waiting on the client */
+        comm_pre = rtt + P * TOKEN_ID_BYTES / bw + TOKEN_ID_BYTES / bw;
+        up = P * TOKEN_ID_BYTES;
+        down = (Dd + 1) * TOKEN_ID_BYTES;
+    } else if (ls > 0) { /* one round trip per prefill chunk and per decode step */
+        comm_pre = rtt + P * hb / bw + TOKEN_ID_BYTES / bw;
+        comm_step = rtt + hb / bw + TOKEN_ID_BYTES / bw;
+        up = (P + Dd) * hb;
+        down = (Dd + 1) * TOKEN_ID_BYTES;
+    }
+
+    const double sd = s->slowdown;
+    const double ttft = cli_pre + comm_pre + srv_pre * sd;
+    const double step = cli_dec + comm_step + srv_dec * sd;
+    const double lat = ttft + Dd * step;
+
+    out->p = p;
+    out->allowed = p <= r->client_max_layers && (p < L || r->client_can_head);
+    out->latency_s = lat;
+    out->ttft_s = ttft;
+    out->sla_ok = lat <= r->sla_s;
+    /* Server work in CPU-seconds: its wall time for this request times its cores. */
+    out->server_work_s = r->count * (srv_pre + Dd * srv_dec) * s->cores;
+    out->client_work_s = r->count * (cli_pre + Dd * cli_dec);
+    out->comm_s = comm_pre + Dd * comm_step;
+    out->bytes_up = up;
+    out->bytes_down = down;
+    /* Server KV memory-time: layers [p, L) of the request's tokens (on average the prompt plus
+     * half the answer) held for the request's whole life. */
+    out->kv_byte_s = r->count * ls * s->kv_bytes_per_layer_token * (P + 0.5 * (Dd + 1)) * lat;
+    return 0;
+}

@@ -1,0 +1,172 @@
+/* plan.c — the option space every split planner works on (costs of each request at each split
+ * point, eligibility, KV use in discrete units), plan summaries, and the two simple planners:
+ * a fixed split for everyone (p = 0 is "no split") and one request joining a running server
+ * (`--split auto`). The DP, greedy and exhaustive planners live in plan_dp.c, plan_greedy.c and
+ * plan_exhaustive.c. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "split/plan_internal.h"
+
+void split_space_free(split_space *sp) {
+    free(sp->c);
+    free(sp->u);
+    free(sp->ok);
+    free(sp->can_meet);
+    memset(sp, 0, sizeof *sp);
+}
+
+int split_space_build(const split_request *r, int n, const split_server *s, split_space *sp,
+                      weft_err *err) {
+    memset(sp, 0, sizeof *sp);
+    if (n < 1 || n > SPLIT_MAX_REQUESTS)
+        return weft_errf(err, "number of requests %d out of range 1..%d", n, SPLIT_MAX_REQUESTS);
+    if (!r || !s) return weft_errf(err, "no requests or no server");
+    for (int i = 0; i < n; i++) {
+        weft_err e2;
+        if (split_request_check(&r[i], s, &e2))
+            return weft_errf(err, "request %d: %s", i, e2.msg);
+    }
+    const int L1 = s->n_layers + 1;
+    size_t cells = (size_t)n * L1;
+    sp->n = n;
+    sp->L1 = L1;
+    sp->c = calloc(cells, sizeof *sp->c);
+    sp->u = calloc(cells, sizeof *sp->u);
+    sp->ok = calloc(cells, 1);
+    sp->can_meet = calloc((size_t)n, 1);
+    if (!sp->c || !sp->u || !sp->ok || !sp->can_meet) {
+        split_space_free(sp);
+        return weft_errf(err, "out of memory for a plan of %d requests x %d split points", n, L1);
+    }
+    const double budget = s->kv_capacity_bytes > 0 ? s->kv_capacity_bytes * s->window_s : 0;
+    if (budget > 0) {
+        sp->U = s->kv_units > 0 ? s->kv_units : SPLIT_DEFAULT_KV_UNITS;
+        sp->unit_byte_s = budget / sp->U;
+    }
+    for (int i = 0; i < n; i++) {
+        int best_lat = -1;
+        for (int p = 0; p < L1; p++) {
+            split_choice *c = &sp->c[(size_t)i * L1 + p];
+            if (split_cost_eval(&r[i], s, p, c, err)) {
+                split_space_free(sp);
+                return -1;
+            }
+            if (sp->U > 0) {
+                /* Round up, so a plan within U units is within the true budget; the small
+                 * slack keeps an exact multiple from rounding one unit too far. */
+                double q = c->kv_byte_s / sp->unit_byte_s;
+                double uq = ceil(q - 1e-9);
+                sp->u[(size_t)i * L1 + p] = uq > sp->U ? sp->U + 1 : (int32_t)(uq < 0 ? 0 : uq);
+            }
+            if (!c->allowed) continue;
+            if (c->sla_ok) {
+                sp->ok[(size_t)i * L1 + p] = 1;
+                sp->can_meet[i] = 1;
+            }
+            if (best_lat < 0 || c->latency_s < sp->c[(size_t)i * L1 + best_lat].latency_s)
+                best_lat = p;
+        }
+        if (!sp->can_meet[i] && best_lat >= 0) sp->ok[(size_t)i * L1 + best_lat] = 1;
+    }
+    return 0;
+}
+
+int split_space_min_units(const split_space *sp, int i) {
+    int best = -1;
+    for (int p = 0; p < sp->L1; p++) {
+        size_t k = (size_t)i * sp->L1 + p;
+        if (!sp->ok[k]) continue;
+        if (best < 0) {
+            best = p;
+            continue;
+        }
+        size_t b = (size_t)i * sp->L1 + best;
+        if (sp->u[k] < sp->u[b] ||
+            (sp->u[k] == sp->u[b] && sp->c[k].server_work_s < sp->c[b].server_work_s))
+            best = p;
+    }
+    return best;
+}
+
+void split_space_fallback(const split_space *sp, int *p) {
+    for (int i = 0; i < sp->n; i++) p[i] = split_space_min_units(sp, i);
+}
+
+void split_space_emit(const split_space *sp, const split_server *s, const int *p,
+                      split_choice *out, split_plan_summary *sum) {
+    split_plan_summary t;
+    memset(&t, 0, sizeof t);
+    long long units = 0;
+    int all_met = 1;
+    for (int i = 0; i < sp->n; i++) {
+        const split_choice *c = &sp->c[(size_t)i * sp->L1 + p[i]];
+        out[i] = *c;
+        t.server_work_s += c->server_work_s;
+        t.client_work_s += c->client_work_s;
+        t.kv_byte_s += c->kv_byte_s;
+        units += sp->u[(size_t)i * sp->L1 + p[i]];
+        if (sp->can_meet[i] && !c->sla_ok) all_met = 0;
+    }
+    t.kv_budget_byte_s = s->kv_capacity_bytes > 0 ? s->kv_capacity_bytes * s->window_s : 0;
+    t.compute_capacity_s = s->window_s * s->cores * (1 - s->load);
+    t.fits_kv = sp->U == 0 || units <= sp->U;
+    t.fits_compute = t.server_work_s <= t.compute_capacity_s;
+    t.feasible = all_met && t.fits_kv && t.fits_compute;
+    if (sum) *sum = t;
+}
+
+void split_space_counts(const split_request *r, int n, const split_choice *out,
+                        split_plan_summary *sum) {
+    if (!sum) return;
+    sum->n_requests = sum->n_sla_ok = sum->output_tokens = 0;
+    for (int i = 0; i < n; i++) {
+        sum->n_requests += r[i].count;
+        sum->output_tokens += r[i].count * r[i].output_tokens;
+        if (out[i].sla_ok) sum->n_sla_ok += r[i].count;
+    }
+}
+
+int split_plan_fixed(const split_request *r, int n, const split_server *s, int p,
+                     split_choice *out, split_plan_summary *sum, weft_err *err) {
+    split_space sp;
+    if (split_space_build(r, n, s, &sp, err)) return -1;
+    if (p < 0 || p >= sp.L1) {
+        split_space_free(&sp);
+        return weft_errf(err, "split point %d out of range 0..%d", p, sp.L1 - 1);
+    }
+    int *ps = calloc((size_t)sp.n, sizeof *ps);
+    if (!ps) {
+        split_space_free(&sp);
+        return weft_errf(err, "out of memory");
+    }
+    for (int i = 0; i < sp.n; i++) ps[i] = p;
+    split_space_emit(&sp, s, ps, out, sum);
+    split_space_counts(r, n, out, sum);
+    free(ps);
+    split_space_free(&sp);
+    return 0;
+}
+
+int split_choose_one(const split_request *r, const split_server *s, double kv_left_byte_s,
+                     split_choice *out, weft_err *err) {
+    if (split_request_check(r, s, err)) return -1;
+    int best = -1, least_kv = -1, fastest = -1;
+    split_choice cb = {0}, ck = {0}, cf = {0};
+    for (int p = 0; p <= s->n_layers; p++) {
+        split_choice c;
+        if (split_cost_eval(r, s, p, &c, err)) return -1;
+        if (!c.allowed) continue;
+        if (fastest < 0 || c.latency_s < cf.latency_s) fastest = p, cf = c;
+        if (!c.sla_ok) continue;
+        if (least_kv < 0 || c.kv_byte_s < ck.kv_byte_s) least_kv = p, ck = c;
+        if (kv_left_byte_s >= 0 && c.kv_byte_s > kv_left_byte_s) continue;
+        if (best < 0 || c.server_work_s < cb.server_work_s) best = p, cb = c;
+    }
+    if (best >= 0) *out = cb;
+    else if (least_kv >= 0) *out = ck;
+    else if (fastest >= 0) *out = cf;
+    else return weft_errf(err, "no split point is allowed for this client");
+    return out->p;
+}

@@ -1,0 +1,38 @@
+/* plan_internal.h — what the three planners (plan.c, plan_greedy.c, plan_exhaustive.c) share:
+ * the option space of a plan (every request's cost at every split point, which points are
+ * eligible, and their KV use in DP units), so the DP, the greedy baselines and the exhaustive
+ * search see exactly the same discretised problem. */
+#ifndef WEFT_SPLIT_PLAN_INTERNAL_H
+#define WEFT_SPLIT_PLAN_INTERNAL_H
+
+#include <stdint.h>
+#include "weft/split_plan.h"
+
+#define SPLIT_DEFAULT_KV_UNITS 2000
+
+typedef struct split_space {
+    int n, L1;               /* requests, options per request (L + 1) */
+    split_choice *c;         /* [n * L1]: request i at p = c[i * L1 + p] */
+    int32_t *u;              /* [n * L1]: KV units of each option (0 when unlimited) */
+    uint8_t *ok;             /* [n * L1]: 1 = eligible (allowed and meets the SLA, or the forced
+                                lowest-latency point of a request that can meet it nowhere) */
+    uint8_t *can_meet;       /* [n]: some allowed p meets the SLA */
+    int U;                   /* KV budget in units; 0 = unlimited (every u is 0) */
+    double unit_byte_s;      /* size of one unit (0 when unlimited) */
+} split_space;
+
+int split_space_build(const split_request *r, int n, const split_server *s, split_space *sp,
+                      weft_err *err);
+void split_space_free(split_space *sp);
+/* The option of request i that uses the fewest units (ties: least work). */
+int split_space_min_units(const split_space *sp, int i);
+/* Copies the chosen options (p[i]) to out and fills sum. */
+void split_space_emit(const split_space *sp, const split_server *s, const int *p,
+                      split_choice *out, split_plan_summary *sum);
+/* Fills sum's request counts, SLA attainment and output tokens (from the requests). */
+void split_space_counts(const split_request *r, int n, const split_choice *out,
+                        split_plan_summary *sum);
+/* Fallback when nothing fits the budget: every request at its fewest-units option. */
+void split_space_fallback(const split_space *sp, int *p);
+
+#endif

@@ -1,0 +1,268 @@
+/* profile.c — `weft split profile`'s measurement and its JSON file. The per-layer cost of this
+ * device is the slope of forward time against depth: the model is shallow-copied with
+ * cfg.n_layers cut to two depths, each is timed (prefill of a prompt chunk; decode steps of a
+ * batch of sequences) with the ordinary fwd_run, and the line through the two medians gives the
+ * per-layer cost (slope) and what does not depend on depth — embedding, final norm, head —
+ * (intercept). */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "weft/forward.h"
+#include "weft/split_plan.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Times the model cut to k layers: *pre = median seconds of a P-token prefill, *dec = median
+ * seconds of one decode step of B sequences (divided by B: per sequence). */
+static int time_depth(const weft_model *m, tp_pool *pool, int k, int P, int B, int reps,
+                      double *pre, double *dec, weft_err *err) {
+    weft_model cut = *m; /* shallow: shares weights; only the depth differs */
+    cut.cfg.n_layers = k;
+    const weft_config *c = &cut.cfg;
+    const int ctx = P + reps + 2;
+    if (ctx > c->ctx_len && c->ctx_len > 0)
+        return weft_errf(err, "profile needs a context of %d tokens, the model has %d", ctx,
+                         c->ctx_len);
+    const int maxt = P > B ? P : B;
+    int rc = -1;
+    kv_store *kv = kv_store_new(k, c->n_kv_heads * c->head_dim, ctx, B, err);
+    weft_forward *f = kv ? fwd_new(&cut, pool, maxt, ctx, err) : NULL;
+    float *logits = malloc((size_t)B * (size_t)c->vocab_size * sizeof *logits);
+    int32_t *tok = malloc((size_t)maxt * sizeof *tok), *pos = malloc((size_t)maxt * sizeof *pos);
+    int32_t *seq = malloc((size_t)maxt * sizeof *seq), *blk = malloc((size_t)B * sizeof *blk);
+    uint8_t *want = malloc((size_t)maxt);
+    kv_seq *seqs = malloc((size_t)B * sizeof *seqs);
+    double *tp = malloc((size_t)reps * sizeof *tp), *td = malloc((size_t)reps * sizeof *td);
+    if (!kv || !f) goto out;
+    if (!logits || !tok || !pos || !seq || !blk || !want || !seqs || !tp || !td) {
+        weft_errf(err, "out of memory for the profile");
+        goto out;
+    }
+    for (int b = 0; b < B; b++) {
+        blk[b] = b;
+        seqs[b] = (kv_seq){&blk[b], 1};
+    }
+    /* Prefill: P tokens of sequence 0 (logits for the last), reps + 1 times (first is warm-up). */
+    for (int r = 0; r <= reps; r++) {
+        for (int i = 0; i < P; i++) {
+            tok[i] = (int32_t)((i * 7919 + r * 104729 + 1) % c->vocab_size);
+            pos[i] = i;
+            seq[i] = 0;
+            want[i] = i == P - 1;
+        }
+        weft_batch bt = {P, tok, pos, seq, want, 1, seqs};
+        double t0 = now_s();
+        if (fwd_run(f, kv, &bt, logits, err)) goto out;
+        if (r > 0) tp[r - 1] = now_s() - t0;
+    }
+    /* Fill every sequence's context to P, then time decode steps of all B together. */
+    for (int b = 1; b < B; b++) {
+        for (int i = 0; i < P; i++) {
+            tok[i] = (int32_t)((i * 31 + b * 17 + 3) % c->vocab_size);
+            pos[i] = i;
+            seq[i] = b;
+            want[i] = 0;
+        }
+        weft_batch bt = {P, tok, pos, seq, want, B, seqs};
+        if (fwd_run(f, kv, &bt, logits, err)) goto out;
+    }
+    for (int r = 0; r <= reps; r++) {
+        for (int b = 0; b < B; b++) {
+            tok[b] = (int32_t)((b * 13 + r * 7 + 5) % c->vocab_size);
+            pos[b] = P + r;
+            seq[b] = b;
+            want[b] = 1;
+        }
+        weft_batch bt = {B, tok, pos, seq, want, B, seqs};
+        double t0 = now_s();
+        if (fwd_run(f, kv, &bt, logits, err)) goto out;
+        if (r > 0) td[r - 1] = (now_s() - t0) / B;
+    }
+    *pre = median(tp, reps);
+    *dec = median(td, reps);
+    rc = 0;
+out:
+    fwd_free(f);
+    kv_store_free(kv);
+    free(logits), free(tok), free(pos), free(seq), free(blk), free(want), free(seqs), free(tp),
+        free(td);
+    return rc;
+}
+
+static void cpu_name(char *buf, size_t size) {
+    char cpu[128] = "unknown CPU";
+    FILE *ci = fopen("/proc/cpuinfo", "r");
+    if (ci) {
+        char line[256];
+        while (fgets(line, sizeof line, ci))
+            if (!strncmp(line, "model name", 10)) {
+                char *p = strchr(line, ':');
+                if (p) snprintf(cpu, sizeof cpu, "%s", p + 2);
+                cpu[strcspn(cpu, "\n")] = 0;
+                break;
+            }
+        fclose(ci);
+    }
+    snprintf(buf, size, "%s", cpu);
+}
+
+int split_profile_measure(const weft_model *m, int threads, int prompt_tokens, int decode_batch,
+                          int reps, split_profile *out, weft_err *err) {
+    const int L = m->cfg.n_layers;
+    if (L < 1) return weft_errf(err, "model has no layers");
+    if (prompt_tokens < 1 || prompt_tokens > 8192)
+        return weft_errf(err, "profile prompt length %d out of range 1..8192", prompt_tokens);
+    if (decode_batch < 1 || decode_batch > 256)
+        return weft_errf(err, "profile decode batch %d out of range 1..256", decode_batch);
+    if (reps < 1 || reps > 1000) return weft_errf(err, "profile reps %d out of range 1..1000", reps);
+    tp_pool *pool = tp_new(threads);
+    if (!pool) return weft_errf(err, "cannot start %d worker threads", threads);
+    memset(out, 0, sizeof *out);
+    /* Two depths as far apart as the model allows; a 1-layer model can only give one point,
+     * so its intercept is taken as 0 (all cost counted per layer). */
+    int k_lo = 1, k_hi = L;
+    double pre_lo, dec_lo, pre_hi = 0, dec_hi = 0;
+    int rc = time_depth(m, pool, k_lo, prompt_tokens, decode_batch, reps, &pre_lo, &dec_lo, err);
+    if (!rc && k_hi != k_lo)
+        rc = time_depth(m, pool, k_hi, prompt_tokens, decode_batch, reps, &pre_hi, &dec_hi, err);
+    out->threads = tp_size(pool);
+    tp_free(pool);
+    if (rc) return -1;
+    split_device_cost *c = &out->cost;
+    if (k_hi == k_lo) {
+        c->layer_prefill_s = pre_lo / prompt_tokens;
+        c->layer_decode_s = dec_lo;
+    } else {
+        double sp = (pre_hi - pre_lo) / (k_hi - k_lo), sd = (dec_hi - dec_lo) / (k_hi - k_lo);
+        /* Timing noise on a shared machine can tilt a short line; a layer never costs < 0. */
+        if (sp < 0) sp = 0;
+        if (sd < 0) sd = 0;
+        c->layer_prefill_s = sp / prompt_tokens;
+        c->layer_decode_s = sd;
+        c->head_prefill_s = fmax(0, pre_lo - k_lo * sp);
+        c->head_decode_s = fmax(0, dec_lo - k_lo * sd);
+    }
+    cpu_name(out->device, sizeof out->device);
+    out->n_layers = L;
+    out->dim = m->cfg.dim;
+    out->kv_dim = m->cfg.n_kv_heads * m->cfg.head_dim;
+    out->prompt_tokens = prompt_tokens;
+    out->decode_batch = decode_batch;
+    out->k_lo = k_lo;
+    out->k_hi = k_hi;
+    return 0;
+}
+
+void split_profile_scale(split_profile *p, double factor) {
+    p->cost.layer_prefill_s *= factor;
+    p->cost.layer_decode_s *= factor;
+    p->cost.head_prefill_s *= factor;
+    p->cost.head_decode_s *= factor;
+}
+
+int split_profile_write_json(const split_profile *p, const char *path, weft_err *err) {
+    json_t *root = json_pack(
+        "{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:{s:f, s:f, s:f, s:f}}", "device",
+        p->device, "model", p->model, "n_layers", p->n_layers, "dim", p->dim, "kv_dim", p->kv_dim,
+        "threads", p->threads, "prompt_tokens", p->prompt_tokens, "decode_batch", p->decode_batch,
+        "k_lo", p->k_lo, "k_hi", p->k_hi, "cost", "layer_prefill_s", p->cost.layer_prefill_s,
+        "layer_decode_s", p->cost.layer_decode_s, "head_prefill_s", p->cost.head_prefill_s,
+        "head_decode_s", p->cost.head_decode_s);
+    if (!root) return weft_errf(err, "cannot build the profile JSON");
+    if (p->has_link) {
+        json_t *link = json_pack("{s:f, s:f}", "bw_Bps", p->link_bw_Bps, "rtt_s", p->link_rtt_s);
+        if (!link || json_object_set_new(root, "link", link)) {
+            json_decref(root);
+            return weft_errf(err, "cannot build the profile JSON");
+        }
+    }
+    int rc = 0;
+    if (json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0)
+        rc = weft_errf(err, "%s: cannot write the profile: %s", path, strerror(errno));
+    json_decref(root);
+    return rc;
+}
+
+static int get_num(json_t *o, const char *key, double *v, int required, weft_err *err,
+                   const char *path) {
+    json_t *x = json_object_get(o, key);
+    if (!x) return required ? weft_errf(err, "%s: profile has no \"%s\"", path, key) : 1;
+    if (!json_is_number(x)) return weft_errf(err, "%s: \"%s\" is not a number", path, key);
+    *v = json_number_value(x);
+    if (!isfinite(*v) || *v < 0) return weft_errf(err, "%s: \"%s\" = %g must be >= 0", path, key, *v);
+    return 0;
+}
+
+int split_profile_read_json(const char *path, split_profile *out, weft_err *err) {
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root) return weft_errf(err, "%s: not a profile: %s (line %d)", path, je.text, je.line);
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    json_t *cost = json_object_get(root, "cost");
+    if (!json_is_object(root) || !json_is_object(cost)) {
+        weft_errf(err, "%s: a profile is an object with a \"cost\" object", path);
+        goto done;
+    }
+    const char *s = json_string_value(json_object_get(root, "device"));
+    snprintf(out->device, sizeof out->device, "%s", s ? s : "");
+    s = json_string_value(json_object_get(root, "model"));
+    snprintf(out->model, sizeof out->model, "%s", s ? s : "");
+    static const char *ints[] = {"n_layers", "dim", "kv_dim", "threads", "prompt_tokens",
+                                 "decode_batch", "k_lo", "k_hi"};
+    int *dst[] = {&out->n_layers, &out->dim, &out->kv_dim, &out->threads, &out->prompt_tokens,
+                  &out->decode_batch, &out->k_lo, &out->k_hi};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        double v = 0;
+        int r = get_num(root, ints[i], &v, i == 0, err, path);
+        if (r < 0) goto done;
+        if (v > 1e9 || v != floor(v)) {
+            weft_errf(err, "%s: \"%s\" = %g must be a whole number", path, ints[i], v);
+            goto done;
+        }
+        *dst[i] = (int)v;
+    }
+    if (out->n_layers < 1 || out->n_layers > SPLIT_MAX_LAYERS) {
+        weft_errf(err, "%s: n_layers %d out of range 1..%d", path, out->n_layers, SPLIT_MAX_LAYERS);
+        goto done;
+    }
+    if (get_num(cost, "layer_prefill_s", &out->cost.layer_prefill_s, 1, err, path) < 0 ||
+        get_num(cost, "layer_decode_s", &out->cost.layer_decode_s, 1, err, path) < 0 ||
+        get_num(cost, "head_prefill_s", &out->cost.head_prefill_s, 1, err, path) < 0 ||
+        get_num(cost, "head_decode_s", &out->cost.head_decode_s, 1, err, path) < 0)
+        goto done;
+    json_t *link = json_object_get(root, "link");
+    if (link) {
+        if (!json_is_object(link) || get_num(link, "bw_Bps", &out->link_bw_Bps, 1, err, path) < 0 ||
+            get_num(link, "rtt_s", &out->link_rtt_s, 1, err, path) < 0)
+            goto done;
+        if (out->link_bw_Bps <= 0) {
+            weft_errf(err, "%s: link bandwidth must be > 0", path);
+            goto done;
+        }
+        out->has_link = 1;
+    }
+    rc = 0;
+done:
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,531 @@
+/* test_split_plan.c — the split-inference cost model and planners: the cost formulas at the
+ * three kinds of split point, input validation, the DP against exhaustive search on hundreds of
+ * random small instances (same optimum, plan within budget and SLAs), the greedy baselines never
+ * beating the DP (and losing to it on some instances, so the coupling is real), the single-request
+ * chooser, and the profile JSON round trip. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/testutil.h"
+#include "weft/split_plan.h"
+
+/* |a - b| <= eps, with both values printed when it fails. */
+#define assert_near(a, b, eps)                                                                  \
+    do {                                                                                        \
+        double a_ = (a), b_ = (b);                                                              \
+        if (!(fabs(a_ - b_) <= (eps))) {                                                        \
+            print_message("%s = %.17g, expected %.17g (eps %g)\n", #a, a_, b_, (double)(eps)); \
+            fail();                                                                             \
+        }                                                                                       \
+    } while (0)
+
+static uint64_t rng_next(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static double urand(uint64_t *s, double lo, double hi) {
+    return lo + (hi - lo) * (double)(rng_next(s) >> 11) / 9007199254740992.0;
+}
+static int irand(uint64_t *s, int lo, int hi) { return lo + (int)(rng_next(s) % (uint64_t)(hi - lo + 1)); }
+
+static split_server base_server(int L) {
+    split_server s;
+    memset(&s, 0, sizeof s);
+    s.n_layers = L;
+    s.cost = (split_device_cost){1e-4, 2e-3, 1e-3, 5e-4};
+    s.slowdown = 1;
+    s.window_s = 10;
+    s.cores = 2;
+    s.load = 0;
+    s.kv_bytes_per_layer_token = 2 * 64 * 4;
+    s.kv_capacity_bytes = 0;
+    return s;
+}
+static split_request base_request(int L) {
+    split_request r;
+    memset(&r, 0, sizeof r);
+    r.prompt_tokens = 10;
+    r.output_tokens = 5;
+    r.sla_s = 100;
+    r.count = 1;
+    r.client = (split_device_cost){2e-4, 4e-3, 2e-3, 1e-3};
+    r.client_max_layers = L;
+    r.client_can_head = 1;
+    r.link_bw_Bps = 1e6;
+    r.link_rtt_s = 0.01;
+    r.hidden_bytes_per_token = 64 * SPLIT_HIDDEN_F32;
+    return r;
+}
+
+static void test_cost_points(void **state) {
+    (void)state;
+    const int L = 4;
+    split_server s = base_server(L);
+    split_request r = base_request(L);
+    split_choice c;
+    /* p = 0: ids up, server does all layers and the head. */
+    assert_int_equal(split_cost_eval(&r, &s, 0, &c, NULL), 0);
+    assert_true(c.allowed);
+    assert_near(c.bytes_up, 10 * 4.0, 1e-9);
+    assert_near(c.bytes_down, 5 * 4.0, 1e-9);
+    double srv = (L * 10 * 1e-4 + 1e-3) + 4 * (L * 2e-3 + 5e-4);
+    assert_near(c.server_work_s, srv * s.cores, 1e-12);
+    assert_near(c.client_work_s, 0, 1e-15);
+    double lat0 = 0.01 + 44 / 1e6 + (L * 10 * 1e-4 + 1e-3) + 4 * (L * 2e-3 + 5e-4);
+    assert_near(c.latency_s, lat0, 1e-12);
+    assert_near(c.kv_byte_s, L * 512.0 * (10 + 2.5) * lat0, 1e-9);
+    /* 0 < p < L: hidden rows up for the prompt and each decode step, a round trip per step. */
+    assert_int_equal(split_cost_eval(&r, &s, 1, &c, NULL), 0);
+    assert_near(c.bytes_up, (10 + 4) * 256.0, 1e-9);
+    double ttft = 1 * 10 * 2e-4 + (0.01 + 2560 / 1e6 + 4 / 1e6) + (3 * 10 * 1e-4 + 1e-3);
+    double step = 1 * 4e-3 + (0.01 + 256 / 1e6 + 4 / 1e6) + (3 * 2e-3 + 5e-4);
+    assert_near(c.ttft_s, ttft, 1e-12);
+    assert_near(c.latency_s, ttft + 4 * step, 1e-12);
+    assert_near(c.server_work_s, ((3 * 10 * 1e-4 + 1e-3) + 4 * (3 * 2e-3 + 5e-4)) * 2, 1e-12);
+    assert_near(c.client_work_s, 1 * 10 * 2e-4 + 4 * 4e-3, 1e-12);
+    /* p = L: fully local, no link, no server work, no server KV. */
+    assert_int_equal(split_cost_eval(&r, &s, L, &c, NULL), 0);
+    assert_near(c.server_work_s, 0, 0);
+    assert_near(c.comm_s, 0, 0);
+    assert_near(c.kv_byte_s, 0, 0);
+    assert_near(c.latency_s, (L * 10 * 2e-4 + 2e-3) + 4 * (L * 4e-3 + 1e-3), 1e-12);
+    /* The server's slowdown stretches its part of the latency, never its work. */
+    s.slowdown = 3;
+    split_choice c3;
+    assert_int_equal(split_cost_eval(&r, &s, 0, &c3, NULL), 0);
+    assert_near(c3.server_work_s, srv * s.cores, 1e-12);
+    assert_near(c3.latency_s, 0.01 + 44 / 1e6 + 3 * srv, 1e-12);
+    /* Limits of the client. */
+    s.slowdown = 1;
+    r.client_can_head = 0;
+    assert_int_equal(split_cost_eval(&r, &s, L, &c, NULL), 0);
+    assert_false(c.allowed);
+    r.client_max_layers = 2;
+    assert_int_equal(split_cost_eval(&r, &s, 3, &c, NULL), 0);
+    assert_false(c.allowed);
+    assert_int_equal(split_cost_eval(&r, &s, 2, &c, NULL), 0);
+    assert_true(c.allowed);
+    /* count weights the totals, not the latency. */
+    r.count = 3;
+    split_choice c4;
+    assert_int_equal(split_cost_eval(&r, &s, 2, &c4, NULL), 0);
+    assert_near(c4.latency_s, c.latency_s, 1e-12);
+    assert_near(c4.server_work_s, 3 * c.server_work_s, 1e-12);
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    split_server s = base_server(4);
+    split_request r = base_request(4);
+    split_choice c;
+    weft_err e;
+    assert_int_equal(split_cost_eval(&r, &s, 5, &c, &e), -1);
+    assert_non_null(strstr(e.msg, "split point 5"));
+    assert_int_equal(split_cost_eval(&r, &s, -1, &c, &e), -1);
+    split_request b = r;
+    b.link_bw_Bps = 0;
+    assert_int_equal(split_cost_eval(&b, &s, 1, &c, &e), -1);
+    assert_non_null(strstr(e.msg, "bandwidth"));
+    b = r;
+    b.sla_s = NAN;
+    assert_int_equal(split_cost_eval(&b, &s, 1, &c, &e), -1);
+    b = r;
+    b.prompt_tokens = 0;
+    assert_int_equal(split_cost_eval(&b, &s, 1, &c, &e), -1);
+    b = r;
+    b.client.layer_decode_s = -1;
+    assert_int_equal(split_cost_eval(&b, &s, 1, &c, &e), -1);
+    assert_non_null(strstr(e.msg, "client"));
+    split_server t = s;
+    t.load = 1;
+    assert_int_equal(split_cost_eval(&r, &t, 1, &c, &e), -1);
+    t = s;
+    t.n_layers = 0;
+    assert_int_equal(split_cost_eval(&r, &t, 0, &c, &e), -1);
+    t = s;
+    t.slowdown = 0.5;
+    assert_int_equal(split_cost_eval(&r, &t, 0, &c, &e), -1);
+    split_choice out[2];
+    assert_int_equal(split_plan_dp(&r, 0, &s, out, NULL, &e), -1);
+    split_request two[2] = {r, b};
+    assert_int_equal(split_plan_dp(two, 2, &s, out, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "request 1"));
+    assert_int_equal(split_plan_greedy(&r, 1, &s, (split_greedy_order)7, out, NULL, &e), -1);
+    split_request many[8];
+    for (int i = 0; i < 8; i++) many[i] = r;
+    split_choice mo[8];
+    s.n_layers = 20; /* 21^8 plans: too many for the exhaustive search */
+    for (int i = 0; i < 8; i++) many[i].client_max_layers = 20;
+    assert_int_equal(split_plan_exhaustive(many, 8, &s, mo, NULL, &e), -1);
+    assert_non_null(strstr(e.msg, "exceeds"));
+}
+
+/* A random small instance: a server, n requests of mixed clients and links, SLAs around what
+ * some split point achieves, and a KV budget between "binding hard" and "loose". */
+static void random_instance(uint64_t *rng, int *n_out, split_request *r, split_server *s) {
+    int L = irand(rng, 1, 5);
+    int n = irand(rng, 1, 6);
+    *s = base_server(L);
+    s->cost.layer_prefill_s = urand(rng, 2e-5, 2e-4);
+    s->cost.layer_decode_s = urand(rng, 5e-4, 4e-3);
+    s->cost.head_prefill_s = urand(rng, 0, 2e-3);
+    s->cost.head_decode_s = urand(rng, 0, 1e-3);
+    s->slowdown = urand(rng, 1, 3);
+    s->cores = irand(rng, 1, 4);
+    s->kv_units = irand(rng, 20, 200);
+    for (int i = 0; i < n; i++) {
+        split_request q = base_request(L);
+        q.prompt_tokens = irand(rng, 1, 200);
+        q.output_tokens = irand(rng, 1, 64);
+        double f = urand(rng, 0.3, 8);
+        q.client.layer_prefill_s = s->cost.layer_prefill_s * f;
+        q.client.layer_decode_s = s->cost.layer_decode_s * f;
+        q.client.head_prefill_s = s->cost.head_prefill_s * f;
+        q.client.head_decode_s = s->cost.head_decode_s * f;
+        q.client_max_layers = irand(rng, 0, L);
+        q.client_can_head = (int)(rng_next(rng) & 1);
+        q.link_bw_Bps = urand(rng, 1e4, 1e8);
+        q.link_rtt_s = urand(rng, 0, 0.08);
+        q.hidden_bytes_per_token = 288.0 * ((rng_next(rng) & 1) ? SPLIT_HIDDEN_F32 : SPLIT_HIDDEN_F16);
+        q.count = (rng_next(rng) % 4 == 0) ? irand(rng, 2, 5) : 1;
+        /* SLA: somewhere around the latency of a random split point. */
+        split_choice c;
+        assert_int_equal(split_cost_eval(&q, s, irand(rng, 0, L), &c, NULL), 0);
+        q.sla_s = c.latency_s * urand(rng, 0.7, 1.6);
+        r[i] = q;
+    }
+    /* KV budget: between the least KV any SLA-meeting plan needs and what the least-work plan
+     * holds, so the budget is sometimes loose, often binding, and now and then too small. */
+    double kv_least = 0, kv_minwork = 0;
+    for (int i = 0; i < n; i++) {
+        double least = INFINITY, mw = INFINITY, mw_kv = 0, fast = INFINITY, fast_kv = 0;
+        for (int p = 0; p <= L; p++) {
+            split_choice c;
+            assert_int_equal(split_cost_eval(&r[i], s, p, &c, NULL), 0);
+            if (!c.allowed) continue;
+            if (c.latency_s < fast) fast = c.latency_s, fast_kv = c.kv_byte_s;
+            if (!c.sla_ok) continue;
+            if (c.kv_byte_s < least) least = c.kv_byte_s;
+            if (c.server_work_s < mw) mw = c.server_work_s, mw_kv = c.kv_byte_s;
+        }
+        kv_least += isfinite(least) ? least : fast_kv;
+        kv_minwork += isfinite(mw) ? mw_kv : fast_kv;
+    }
+    double hi = fmax(kv_minwork, kv_least);
+    /* The DP rounds each request's use up to whole units: leave room for that. */
+    double slack = 1 + (double)n / s->kv_units;
+    switch (rng_next(rng) % 10) {
+    case 0: s->kv_capacity_bytes = 0; break;                                  /* unlimited */
+    case 1: s->kv_capacity_bytes = 0.5 * kv_least / s->window_s; break;       /* too small */
+    default:
+        s->kv_capacity_bytes = (kv_least + urand(rng, 0, 1.1) * (hi - kv_least)) * slack / s->window_s;
+    }
+    if (s->kv_capacity_bytes < 0) s->kv_capacity_bytes = 0;
+    *n_out = n;
+}
+
+static double rel_close(double a, double b) { return fabs(a - b) <= 1e-9 * fmax(1, fmax(fabs(a), fabs(b))); }
+
+/* Checks a plan's constraints from the cost model alone: SLAs met wherever possible, units in
+ * budget (recomputed here with the documented rounding). */
+static void check_plan(const split_request *r, int n, const split_server *s, const split_choice *c,
+                       const split_plan_summary *sum) {
+    int U = s->kv_units > 0 ? s->kv_units : 2000;
+    double budget = s->kv_capacity_bytes * s->window_s;
+    long long units = 0;
+    double work = 0;
+    for (int i = 0; i < n; i++) {
+        assert_true(c[i].allowed);
+        int can = 0;
+        for (int p = 0; p <= s->n_layers; p++) {
+            split_choice x;
+            assert_int_equal(split_cost_eval(&r[i], s, p, &x, NULL), 0);
+            if (x.allowed && x.sla_ok) can = 1;
+        }
+        if (can && sum->feasible) assert_true(c[i].sla_ok);
+        if (s->kv_capacity_bytes > 0) units += (long long)ceil(c[i].kv_byte_s / (budget / U) - 1e-9);
+        work += c[i].server_work_s;
+    }
+    assert_true(rel_close(work, sum->server_work_s));
+    if (sum->feasible && s->kv_capacity_bytes > 0) {
+        assert_true(units <= U);
+        assert_true(sum->kv_byte_s <= budget * (1 + 1e-12));
+    }
+}
+
+static void test_dp_equals_exhaustive(void **state) {
+    (void)state;
+    uint64_t rng = 12345;
+    int instances = 0, binding = 0, greedy_worse = 0, arrival_worse = 0, infeasible = 0;
+    for (int t = 0; t < 600; t++) {
+        split_request r[6];
+        split_server s;
+        int n;
+        random_instance(&rng, &n, r, &s);
+        split_choice cd[6], ce[6], cg[6], ca[6], cu[6];
+        split_plan_summary sd, se, sg, sa, su;
+        weft_err e;
+        assert_int_equal(split_plan_dp(r, n, &s, cd, &sd, &e), 0);
+        assert_int_equal(split_plan_exhaustive(r, n, &s, ce, &se, &e), 0);
+        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_EFFICIENCY, cg, &sg, &e), 0);
+        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_ARRIVAL, ca, &sa, &e), 0);
+        instances++;
+        assert_int_equal(sd.feasible, se.feasible);
+        assert_int_equal(sd.fits_kv, se.fits_kv);
+        if (!rel_close(sd.server_work_s, se.server_work_s)) {
+            print_message("instance %d: dp %.12g exhaustive %.12g\n", t, sd.server_work_s,
+                          se.server_work_s);
+            fail();
+        }
+        check_plan(r, n, &s, cd, &sd);
+        check_plan(r, n, &s, ce, &se);
+        check_plan(r, n, &s, cg, &sg);
+        check_plan(r, n, &s, ca, &sa);
+        if (!sd.fits_kv) {
+            infeasible++;
+            continue;
+        }
+        /* Greedy fits whenever anything fits, and is never better than the optimum. */
+        assert_true(sg.fits_kv && sa.fits_kv);
+        assert_true(sg.server_work_s >= sd.server_work_s * (1 - 1e-12));
+        assert_true(sa.server_work_s >= sd.server_work_s * (1 - 1e-12));
+        if (sg.server_work_s > sd.server_work_s * (1 + 1e-9)) greedy_worse++;
+        if (sa.server_work_s > sd.server_work_s * (1 + 1e-9)) arrival_worse++;
+        /* Does the shared budget bind? Compare with the same instance unconstrained. */
+        split_server free_s = s;
+        free_s.kv_capacity_bytes = 0;
+        assert_int_equal(split_plan_dp(r, n, &free_s, cu, &su, &e), 0);
+        assert_true(su.server_work_s <= sd.server_work_s * (1 + 1e-12));
+        if (su.server_work_s < sd.server_work_s * (1 - 1e-9)) binding++;
+    }
+    print_message("split planner: %d instances, budget binds in %d, greedy worse in %d "
+                  "(efficiency order) and %d (arrival order), no plan fits in %d\n", instances,
+                  binding, greedy_worse, arrival_worse, infeasible);
+    assert_int_equal(instances, 600);
+    /* The instances exercise the coupling: the budget binds often and greedy is not optimal. */
+    assert_true(binding >= 60);
+    assert_true(greedy_worse >= 3 && arrival_worse >= 5);
+}
+
+/* Unlimited memory: the requests decouple and every planner picks each request's least-work
+ * SLA-meeting point. */
+static void test_unlimited_decouples(void **state) {
+    (void)state;
+    uint64_t rng = 777;
+    for (int t = 0; t < 100; t++) {
+        split_request r[6];
+        split_server s;
+        int n;
+        random_instance(&rng, &n, r, &s);
+        s.kv_capacity_bytes = 0;
+        split_choice cd[6], cg[6];
+        split_plan_summary sd, sg;
+        assert_int_equal(split_plan_dp(r, n, &s, cd, &sd, NULL), 0);
+        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_ARRIVAL, cg, &sg, NULL), 0);
+        assert_true(rel_close(sd.server_work_s, sg.server_work_s));
+        for (int i = 0; i < n; i++) {
+            double best = INFINITY;
+            for (int p = 0; p <= s.n_layers; p++) {
+                split_choice x;
+                assert_int_equal(split_cost_eval(&r[i], &s, p, &x, NULL), 0);
+                if (x.allowed && x.sla_ok && x.server_work_s < best) best = x.server_work_s;
+            }
+            if (isfinite(best)) assert_true(rel_close(cd[i].server_work_s, best));
+            else assert_false(cd[i].sla_ok);
+        }
+    }
+}
+
+/* A hand-made instance where the greedy ratio rule is wrong: one request saves a lot but needs
+ * most of the budget, two small ones save a bit more together. */
+static void test_greedy_suboptimal_case(void **state) {
+    (void)state;
+    const int L = 2;
+    split_server s = base_server(L);
+    s.kv_units = 100;
+    split_request r[3];
+    for (int i = 0; i < 3; i++) r[i] = base_request(L);
+    /* Slow link: a split request stays resident long, so it holds a lot of KV memory-time. */
+    for (int i = 0; i < 3; i++) {
+        r[i].client_can_head = 0;
+        r[i].client_max_layers = 1;
+        r[i].link_rtt_s = 0.05;
+        r[i].client = s.cost;
+    }
+    r[0].prompt_tokens = 40;
+    r[0].output_tokens = 20;
+    split_choice c0[3], c1[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(split_cost_eval(&r[i], &s, 0, &c0[i], NULL), 0);
+        assert_int_equal(split_cost_eval(&r[i], &s, 1, &c1[i], NULL), 0);
+    }
+    /* Budget: p=0 for all plus just enough extra for request 0 or for both others. */
+    double extra0 = c1[0].kv_byte_s - c0[0].kv_byte_s;
+    double extra12 = c1[1].kv_byte_s - c0[1].kv_byte_s + c1[2].kv_byte_s - c0[2].kv_byte_s;
+    assert_true(extra0 > 0 && extra12 > 0);
+    double base = c0[0].kv_byte_s + c0[1].kv_byte_s + c0[2].kv_byte_s;
+    s.kv_capacity_bytes = (base + fmax(extra0, extra12) * 1.05) / s.window_s;
+    split_choice cd[3], cg[3], ce[3];
+    split_plan_summary sd, sg, se;
+    assert_int_equal(split_plan_dp(r, 3, &s, cd, &sd, NULL), 0);
+    assert_int_equal(split_plan_greedy(r, 3, &s, SPLIT_GREEDY_EFFICIENCY, cg, &sg, NULL), 0);
+    assert_int_equal(split_plan_exhaustive(r, 3, &s, ce, &se, NULL), 0);
+    assert_true(sd.feasible && sg.feasible);
+    assert_true(rel_close(sd.server_work_s, se.server_work_s));
+    assert_true(sd.server_work_s <= sg.server_work_s * (1 + 1e-12));
+    /* Both halves cannot split at once, and the DP takes the better half. */
+    int split_count = (cd[0].p == 1) + (cd[1].p == 1) + (cd[2].p == 1);
+    assert_true(split_count >= 1);
+    double saved0 = c0[0].server_work_s - c1[0].server_work_s;
+    double saved12 = c0[1].server_work_s - c1[1].server_work_s + c0[2].server_work_s - c1[2].server_work_s;
+    double want = c0[0].server_work_s + c0[1].server_work_s + c0[2].server_work_s - fmax(saved0, saved12);
+    assert_true(sd.server_work_s <= want * (1 + 1e-9));
+}
+
+static void test_choose_one(void **state) {
+    (void)state;
+    const int L = 4;
+    split_server s = base_server(L);
+    split_request r = base_request(L);
+    split_choice c;
+    /* Loose SLA, no memory limit: fully local (no server work). */
+    assert_int_equal(split_choose_one(&r, &s, -1, &c, NULL), L);
+    assert_near(c.server_work_s, 0, 0);
+    /* Client cannot hold the head: the deepest split. */
+    r.client_can_head = 0;
+    assert_int_equal(split_choose_one(&r, &s, -1, &c, NULL), L - 1);
+    /* A KV budget smaller than the deep split needs: the least-work point that fits (checked
+     * against every point), or the least-KV one when none fits. */
+    split_choice deep;
+    assert_int_equal(split_cost_eval(&r, &s, L - 1, &deep, NULL), 0);
+    for (int t = 1; t <= 4; t++) {
+        double left = deep.kv_byte_s * 0.25 * t;
+        int p = split_choose_one(&r, &s, left, &c, NULL);
+        assert_true(p >= 0 && p < L);
+        double best = INFINITY, least = INFINITY;
+        for (int q = 0; q <= L; q++) {
+            split_choice x;
+            assert_int_equal(split_cost_eval(&r, &s, q, &x, NULL), 0);
+            if (!x.allowed || !x.sla_ok) continue;
+            if (x.kv_byte_s < least) least = x.kv_byte_s;
+            if (x.kv_byte_s <= left && x.server_work_s < best) best = x.server_work_s;
+        }
+        if (isfinite(best)) {
+            assert_true(c.kv_byte_s <= left);
+            assert_near(c.server_work_s, best, 1e-15);
+        } else {
+            assert_near(c.kv_byte_s, least, 1e-15);
+        }
+    }
+    /* An SLA only the server alone can meet. */
+    split_choice c0;
+    assert_int_equal(split_cost_eval(&r, &s, 0, &c0, NULL), 0);
+    r.sla_s = c0.latency_s * 1.0001;
+    assert_int_equal(split_choose_one(&r, &s, -1, &c, NULL), 0);
+    assert_true(c.sla_ok);
+    /* Impossible SLA: the fastest point, flagged. */
+    r.sla_s = 1e-9;
+    int p = split_choose_one(&r, &s, -1, &c, NULL);
+    assert_true(p >= 0);
+    assert_false(c.sla_ok);
+    for (int q = 0; q <= L; q++) {
+        split_choice x;
+        assert_int_equal(split_cost_eval(&r, &s, q, &x, NULL), 0);
+        if (x.allowed) assert_true(c.latency_s <= x.latency_s);
+    }
+}
+
+static void test_fixed_and_summary(void **state) {
+    (void)state;
+    const int L = 3;
+    split_server s = base_server(L);
+    split_request r[2] = {base_request(L), base_request(L)};
+    r[1].count = 4;
+    r[1].output_tokens = 9;
+    split_choice c[2];
+    split_plan_summary sum;
+    assert_int_equal(split_plan_fixed(r, 2, &s, 0, c, &sum, NULL), 0);
+    assert_int_equal(c[0].p, 0);
+    assert_int_equal(c[1].p, 0);
+    assert_near(sum.n_requests, 5, 0);
+    assert_near(sum.output_tokens, 5 + 4 * 9, 0);
+    assert_near(sum.n_sla_ok, 5, 0);
+    assert_near(sum.server_work_s, c[0].server_work_s + c[1].server_work_s, 1e-12);
+    assert_near(sum.compute_capacity_s, 10 * 2, 1e-12);
+    assert_true(sum.fits_compute && sum.fits_kv && sum.feasible);
+    /* Over capacity: a busy server. */
+    s.load = 0.999999;
+    assert_int_equal(split_plan_fixed(r, 2, &s, 0, c, &sum, NULL), 0);
+    assert_false(sum.fits_compute);
+    assert_false(sum.feasible);
+    weft_err e;
+    assert_int_equal(split_plan_fixed(r, 2, &s, 4, c, &sum, &e), -1);
+}
+
+static void test_profile_json(void **state) {
+    (void)state;
+    split_profile p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.device, sizeof p.device, "test \"cpu\" x2");
+    snprintf(p.model, sizeof p.model, "/tmp/m.gguf");
+    p.n_layers = 6;
+    p.dim = 288;
+    p.kv_dim = 288;
+    p.threads = 2;
+    p.prompt_tokens = 64;
+    p.decode_batch = 4;
+    p.k_lo = 1;
+    p.k_hi = 6;
+    p.cost = (split_device_cost){1.25e-5, 3.5e-4, 2e-4, 1e-4};
+    p.has_link = 1;
+    p.link_bw_Bps = 1.25e6;
+    p.link_rtt_s = 0.02;
+    char path[4096];
+    tu_scratch("split_profile_test.json", path, sizeof path);
+    weft_err e;
+    assert_int_equal(split_profile_write_json(&p, path, &e), 0);
+    split_profile q;
+    assert_int_equal(split_profile_read_json(path, &q, &e), 0);
+    assert_string_equal(q.device, p.device);
+    assert_int_equal(q.n_layers, 6);
+    assert_int_equal(q.decode_batch, 4);
+    assert_near(q.cost.layer_prefill_s, p.cost.layer_prefill_s, 1e-18);
+    assert_near(q.cost.head_decode_s, p.cost.head_decode_s, 1e-18);
+    assert_int_equal(q.has_link, 1);
+    assert_near(q.link_rtt_s, 0.02, 1e-15);
+    split_profile_scale(&q, 4);
+    assert_near(q.cost.layer_decode_s, 4 * 3.5e-4, 1e-15);
+    assert_near(q.link_rtt_s, 0.02, 1e-15); /* the link is not the device */
+    /* Bad files: missing, not JSON, a negative cost. */
+    assert_int_equal(split_profile_read_json("/nonexistent/x.json", &q, &e), -1);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"n_layers\": 6, \"cost\": {\"layer_prefill_s\": -1}}", f);
+    fclose(f);
+    assert_int_equal(split_profile_read_json(path, &q, &e), -1);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("not json", f);
+    fclose(f);
+    assert_int_equal(split_profile_read_json(path, &q, &e), -1);
+    remove(path);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cost_points),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_dp_equals_exhaustive),
+        cmocka_unit_test(test_unlimited_decouples),
+        cmocka_unit_test(test_greedy_suboptimal_case),
+        cmocka_unit_test(test_choose_one),
+        cmocka_unit_test(test_fixed_and_summary),
+        cmocka_unit_test(test_profile_json),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
