@@ -68,7 +68,18 @@ int split_auto_choose(void *ctx, const split_hello *h, char *msg, size_t msg_siz
     r.hidden_bytes_per_token = (double)c->dim * ((h->flags & SPLIT_HELLO_F16) ? 2 : 4);
     split_choice ch;
     weft_err err = {{0}};
-    int p = split_choose_one(&r, &s, -1, &ch, &err);
-    if (p < 0) snprintf(msg, msg_size, "auto split: %s", err.msg);
+    int p = h->split >= 0 ? (split_cost_eval(&r, &s, h->split, &ch, &err) == 0 ? h->split : -1)
+                          : split_choose_one(&r, &s, -1, &ch, &err);
+    if (p < 0) {
+        if (h->split >= 0) return h->split; /* a fixed split needs no prediction */
+        snprintf(msg, msg_size, "auto split: %s", err.msg);
+        return p;
+    }
+    /* the planner's prediction, for comparison with what the request then costs */
+    fprintf(stderr,
+            "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f predicted server_work_s=%.6f "
+            "latency_s=%.4f sla_ok=%d\n",
+            h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s,
+            ch.server_work_s, ch.latency_s, ch.sla_ok);
     return p;
 }

@@ -162,7 +162,9 @@ static void on_hello(sconn *c, const uint8_t *p, uint32_t len) {
         refuse(c, SPLIT_E_LIMIT, msg);
         return;
     }
-    if (pl < 0) {
+    if (pl >= 0 && s->cfg.choose) /* a fixed split: the planner only predicts and logs it */
+        pl = s->cfg.choose(s->cfg.choose_ctx, &h, msg, sizeof msg);
+    else if (pl < 0) {
         if (!s->cfg.choose) {
             refuse(c, SPLIT_E_LIMIT, "auto split needs the server's profile "
                                      "(weft serve --split-profile)");

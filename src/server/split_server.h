@@ -10,7 +10,9 @@
 #include "weft/engine.h"
 #include "weft/model.h"
 
-/* Chooses p for a client that asked for auto (split = -1): returns 0..L, or -1 with msg. */
+/* Chooses p for a client that asked for auto (split = -1): returns 0..L, or -1 with msg. Also
+ * called for a fixed split (h->split >= 0), then it must return h->split (it may log the
+ * planner's prediction for it). */
 typedef int (*split_choose_fn)(void *ctx, const split_hello *h, char *msg, size_t msg_size);
 
 typedef struct split_srv_config {
