@@ -23,7 +23,7 @@ RELAY=$root/build/split_relay
 PROFILE=$root/build/split_real_profile
 [ -x "$RELAY" ] && [ -x "$PROFILE" ] || { echo "build first (no $RELAY / $PROFILE)" >&2; exit 1; }
 
-reqs=4   # requests per client per phase, one after another
+reqs=5   # requests per client per phase, one after another
 [ $quick = 1 ] && reqs=1
 out_md=$results/split_real.md
 out_csv=$results/split_real.csv
@@ -55,7 +55,7 @@ trap cleanup EXIT
 echo "== synthesizing tiny15m f32" >&2
 synth_model tiny15m f32 "$scratch/model.gguf"
 M=$scratch/model.gguf
-L=$("$WEFT" model inspect "$M" | grep -o 'n_layers[^0-9]*[0-9]*' | grep -o '[0-9]*$' | head -1)
+L=$("$WEFT" model inspect "$M" | grep -o 'block_count *[0-9]*' | grep -o '[0-9]*$' | head -1)
 
 echo "== profiling (server: CPU 0, 1 thread; a client: CPU 1, 1 thread)" >&2
 taskset -c 0 "$PROFILE" "$M" 1 64 1 "$scratch/server.json"
@@ -72,7 +72,7 @@ PY
 
 echo "== server" >&2
 taskset -c 0 "$WEFT" serve --model "$M" --host 0.0.0.0 --port 0 --split-port 0 \
-    --split-profile "$scratch/server.json" --threads 1 --ctx 512 --kv-cache $((512 * 16)) \
+    --split-profile "$scratch/server.json" --threads 1 --ctx 256 --kv-cache $((256 * 16)) \
     2>"$scratch/srv.err" &
 srv=$!
 sp=

@@ -31,8 +31,8 @@ split_port() { # NAME: the split port from the server's log
 
 start_server a --split-port 0 --api-key K1 --threads 1
 sp=$(split_port a) || fail "no split port line"
-L=$("$weft" model inspect "$gguf" | grep -o 'n_layers[^0-9]*[0-9]*' | grep -o '[0-9]*$' | head -1)
-[ -n "$L" ] || L=5
+L=$("$weft" model inspect "$gguf" | grep -o 'block_count *[0-9]*' | grep -o '[0-9]*$' | head -1)
+[ -n "$L" ] || fail "cannot read the layer count"
 for h in f32 f16; do
     for p in $(seq 0 "$L"); do
         timeout $((30 * slow)) "$weft" split-client --server 127.0.0.1:"$sp" --model "$gguf" --split "$p" \
