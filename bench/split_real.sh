@@ -58,8 +58,8 @@ M=$scratch/model.gguf
 L=$("$WEFT" model inspect "$M" | grep -o 'block_count *[0-9]*' | grep -o '[0-9]*$' | head -1)
 
 echo "== profiling (server: CPU 0, 1 thread; a client: CPU 1, 1 thread)" >&2
-taskset -c 0 "$PROFILE" "$M" 1 64 1 "$scratch/server.json"
-taskset -c 1 "$PROFILE" "$M" 1 64 1 "$scratch/client1.json"
+taskset -c 0 "$PROFILE" "$M" 1 64 31 "$scratch/server.json"
+taskset -c 1 "$PROFILE" "$M" 1 64 31 "$scratch/client1.json"
 # The clients share CPU 1 (and the relays run there too): each is modelled as a device with
 # 1/nc of that core, i.e. its single-thread profile times nc.
 python3 - "$scratch/client1.json" "$scratch/client.json" "$nc" <<'PY'
@@ -183,10 +183,10 @@ out.append(f"Model: synthetic tiny15m (F32, {L} layers, dim 288, Llama-2 vocabul
            f"{nc} client namespaces (veth + tbf both ways, delay by bench/split_relay.c because this kernel has no "
            "sch_netem), clients and relays pinned to CPU 1, each client running its requests one after another, "
            "all clients at once.\n")
-out.append(f"Server profile (split_profile_measure, 1 thread): layer prefill {srvp['cost']['layer_prefill_s']:.3g} s/token, "
+out.append(f"Server profile (bench/split_real_profile.c: CPU-seconds, depths 1 and L, 64-token prefill, median of 31; 1 thread): layer prefill {srvp['cost']['layer_prefill_s']:.3g} s/token, "
            f"layer decode {srvp['cost']['layer_decode_s']:.3g} s, head prefill {srvp['cost']['head_prefill_s']:.3g} s, "
            f"head decode {srvp['cost']['head_decode_s']:.3g} s. Client profile: the same measurement on CPU 1 times {nc} "
-           "(the clients share that core).\n")
+           "(the clients share that core). The planner (split_cost_eval / split_choose_one of the splitplan branch) predicts from these.\n")
 out.append("| client | link | one-way delay | prompt words | output | SLA |\n|---|---|---|---|---|---|")
 for c in clients: out.append(f"| {c[0]} | {c[1]} | {c[2]} ms | {c[3]} | {c[4]} | {c[5]} s |")
 out.append("")
