@@ -34,7 +34,7 @@ clients=(
     "fast-link   100mbit 1  24  48 1.2"
     "slow-link   4mbit   15 80  32 2.5"
     "mid-link    20mbit  5  150 48 2.0"
-    "tight-sla   100mbit 1  16  64 0.6"
+    "tight-sla   100mbit 1  16  64 0.35"
 )
 nc=${#clients[@]}
 words="the little cat sat on a warm mat and looked at the big blue sky while birds sang"
