@@ -13,7 +13,7 @@
 # and whether it meets the SLA). Server on CPU 0 (1 thread), clients and relays on CPU 1.
 # Needs root, ip netns, veth, tc tbf. Writes bench/results/split_real.md and .csv
 # (--quick: a smoke run, results in the scratch folder only). Not a test.
-# usage: bench/split_real.sh [--quick]
+# usage: [SPLIT_RUN=N] bench/split_real.sh [--quick]
 source "$(dirname "$0")/engine_lib.sh"
 quick=0
 [ "${1:-}" = --quick ] && quick=1
@@ -25,8 +25,9 @@ PROFILE=$root/build/split_real_profile
 
 reqs=5   # requests per client per phase, one after another
 [ $quick = 1 ] && reqs=1
-out_md=$results/split_real.md
-out_csv=$results/split_real.csv
+tag=${SPLIT_RUN:+_run$SPLIT_RUN} # SPLIT_RUN=N: keep repeated runs side by side
+out_md=$results/split_real$tag.md
+out_csv=$results/split_real$tag.csv
 [ $quick = 1 ] && { out_md=$scratch/split_real.md; out_csv=$scratch/split_real.csv; }
 
 # The client mix: name, bandwidth (tbf rate), one-way delay ms, prompt words, output tokens, SLA s
