@@ -67,6 +67,9 @@ static void on_event(void *ctx, const engine_event *ev) {
     case ENGINE_EV_PREEMPTED:
         r->n_preempt++;
         break;
+    case ENGINE_EV_CONSUMED: /* split requests only; none here */
+        r->n_bad++;
+        break;
     }
     pthread_mutex_unlock(&rc->mu);
 }

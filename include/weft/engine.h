@@ -71,6 +71,8 @@ typedef enum engine_event_type {
     ENGINE_EV_TOKEN = 0,     /* a new token id (callers decode text with a tok_decoder) */
     ENGINE_EV_FINISHED = 1,  /* the last event of a request */
     ENGINE_EV_PREEMPTED = 2, /* cache evicted; the request re-queues and recomputes */
+    ENGINE_EV_CONSUMED = 3,  /* split: the hidden states fed so far are computed, prompt not
+                              * finished yet (the client may send its next prefill chunk) */
 } engine_event_type;
 
 typedef enum engine_finish {
@@ -128,6 +130,14 @@ typedef struct engine_request {
     const pred_features *features; /* prompt's text features (copied at submit); with the
                                     * engine's predictor they give predicted p50/p90 */
     int true_tokens;           /* the real output length, for the oracle policy (benchmarks) */
+    /* Split inference: the client computes the embedding and layers [0, split_layer) and feeds
+     * the hidden state of every position through engine_split_feed; the engine runs layers
+     * [split_layer, L) + head for it inside the same fused batch as everyone else, and runs it
+     * only in steps where a fed state is waiting. prompt holds placeholder ids (the server never
+     * sees the client's tokens); needs the cache without prefix sharing. A split request cannot
+     * be recomputed, so where another would be preempted it ends with ENGINE_FINISH_ERROR. */
+    bool split;
+    int split_layer; /* 0..n_layers */
 } engine_request;
 
 typedef struct engine engine;
@@ -142,6 +152,12 @@ int engine_submit(engine *e, const engine_request *r, weft_err *err);
 /* Cancels a waiting or running request (thread-safe); it finishes with CANCELLED at the next
  * step and its cache is freed. Returns 0, or -1 if the id is unknown. */
 int engine_cancel(engine *e, uint64_t id);
+/* Split requests: hands the engine the hidden states ([n][dim], copied) of the next n positions
+ * of request id (thread-safe). Each prefill chunk is answered by CONSUMED (or, for the last,
+ * the first TOKEN); each TOKEN then waits for the state of that token before the next step.
+ * More states than the request has positions ends it with ENGINE_FINISH_ERROR.
+ * Returns 0, or -1 if the id is unknown or memory runs out. */
+int engine_split_feed(engine *e, uint64_t id, const float *rows, int n, weft_err *err);
 
 /* Runs one step on the calling thread (tests and single-threaded drivers; do not mix with
  * engine_start). Returns the number of sequences that ran, 0 when idle, -1 on error. */

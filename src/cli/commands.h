@@ -3,6 +3,7 @@
 #ifndef WEFT_CLI_COMMANDS_H
 #define WEFT_CLI_COMMANDS_H
 
+int cmd_split_client(int argc, char **argv); /* weft split-client --server H:P ... */
 int cmd_run(int argc, char **argv);         /* weft run --model F ... */
 int cmd_model(int argc, char **argv);       /* weft model inspect|synth ... */
 int cmd_serve(int argc, char **argv);       /* weft serve --model F ... */

@@ -9,6 +9,8 @@ static void usage(FILE *out) {
                  "commands:\n"
                  "  run      generate text from a model (weft run --model F [--prompt T] [-n N])\n"
                  "  serve    OpenAI-compatible HTTP server (weft serve --model F [--port N])\n"
+                 "  split-client  generate with the model split between here and a server\n"
+                 "           (weft split-client --server H:P --model F --split auto|P --prompt T)\n"
                  "  model    inspect a model file or synthesize one with random weights\n"
                  "           (weft model inspect F | weft model synth --preset P --out F.gguf)\n"
                  "  bench    benchmark the engine in-process (weft bench engine --synth P [...])\n"
@@ -26,6 +28,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *c = argv[1];
+    if (!strcmp(c, "split-client")) return cmd_split_client(argc - 2, argv + 2);
     if (!strcmp(c, "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(c, "model")) return cmd_model(argc - 2, argv + 2);
     if (!strcmp(c, "serve")) return cmd_serve(argc - 2, argv + 2);

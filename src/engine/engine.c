@@ -182,6 +182,7 @@ static void free_parts(engine *e) {
     seq_list_free(&e->waiting);
     seq_list_free(&e->running);
     id_list_free(&e->cancels);
+    split_feeds_free(&e->feeds);
     id_list_free(&e->live);
     free(e->b_tok);
     free(e->b_pos);
@@ -193,6 +194,8 @@ static void free_parts(engine *e) {
     free(e->b_victims);
     free(e->logits);
     free(e->lp_row);
+    free(e->b_hidden);
+    free(e->b_entry);
     free(e);
 }
 
@@ -247,8 +250,11 @@ engine *engine_new(const weft_model *m, const engine_config *cfg, weft_err *err)
     e->b_victims = malloc((size_t)nb * sizeof *e->b_victims);
     e->logits = malloc((size_t)nb * (size_t)m->cfg.vocab_size * sizeof *e->logits);
     e->lp_row = malloc((size_t)m->cfg.vocab_size * sizeof *e->lp_row);
+    e->b_hidden = malloc(bt * (size_t)m->cfg.dim * sizeof *e->b_hidden);
+    e->b_entry = malloc(bt * sizeof *e->b_entry);
     if (!e->b_tok || !e->b_pos || !e->b_seq || !e->b_want || !e->b_views || !e->b_seqs ||
-        !e->b_info || !e->b_victims || !e->logits || !e->lp_row || seq_list_reserve(&e->running, nb) != 0) {
+        !e->b_info || !e->b_victims || !e->logits || !e->lp_row || !e->b_hidden ||
+        !e->b_entry || seq_list_reserve(&e->running, nb) != 0) {
         weft_errf(err, "engine: out of memory for the step workspace");
         goto fail;
     }
@@ -295,6 +301,13 @@ static int check_request(const engine *e, const engine_request *r, weft_err *err
     if (r->want_logprobs && (r->top_logprobs < 0 || r->top_logprobs > ENGINE_MAX_TOP_LOGPROBS))
         return weft_errf(err, "engine: request %llu: top_logprobs must be in [0, %d] (got %d)",
                          id, ENGINE_MAX_TOP_LOGPROBS, r->top_logprobs);
+    if (r->split && (r->split_layer < 0 || r->split_layer > e->m->cfg.n_layers))
+        return weft_errf(err, "engine: request %llu: split layer %d outside [0, %d]", id,
+                         r->split_layer, e->m->cfg.n_layers);
+    if (r->split && (e->cfg.kv.prefix_sharing || e->cfg.mode == ENGINE_STATIC ||
+                     e->cfg.mode == ENGINE_DYNAMIC))
+        return weft_errf(err, "engine: request %llu: split requests need a cache without prefix "
+                              "sharing and the fused or sequential mode", id);
     if (r->max_tokens < 1)
         return weft_errf(err, "engine: request %llu: max_tokens must be at least 1 (got %d)", id,
                          r->max_tokens);
@@ -377,7 +390,7 @@ static void *engine_main(void *arg) {
     double sleep_until = 0; /* engine clock; 0 = until woken */
     for (;;) {
         engine_lock(e);
-        while (!e->stop && !busy && e->inbox.n == 0 && e->cancels.n == 0) {
+        while (!e->stop && !busy && e->inbox.n == 0 && e->cancels.n == 0 && e->feeds.n == 0) {
             if (!cond_wait_until(e, &e->wake, sleep_until)) break;
         }
         bool stop = e->stop;
@@ -388,6 +401,7 @@ static void *engine_main(void *arg) {
          * batch may have just ended with requests waiting). Waiting requests that could not
          * start (a dynamic batch filling up) are looked at again when their wait ends. */
         busy = e->running.n > 0 || (e->waiting.n > 0 && ran > 0);
+        if (ran == 0) busy = false; /* only split requests waiting for their clients */
         sleep_until = 0;
         if (!busy && e->waiting.n > 0)
             sleep_until = e->wake_at_s > 0 ? e->wake_at_s : engine_clock(e) + 0.005;

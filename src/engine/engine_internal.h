@@ -51,7 +51,21 @@ typedef struct engine_seq {
     pred_features feat;
     bool has_feat, predicted, refined;
     float p50, p90; /* 0 = unknown */
+    /* split requests: fed hidden states of positions [n_computed, n_computed + hid_n) */
+    float *hid;
+    int hid_n, hid_cap;
 } engine_seq;
+
+typedef struct split_feed {
+    uint64_t id;
+    float *rows;
+    int n;
+} split_feed;
+
+typedef struct feed_list {
+    split_feed *v;
+    int n, cap;
+} feed_list;
 
 typedef struct seq_list {
     engine_seq **v;
@@ -81,6 +95,7 @@ struct engine {
     pthread_cond_t idle; /* engine_wait_idle: the last live request finished */
     seq_list inbox;      /* submitted, not yet seen by a step */
     id_list cancels;     /* cancel requests not yet applied */
+    feed_list feeds;     /* split hidden states not yet handed to their sequences */
     id_list live;        /* ids submitted and not yet FINISHED (duplicates, cancel) */
     int n_unfinished;    /* submitted requests whose FINISHED was not yet delivered */
     uint64_t next_order;
@@ -105,6 +120,8 @@ struct engine {
     engine_seq **b_victims;
     float *logits;
     float *lp_row; /* one row of raw logits kept for want_logprobs (the sampler edits its row) */
+    float *b_hidden; /* [max_batch_tokens][dim]: split entrants' states, in batch order */
+    int32_t *b_entry;
 };
 
 /* Lock helpers: a failing pthread call on our own valid objects means corrupted state, and
@@ -159,6 +176,13 @@ void engine_predict_refine(engine *e, engine_seq *s, const float *logits);
 void engine_predict_finished(engine *e, engine_seq *s, engine_finish f, engine_event *ev);
 /* Predicted KV footprint of s in cache blocks: prompt + predicted p90 output (consolidation). */
 int engine_predicted_blocks(const engine *e, const engine_seq *s);
+/* engine_split.c */
+/* Hands queued feeds to their sequences (engine thread; a sequence whose feed is invalid or
+ * cannot be stored ends with ERROR). */
+void split_take_feeds(engine *e);
+void split_feeds_free(feed_list *l);
+/* Tokens s could compute now: all it has left, or for a split request what was fed. */
+int seq_ready(const engine_seq *s);
 
 /* engine_step.c */
 /* Finishes and drops every waiting and running sequence (engine_free). */

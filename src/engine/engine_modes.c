@@ -32,7 +32,7 @@ static admit_result admit_at(engine *e, int i, int *budget) {
     /* running has room for max_batch_seqs (reserved at creation), and admission never exceeds
      * it, so this push cannot fail. */
     (void)seq_list_push(&e->running, s);
-    int left = s->n_tokens - s->n_computed;
+    int left = seq_ready(s); /* a split request: what its client sent so far */
     s->plan_n = left < *budget ? left : *budget;
     *budget -= s->plan_n;
     return ADMIT_OK;

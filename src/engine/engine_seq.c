@@ -110,6 +110,7 @@ engine_seq *seq_new(const engine *e, const engine_request *r, weft_err *err) {
 void seq_free(engine_seq *s) {
     if (!s) return;
     sampler_free(s->smp);
+    free(s->hid);
     free(s->tokens);
     free(s);
 }

@@ -137,6 +137,10 @@ static bool fit(engine *e, engine_seq *s, int len, bool *preempted) {
         drop_running(e, v, false, ENGINE_FINISH_LENGTH);
         return false;
     }
+    if (v->req.split) { /* its client's states are gone: it cannot be recomputed here */
+        drop_running(e, v, true, ENGINE_FINISH_ERROR);
+        return false;
+    }
     int i = seq_list_find(&e->running, v);
     seq_list_remove_at(&e->running, i);
     e->closed_since_compact = true;
@@ -159,10 +163,10 @@ retry:;
         int len;
         if (s->padding)
             len = s->pad_pos + 1;
-        else if (s->state == SEQ_DECODING)
+        else if (s->state == SEQ_DECODING && seq_ready(s) > 0)
             len = s->n_computed + 1;
         else
-            continue;
+            continue; /* prefilling, or a split request waiting for its client */
         if (!fit(e, s, len, preempted)) goto retry;
         s->plan_n = 1;
         budget--;
@@ -171,7 +175,8 @@ retry:;
     for (int i = 0; i < e->running.n && budget > 0; i++) {
         engine_seq *s = e->running.v[i];
         if (s->padding || s->state != SEQ_PREFILLING) continue;
-        int left = s->n_tokens - s->n_computed;
+        int left = seq_ready(s);
+        if (left <= 0) continue;
         int n = left < budget ? left : budget;
         if (!fit(e, s, s->n_computed + n, preempted)) goto retry;
         s->plan_n = n;
@@ -182,11 +187,20 @@ retry:;
 
 /* ---- the batch ---- */
 
-static int build_batch(engine *e, int *n_tokens) {
+/* Split requests come first, later entry layers first (fwd_run_split's order), then the rest;
+ * *n_hidden receives how many tokens enter with a hidden state. */
+static int build_batch(engine *e, int *n_tokens, int *n_hidden) {
     int k = 0, t = 0;
+    const int L = e->m->cfg.n_layers, D = e->m->cfg.dim;
+    for (int lvl = L; lvl >= -1; lvl--)
     for (int i = 0; i < e->running.n; i++) {
         engine_seq *s = e->running.v[i];
-        if (s->plan_n <= 0) continue;
+        if (s->plan_n <= 0 || (s->req.split ? s->req.split_layer : -1) != lvl) continue;
+        if (lvl >= 0) { /* plan_n <= hid_n (seq_ready) */
+            memcpy(e->b_hidden + (size_t)t * D, s->hid, sizeof(float) * (size_t)s->plan_n * D);
+            for (int j = 0; j < s->plan_n; j++) e->b_entry[t + j] = lvl;
+            *n_hidden = t + s->plan_n;
+        }
         e->b_views[k] = kv_seq_view(e->kv, s->h);
         e->b_seqs[k] = s;
         if (s->padding) {
@@ -266,6 +280,12 @@ static void absorb(engine *e, int n_seqs) {
         if (s->state == SEQ_PREFILLING) e->st.tokens_prefilled += (uint64_t)s->plan_n;
         s->n_computed += s->plan_n;
         kv_seq_commit(e->kv, s->h, s->tokens, s->n_computed);
+        if (s->req.split) { /* the fed states are used up */
+            s->hid_n -= s->plan_n;
+            memmove(s->hid, s->hid + (size_t)s->plan_n * e->m->cfg.dim,
+                    sizeof(float) * (size_t)s->hid_n * e->m->cfg.dim);
+            if (s->n_computed < s->n_tokens) seq_emit(e, s, ENGINE_EV_CONSUMED, 0, 0);
+        }
         if (s->n_computed < s->n_tokens) continue; /* a prefill chunk short of the end */
         float *lg = e->logits + (size_t)row++ * (size_t)V;
         if (s->req.want_logprobs) memcpy(e->lp_row, lg, (size_t)V * sizeof *lg);
@@ -330,14 +350,15 @@ static void compact(engine *e) {
 int engine_step(engine *e, weft_err *err) {
     double t0 = engine_clock(e);
     if (take_inbox(e, err) != 0) return -1;
+    split_take_feeds(e);
     e->wake_at_s = 0;
     if (batch_mode(e)) release_idle_padding(e); /* a cancel may have ended the batch */
     rank_waiting(e, t0);
     bool preempted = false;
     int budget = plan_running(e, &preempted);
     if (!preempted) engine_admit(e, &budget);
-    int n_tokens = 0;
-    int n_seqs = build_batch(e, &n_tokens);
+    int n_tokens = 0, n_hidden = 0;
+    int n_seqs = build_batch(e, &n_tokens, &n_hidden);
     double t1 = engine_clock(e);
     e->st.time_schedule_s += t1 - t0;
     if (n_seqs == 0) {
@@ -353,7 +374,8 @@ int engine_step(engine *e, weft_err *err) {
                     .want_logits = e->b_want,
                     .n_seqs = n_seqs,
                     .seqs = e->b_views};
-    int rc = fwd_run(e->fwd, kv_cache_store_mut(e->kv), &b, e->logits, err);
+    fwd_split sp = {.n_hidden = n_hidden, .entry = e->b_entry, .hidden_in = e->b_hidden};
+    int rc = fwd_run_split(e->fwd, kv_cache_store_mut(e->kv), &b, &sp, e->logits, err);
     double t2 = engine_clock(e);
     e->st.time_forward_s += t2 - t1;
     if (rc != 0) {

@@ -2,7 +2,10 @@
  * Reads like the maths: embed → per layer (RMSNorm, Q/K/V, RoPE, cache write, attention,
  * output projection, residual, RMSNorm, SwiGLU FFN, residual) → final norm → logits for the
  * requested rows. All matrix work goes through kn_matmul over the whole batch at once, so
- * weights are streamed once per step however many sequences share it. */
+ * weights are streamed once per step however many sequences share it.
+ * Split inference: a forward may own only layers [lo, hi) (a partial model), and tokens may
+ * enter with a hidden state at a later layer; they come first in the batch, so at every layer
+ * the tokens that have reached it are the suffix [f0, T) and the layer runs on those rows. */
 #include "weft/forward.h"
 
 #include <math.h>
@@ -15,6 +18,7 @@ struct weft_forward {
     const weft_model *m;
     tp_pool *pool;
     int max_tokens, max_ctx;
+    int lo, hi; /* the layers this forward runs */
     /* activations, [max_tokens][width] */
     float *x, *xb, *xb2, *q, *k, *v, *hb, *hb2;
     int32_t *sel;     /* batch indices whose logits are wanted */
@@ -53,7 +57,17 @@ void fwd_free(weft_forward *f) {
 
 weft_forward *fwd_new(const weft_model *m, tp_pool *pool, int max_tokens, int max_ctx,
                       weft_err *err) {
+    return fwd_new_range(m, pool, max_tokens, max_ctx, 0, m->cfg.n_layers, err);
+}
+
+weft_forward *fwd_new_range(const weft_model *m, tp_pool *pool, int max_tokens, int max_ctx,
+                            int layer_lo, int layer_hi, weft_err *err) {
     const weft_config *c = &m->cfg;
+    if (layer_lo < 0 || layer_hi < layer_lo || layer_hi > c->n_layers) {
+        weft_errf(err, "forward: layer range [%d, %d) is not inside [0, %d]", layer_lo, layer_hi,
+                  c->n_layers);
+        return NULL;
+    }
     if (max_tokens <= 0 || max_ctx <= 0 || !pool) {
         weft_errf(err, "forward: max_tokens (%d) and max_ctx (%d) must be positive, pool given",
                   max_tokens, max_ctx);
@@ -68,6 +82,8 @@ weft_forward *fwd_new(const weft_model *m, tp_pool *pool, int max_tokens, int ma
     f->pool = pool;
     f->max_tokens = max_tokens;
     f->max_ctx = max_ctx;
+    f->lo = layer_lo;
+    f->hi = layer_hi;
     size_t T = (size_t)max_tokens;
     size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t wide = max_size((size_t)c->dim, qd);
@@ -83,7 +99,7 @@ weft_forward *fwd_new(const weft_model *m, tp_pool *pool, int max_tokens, int ma
     f->last_pos = malloc(T * sizeof *f->last_pos);
     size_t sb = kn_matmul_scratch_bytes(&m->output, max_tokens);
     sb = max_size(sb, kn_matmul_scratch_bytes(&m->tok_embd, max_tokens));
-    for (int l = 0; l < c->n_layers; l++) {
+    for (int l = layer_lo; l < layer_hi; l++) {
         const weft_layer *ly = &m->layers[l];
         const kn_matrix *ws[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up,
                                  &ly->w_down};
@@ -104,19 +120,34 @@ weft_forward *fwd_new(const weft_model *m, tp_pool *pool, int max_tokens, int ma
     return f;
 }
 
-static int check_batch(weft_forward *f, const kv_store *kv, const weft_batch *b, weft_err *err) {
+static int check_batch(weft_forward *f, const kv_store *kv, const weft_batch *b,
+                       const fwd_split *sp, weft_err *err) {
     const weft_config *c = &f->m->cfg;
     if (b->n_tokens <= 0 || b->n_tokens > f->max_tokens)
         return weft_errf(err, "forward: batch has %d tokens (limit %d)", b->n_tokens, f->max_tokens);
     if (b->n_seqs <= 0 || b->n_seqs > f->max_tokens)
         return weft_errf(err, "forward: batch has %d sequences (limit %d)", b->n_seqs, f->max_tokens);
-    if (kv->n_layers != c->n_layers || kv->kv_dim != c->n_kv_heads * c->head_dim ||
-        kv->head_dim % c->head_dim != 0)
-        return weft_errf(err, "forward: KV store shape (%d layers, kv_dim %d in heads of %d) does "
-                              "not fit the model", kv->n_layers, kv->kv_dim, kv->head_dim);
+    if (f->hi > f->lo && (!kv || kv->n_layers != f->hi - f->lo ||
+                          kv->kv_dim != c->n_kv_heads * c->head_dim))
+        return weft_errf(err, "forward: KV store shape (%d layers, kv_dim %d) does not fit layers "
+                              "[%d, %d)", kv ? kv->n_layers : 0, kv ? kv->kv_dim : 0, f->lo, f->hi);
+    if (sp->n_hidden < 0 || sp->n_hidden > b->n_tokens || (sp->n_hidden > 0 && (!sp->entry ||
+                                                                               !sp->hidden_in)))
+        return weft_errf(err, "forward: n_hidden %d (of %d tokens) needs entry and hidden_in",
+                         sp->n_hidden, b->n_tokens);
+    if (sp->n_hidden < b->n_tokens && f->lo != 0)
+        return weft_errf(err, "forward: tokens enter at the embedding but this forward starts at "
+                              "layer %d", f->lo);
+    if (!sp->hidden_out && f->hi != c->n_layers)
+        return weft_errf(err, "forward: layers [%d, %d) end before the head; hidden_out needed",
+                         f->lo, f->hi);
+    for (int t = 0; t < sp->n_hidden; t++)
+        if (sp->entry[t] < f->lo || sp->entry[t] > f->hi || (t > 0 && sp->entry[t] > sp->entry[t - 1]))
+            return weft_errf(err, "forward: entry layer %d at batch index %d must lie in [%d, %d] "
+                                  "and not increase along the batch", sp->entry[t], t, f->lo, f->hi);
     for (int s = 0; s < b->n_seqs; s++) {
         f->last_pos[s] = -1;
-        for (int i = 0; i < b->seqs[s].n_blocks; i++) {
+        for (int i = 0; kv && i < b->seqs[s].n_blocks; i++) {
             int blk = b->seqs[s].blocks[i];
             if (blk < 0 || blk >= kv->n_blocks)
                 return weft_errf(err, "forward: sequence %d names KV block %d (store has %d)", s, blk,
@@ -125,7 +156,7 @@ static int check_batch(weft_forward *f, const kv_store *kv, const weft_batch *b,
     }
     for (int t = 0; t < b->n_tokens; t++) {
         int tok = b->token[t], s = b->seq[t], p = b->pos[t];
-        if (tok < 0 || tok >= c->vocab_size)
+        if (t >= sp->n_hidden && (tok < 0 || tok >= c->vocab_size))
             return weft_errf(err, "forward: token %d at batch index %d is outside the vocabulary "
                                   "(%d)", tok, t, c->vocab_size);
         if (s < 0 || s >= b->n_seqs)
@@ -134,7 +165,7 @@ static int check_batch(weft_forward *f, const kv_store *kv, const weft_batch *b,
         if (p < 0 || p >= f->max_ctx)
             return weft_errf(err, "forward: position %d at batch index %d is outside the context "
                                   "(%d)", p, t, f->max_ctx);
-        if ((int64_t)p >= (int64_t)b->seqs[s].n_blocks * kv->block_tokens)
+        if (kv && (int64_t)p >= (int64_t)b->seqs[s].n_blocks * kv->block_tokens)
             return weft_errf(err, "forward: position %d of sequence %d has no KV block (%d blocks "
                                   "of %d)", p, s, b->seqs[s].n_blocks, kv->block_tokens);
         if (p <= f->last_pos[s])
@@ -175,25 +206,49 @@ static void rope_rotate(float *x, int n_heads, int head_dim, const float *cs, co
 }
 
 int fwd_run(weft_forward *f, kv_store *kv, const weft_batch *b, float *logits, weft_err *err) {
-    if (check_batch(f, kv, b, err) != 0) return -1;
-    if (f->comm) f->comm->begin(f->comm->ctx, kv, f->max_tokens, f->max_ctx, b);
+    return fwd_run_split(f, kv, b, NULL, logits, err);
+}
+
+int fwd_run_split(weft_forward *f, kv_store *kv, const weft_batch *b, const fwd_split *split,
+                  float *logits, weft_err *err) {
+    const fwd_split none = {0};
+    const fwd_split *sp = split ? split : &none;
+    if (check_batch(f, kv, b, sp, err) != 0) return -1;
     const weft_model *m = f->m;
     const weft_config *c = &m->cfg;
+    if (f->comm && (sp->n_hidden > 0 || f->lo != 0 || f->hi != c->n_layers))
+        return weft_errf(err, "forward: split inference and tensor parallelism do not combine");
+    if (f->comm) f->comm->begin(f->comm->ctx, kv, f->max_tokens, f->max_ctx, b);
     const int T = b->n_tokens, D = c->dim, H = c->hidden_dim;
     const int QD = c->n_heads * c->head_dim, KVD = c->n_kv_heads * c->head_dim;
     const int half = c->rope_dim / 2;
 
-    for (int t = 0; t < T; t++) kn_matrix_row_f32(&m->tok_embd, b->token[t], f->x + (size_t)t * D);
+    const int NH = sp->n_hidden;
+    if (NH > 0) memcpy(f->x, sp->hidden_in, sizeof(float) * (size_t)NH * D);
+    for (int t = NH; t < T; t++) kn_matrix_row_f32(&m->tok_embd, b->token[t], f->x + (size_t)t * D);
 
-    for (int l = 0; l < c->n_layers; l++) {
-        const weft_layer *ly = &m->layers[l];
+    int f0 = NH; /* tokens [f0, T) have reached the current layer */
+    for (int gl = f->lo; gl < f->hi; gl++) {
+        const int l = gl - f->lo; /* the layer's index in this range's KV store */
+        const weft_layer *ly = &m->layers[gl];
+        while (f0 > 0 && sp->entry[f0 - 1] <= gl) f0--;
+        if (f0 == T) continue;
+        const int n = T - f0;
+        float *x = f->x + (size_t)f0 * D, *xb = f->xb + (size_t)f0 * D;
+        float *xb2 = f->xb2 + (size_t)f0 * QD, *hb = f->hb + (size_t)f0 * H;
+        weft_batch sb = *b; /* the active suffix, for attention */
+        sb.n_tokens = n;
+        sb.token += f0;
+        sb.pos += f0;
+        sb.seq += f0;
         /* attention block */
-        for (int t = 0; t < T; t++)
+        for (int t = f0; t < T; t++)
             kn_rmsnorm(f->xb + (size_t)t * D, f->x + (size_t)t * D, ly->attn_norm, D, c->norm_eps);
         const kn_matrix *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
-        float *qkv_out[3] = {f->q, f->k, f->v};
-        kn_matmul_multi(f->pool, qkv, 3, f->xb, T, qkv_out, f->scratch);
-        for (int t = 0; t < T; t++) {
+        float *qkv_out[3] = {f->q + (size_t)f0 * QD, f->k + (size_t)f0 * KVD,
+                             f->v + (size_t)f0 * KVD};
+        kn_matmul_multi(f->pool, qkv, 3, xb, n, qkv_out, f->scratch);
+        for (int t = f0; t < T; t++) {
             const float *cs = f->attn.rope_cos + (size_t)b->pos[t] * half;
             const float *sn = f->attn.rope_sin + (size_t)b->pos[t] * half;
             rope_rotate(f->q + (size_t)t * QD, c->n_heads, c->head_dim, cs, sn, half);
@@ -202,21 +257,25 @@ int fwd_run(weft_forward *f, kv_store *kv, const weft_batch *b, float *logits, w
             int p = b->pos[t], blk = sq->blocks[p / kv->block_tokens], row = p % kv->block_tokens;
             kv_write_row(kv, blk, l, row, f->k + (size_t)t * KVD, f->v + (size_t)t * KVD);
         }
-        attn_run(&f->attn, f->pool, kv, l, b, f->q, f->xb2);
-        kn_matmul(f->pool, &ly->wo, f->xb2, T, f->xb, f->scratch);
-        if (f->comm) f->comm->allreduce(f->comm->ctx, f->xb, (size_t)T * D);
-        kn_add(f->x, f->xb, T * D);
+        attn_run(&f->attn, f->pool, kv, l, &sb, f->q + (size_t)f0 * QD, xb2);
+        kn_matmul(f->pool, &ly->wo, xb2, n, xb, f->scratch);
+        if (f->comm) f->comm->allreduce(f->comm->ctx, xb, (size_t)n * D);
+        kn_add(x, xb, n * D);
 
         /* feed-forward block */
-        for (int t = 0; t < T; t++)
+        for (int t = f0; t < T; t++)
             kn_rmsnorm(f->xb + (size_t)t * D, f->x + (size_t)t * D, ly->ffn_norm, D, c->norm_eps);
         const kn_matrix *gu[2] = {&ly->w_gate, &ly->w_up};
-        float *gu_out[2] = {f->hb, f->hb2};
-        kn_matmul_multi(f->pool, gu, 2, f->xb, T, gu_out, f->scratch);
-        kn_swiglu(f->hb, f->hb2, T * H);
-        kn_matmul(f->pool, &ly->w_down, f->hb, T, f->xb, f->scratch);
-        if (f->comm) f->comm->allreduce(f->comm->ctx, f->xb, (size_t)T * D);
-        kn_add(f->x, f->xb, T * D);
+        float *gu_out[2] = {hb, f->hb2 + (size_t)f0 * H};
+        kn_matmul_multi(f->pool, gu, 2, xb, n, gu_out, f->scratch);
+        kn_swiglu(hb, f->hb2 + (size_t)f0 * H, n * H);
+        kn_matmul(f->pool, &ly->w_down, hb, n, xb, f->scratch);
+        if (f->comm) f->comm->allreduce(f->comm->ctx, xb, (size_t)n * D);
+        kn_add(x, xb, n * D);
+    }
+    if (sp->hidden_out) { /* the client side of a split: hand the states on */
+        memcpy(sp->hidden_out, f->x, sizeof(float) * (size_t)T * D);
+        return 0;
     }
 
     /* final norm and classifier, only for rows that want logits */

@@ -90,6 +90,12 @@ static const opt_def opts[] = {
      "kernel threads of each secondary worker (default 1)", 1, 1024, NULL},
     {"secondary-max-running", "WEFT_SECONDARY_MAX_RUNNING", OPT_INT, "N",
      "running batch of each secondary worker (default 4)", 1, 4096, NULL},
+    {"split-port", "WEFT_SPLIT_PORT", OPT_INT, "N",
+     "accept split-inference clients on TCP port N, 0 = any free port (default off)", 0, 65535,
+     NULL},
+    {"split-profile", "WEFT_SPLIT_PROFILE", OPT_STR, "F",
+     "this server's `weft split profile` JSON: plans the split of clients asking for auto", 0, 0,
+     NULL},
     {"config", "WEFT_CONFIG", OPT_STR, "FILE", "read options from FILE (key = value lines)", 0,
      0, NULL},
 };
@@ -125,6 +131,7 @@ static void config_defaults(srv_config *c) {
     c->workers = 1;
     c->secondary_threads = 1;
     c->secondary_max_running = 4;
+    c->split_port = -1;
 }
 
 static int copy_str(char *dst, size_t size, const char *v, const char *src, const char *name) {
@@ -212,6 +219,7 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
         else if (!strcmp(name, "workers")) c->workers = iv;
         else if (!strcmp(name, "secondary-threads")) c->secondary_threads = iv;
         else if (!strcmp(name, "secondary-max-running")) c->secondary_max_running = iv;
+        else if (!strcmp(name, "split-port")) c->split_port = iv;
         return 0;
     }
     case OPT_SIZE:
@@ -255,6 +263,8 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
             return copy_str(c->api_key, sizeof c->api_key, v, src, name);
         if (!strcmp(name, "predictor"))
             return copy_str(c->predictor, sizeof c->predictor, v, src, name);
+        if (!strcmp(name, "split-profile"))
+            return copy_str(c->split_profile, sizeof c->split_profile, v, src, name);
         return 0; /* config: handled by the caller */
     }
     return 0;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/split_server.h"
 #include "server/srv_internal.h"
 #include "weft/tp.h"
 
@@ -68,6 +69,27 @@ static int start_engine(srv *s, weft_err *err) {
     if (chat_template_init(&s->tmpl, s->model, c->chat_template) != 0)
         return weft_errf(err, "unknown chat template '%s'", c->chat_template);
     return workers_start(s, err); /* one engine per worker (workers.c) */
+}
+
+/* The split-inference port (--split-port): its own listener thread over the same engine. */
+static int split_start(srv *s, weft_err *err) {
+    const srv_config *c = s->cfg;
+    if (c->prefix_sharing)
+        return weft_errf(err, "--split-port needs --prefix-sharing off (a split request's cache "
+                              "holds only its server-side layers)");
+    split_srv_config sc = {.host = c->host, .port = c->split_port, .api_key = c->api_key,
+                           .max_seq_len = s->ctx, .idle_timeout_s = c->connection_timeout_s};
+    if (c->split_profile[0]) {
+        s->split_plan = split_auto_new(s->model, s->eng, c->split_profile, err);
+        if (!s->split_plan) return -1;
+        sc.choose = split_auto_choose;
+        sc.choose_ctx = s->split_plan;
+    }
+    s->split = split_srv_start(s->eng, s->model, &sc, err);
+    if (!s->split) return -1;
+    fprintf(stderr, "weft serve: split clients on %s:%d (auto split %s)\n", c->host,
+            split_srv_port(s->split), s->split_plan ? "planned from the profile" : "off");
+    return 0;
 }
 
 int srv_run(const srv_config *c) { return srv_run_loaded(c, NULL, NULL); }
@@ -134,6 +156,10 @@ int srv_run_loaded(const srv_config *c, weft_model *preloaded, struct tp_session
         fprintf(stderr, "weft serve: %s\n", err.msg);
         goto done;
     }
+    if (c->split_port >= 0 && split_start(&s, &err) != 0) {
+        fprintf(stderr, "weft serve: %s\n", err.msg);
+        goto done;
+    }
     atomic_store(&s.state, SRV_READY);
     const char *h = c->host;
     bool v6 = strchr(h, ':') != NULL;
@@ -178,6 +204,8 @@ int srv_run_loaded(const srv_config *c, weft_model *preloaded, struct tp_session
     rc = 0;
 done:
     if (s.daemon) MHD_stop_daemon(s.daemon); /* joins every connection thread */
+    split_srv_stop(s.split); /* before the engine: it cancels its requests there */
+    split_auto_free(s.split_plan);
     workers_stop(&s);
     tp_job_end(s.tp);
     model_free(s.model);

@@ -40,6 +40,8 @@ typedef struct srv_config {
     int workers;               /* engines (1 = no offloading; default 1) */
     int secondary_threads;     /* kernel threads of each secondary worker (default 1) */
     int secondary_max_running; /* running batch of each secondary worker (default 4) */
+    int split_port;            /* split-inference clients (docs/split-protocol.md); -1 = off */
+    char split_profile[4096];  /* the server's `weft split profile` JSON, for --split auto */
 } srv_config;
 
 /* Loads the configuration: defaults < config file < environment < flags. Returns 0, 1 when

@@ -50,6 +50,8 @@ typedef struct srv {
     pthread_cond_t idle; /* n_live dropped to 0 */
     int n_waiting;       /* submitted, no first event yet (the bounded queue) */
     int n_live;          /* generation requests between submit and response end */
+    struct split_srv *split; /* --split-port */
+    struct split_auto *split_plan; /* --split-profile */
 } srv;
 
 /* ---- errors.c: OpenAI's error object ---- */

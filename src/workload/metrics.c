@@ -172,6 +172,8 @@ void metrics_collector_on_event(void *ctx, const engine_event *ev) {
     case ENGINE_EV_PREEMPTED:
         r->n_preempted++;
         break;
+    case ENGINE_EV_CONSUMED: /* split requests only */
+        break;
     case ENGINE_EV_FINISHED:
         if (r->finish_s < 0) {
             r->finish_s = ev->t_s;

@@ -1,0 +1,102 @@
+/* engine_split.c — the engine's side of split inference: hidden states that clients computed
+ * for the first layers of their requests arrive from other threads (engine_split_feed, queued
+ * under the engine lock like cancels), and the stepping thread hands them to their sequences.
+ * A split sequence runs in a step only for positions whose state has arrived (seq_ready); its
+ * tokens join the same fused batch as everyone else's (engine_step.c orders them first, later
+ * entry layers first, as fwd_run_split wants). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+int engine_split_feed(engine *e, uint64_t id, const float *rows, int n, weft_err *err) {
+    if (!e || !rows || n <= 0) return weft_errf(err, "engine: split feed needs rows");
+    size_t bytes = sizeof(float) * (size_t)n * (size_t)e->m->cfg.dim;
+    float *copy = malloc(bytes);
+    if (!copy) return weft_errf(err, "engine: out of memory for %d hidden states", n);
+    memcpy(copy, rows, bytes);
+    engine_lock(e);
+    int rc = 0;
+    if (!id_list_contains(&e->live, id)) {
+        rc = weft_errf(err, "engine: split feed for unknown request %llu", (unsigned long long)id);
+    } else if (e->feeds.n == e->feeds.cap) {
+        int nc = e->feeds.cap ? 2 * e->feeds.cap : 8;
+        split_feed *nv = realloc(e->feeds.v, sizeof *nv * (size_t)nc);
+        if (!nv) rc = weft_errf(err, "engine: out of memory queueing a split feed");
+        else {
+            e->feeds.v = nv;
+            e->feeds.cap = nc;
+        }
+    }
+    if (rc == 0) {
+        e->feeds.v[e->feeds.n++] = (split_feed){id, copy, n};
+        copy = NULL;
+        pthread_cond_signal(&e->wake);
+    }
+    engine_unlock(e);
+    free(copy);
+    return rc;
+}
+
+void split_feeds_free(feed_list *l) {
+    for (int i = 0; i < l->n; i++)
+        free(l->v[i].rows);
+    free(l->v);
+    *l = (feed_list){0};
+}
+
+int seq_ready(const engine_seq *s) {
+    int left = s->n_tokens - s->n_computed;
+    if (!s->req.split) return left;
+    return s->hid_n < left ? s->hid_n : left;
+}
+
+/* Stores feed f in s; -1 when it does not fit s's positions or memory runs out. */
+static int store(engine *e, engine_seq *s, const split_feed *f) {
+    const int D = e->m->cfg.dim;
+    if (!s->req.split || s->n_computed + s->hid_n + f->n > s->n_tokens) return -1;
+    if (s->hid_n + f->n > s->hid_cap) {
+        int nc = s->hid_n + f->n;
+        float *nv = realloc(s->hid, sizeof(float) * (size_t)nc * D);
+        if (!nv) return -1;
+        s->hid = nv;
+        s->hid_cap = nc;
+    }
+    memcpy(s->hid + (size_t)s->hid_n * D, f->rows, sizeof(float) * (size_t)f->n * D);
+    s->hid_n += f->n;
+    return 0;
+}
+
+void split_take_feeds(engine *e) {
+    engine_lock(e);
+    feed_list fl = e->feeds;
+    e->feeds = (feed_list){0};
+    engine_unlock(e);
+    for (int i = 0; i < fl.n; i++) {
+        const split_feed *f = &fl.v[i];
+        for (int w = 0; w < e->waiting.n; w++) {
+            engine_seq *s = e->waiting.v[w];
+            if (s->req.id != f->id) continue;
+            if (store(e, s, f) != 0) {
+                seq_list_remove_at(&e->waiting, w);
+                seq_finish(e, s, ENGINE_FINISH_ERROR);
+                seq_free(s);
+            }
+            break;
+        }
+        for (int r = 0; r < e->running.n; r++) {
+            engine_seq *s = e->running.v[r];
+            if (s->req.id != f->id || s->padding) continue;
+            if (store(e, s, f) != 0) {
+                kv_seq_close(e->kv, s->h);
+                s->h = -1;
+                e->closed_since_compact = true;
+                seq_list_remove_at(&e->running, r);
+                seq_finish(e, s, ENGINE_FINISH_ERROR);
+                seq_free(s);
+            }
+            break;
+        }
+    }
+    split_feeds_free(&fl);
+}

@@ -1,0 +1,85 @@
+/* split_auto.c — `--split auto` on the server: when a split client connects asking the server
+ * to plan, its HELLO (prompt length, max_tokens as the expected output, SLA, the client's
+ * measured per-layer costs and link) and this server's own measured costs (`weft split profile`
+ * JSON given with --split-profile) go to the planner's split_choose_one (include/weft/
+ * split_plan.h), which returns the least-server-work split point meeting the SLA. The client
+ * may not take the head (p = L is "fully local" in the cost model, which this protocol does not
+ * do), and a client that states no bandwidth is taken as on a fast local link. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "server/split_server.h"
+#include "weft/split_plan.h"
+
+struct split_auto {
+    const weft_model *m;
+    engine *eng;
+    split_profile prof;
+};
+
+split_auto *split_auto_new(const weft_model *m, engine *e, const char *path, weft_err *err) {
+    split_auto *a = calloc(1, sizeof *a);
+    if (!a) {
+        weft_errf(err, "out of memory");
+        return NULL;
+    }
+    a->m = m;
+    a->eng = e;
+    if (split_profile_read_json(path, &a->prof, err) != 0) {
+        free(a);
+        return NULL;
+    }
+    if (a->prof.n_layers != m->cfg.n_layers) {
+        weft_errf(err, "--split-profile %s was measured on %d layers; the model has %d", path,
+                  a->prof.n_layers, m->cfg.n_layers);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void split_auto_free(split_auto *a) {
+    free(a);
+}
+
+int split_auto_choose(void *ctx, const split_hello *h, char *msg, size_t msg_size) {
+    split_auto *a = ctx;
+    const weft_config *c = &a->m->cfg;
+    split_server s = {0};
+    s.n_layers = c->n_layers;
+    s.cost = a->prof.cost;
+    s.slowdown = 1;
+    s.window_s = 1;
+    s.cores = a->prof.threads > 0 ? a->prof.threads : 1;
+    s.load = 0;
+    s.kv_bytes_per_layer_token = 2.0 * c->n_kv_heads * c->head_dim * sizeof(float);
+    s.kv_capacity_bytes = 0; /* the engine's cache admits or preempts; not planned here */
+    split_request r = {0};
+    r.prompt_tokens = h->n_prompt;
+    r.output_tokens = h->max_tokens;
+    r.sla_s = h->sla_s > 0 ? h->sla_s : 1e9;
+    r.count = 1;
+    r.client = (split_device_cost){h->layer_prefill_s, h->layer_decode_s, h->head_prefill_s,
+                                   h->head_decode_s};
+    r.client_max_layers = h->client_max_layers > 0 ? h->client_max_layers : c->n_layers;
+    r.client_can_head = 0;
+    r.link_bw_Bps = h->link_bw_Bps > 0 ? h->link_bw_Bps : 1e12;
+    r.link_rtt_s = h->link_rtt_s;
+    r.hidden_bytes_per_token = (double)c->dim * ((h->flags & SPLIT_HELLO_F16) ? 2 : 4);
+    split_choice ch;
+    weft_err err = {{0}};
+    int p = h->split >= 0 ? (split_cost_eval(&r, &s, h->split, &ch, &err) == 0 ? h->split : -1)
+                          : split_choose_one(&r, &s, -1, &ch, &err);
+    if (p < 0) {
+        if (h->split >= 0) return h->split; /* a fixed split needs no prediction */
+        snprintf(msg, msg_size, "auto split: %s", err.msg);
+        return p;
+    }
+    /* the planner's prediction, for comparison with what the request then costs */
+    fprintf(stderr,
+            "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f predicted server_work_s=%.6f "
+            "latency_s=%.4f sla_ok=%d\n",
+            h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s,
+            ch.server_work_s, ch.latency_s, ch.sla_ok);
+    return p;
+}
