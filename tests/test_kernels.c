@@ -393,6 +393,29 @@ static void test_matmul_all(void **state) {
     tp_free(pool);
 }
 
+/* The VNNI kernel's batched path (n >= 12, with WEFT_Q_BATCHED_MIN_N set): weights packed per call in chunks of 32 blocks of
+ * 16 rows, micro-tiles of 2 row groups x up to 4 X rows. Every n from 1 to 67 (all X-tile
+ * tails, both sides of the n threshold), an odd block count over two K chunks (pair-
+ * interleaved activations end in a half pair), and 3 threads on 100 rows: shares of 48
+ * (a lone 16-row group after a 32-row tile), 32 and 20 (16 packed + 4 on the tile path). */
+static void test_matmul_quant_batched(void **state) {
+    (void)state;
+    tp_pool *pool = tp_new(3);
+    assert_non_null(pool);
+    assert_int_equal(setenv("WEFT_Q_BATCHED_MIN_N", "1", 1), 0);
+    int ns[67];
+    for (int i = 0; i < 67; i++)
+        ns[i] = i + 1;
+    run_matmul_case_n(pool, WEFT_Q8_0, 100, 32 * 45, 0, ns, 67);
+    run_matmul_case_n(pool, WEFT_Q4_0, 100, 32 * 45, 18, ns, 67);
+    static const int few[] = {12, 13, 32, 33};
+    run_matmul_case_n(pool, WEFT_Q8_0, 16, 32, 0, few, 4);  /* one block, one group */
+    run_matmul_case_n(pool, WEFT_Q4_0, 35, 2048, 0, few, 4); /* K chunks 32 + 32 */
+    run_matmul_case_n(NULL, WEFT_Q8_0, 64, 96, 34, few, 4);  /* caller thread only */
+    assert_int_equal(unsetenv("WEFT_Q_BATCHED_MIN_N"), 0);
+    tp_free(pool);
+}
+
 static void test_matmul_no_pool(void **state) {
     (void)state;
     t_matrix tm = t_make(WEFT_Q4_0, 19, 64, 0);
@@ -544,6 +567,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_isa_set),         cmocka_unit_test(test_threadpool),
         cmocka_unit_test(test_matmul_all),      cmocka_unit_test(test_matmul_no_pool),
+        cmocka_unit_test(test_matmul_quant_batched),
         cmocka_unit_test(test_matrix_row),      cmocka_unit_test(test_ops),
         cmocka_unit_test(test_bandwidth_probe),
     };

@@ -70,6 +70,11 @@ typedef struct kn_qact {
     const float *dsum;
     int cols, nb;
     size_t qstride;
+    /* The VNNI kernel's packed batched path runs for n >= packed_min_n (INT_MAX: never). It
+     * sums a row's blocks in a different float order than the tile kernel that n = 1 uses,
+     * so with it on a sequence's logits depend (within Q8 quantization noise) on its batch;
+     * off by default, WEFT_Q_BATCHED_MIN_N turns it on (see docs/kernels.md). */
+    int packed_min_n;
 } kn_qact;
 
 /* Quantizes one row of `cols` floats (a multiple of 32) in natural element order. */

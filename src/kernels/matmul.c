@@ -8,6 +8,8 @@
  * read each weight row once per call for all n X rows, so a batch of a few tokens costs about
  * the same memory traffic as one. */
 #include <assert.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <math.h>
 #include <string.h>
 
@@ -213,6 +215,16 @@ static void quant_worker(void *ctx, int ith, int nth) {
     }
 }
 
+/* WEFT_Q_BATCHED_MIN_N=N turns on the VNNI kernel's packed path for n >= N (the kernel still
+ * needs n >= 12); unset, empty or invalid: off, so results do not depend on the batch. */
+static int q_batched_min_n(void) {
+    const char *e = getenv("WEFT_Q_BATCHED_MIN_N");
+    if (!e || !*e) return INT_MAX;
+    char *end;
+    long v = strtol(e, &end, 10);
+    return *end || v < 1 || v > INT_MAX ? INT_MAX : (int)v;
+}
+
 /* Runs n_w matrices of one type and column count over the same X: one activation
  * quantization and one pool dispatch, each thread taking its share of every matrix's rows. */
 static void mm_run(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
@@ -267,7 +279,8 @@ static void mm_run(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const flo
                    .dsum = job.dsum,
                    .cols = W0->cols,
                    .nb = nb,
-                   .qstride = align64((size_t)W0->cols)};
+                   .qstride = align64((size_t)W0->cols),
+                   .packed_min_n = q_batched_min_n()};
     job.A = &act;
     job.qfn = vnni                 ? kn_mm_quant_avx512
               : isa >= KN_ISA_AVX2 ? kn_mm_quant_avx2
