@@ -22,7 +22,9 @@ int tp_job_begin(int n, tp_load_fn load, void *load_ctx, int threads, tp_session
         model_free(mm);
         tp_session_close(ss);
         if (rank == 0) return -1;
-        *exit_code = 1; /* the leader reports why */
+        /* The leader reports why and exits non-zero. A follower exiting non-zero first would
+         * make mpirun abort the job before the leader has printed the reason. */
+        *exit_code = 0;
         return 1;
     }
     if (tp_session_rank(ss) == 0) {
