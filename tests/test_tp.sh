@@ -36,9 +36,13 @@ fi
 # Root needs OpenMPI's explicit consent; 2 ranks on a 2-core machine may oversubscribe.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none
-# OpenMPI's own allocations that it never frees are not weft's leaks (sanitizer build only).
-export LSAN_OPTIONS="suppressions=$src/tests/lsan_mpi.supp:print_suppressions=0"
-MPI2="mpirun -np 2 -x LSAN_OPTIONS"
+# Sanitizer build: OpenMPI keeps allocations past MPI_Finalize in plug-ins (PMIx, hwloc,
+# transports) it has unloaded by exit, so LeakSanitizer reports them with "<unknown module>"
+# frames that no suppression can name. Leak checking is therefore off in the MPI ranks only;
+# ASan (memory errors) and UBSan stay on, and weft's own allocations are leak-checked by the
+# other sanitizer tests (test_tp_plan covers sharding; test_engine/test_forward the rest).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+MPI2="mpirun -np 2 -x ASAN_OPTIONS"
 
 for spec in test-gqa:f32 test-odd:f32 test-gqa:q8_0 test-odd:q8_0; do
     "$weft" model synth --preset "${spec%%:*}" --type "${spec##*:}" \
@@ -123,7 +127,7 @@ rank1_pid() { # the weft process of rank 1 under mpirun $1
     done
 }
 start_serve() {
-    WEFT_TP_TIMEOUT_S=2 WEFT_TP_FAIL_GRACE_S=4 mpirun -np 2 -x LSAN_OPTIONS -x WEFT_TP_TIMEOUT_S \
+    WEFT_TP_TIMEOUT_S=2 WEFT_TP_FAIL_GRACE_S=4 mpirun -np 2 -x ASAN_OPTIONS -x WEFT_TP_TIMEOUT_S \
         -x WEFT_TP_FAIL_GRACE_S "$weft" serve --tp 2 --model "$tmp/test-gqa-f32.gguf" --port 0 \
         --threads 1 >"$tmp/srv" 2>&1 &
     srv_pid=$!
@@ -135,7 +139,7 @@ start_serve() {
     done
     [ -n "$port" ] || fail "serve --tp 2 did not start: $(cat "$tmp/srv")"
     curl -sf "http://127.0.0.1:$port/health" | grep -q '"ok"' || fail "/health not ok at start"
-    out=$(curl -sf "http://127.0.0.1:$port/v1/completions" -d '{"prompt":"a","max_tokens":5}') ||
+    out=$(curl -sf "http://127.0.0.1:$port/v1/completions" -d '{"prompt":"a","max_tokens":5,"ignore_eos":true}') ||
         fail "completion under --tp 2 failed"
     echo "$out" | grep -q '"completion_tokens":5' || fail "completion: $out"
     r1=$(rank1_pid "$srv_pid")
