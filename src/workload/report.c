@@ -11,13 +11,16 @@ static double pct(double part, double whole) {
     return whole > 0 ? 100.0 * part / whole : 0;
 }
 
+void report_meta_header(FILE *out, const report_meta *meta) {
+    if (!meta) return;
+    if (meta->machine) fprintf(out, "machine: %s\n", meta->machine);
+    if (meta->model) fprintf(out, "model: %s\n", meta->model);
+    if (meta->workload) fprintf(out, "workload: %s\n", meta->workload);
+    fprintf(out, "\n");
+}
+
 void report_table(FILE *out, const report_meta *meta, const report_run *runs, int n) {
-    if (meta) {
-        if (meta->machine) fprintf(out, "machine: %s\n", meta->machine);
-        if (meta->model) fprintf(out, "model: %s\n", meta->model);
-        if (meta->workload) fprintf(out, "workload: %s\n", meta->workload);
-        fprintf(out, "\n");
-    }
+    report_meta_header(out, meta);
     fprintf(out, "| label | mode | kv | done | makespan s | out tok/s | req/s | TTFT p50 ms | "
                  "TTFT p99 ms | TPOT mean ms | e2e p50 s | e2e p99 s | KV live %% | prefilled "
                  "tok | prefix hit tok | preempt | fwd/sample/sched/compact %% | HTTP/net err |\n");

@@ -42,6 +42,8 @@ typedef struct report_meta {
     const char *command;  /* the command line */
 } report_meta;
 
+/* The machine / model / workload lines every table starts with (nothing when meta is NULL). */
+void report_meta_header(FILE *out, const report_meta *meta);
 void report_table(FILE *out, const report_meta *meta, const report_run *runs, int n);
 /* The CSV columns, comma-separated, for tests and scripts. */
 const char *report_csv_header(void);

@@ -78,12 +78,7 @@ void report_sched_summarize(const report_run *r, report_sched_summary *o) {
 }
 
 void report_sched_table(FILE *out, const report_meta *meta, const report_run *runs, int n) {
-    if (meta) {
-        if (meta->machine) fprintf(out, "machine: %s\n", meta->machine);
-        if (meta->model) fprintf(out, "model: %s\n", meta->model);
-        if (meta->workload) fprintf(out, "workload: %s\n", meta->workload);
-        fprintf(out, "\n");
-    }
+    report_meta_header(out, meta);
     fprintf(out, "| label | policy | done | out tok/s | e2e mean s | e2e p50 s | e2e p99 s | TTFT "
                  "mean s | TTFT p99 s | queue mean s | queue max s | deadline miss | preempt | "
                  "pred/actual tok | p90 cover | sched us/step | sched %% |\n");
