@@ -7,7 +7,7 @@
 # the environment for the earlier configuration, whose results are kept as sched_mr8.*) so that
 # at these loads a queue forms and the order matters; the KV cache holds all running sequences
 # (no preemption) except in the consolidation experiment.
-#   part 1 (one benchlock hold): capacity = output tok/s of a saturated run (48 requests at t=0,
+#   part 1 (one bench/quiet.sh hold): capacity = output tok/s of a saturated run (48 requests at t=0,
 #          fcfs), then Poisson arrivals at 80% and 95% of it, all six policies, in-process
 #          (`weft bench engine --policy ...`).  Capacity = max_running / TPOT of that run.
 #   part 2 (a second hold): a replay of the Azure conversation trace's arrival times (first
@@ -19,9 +19,9 @@
 # Deadlines: every request gets 2 s + 3x the measured saturated per-token time per output token
 # (a per-request SLO that scales with its length); priorities: 3 seeded random levels.
 #   part 3 (a third, short hold): Poisson at 1.25 x capacity (a transient overload), in-process.
-# Reproduce: make build && /work/wt/benchlock bash bench/sched.sh part1 &&
-#            /work/wt/benchlock bash bench/sched.sh part2 &&
-#            /work/wt/benchlock bash bench/sched.sh part3 ; bash bench/sched.sh report
+# Reproduce: make build && bash bench/quiet.sh bash bench/sched.sh part1 &&
+#            bash bench/quiet.sh bash bench/sched.sh part2 &&
+#            bash bench/quiet.sh bash bench/sched.sh part3 ; bash bench/sched.sh report
 # (--quick as the second argument: a smoke run with tiny15m and few requests, into
 # $TMPDIR/weft-sched-quick).
 source "$(dirname "$0")/engine_lib.sh"

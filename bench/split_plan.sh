@@ -5,12 +5,12 @@
 # and as the fast client (1 thread, batch 1); slow clients are that client x4. Reports server
 # work per request and per output token for no split, the greedy baselines and the DP, at equal
 # SLA attainment, and a sweep over the server's KV headroom.
-# Reproduce: make build && /work/wt/benchlock bash bench/split_plan.sh   (--quick: a smoke run)
+# Reproduce: make build && bash bench/quiet.sh bash bench/split_plan.sh   (--quick: a smoke run)
 source "$(dirname "$0")/engine_lib.sh"
 bench_args "$@"
 if [ $quick = 1 ]; then name=split_plan.quick; reps=2; else name=split_plan; reps=7; fi
-sprof=$results/$name.server_profile.json
-cprof=$results/$name.client_profile.json
+sprof=bench/results/$name.server_profile.json
+cprof=bench/results/$name.client_profile.json
 if [ $runs = 1 ]; then
     synth_model llama7b q8_0 "$scratch/m.gguf" --layers 2
     "$WEFT" split profile --model "$scratch/m.gguf" --threads 2 --batch 8 --prompt-tokens 64 \
@@ -41,7 +41,7 @@ done
     cat "$results/$name.machine.txt" 2>/dev/null || echo "machine: unknown"
     echo "(shared machine; profiles: $name.server_profile.json, $name.client_profile.json)"
     echo
-    echo "Command: /work/wt/benchlock bash bench/split_plan.sh"
+    echo "Command: bash bench/quiet.sh bash bench/split_plan.sh"
     echo
     echo '```'
     echo "$out"

@@ -10,7 +10,7 @@
 # reports the median over rounds. The all-reduce share comes from rank 0's "tp:" line
 # (time inside MPI all-reduce — transfer plus waiting for the other rank — over the time of
 # the forward passes, prefill included).
-# Reproduce: make build && /work/wt/benchlock bash bench/tp.sh     (--quick: 1 round, 8 layers)
+# Reproduce: make build && bash bench/quiet.sh bash bench/tp.sh     (--quick: 1 round, 8 layers)
 source "$(dirname "$0")/engine_lib.sh"
 bench_args "$@"
 command -v mpirun >/dev/null || { echo "mpirun not found (scripts/setup.sh installs openmpi-bin)"; exit 1; }
@@ -69,7 +69,7 @@ med() { # CONFIG BATCH COLUMN
     echo "Model: tiny110m synth F32 (dim 768, 12 layers, 12 heads, FFN 2048, vocab 32000 tied;"
     echo "~440 MB layer weights + 98 MB embedding/output). Each request: 16-token prompt, $out output"
     echo "tokens, all at t=0, dense KV. Decode tok/s = batch / mean TPOT; median of $rounds rounds."
-    echo "Command: \`/work/wt/benchlock bash bench/tp.sh\` (raw rows: bench/results/$name.csv)."
+    echo "Command: \`bash bench/quiet.sh bash bench/tp.sh\` (raw rows: bench/results/$name.csv)."
     echo
     echo "| configuration | processes × threads | batch | decode tok/s (median) | vs --tp 1 | all-reduce % of forward |"
     echo "|---|---|---|---|---|---|"
