@@ -683,7 +683,7 @@ static void forward_dense_compaction(kv_dtype dt) {
     kv_cache_config cfg = {KV_LAYOUT_DENSE, 4 * 64, 0, 64, 0, false, dt};
     kv_cache *c = kv_cache_new(&fx.m->cfg, &cfg, &err);
     assert_non_null(c);
-    assert_int_equal(kv_cache_store(c)->elem_bytes, kv_dtype_bytes(dt));
+    assert_int_equal(kv_elem_bytes(kv_cache_store(c)), kv_dtype_bytes(dt));
     kv_handle h = kv_seq_open(c, tok[3], N, NULL, &err);
     run_seq(fx.f, c, h, tok[3], 0, N, NDEC, ref, V);
     kv_seq_close(c, h);

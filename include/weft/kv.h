@@ -29,7 +29,6 @@ typedef struct kv_store {
     int n_blocks;
     size_t block_floats; /* elements per block for K (same for V) = n_layers*block_tokens*kv_dim */
     kv_dtype dtype;
-    size_t elem_bytes;   /* 4 (F32) or 2 (F16) */
     void *k;
     void *v;
 } kv_store;
@@ -52,6 +51,9 @@ size_t kv_store_bytes(const kv_store *s);
  * the bytes copied. The dense layout's compaction and tensor-parallel followers use it. */
 size_t kv_store_copy_rows(kv_store *s, int src, int dst, int rows);
 
+/* Bytes of one stored element: 4 (F32) or 2 (F16). */
+static inline size_t kv_elem_bytes(const kv_store *s) { return kv_dtype_bytes(s->dtype); }
+
 /* Element offset of (row, col) inside one block and layer, col in [0, kv_dim). */
 static inline size_t kv_elem_off(const kv_store *s, int row, int col) {
     size_t hs = (size_t)s->head_dim;
@@ -62,11 +64,11 @@ static inline size_t kv_elem_off(const kv_store *s, int row, int col) {
  * type; element (row, col) is kv_elem_off(s, row, col) elements further. */
 static inline void *kv_k_ptr(const kv_store *s, int block, int layer) {
     size_t e = (size_t)block * s->block_floats + (size_t)layer * s->block_tokens * s->kv_dim;
-    return (char *)s->k + e * s->elem_bytes;
+    return (char *)s->k + e * kv_elem_bytes(s);
 }
 static inline void *kv_v_ptr(const kv_store *s, int block, int layer) {
     size_t e = (size_t)block * s->block_floats + (size_t)layer * s->block_tokens * s->kv_dim;
-    return (char *)s->v + e * s->elem_bytes;
+    return (char *)s->v + e * kv_elem_bytes(s);
 }
 /* The same as floats: only for KV_F32 stores (rows r * kv_dim apart only when one head). */
 static inline float *kv_k_rows(const kv_store *s, int block, int layer) {

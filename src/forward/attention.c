@@ -74,8 +74,8 @@ static void attn_item(attn_job *j, float *scores, int item) {
     /* scores[h][p] = q_h · k_p / sqrt(hd), one block of cached rows at a time */
     const bool f16 = kv->dtype == KV_F16;
     /* one head's rows of a block are contiguous only in a head-major store */
-    const size_t run_bytes = rs == (size_t)hd ? (size_t)bt * rs * kv->elem_bytes : 0;
-    const size_t hoff_bytes = hoff * kv->elem_bytes;
+    const size_t run_bytes = rs == (size_t)hd ? (size_t)bt * rs * kv_elem_bytes(kv) : 0;
+    const size_t hoff_bytes = hoff * kv_elem_bytes(kv);
     for (int p0 = 0; p0 < n_pos; p0 += bt) {
         const void *kb = kv_k_ptr(kv, sq->blocks[p0 / bt], j->layer);
         int n = n_pos - p0 < bt ? n_pos - p0 : bt;

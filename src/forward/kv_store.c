@@ -52,7 +52,6 @@ kv_store *kv_store_new_typed(int n_layers, int n_heads, int head_dim, int block_
     s->n_blocks = n_blocks;
     s->block_floats = per;
     s->dtype = dtype;
-    s->elem_bytes = eb;
     size_t bytes = per * (size_t)n_blocks * eb;
     /* 64-byte alignment keeps K/V rows friendly to AVX-512 loads. */
     if (posix_memalign(&s->k, 64, bytes) != 0) s->k = NULL;
@@ -75,14 +74,14 @@ void kv_store_free(kv_store *s) {
 }
 
 size_t kv_store_bytes(const kv_store *s) {
-    return 2 * s->block_floats * (size_t)s->n_blocks * s->elem_bytes;
+    return 2 * s->block_floats * (size_t)s->n_blocks * kv_elem_bytes(s);
 }
 
 size_t kv_store_copy_rows(kv_store *s, int src, int dst, int rows) {
     /* head-major: each head's first `rows` rows are one run (see kv.h) */
     const size_t hs = (size_t)s->head_dim, n_heads = (size_t)(s->kv_dim / s->head_dim);
-    const size_t piece = (size_t)rows * hs * s->elem_bytes;
-    const size_t head_bytes = (size_t)s->block_tokens * hs * s->elem_bytes;
+    const size_t piece = (size_t)rows * hs * kv_elem_bytes(s);
+    const size_t head_bytes = (size_t)s->block_tokens * hs * kv_elem_bytes(s);
     for (int l = 0; l < s->n_layers; l++)
         for (size_t j = 0; j < n_heads; j++) {
             memcpy((char *)kv_k_ptr(s, dst, l) + j * head_bytes,
