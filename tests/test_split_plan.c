@@ -325,6 +325,174 @@ static void test_dp_equals_exhaustive(void **state) {
     assert_true(greedy_worse >= 3 && arrival_worse >= 5);
 }
 
+/* Shared client devices on top of a random instance: 1-3 devices, each request on one of them
+ * or on a device of its own; memory from "only the embedding fits" to "everything fits". */
+static void add_devices(uint64_t *rng, split_request *r, int n, split_server *s,
+                        split_client_device *dv) {
+    const int L = s->n_layers, nd = irand(rng, 1, 3);
+    for (int d = 0; d < nd; d++) {
+        dv[d].weight_bytes_per_layer = urand(rng, 1e3, 1e4);
+        dv[d].kv_bytes_per_layer_token = urand(rng, 1, 60);
+        dv[d].fixed_bytes = urand(rng, 0, 5e3);
+        dv[d].mem_bytes = dv[d].fixed_bytes + urand(rng, 0, L) * dv[d].weight_bytes_per_layer +
+                          urand(rng, 0, 1) * L * dv[d].kv_bytes_per_layer_token * 200;
+    }
+    s->devices = dv;
+    s->n_devices = nd;
+    s->device_units = irand(rng, 10, 80);
+    if (rng_next(rng) & 1) s->kv_capacity_bytes = 0; /* the devices alone couple the requests */
+    /* Sometimes a short window, so the devices' KV memory-time binds too. */
+    if (rng_next(rng) % 3 == 0) {
+        double w = urand(rng, 0.05, 1);
+        s->kv_capacity_bytes *= s->window_s / w; /* same server budget */
+        s->window_s = w;
+    }
+    for (int i = 0; i < n; i++) r[i].device = irand(rng, 0, nd);
+}
+
+/* A plan's device constraints from the parameters alone (when the plan says it is feasible). */
+static void check_devices(const split_request *r, int n, const split_server *s,
+                          const split_choice *c, const split_plan_summary *sum) {
+    if (!sum->feasible) return;
+    assert_true(sum->fits_devices);
+    for (int d = 0; d < s->n_devices; d++) {
+        const split_client_device *v = &s->devices[d];
+        int q = 0;
+        double kvt = 0;
+        for (int i = 0; i < n; i++)
+            if (r[i].device == d + 1) {
+                if (c[i].p > q) q = c[i].p;
+                kvt += c[i].client_kv_byte_s;
+            }
+        if (q == 0) continue;
+        double room = v->mem_bytes - v->fixed_bytes - q * v->weight_bytes_per_layer;
+        assert_true(room >= 0);
+        assert_true(kvt <= room * s->window_s * (1 + 1e-12));
+        for (int i = 0; i < n; i++)
+            if (r[i].device == d + 1 && c[i].p > 0) {
+                double peak = c[i].p * v->kv_bytes_per_layer_token *
+                              (r[i].prompt_tokens + r[i].output_tokens);
+                assert_near(c[i].client_kv_peak_bytes, peak, 1e-9 * fmax(1, peak));
+                assert_true(peak <= room * (1 + 1e-12));
+            }
+    }
+}
+
+static void test_dp_equals_exhaustive_devices(void **state) {
+    (void)state;
+    uint64_t rng = 4242;
+    int instances = 0, binding = 0, greedy_worse = 0, arrival_worse = 0, infeasible = 0;
+    int greedy_unfit = 0, both_limits = 0;
+    for (int t = 0; t < 600; t++) {
+        split_request r[6];
+        split_server s;
+        split_client_device dv[3];
+        int n;
+        random_instance(&rng, &n, r, &s);
+        add_devices(&rng, r, n, &s, dv);
+        if (s.kv_capacity_bytes > 0) both_limits++;
+        split_choice cd[6], ce[6], cg[6], ca[6], cu[6];
+        split_plan_summary sd, se, sg, sa, su;
+        weft_err e;
+        assert_int_equal(split_plan_dp(r, n, &s, cd, &sd, &e), 0);
+        assert_int_equal(split_plan_exhaustive(r, n, &s, ce, &se, &e), 0);
+        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_EFFICIENCY, cg, &sg, &e), 0);
+        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_ARRIVAL, ca, &sa, &e), 0);
+        instances++;
+        assert_int_equal(sd.feasible, se.feasible);
+        assert_int_equal(sd.fits_kv && sd.fits_devices, se.fits_kv && se.fits_devices);
+        if (!rel_close(sd.server_work_s, se.server_work_s)) {
+            print_message("device instance %d: dp %.12g exhaustive %.12g\n", t, sd.server_work_s,
+                          se.server_work_s);
+            fail();
+        }
+        check_plan(r, n, &s, cd, &sd);
+        check_plan(r, n, &s, ce, &se);
+        check_devices(r, n, &s, cd, &sd);
+        check_devices(r, n, &s, ce, &se);
+        check_devices(r, n, &s, cg, &sg);
+        check_devices(r, n, &s, ca, &sa);
+        if (!(sd.fits_kv && sd.fits_devices)) {
+            infeasible++;
+            /* Nothing fits: neither greedy can have found a plan that fits. */
+            assert_false(sg.fits_kv && sg.fits_devices);
+            assert_false(sa.fits_kv && sa.fits_devices);
+            continue;
+        }
+        /* A greedy plan that fits is never better than the optimum. */
+        if (sg.fits_kv && sg.fits_devices)
+            assert_true(sg.server_work_s >= sd.server_work_s * (1 - 1e-12));
+        else
+            greedy_unfit++;
+        if (sa.fits_kv && sa.fits_devices)
+            assert_true(sa.server_work_s >= sd.server_work_s * (1 - 1e-12));
+        else
+            greedy_unfit++;
+        if (sg.server_work_s > sd.server_work_s * (1 + 1e-9)) greedy_worse++;
+        if (sa.server_work_s > sd.server_work_s * (1 + 1e-9)) arrival_worse++;
+        /* Do the devices bind? The same instance with unlimited devices. */
+        split_server free_s = s;
+        free_s.n_devices = 0;
+        free_s.devices = NULL;
+        split_request rf[6];
+        memcpy(rf, r, sizeof rf);
+        for (int i = 0; i < n; i++) rf[i].device = 0;
+        assert_int_equal(split_plan_dp(rf, n, &free_s, cu, &su, &e), 0);
+        assert_true(su.server_work_s <= sd.server_work_s * (1 + 1e-12));
+        if (su.server_work_s < sd.server_work_s * (1 - 1e-9)) binding++;
+    }
+    print_message("split planner with shared devices: %d instances (%d with the server's KV "
+                  "limited too), devices bind in %d, greedy worse in %d (efficiency order) and %d "
+                  "(arrival order), a greedy plan that does not fit in %d, no plan fits in %d\n",
+                  instances, both_limits, binding, greedy_worse, arrival_worse, greedy_unfit,
+                  infeasible);
+    assert_int_equal(instances, 600);
+    assert_true(binding >= 100);
+    assert_true(both_limits >= 200 && instances - both_limits >= 200);
+    assert_true(greedy_worse >= 3 && arrival_worse >= 3);
+}
+
+/* The placement trade-off in its smallest form: one device, a short request arriving before a
+ * long one. Holding many layers leaves too little memory for the long request's KV; the DP
+ * holds fewer layers so both split, the arrival-order greedy lets the short request take the
+ * deepest split and the long one is left with a shallow split. */
+static void test_device_placement_case(void **state) {
+    (void)state;
+    const int L = 8;
+    split_server s = base_server(L);
+    split_client_device dv = {0};
+    dv.weight_bytes_per_layer = 100;
+    dv.fixed_bytes = 0;
+    dv.kv_bytes_per_layer_token = 1;
+    dv.mem_bytes = 8 * 100 + 40; /* all 8 layers leave 40 bytes of KV */
+    s.devices = &dv;
+    s.n_devices = 1;
+    split_request r[2];
+    r[0] = base_request(L); /* short: 10 + 5 tokens, 15 bytes of KV per layer */
+    r[0].client_can_head = 0;
+    r[0].device = 1;
+    r[0].link_rtt_s = 0;
+    r[1] = r[0];
+    r[1].prompt_tokens = 190; /* long: 195 bytes of KV per layer */
+    split_choice cd[2], ca[2], ce[2];
+    split_plan_summary sd, sa, se;
+    assert_int_equal(split_plan_dp(r, 2, &s, cd, &sd, NULL), 0);
+    assert_int_equal(split_plan_exhaustive(r, 2, &s, ce, &se, NULL), 0);
+    assert_int_equal(split_plan_greedy(r, 2, &s, SPLIT_GREEDY_ARRIVAL, ca, &sa, NULL), 0);
+    assert_true(sd.feasible && sa.feasible);
+    /* A layer of the long request saves 3x the server work of a layer of the short one
+     * (190 vs 10 prompt tokens, 4 decode steps). The short request at p = 7 (700 bytes of
+     * weights + 105 of KV) leaves 140 bytes: the long one gets p = 0. Holding q layers leaves
+     * 840 - 100 q for each request's KV: the best is q = 4 (room 440: short at 4, long at 2,
+     * 390 bytes), 4 x 1 + 2 x 3 = 10 short-layer units of work saved against 7. */
+    assert_int_equal(ca[0].p, 7);
+    assert_int_equal(ca[1].p, 0);
+    assert_near(sd.server_work_s, se.server_work_s, 1e-12);
+    assert_true(sd.server_work_s < sa.server_work_s);
+    assert_int_equal(cd[0].p, 4);
+    assert_int_equal(cd[1].p, 2);
+}
+
 /* Unlimited memory: the requests decouple and every planner picks each request's least-work
  * SLA-meeting point. */
 static void test_unlimited_decouples(void **state) {
@@ -534,6 +702,8 @@ int main(void) {
         cmocka_unit_test(test_cost_points),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_dp_equals_exhaustive),
+        cmocka_unit_test(test_dp_equals_exhaustive_devices),
+        cmocka_unit_test(test_device_placement_case),
         cmocka_unit_test(test_unlimited_decouples),
         cmocka_unit_test(test_greedy_suboptimal_case),
         cmocka_unit_test(test_choose_one),

@@ -28,6 +28,7 @@
 
 #define SPLIT_MAX_LAYERS 512    /* planner limit on L */
 #define SPLIT_MAX_REQUESTS 4096 /* planner limit on one plan's requests */
+#define SPLIT_MAX_DEVICES 4096 /* shared client devices in one plan */
 #define SPLIT_EXHAUSTIVE_MAX 2000000 /* split_plan_exhaustive refuses more than this many plans */
 
 /* Hidden-state wire encodings: bytes of one value. */
@@ -56,7 +57,25 @@ typedef struct split_request {
     double link_bw_Bps;           /* client <-> server bandwidth, bytes/s (> 0) */
     double link_rtt_s;            /* round-trip time, seconds (>= 0) */
     double hidden_bytes_per_token; /* one hidden-state row on the wire: dim * SPLIT_HIDDEN_F32|F16 */
+    int device;                   /* 1..server.n_devices: the shared client device it runs on (its
+                                     memory couples the requests there); 0 = a device of its own
+                                     whose memory is not modelled */
 } split_request;
+
+/* A client device shared by several requests (a user's laptop or phone running every request
+ * of that user). It holds the embedding and the weights of its first q layers once, q = the
+ * deepest split among its requests (model placement), and each request running there keeps the
+ * KV of its own p layers. Memory constraints, both from the cost model (docs/split.md):
+ *   peak:      fixed + q * weight_per_layer + p_i * kv * (P_i + D_i) <= mem   for every i with p_i > 0
+ *   aggregate: sum_i client KV memory-time_i <= (mem - fixed - q * weight_per_layer) * window
+ * (nothing is held at q = 0). Deeper placement leaves less room for KV, so long requests can hold
+ * fewer layers: the requests on one device compete for its memory. */
+typedef struct split_client_device {
+    double mem_bytes;                /* memory the device gives to the model (> 0) */
+    double fixed_bytes;              /* held whenever q > 0: embedding table, buffers (>= 0) */
+    double weight_bytes_per_layer;   /* one layer's weights (>= 0) */
+    double kv_bytes_per_layer_token; /* the client's KV: one token in one layer (>= 0) */
+} split_client_device;
 
 /* The server: its own costs, the load it already carries, and its capacity for the window. */
 typedef struct split_server {
@@ -71,6 +90,11 @@ typedef struct split_server {
     double kv_capacity_bytes;     /* KV memory available to these requests (<= 0: unlimited) */
     int kv_units;                 /* DP resolution: the window's KV budget (capacity * window_s,
                                      byte-seconds) is cut into this many units; 0 = default 2000 */
+    const split_client_device *devices; /* shared client devices (caller-owned), may be NULL */
+    int n_devices;                /* 0..SPLIT_MAX_DEVICES */
+    int device_units;             /* DP resolution of each device's KV memory-time budget
+                                     (mem_bytes * window_s); 0 = default (1000, or 100 when the
+                                     server's KV is limited too) */
 } split_server;
 
 /* Everything the cost model says about one request at one split point. Totals include `count`
@@ -87,6 +111,9 @@ typedef struct split_choice {
     double bytes_up;        /* client -> server per request */
     double bytes_down;      /* server -> client per request */
     double kv_byte_s;       /* server KV memory-time, byte-seconds (count requests) */
+    double client_kv_byte_s;   /* client KV memory-time on its shared device (count requests; 0
+                                  when the request has no device) */
+    double client_kv_peak_bytes; /* client KV of one request at its end: p * kv * (P + D) */
 } split_choice;
 
 /* Evaluates r at split point p (0..s->n_layers). Returns 0, or -1 for invalid inputs. */
@@ -107,7 +134,11 @@ typedef struct split_plan_summary {
     double output_tokens;     /* sum of count * output_tokens */
     int fits_kv;              /* kv_byte_s <= budget (after the DP's rounding up) */
     int fits_compute;         /* server_work_s <= compute_capacity_s */
-    int feasible;             /* every request that can meet its SLA alone does, and both fit */
+    int fits_devices;         /* every shared client device's memory constraints hold (after the
+                                 DP's rounding up); 1 when there are no devices */
+    double device_util_max;   /* highest client compute utilisation of a shared device: its
+                                 requests' client work / window_s (reported, not constrained) */
+    int feasible;             /* every request that can meet its SLA alone does, and all fit */
 } split_plan_summary;
 
 /* Planners. Each fills out[n] (one choice per request, in input order) and sum (may be NULL).

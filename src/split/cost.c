@@ -41,6 +41,20 @@ static int server_check(const split_server *s, weft_err *err) {
         return weft_errf(err, "server kv_capacity_bytes must be finite");
     if (s->kv_units < 0 || s->kv_units > 1000000)
         return weft_errf(err, "server kv_units %d out of range 0..1000000", s->kv_units);
+    if (s->n_devices < 0 || s->n_devices > SPLIT_MAX_DEVICES || (s->n_devices > 0 && !s->devices))
+        return weft_errf(err, "server n_devices %d out of range 0..%d (or no device table)",
+                         s->n_devices, SPLIT_MAX_DEVICES);
+    if (s->device_units < 0 || s->device_units > 1000000)
+        return weft_errf(err, "server device_units %d out of range 0..1000000", s->device_units);
+    for (int d = 0; d < s->n_devices; d++) {
+        const split_client_device *v = &s->devices[d];
+        if (!isfinite(v->mem_bytes) || v->mem_bytes <= 0 || !finite_nonneg(v->fixed_bytes) ||
+            !finite_nonneg(v->weight_bytes_per_layer) || !finite_nonneg(v->kv_bytes_per_layer_token))
+            return weft_errf(err, "client device %d: memory %g must be > 0 and fixed %g, weights "
+                                  "%g/layer, KV %g/layer/token finite and >= 0", d + 1,
+                             v->mem_bytes, v->fixed_bytes, v->weight_bytes_per_layer,
+                             v->kv_bytes_per_layer_token);
+    }
     return 0;
 }
 
@@ -60,6 +74,8 @@ int split_request_check(const split_request *r, const split_server *s, weft_err 
     if (!finite_nonneg(r->link_rtt_s)) return weft_errf(err, "link rtt %g must be >= 0", r->link_rtt_s);
     if (!finite_nonneg(r->hidden_bytes_per_token) || r->hidden_bytes_per_token <= 0)
         return weft_errf(err, "hidden_bytes_per_token %g must be > 0", r->hidden_bytes_per_token);
+    if (r->device < 0 || r->device > s->n_devices)
+        return weft_errf(err, "device %d out of range 0..%d", r->device, s->n_devices);
     return 0;
 }
 
@@ -119,5 +135,13 @@ int split_cost_eval(const split_request *r, const split_server *s, int p, split_
     /* Server KV memory-time: layers [p, L) of the request's tokens (on average the prompt plus
      * half the answer) held for the request's whole life. */
     out->kv_byte_s = r->count * ls * s->kv_bytes_per_layer_token * (P + 0.5 * (Dd + 1)) * lat;
+    /* The same for the client's layers on its shared device, and the most it holds at once. */
+    out->client_kv_byte_s = 0;
+    out->client_kv_peak_bytes = 0;
+    if (r->device > 0) {
+        const double kvc = s->devices[r->device - 1].kv_bytes_per_layer_token;
+        out->client_kv_byte_s = r->count * p * kvc * (P + 0.5 * (Dd + 1)) * lat;
+        out->client_kv_peak_bytes = p * kvc * (P + Dd + 1);
+    }
     return 0;
 }

@@ -14,6 +14,10 @@ void split_space_free(split_space *sp) {
     free(sp->u);
     free(sp->ok);
     free(sp->can_meet);
+    free(sp->dev);
+    free(sp->uc);
+    free(sp->B);
+    free(sp->room);
     memset(sp, 0, sizeof *sp);
 }
 
@@ -36,7 +40,12 @@ int split_space_build(const split_request *r, int n, const split_server *s, spli
     sp->u = calloc(cells, sizeof *sp->u);
     sp->ok = calloc(cells, 1);
     sp->can_meet = calloc((size_t)n, 1);
-    if (!sp->c || !sp->u || !sp->ok || !sp->can_meet) {
+    sp->nd = s->n_devices;
+    sp->dev = calloc((size_t)n, sizeof *sp->dev);
+    sp->uc = calloc(cells, sizeof *sp->uc);
+    sp->B = calloc((size_t)(sp->nd > 0 ? sp->nd : 1) * L1, sizeof *sp->B);
+    sp->room = calloc((size_t)(sp->nd > 0 ? sp->nd : 1) * L1, sizeof *sp->room);
+    if (!sp->c || !sp->u || !sp->ok || !sp->can_meet || !sp->dev || !sp->uc || !sp->B || !sp->room) {
         split_space_free(sp);
         return weft_errf(err, "out of memory for a plan of %d requests x %d split points", n, L1);
     }
@@ -45,8 +54,27 @@ int split_space_build(const split_request *r, int n, const split_server *s, spli
         sp->U = s->kv_units > 0 ? s->kv_units : SPLIT_DEFAULT_KV_UNITS;
         sp->unit_byte_s = budget / sp->U;
     }
+    if (sp->nd > 0) {
+        sp->Uc = s->device_units > 0 ? s->device_units
+                 : sp->U > 0       ? SPLIT_DEFAULT_DEVICE_UNITS_2D
+                                   : SPLIT_DEFAULT_DEVICE_UNITS;
+        for (int d = 0; d < sp->nd; d++) {
+            const split_client_device *v = &s->devices[d];
+            const double unit = v->mem_bytes * s->window_s / sp->Uc;
+            for (int q = 0; q < L1; q++) {
+                double room = q == 0 ? v->mem_bytes
+                                     : v->mem_bytes - v->fixed_bytes - q * v->weight_bytes_per_layer;
+                sp->room[(size_t)d * L1 + q] = room;
+                /* Round the budget down (and each use up), so a plan within units is within
+                 * the true budget. */
+                double b = floor(room * s->window_s / unit + 1e-9);
+                sp->B[(size_t)d * L1 + q] = room < 0 ? -1 : (int32_t)(b > sp->Uc ? sp->Uc : b);
+            }
+        }
+    }
     for (int i = 0; i < n; i++) {
         int best_lat = -1;
+        sp->dev[i] = r[i].device;
         for (int p = 0; p < L1; p++) {
             split_choice *c = &sp->c[(size_t)i * L1 + p];
             if (split_cost_eval(&r[i], s, p, c, err)) {
@@ -59,6 +87,11 @@ int split_space_build(const split_request *r, int n, const split_server *s, spli
                 double q = c->kv_byte_s / sp->unit_byte_s;
                 double uq = ceil(q - 1e-9);
                 sp->u[(size_t)i * L1 + p] = uq > sp->U ? sp->U + 1 : (int32_t)(uq < 0 ? 0 : uq);
+            }
+            if (r[i].device > 0) {
+                const double unit = s->devices[r[i].device - 1].mem_bytes * s->window_s / sp->Uc;
+                double uq = ceil(c->client_kv_byte_s / unit - 1e-9);
+                sp->uc[(size_t)i * L1 + p] = uq > sp->Uc ? sp->Uc + 1 : (int32_t)(uq < 0 ? 0 : uq);
             }
             if (!c->allowed) continue;
             if (c->sla_ok) {
@@ -83,11 +116,38 @@ int split_space_min_units(const split_space *sp, int i) {
             continue;
         }
         size_t b = (size_t)i * sp->L1 + best;
+        /* On a shared device the scarce thing is the device's memory: fewest layers there first. */
+        if (sp->dev[i] > 0 && p != best) {
+            if (p < best) best = p;
+            continue;
+        }
         if (sp->u[k] < sp->u[b] ||
             (sp->u[k] == sp->u[b] && sp->c[k].server_work_s < sp->c[b].server_work_s))
             best = p;
     }
     return best;
+}
+
+int split_space_peak_ok(const split_space *sp, int i, int q, int p) {
+    if (sp->dev[i] == 0 || p == 0) return 1;
+    if (p > q) return 0;
+    const double room = sp->room[(size_t)(sp->dev[i] - 1) * sp->L1 + q];
+    return sp->c[(size_t)i * sp->L1 + p].client_kv_peak_bytes <= room;
+}
+
+int split_space_device_fits(const split_space *sp, int d, const int *p) {
+    int q = 0;
+    long long units = 0;
+    for (int i = 0; i < sp->n; i++)
+        if (sp->dev[i] == d + 1 && p[i] > q) q = p[i];
+    const int32_t b = sp->B[(size_t)d * sp->L1 + q];
+    if (b < 0) return 0;
+    for (int i = 0; i < sp->n; i++) {
+        if (sp->dev[i] != d + 1) continue;
+        if (!split_space_peak_ok(sp, i, q, p[i])) return 0;
+        units += sp->uc[(size_t)i * sp->L1 + p[i]];
+    }
+    return units <= b;
 }
 
 void split_space_fallback(const split_space *sp, int *p) {
@@ -113,7 +173,15 @@ void split_space_emit(const split_space *sp, const split_server *s, const int *p
     t.compute_capacity_s = s->window_s * s->cores * (1 - s->load);
     t.fits_kv = sp->U == 0 || units <= sp->U;
     t.fits_compute = t.server_work_s <= t.compute_capacity_s;
-    t.feasible = all_met && t.fits_kv && t.fits_compute;
+    t.fits_devices = 1;
+    for (int d = 0; d < sp->nd; d++) {
+        if (!split_space_device_fits(sp, d, p)) t.fits_devices = 0;
+        double w = 0;
+        for (int i = 0; i < sp->n; i++)
+            if (sp->dev[i] == d + 1) w += sp->c[(size_t)i * sp->L1 + p[i]].client_work_s;
+        if (w / s->window_s > t.device_util_max) t.device_util_max = w / s->window_s;
+    }
+    t.feasible = all_met && t.fits_kv && t.fits_compute && t.fits_devices;
     if (sum) *sum = t;
 }
 

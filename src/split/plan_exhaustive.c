@@ -1,10 +1,12 @@
 /* plan_exhaustive.c — the reference split planner for small instances: tries every one of the
  * (L+1)^n assignments of split points, with the same discretised KV budget as the DP, and keeps
  * the least total server work among those where every request that can meet its SLA does and a
- * request that cannot sits at its lowest-latency point. It decides eligibility from the cost
+ * request that cannot sits at its lowest-latency point, and every shared client device's memory
+ * holds (weights of its deepest split, each KV peak, the KV memory-time). It decides eligibility from the cost
  * model directly (not from the shared eligibility table), so tests that compare it with the DP
  * check the DP's search and its option filtering both. */
 #include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +14,7 @@
 
 typedef struct ex_state {
     const split_space *sp;
+    const split_server *s;
     const int *fastest; /* per request: lowest-latency allowed p */
     int *cur, *best;
     double best_work;
@@ -24,9 +27,37 @@ static int eligible(const ex_state *st, int i, int p) {
     return st->sp->can_meet[i] ? c->sla_ok : p == st->fastest[i];
 }
 
+/* The shared client devices' memory, checked from the device parameters: the device holds the
+ * weights of its deepest request's layers, every request's KV peak fits beside them, and the
+ * KV memory-time (in the DP's units, rounded the same way) fits what the weights leave. */
+static int devices_fit(const ex_state *st) {
+    const split_space *sp = st->sp;
+    const split_server *s = st->s;
+    for (int d = 0; d < s->n_devices; d++) {
+        const split_client_device *v = &s->devices[d];
+        int q = 0;
+        for (int i = 0; i < sp->n; i++)
+            if (sp->dev[i] == d + 1 && st->cur[i] > q) q = st->cur[i];
+        if (q == 0) continue; /* nothing held */
+        const double room = v->mem_bytes - v->fixed_bytes - q * v->weight_bytes_per_layer;
+        if (room < 0) return 0;
+        const double unit = v->mem_bytes * s->window_s / sp->Uc;
+        long long units = 0;
+        for (int i = 0; i < sp->n; i++) {
+            if (sp->dev[i] != d + 1) continue;
+            const split_choice *c = &sp->c[(size_t)i * sp->L1 + st->cur[i]];
+            if (st->cur[i] > 0 && c->client_kv_peak_bytes > room) return 0;
+            units += sp->uc[(size_t)i * sp->L1 + st->cur[i]];
+        }
+        if ((double)units > floor(room * s->window_s / unit + 1e-9)) return 0;
+    }
+    return 1;
+}
+
 static void dfs(ex_state *st, int i, double work, long long units) {
     const split_space *sp = st->sp;
     if (i == sp->n) {
+        if (!devices_fit(st)) return;
         if (!st->found || work < st->best_work) {
             st->found = 1;
             st->best_work = work;
@@ -69,7 +100,7 @@ int split_plan_exhaustive(const split_request *r, int n, const split_server *s, 
                 fastest[i] = p;
         }
     }
-    ex_state st = {&sp, fastest, cur, best, DBL_MAX, 0};
+    ex_state st = {&sp, s, fastest, cur, best, DBL_MAX, 0};
     dfs(&st, 0, 0, 0);
     if (!st.found) split_space_fallback(&sp, best);
     split_space_emit(&sp, s, best, out, sum);

@@ -1,9 +1,12 @@
 /* plan_greedy.c — the greedy split planners, the baselines the DP is measured against. Each
- * request starts at its eligible split point with the least KV memory-time (so the plan fits
- * whenever any plan does), and the visited request then upgrades to its least-server-work point
- * that still fits what the requests not yet visited leave of the budget. Visiting order is the
- * requests' arrival order, or decreasing efficiency (server work saved per KV unit spent, the
- * classic ratio rule for knapsacks). */
+ * request starts at its eligible split point that uses the least of the scarce resources (the
+ * fewest server KV units; on a shared client device, the fewest client layers), and the visited
+ * request then upgrades to its least-server-work point that still fits: in what the requests not
+ * yet visited leave of the server's KV budget, and in its device's memory beside the layers the
+ * device already holds and the KV of the requests already placed there. Visiting order is the
+ * requests' arrival order ("each request offloads as much as it can when it comes"), or decreasing
+ * efficiency: server work saved per unit of resource spent, the resources normalised by their
+ * budgets (the classic ratio rule for knapsacks, with the multi-resource normalisation). */
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +25,25 @@ static int by_ratio_desc(const void *a, const void *b) {
     return x->i - y->i; /* stable: earlier arrival first */
 }
 
-/* Least-work eligible point of request i using at most cap units (-1 if none). */
-static int best_within(const split_space *sp, int i, long long cap) {
+/* Memory request i needs on its device, alone, at split point p (0 without a device). */
+static double device_need(const split_space *sp, const split_server *s, int i, int p) {
+    if (sp->dev[i] == 0 || p == 0) return 0;
+    const split_client_device *v = &s->devices[sp->dev[i] - 1];
+    return v->fixed_bytes + p * v->weight_bytes_per_layer +
+           sp->c[(size_t)i * sp->L1 + p].client_kv_peak_bytes;
+}
+
+/* Least-work eligible point of request i that fits alone: at most cap server units and, on a
+ * device, its weights and KV within the device's memory (-1 if none). */
+static int best_alone(const split_space *sp, int i, long long cap) {
     int best = -1;
     for (int p = 0; p < sp->L1; p++) {
         size_t o = (size_t)i * sp->L1 + p;
         if (!sp->ok[o] || sp->u[o] > cap) continue;
+        if (sp->dev[i] > 0 && p > 0) {
+            int32_t b = sp->B[(size_t)(sp->dev[i] - 1) * sp->L1 + p];
+            if (b < 0 || sp->uc[o] > b || !split_space_peak_ok(sp, i, p, p)) continue;
+        }
         if (best < 0 || sp->c[o].server_work_s < sp->c[(size_t)i * sp->L1 + best].server_work_s)
             best = p;
     }
@@ -48,32 +64,45 @@ int split_plan_greedy(const split_request *r, int n, const split_server *s,
         split_space_free(&sp);
         return weft_errf(err, "out of memory");
     }
-    split_space_fallback(&sp, ps); /* everyone at their fewest units */
+    split_space_fallback(&sp, ps); /* everyone at their least use */
     long long used = 0;
     for (int i = 0; i < n; i++) used += sp.u[(size_t)i * sp.L1 + ps[i]];
     if (sp.U == 0 || used <= sp.U) {
         long long left = sp.U == 0 ? 0 : sp.U - used;
+        const long long cap = sp.U == 0 ? 0 : (long long)sp.U;
         for (int i = 0; i < n; i++) {
             keys[i].i = i;
             size_t base = (size_t)i * sp.L1 + ps[i];
-            int top = best_within(&sp, i, sp.U == 0 ? 0 : (long long)sp.U);
-            size_t t = (size_t)i * sp.L1 + (top < 0 ? ps[i] : top);
+            int top = best_alone(&sp, i, cap);
+            if (top < 0) top = ps[i];
+            size_t t = (size_t)i * sp.L1 + top;
             double saved = sp.c[base].server_work_s - sp.c[t].server_work_s;
-            long long extra = (long long)sp.u[t] - sp.u[base];
-            keys[i].ratio = extra <= 0 ? (saved > 0 ? DBL_MAX : 0) : saved / (double)extra;
+            double cost = 0;
+            if (sp.U > 0) cost += ((double)sp.u[t] - sp.u[base]) / sp.U;
+            if (sp.dev[i] > 0)
+                cost += (device_need(&sp, s, i, top) - device_need(&sp, s, i, ps[i])) /
+                        s->devices[sp.dev[i] - 1].mem_bytes;
+            keys[i].ratio = cost <= 0 ? (saved > 0 ? DBL_MAX : 0) : saved / cost;
         }
         if (order == SPLIT_GREEDY_EFFICIENCY) qsort(keys, (size_t)n, sizeof *keys, by_ratio_desc);
         for (int k = 0; k < n; k++) {
-            int i = keys[k].i;
-            long long base_u = sp.u[(size_t)i * sp.L1 + ps[i]];
-            int p = best_within(&sp, i, base_u + left);
-            if (p < 0) continue;
-            long long pu = sp.u[(size_t)i * sp.L1 + p];
-            if (sp.c[(size_t)i * sp.L1 + p].server_work_s <
-                sp.c[(size_t)i * sp.L1 + ps[i]].server_work_s) {
-                left -= pu - base_u;
-                ps[i] = p;
+            const int i = keys[k].i, cur = ps[i];
+            const long long base_u = sp.u[(size_t)i * sp.L1 + cur];
+            int best = cur;
+            for (int p = 0; p < sp.L1; p++) {
+                size_t o = (size_t)i * sp.L1 + p;
+                if (!sp.ok[o] || sp.u[o] > base_u + left) continue;
+                if (sp.c[o].server_work_s >= sp.c[(size_t)i * sp.L1 + best].server_work_s) continue;
+                if (sp.dev[i] > 0) { /* the device with this request at p, the others as placed */
+                    ps[i] = p;
+                    int fits = split_space_device_fits(&sp, sp.dev[i] - 1, ps);
+                    ps[i] = cur;
+                    if (!fits) continue;
+                }
+                best = p;
             }
+            left -= sp.u[(size_t)i * sp.L1 + best] - base_u;
+            ps[i] = best;
         }
     }
     split_space_emit(&sp, s, ps, out, sum);

@@ -19,12 +19,30 @@ typedef struct split_space {
     uint8_t *can_meet;       /* [n]: some allowed p meets the SLA */
     int U;                   /* KV budget in units; 0 = unlimited (every u is 0) */
     double unit_byte_s;      /* size of one unit (0 when unlimited) */
+    /* Shared client devices (split_client_device): nd devices, each request's device dev[i]
+     * (0 = none), its options' client KV memory-time in that device's units uc[], and per device
+     * and placement depth q: the units left for KV, B[d * L1 + q] (-1: the weights alone do not
+     * fit), and the bytes left for one request's KV peak, room[d * L1 + q]. */
+    int nd, Uc;              /* devices; units of each device's budget (0 when nd = 0) */
+    int *dev;                /* [n] */
+    int32_t *uc;             /* [n * L1] */
+    int32_t *B;              /* [nd * L1] */
+    double *room;            /* [nd * L1] */
 } split_space;
+
+#define SPLIT_DEFAULT_DEVICE_UNITS 1000
+#define SPLIT_DEFAULT_DEVICE_UNITS_2D 100 /* when the server's KV is limited too */
+
+/* Does request i fit its device's peak at placement depth q with split point p? */
+int split_space_peak_ok(const split_space *sp, int i, int q, int p);
+/* Do device d's constraints hold for the plan p[] (q = deepest p of its requests)? */
+int split_space_device_fits(const split_space *sp, int d, const int *p);
 
 int split_space_build(const split_request *r, int n, const split_server *s, split_space *sp,
                       weft_err *err);
 void split_space_free(split_space *sp);
-/* The option of request i that uses the fewest units (ties: least work). */
+/* The option of request i that uses the fewest server KV units (ties: least work); on a shared
+ * client device, its eligible option with the fewest client layers. */
 int split_space_min_units(const split_space *sp, int i);
 /* Copies the chosen options (p[i]) to out and fills sum. */
 void split_space_emit(const split_space *sp, const split_server *s, const int *p,
