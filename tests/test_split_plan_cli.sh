@@ -75,12 +75,16 @@ done
 $py - "$tmp/b.json" <<'PY' || fail "bench JSON check"
 import json, sys
 b = json.load(open(sys.argv[1]))
-assert b["requests"] == 32 and b["layers"] == 3, b
+assert b["requests"] == 128 and b["layers"] == 3 and b["devices"] == 8, b
 def check(plans):
     w = {p["plan"]: p["server_cpu_s_total"] for p in plans}
     for p in plans:
         assert p["sla_attainment"] == 1.0, p
-    assert w["DP"] <= w["greedy (ratio)"] * (1 + 1e-9) and w["DP"] <= w["greedy (arrival)"] * (1 + 1e-9), w
+    assert [x for x in plans if x["plan"] == "DP"][0]["fits_devices"], plans
+    for g in ("greedy (ratio)", "greedy (arrival)"):
+        p = [x for x in plans if x["plan"] == g][0]
+        if p["fits_kv"] and p["fits_devices"]:
+            assert w["DP"] <= w[g] * (1 + 1e-9), w
     assert w["DP"] <= w["no split"] * (1 + 1e-9), w
 check(b["plans"])
 assert len(b["sweep"]) == 7

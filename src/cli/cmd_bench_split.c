@@ -1,7 +1,8 @@
 /* cmd_bench_split.c — `weft bench split`: the split planner on a documented mix of request types
  * and client devices, computed from measured profiles (`weft split profile`). It builds the mix
- * (fast/slow clients x good/poor links x short/long prompts x short/long answers, a few jittered
- * requests of each type), sizes the server's window and KV memory from the no-split plan, and
+ * (laptops and phones on good and poor links, each running its user's quick, chat and document
+ * requests in the memory it gives to the model), sizes the server's window and KV memory from
+ * the no-split plan, and
  * reports server work (CPU-seconds per request and per output token) and SLA attainment for no
  * split, the two greedy baselines and the DP; optionally over a sweep of KV headroom. The mix is
  * described in docs/split.md ("Benchmark"). */
@@ -21,41 +22,52 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: weft bench split --server-profile S.json --client-profile C.json [options]\n"
             "  --server-profile F   the server's profile (weft split profile --batch B on the server)\n"
-            "  --client-profile F   the fast client's profile (weft split profile --threads 1)\n"
+            "  --client-profile F   the laptop client's profile (weft split profile --threads 1)\n"
             "  --layers L           layers of the planned model (default: the server profile's)\n"
-            "  --slow-factor F      slow clients are F times slower than the fast one (default 4)\n"
-            "  --fast-max-frac X    fast clients hold at most X*L layers (1 = the whole model and\n"
-            "                       its head: fully local allowed) (default 0.75)\n"
-            "  --slow-max-frac X    slow clients hold at most X*L layers and no head (default 0.25)\n"
-            "  --per-type N         requests of each of the 16 types (default 4)\n"
-            "  --seed S             jitter of the lengths (+-25%%) (default 1)\n"
+            "  --slow-factor F      phones are F times slower than laptops (default 4)\n"
+            "  --devices N          devices of each kind (laptop/phone x good/poor link) (default 2)\n"
+            "  --per-type N         scales every device's requests in the window (default 1: 4 quick,\n"
+            "                       3 chat, 1 document request per device)\n"
+            "  --laptop-mb M        memory a laptop gives to the model (default 4000)\n"
+            "  --phone-mb M         memory a phone gives to the model (default 2000)\n"
+            "  --layer-weight-mb M  one layer's weights on a client (default 215.1: Llama-2-7B Q8_0)\n"
+            "  --fixed-mb M         held on a client that runs any layer: embedding table + buffers\n"
+            "                       (default 203.3: Llama-2-7B Q8_0 embedding + 64 MB)\n"
+            "  --client-kv f16|f32  client KV element type (default f16)\n"
+            "  --no-devices         plan without the devices' memory (each client alone, unlimited)\n"
+            "  --seed S             jitter of the lengths (+-25%%) and arrival order (default 1)\n"
             "  --hidden f32|f16     hidden-state encoding on the wire (default f16)\n"
             "  --slowdown X         server-side latency multiplier at the planned load (default: the\n"
             "                       server profile's decode batch: a member waits for the whole step)\n"
             "  --fill F             window sized so no split fills F of the cores (default 0.9)\n"
             "  --kv-headroom H      server KV = H x what no split holds (default 1.25; 0 = unlimited)\n"
-            "  --sla-tight X        SLA of short answers = X x their no-split latency (default 1.5)\n"
-            "  --sla-relaxed X      SLA of long answers = X x their no-split latency (default 3)\n"
-            "  --units U            DP resolution of the KV budget (default 2000)\n"
-            "  --by-type            plan one split point per request type (16 entries weighted by\n"
-            "                       --per-type) instead of one per request\n"
-            "  --sweep              also report a sweep over KV headroom\n"
+            "  --sla-quick X        SLA of quick requests = X x their no-split latency (default 1.5)\n"
+            "  --sla-chat X         SLA of chat requests (default 2)\n"
+            "  --sla-doc X          SLA of document requests (default 3)\n"
+            "  --units U            DP resolution of the server's KV budget (default 500)\n"
+            "  --device-units U     DP resolution of each device's KV budget (default 100)\n"
+            "  --sweep              also report a sweep over the server's KV headroom\n"
             "  --json F             write the results as JSON\n");
 }
 
 typedef struct mix_cfg {
-    int L, per_type, units, hidden_bytes, by_type;
-    double slow_factor, slow_max_frac, fast_max_frac, slowdown, fill, headroom, sla_tight, sla_relaxed;
+    int L, per_type, units, device_units, hidden_bytes, n_per_kind, client_kv_bytes, no_devices;
+    double slow_factor, slowdown, fill, headroom, sla[3], laptop_mb, phone_mb, layer_mb, fixed_mb;
     uint64_t seed;
 } mix_cfg;
 
-/* The documented mix: 2 devices x 2 links x 2 prompt lengths x 2 answer lengths. */
-static const char *dev_name[2] = {"fast", "slow"};
+/* The documented mix (docs/split.md, "Benchmark"): devices of 2 kinds x 2 links, each running its
+ * user's requests of 3 types. */
+static const char *kind_name[2] = {"laptop", "phone"};
 static const char *link_name[2] = {"good", "poor"};
 static const double link_bw[2] = {12.5e6, 1.25e6}; /* 100 Mbit/s, 10 Mbit/s */
 static const double link_rtt[2] = {0.005, 0.050};
-static const int prompt_len[2] = {32, 256};
-static const int answer_len[2] = {32, 128};
+#define N_TYPES 3
+static const char *type_name[N_TYPES] = {"quick", "chat", "doc"};
+static const int type_prompt[N_TYPES] = {48, 200, 1024};
+static const int type_answer[N_TYPES] = {16, 200, 128};
+static const int type_count[N_TYPES] = {4, 3, 1}; /* per device in the window (x --per-type) */
+#define PER_DEVICE 8                              /* sum of type_count */
 
 static uint64_t rng_next(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -75,10 +87,16 @@ typedef struct plan_result {
     split_choice *c;
 } plan_result;
 
-/* Builds requests and server for cfg; n_out requests. Types are laid out in arrival order
- * round-robin (one of each type, then the next of each), as a mixed stream would arrive. */
+static int n_devices_of(const mix_cfg *cfg) { return 4 * cfg->n_per_kind; }
+static int n_requests_of(const mix_cfg *cfg) { return n_devices_of(cfg) * PER_DEVICE * cfg->per_type; }
+
+/* Builds devices, requests and server for cfg. Device v: kind (v / n_per_kind) & 1, link
+ * (v / (2 n_per_kind)) & 1. Each device's requests come in a random order, and the devices'
+ * streams interleave round-robin: a mixed stream as it would arrive. type_of[i] = type * 4 +
+ * kind * 2 + link (for the per-type table). */
 static int build_mix(const mix_cfg *cfg, const split_profile *sp, const split_profile *cp,
-                     split_request *r, int *type_of, split_server *s, weft_err *err) {
+                     split_request *r, int *type_of, split_client_device *dv, split_server *s,
+                     weft_err *err) {
     memset(s, 0, sizeof *s);
     s->n_layers = cfg->L;
     s->cost = sp->cost;
@@ -89,46 +107,69 @@ static int build_mix(const mix_cfg *cfg, const split_profile *sp, const split_pr
     s->kv_bytes_per_layer_token = 2.0 * sp->kv_dim * sizeof(float);
     s->kv_capacity_bytes = 0;
     s->kv_units = cfg->units;
+    s->device_units = cfg->device_units;
+    const int nd = n_devices_of(cfg), per_dev = PER_DEVICE * cfg->per_type;
+    for (int v = 0; v < nd; v++) {
+        const int kind = (v / cfg->n_per_kind) & 1;
+        memset(&dv[v], 0, sizeof dv[v]);
+        dv[v].mem_bytes = 1e6 * (kind ? cfg->phone_mb : cfg->laptop_mb);
+        dv[v].fixed_bytes = 1e6 * cfg->fixed_mb;
+        dv[v].weight_bytes_per_layer = 1e6 * cfg->layer_mb;
+        dv[v].kv_bytes_per_layer_token = 2.0 * cp->kv_dim * cfg->client_kv_bytes;
+    }
+    if (!cfg->no_devices) {
+        s->devices = dv;
+        s->n_devices = nd;
+    }
     uint64_t rng = cfg->seed;
+    /* Each device's sequence of types, shuffled. */
+    int *seq = malloc((size_t)nd * per_dev * sizeof *seq);
+    if (!seq) return weft_errf(err, "out of memory");
+    for (int v = 0; v < nd; v++) {
+        int *q = seq + (size_t)v * per_dev, k = 0;
+        for (int t = 0; t < N_TYPES; t++)
+            for (int c = 0; c < type_count[t] * cfg->per_type; c++) q[k++] = t;
+        for (int a = per_dev - 1; a > 0; a--) {
+            int b = (int)(rng_next(&rng) % (uint64_t)(a + 1)), x = q[a];
+            q[a] = q[b];
+            q[b] = x;
+        }
+    }
     int n = 0;
-    const int reps = cfg->by_type ? 1 : cfg->per_type;
-    for (int k = 0; k < reps; k++)
-        for (int t = 0; t < 16; t++) {
-            int dev = t >> 3 & 1, lk = t >> 2 & 1, pl = t >> 1 & 1, al = t & 1;
+    for (int k = 0; k < per_dev; k++)
+        for (int v = 0; v < nd; v++) {
+            const int kind = (v / cfg->n_per_kind) & 1, lk = (v / (2 * cfg->n_per_kind)) & 1;
+            const int t = seq[(size_t)v * per_dev + k];
             split_request q;
             memset(&q, 0, sizeof q);
-            if (cfg->by_type) { /* one plan entry per type, weighted by its count */
-                q.prompt_tokens = prompt_len[pl];
-                q.output_tokens = answer_len[al];
-                q.count = cfg->per_type;
-            } else {
-                q.prompt_tokens = jitter(&rng, prompt_len[pl]);
-                q.output_tokens = jitter(&rng, answer_len[al]);
-                q.count = 1;
-            }
+            q.prompt_tokens = jitter(&rng, type_prompt[t]);
+            q.output_tokens = jitter(&rng, type_answer[t]);
+            q.count = 1;
             q.client = cp->cost;
-            if (dev == 1) {
+            if (kind == 1) {
                 q.client.layer_prefill_s *= cfg->slow_factor;
                 q.client.layer_decode_s *= cfg->slow_factor;
                 q.client.head_prefill_s *= cfg->slow_factor;
                 q.client.head_decode_s *= cfg->slow_factor;
-                q.client_max_layers = (int)floor(cfg->slow_max_frac * cfg->L);
-                q.client_can_head = 0;
-            } else {
-                q.client_max_layers = (int)floor(cfg->fast_max_frac * cfg->L);
-                q.client_can_head = q.client_max_layers >= cfg->L;
             }
+            q.client_max_layers = cfg->L; /* memory decides (with --no-devices: anything) */
+            q.client_can_head = 0;        /* the server always runs the head */
             q.link_bw_Bps = link_bw[lk];
             q.link_rtt_s = link_rtt[lk];
             q.hidden_bytes_per_token = (double)sp->dim * cfg->hidden_bytes;
+            q.device = cfg->no_devices ? 0 : v + 1;
             /* SLA: a multiple of what the request takes with no split at the planned load. */
             q.sla_s = 1;
             split_choice c0;
-            if (split_cost_eval(&q, s, 0, &c0, err)) return -1;
-            q.sla_s = c0.latency_s * (al ? cfg->sla_relaxed : cfg->sla_tight);
-            type_of[n] = t;
+            if (split_cost_eval(&q, s, 0, &c0, err)) {
+                free(seq);
+                return -1;
+            }
+            q.sla_s = c0.latency_s * cfg->sla[t];
+            type_of[n] = t * 4 + kind * 2 + lk;
             r[n++] = q;
         }
+    free(seq);
     /* Window: no split fills `fill` of the cores. KV: headroom x what no split holds. */
     double w0 = 0, kv0 = 0;
     for (int i = 0; i < n; i++) {
@@ -146,9 +187,9 @@ static void print_row(const plan_result *pr, const plan_result *none) {
     const split_plan_summary *m = &pr->sum;
     double per_req = m->server_work_s / m->n_requests, per_tok = m->server_work_s / m->output_tokens;
     double vs = none ? 100 * (1 - m->server_work_s / none->sum.server_work_s) : 0;
-    printf("%-18s %12.4f %14.3f %9.1f%% %9.1f%% %6s %8s\n", pr->name, per_req, per_tok * 1e3, vs,
-           100 * m->n_sla_ok / m->n_requests, m->fits_kv ? "yes" : "NO",
-           m->fits_compute ? "yes" : "NO");
+    printf("%-18s %12.4f %14.3f %9.1f%% %9.1f%% %6s %8s %8s %9.2f\n", pr->name, per_req,
+           per_tok * 1e3, vs, 100 * m->n_sla_ok / m->n_requests, m->fits_kv ? "yes" : "NO",
+           m->fits_compute ? "yes" : "NO", m->fits_devices ? "yes" : "NO", m->device_util_max);
 }
 
 static int run_plans(const split_request *r, int n, const split_server *s, plan_result *pr,
@@ -166,18 +207,24 @@ static int run_plans(const split_request *r, int n, const split_server *s, plan_
 
 static json_t *summary_json(const plan_result *pr) {
     const split_plan_summary *m = &pr->sum;
-    return json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:b, s:b}", "plan", pr->name,
+    return json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:b, s:b, s:b, s:f}", "plan", pr->name,
                      "server_cpu_s_total", m->server_work_s, "server_cpu_s_per_request",
                      m->server_work_s / m->n_requests, "server_cpu_s_per_output_token",
                      m->server_work_s / m->output_tokens, "sla_attainment",
                      m->n_sla_ok / m->n_requests, "client_s_total", m->client_work_s,
                      "kv_byte_s", m->kv_byte_s, "kv_budget_byte_s", m->kv_budget_byte_s,
-                     "fits_kv", m->fits_kv, "fits_compute", m->fits_compute);
+                     "fits_kv", m->fits_kv, "fits_compute", m->fits_compute, "fits_devices",
+                     m->fits_devices, "device_util_max", m->device_util_max);
 }
 
 int cmd_bench_split(int argc, char **argv) {
-    const char *sp_path = NULL, *cp_path = NULL, *json_path = NULL, *hidden = "f16";
-    mix_cfg cfg = {0, 4, 2000, SPLIT_HIDDEN_F16, 0, 4, 0.25, 0.75, 0, 0.9, 1.25, 1.5, 3, 1};
+    const char *sp_path = NULL, *cp_path = NULL, *json_path = NULL, *hidden = "f16", *ckv = "f16";
+    mix_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.per_type = 1, cfg.units = 500, cfg.device_units = 100, cfg.hidden_bytes = SPLIT_HIDDEN_F16;
+    cfg.n_per_kind = 2, cfg.client_kv_bytes = 2, cfg.slow_factor = 4, cfg.fill = 0.9;
+    cfg.headroom = 1.25, cfg.sla[0] = 1.5, cfg.sla[1] = 2, cfg.sla[2] = 3, cfg.laptop_mb = 4000;
+    cfg.phone_mb = 2000, cfg.layer_mb = 215.1, cfg.fixed_mb = 203.3, cfg.seed = 1;
     int sweep = 0;
     float f;
     cli_args a = {argc, argv, 0, "bench split"};
@@ -188,20 +235,26 @@ int cmd_bench_split(int argc, char **argv) {
         else if (!strcmp(o, "--client-profile")) { if (cli_str(&a, o, &cp_path)) return 2; }
         else if (!strcmp(o, "--json")) { if (cli_str(&a, o, &json_path)) return 2; }
         else if (!strcmp(o, "--hidden")) { if (cli_str(&a, o, &hidden)) return 2; }
+        else if (!strcmp(o, "--client-kv")) { if (cli_str(&a, o, &ckv)) return 2; }
         else if (!strcmp(o, "--layers")) { if (cli_int(&a, o, 1, SPLIT_MAX_LAYERS, &cfg.L)) return 2; }
-        else if (!strcmp(o, "--per-type")) { if (cli_int(&a, o, 1, SPLIT_MAX_REQUESTS / 16, &cfg.per_type)) return 2; }
-        else if (!strcmp(o, "--units")) { if (cli_int(&a, o, 1, 1000000, &cfg.units)) return 2; }
+        else if (!strcmp(o, "--per-type")) { if (cli_int(&a, o, 1, 64, &cfg.per_type)) return 2; }
+        else if (!strcmp(o, "--devices")) { if (cli_int(&a, o, 1, 64, &cfg.n_per_kind)) return 2; }
+        else if (!strcmp(o, "--units")) { if (cli_int(&a, o, 1, 100000, &cfg.units)) return 2; }
+        else if (!strcmp(o, "--device-units")) { if (cli_int(&a, o, 1, 100000, &cfg.device_units)) return 2; }
         else if (!strcmp(o, "--seed")) { if (cli_u64(&a, o, &cfg.seed)) return 2; }
         else if (!strcmp(o, "--sweep")) sweep = 1;
-        else if (!strcmp(o, "--by-type")) cfg.by_type = 1;
+        else if (!strcmp(o, "--no-devices")) cfg.no_devices = 1;
         else if (!strcmp(o, "--slow-factor")) { if (cli_float(&a, o, 0.01f, 1000, &f)) return 2; cfg.slow_factor = f; }
-        else if (!strcmp(o, "--slow-max-frac")) { if (cli_float(&a, o, 0, 1, &f)) return 2; cfg.slow_max_frac = f; }
-        else if (!strcmp(o, "--fast-max-frac")) { if (cli_float(&a, o, 0, 1, &f)) return 2; cfg.fast_max_frac = f; }
+        else if (!strcmp(o, "--laptop-mb")) { if (cli_float(&a, o, 1, 1e7f, &f)) return 2; cfg.laptop_mb = f; }
+        else if (!strcmp(o, "--phone-mb")) { if (cli_float(&a, o, 1, 1e7f, &f)) return 2; cfg.phone_mb = f; }
+        else if (!strcmp(o, "--layer-weight-mb")) { if (cli_float(&a, o, 0, 1e6f, &f)) return 2; cfg.layer_mb = f; }
+        else if (!strcmp(o, "--fixed-mb")) { if (cli_float(&a, o, 0, 1e6f, &f)) return 2; cfg.fixed_mb = f; }
         else if (!strcmp(o, "--slowdown")) { if (cli_float(&a, o, 1, 1000, &f)) return 2; cfg.slowdown = f; }
         else if (!strcmp(o, "--fill")) { if (cli_float(&a, o, 0.01f, 1, &f)) return 2; cfg.fill = f; }
         else if (!strcmp(o, "--kv-headroom")) { if (cli_float(&a, o, 0, 1000, &f)) return 2; cfg.headroom = f; }
-        else if (!strcmp(o, "--sla-tight")) { if (cli_float(&a, o, 1, 1000, &f)) return 2; cfg.sla_tight = f; }
-        else if (!strcmp(o, "--sla-relaxed")) { if (cli_float(&a, o, 1, 1000, &f)) return 2; cfg.sla_relaxed = f; }
+        else if (!strcmp(o, "--sla-quick")) { if (cli_float(&a, o, 1, 1000, &f)) return 2; cfg.sla[0] = f; }
+        else if (!strcmp(o, "--sla-chat")) { if (cli_float(&a, o, 1, 1000, &f)) return 2; cfg.sla[1] = f; }
+        else if (!strcmp(o, "--sla-doc")) { if (cli_float(&a, o, 1, 1000, &f)) return 2; cfg.sla[2] = f; }
         else {
             fprintf(stderr, "weft bench split: unknown option '%s'\n", o);
             usage(stderr);
@@ -217,6 +270,12 @@ int cmd_bench_split(int argc, char **argv) {
     else if (!strcmp(hidden, "f16")) cfg.hidden_bytes = SPLIT_HIDDEN_F16;
     else {
         fprintf(stderr, "weft bench split: --hidden expects f32 or f16, got '%s'\n", hidden);
+        return 2;
+    }
+    if (!strcmp(ckv, "f32")) cfg.client_kv_bytes = 4;
+    else if (!strcmp(ckv, "f16")) cfg.client_kv_bytes = 2;
+    else {
+        fprintf(stderr, "weft bench split: --client-kv expects f32 or f16, got '%s'\n", ckv);
         return 2;
     }
     weft_err err = {{0}};
@@ -237,35 +296,40 @@ int cmd_bench_split(int argc, char **argv) {
     if (!cfg.L) cfg.L = sp.n_layers;
     if (cfg.slowdown <= 0) cfg.slowdown = sp.decode_batch > 1 ? sp.decode_batch : 1;
 
-    const int n = cfg.by_type ? 16 : 16 * cfg.per_type;
+    const int n = n_requests_of(&cfg), nd = n_devices_of(&cfg);
     split_request *r = calloc((size_t)n, sizeof *r);
     int *type_of = calloc((size_t)n, sizeof *type_of);
+    split_client_device *dv = calloc((size_t)nd, sizeof *dv);
     plan_result pr[4];
     memset(pr, 0, sizeof pr);
     int rc = 1;
     json_t *root = json_object(), *runs = json_array();
     for (int k = 0; k < 4; k++) pr[k].c = calloc((size_t)n, sizeof *pr[k].c);
-    if (!r || !type_of || !pr[0].c || !pr[1].c || !pr[2].c || !pr[3].c || !root || !runs) {
+    if (!r || !type_of || !dv || !pr[0].c || !pr[1].c || !pr[2].c || !pr[3].c || !root || !runs) {
         fprintf(stderr, "weft bench split: out of memory\n");
         goto done;
     }
     split_server s;
-    if (build_mix(&cfg, &sp, &cp, r, type_of, &s, &err) || run_plans(r, n, &s, pr, &err)) {
+    if (build_mix(&cfg, &sp, &cp, r, type_of, dv, &s, &err) || run_plans(r, n, &s, pr, &err)) {
         fprintf(stderr, "weft bench split: %s\n", err.msg);
         goto done;
     }
-    printf("split planner on the documented mix: %d requests (16 types x %d), L = %d layers, "
-           "hidden %s\n", n, cfg.per_type, cfg.L, hidden);
-    printf("server: %s, %d threads, decode batch %d; clients: %s (fast), x%g (slow)\n", sp.device,
-           sp.threads, sp.decode_batch, cp.device, cfg.slow_factor);
-    printf("window %.3f s (no split fills %.0f%% of %g cores), KV budget %s, slowdown %g, "
-           "SLA %gx (short answers) / %gx (long) the no-split latency\n\n",
-           s.window_s, cfg.fill * 100, s.cores,
-           cfg.headroom > 0 ? "headroom x" : "unlimited", cfg.slowdown, cfg.sla_tight,
-           cfg.sla_relaxed);
-    if (cfg.headroom > 0) printf("(KV headroom %g: %.1f MB)\n", cfg.headroom, s.kv_capacity_bytes / 1e6);
-    printf("%-18s %12s %14s %10s %10s %6s %8s\n", "plan", "CPU-s/req", "CPU-ms/out-tok",
-           "vs none", "SLA met", "KV ok", "CPU ok");
+    printf("split planner on the documented mix: %d requests from %d client devices (%d per "
+           "device: quick/chat/doc), L = %d layers, hidden %s\n", n, nd, PER_DEVICE * cfg.per_type,
+           cfg.L, hidden);
+    printf("server: %s, %d threads, decode batch %d; laptops: %s, %g MB for the model; phones: "
+           "x%g slower, %g MB; %s\n", sp.device, sp.threads, sp.decode_batch, cp.device,
+           cfg.laptop_mb, cfg.slow_factor, cfg.phone_mb,
+           cfg.no_devices ? "device memory NOT modelled (--no-devices)"
+                          : "client memory: weights of the layers a device holds + each request's KV");
+    printf("client weights %.1f MB/layer + %.1f MB fixed, client KV %s; window %.3f s (no split "
+           "fills %.0f%% of %g cores), server KV %s, slowdown %g, SLA %gx/%gx/%gx (quick/chat/doc) "
+           "the no-split latency\n\n", cfg.layer_mb, cfg.fixed_mb, ckv, s.window_s, cfg.fill * 100,
+           s.cores, cfg.headroom > 0 ? "headroom x" : "unlimited", cfg.slowdown, cfg.sla[0],
+           cfg.sla[1], cfg.sla[2]);
+    if (cfg.headroom > 0) printf("(server KV headroom %g: %.1f MB)\n", cfg.headroom, s.kv_capacity_bytes / 1e6);
+    printf("%-18s %12s %14s %10s %10s %6s %8s %8s %9s\n", "plan", "CPU-s/req", "CPU-ms/out-tok",
+           "vs none", "SLA met", "KV ok", "CPU ok", "dev ok", "dev util");
     for (int k = 0; k < 4; k++) print_row(&pr[k], &pr[0]);
     double dp_vs_greedy = 100 * (1 - pr[3].sum.server_work_s / pr[2].sum.server_work_s);
     double dp_vs_arrival = 100 * (1 - pr[3].sum.server_work_s / pr[1].sum.server_work_s);
@@ -274,10 +338,11 @@ int cmd_bench_split(int argc, char **argv) {
            "less; vs greedy (arrival): %.1f%% less (target >= 19%%)\n",
            dp_vs_none, dp_vs_greedy, dp_vs_arrival);
     /* Split points chosen per type (mean over the type's requests). */
-    printf("\nmean split point per type (p = layers on the client; L = %d)\n", cfg.L);
-    printf("%-4s %-5s %-5s %7s %7s %9s %9s %9s %9s\n", "dev", "link", "", "prompt", "answer",
-           "none", "g-arrival", "g-ratio", "DP");
-    for (int t = 0; t < 16; t++) {
+    printf("\nmean split point per device kind, link and request type (p = layers on the client; "
+           "L = %d)\n", cfg.L);
+    printf("%-7s %-5s %-6s %7s %7s %9s %9s %9s %9s\n", "device", "link", "type", "prompt",
+           "answer", "none", "g-arrival", "g-ratio", "DP");
+    for (int t = 0; t < 4 * N_TYPES; t++) {
         double m[4] = {0};
         int cnt = 0;
         for (int i = 0; i < n; i++)
@@ -285,9 +350,10 @@ int cmd_bench_split(int argc, char **argv) {
                 cnt++;
                 for (int k = 0; k < 4; k++) m[k] += pr[k].c[i].p;
             }
-        printf("%-4s %-5s %-5s %7d %7d %9.1f %9.1f %9.1f %9.1f\n", dev_name[t >> 3 & 1],
-               link_name[t >> 2 & 1], "", prompt_len[t >> 1 & 1], answer_len[t & 1], m[0] / cnt,
-               m[1] / cnt, m[2] / cnt, m[3] / cnt);
+        if (!cnt) continue;
+        printf("%-7s %-5s %-6s %7d %7d %9.1f %9.1f %9.1f %9.1f\n", kind_name[(t >> 1) & 1],
+               link_name[t & 1], type_name[t / 4], type_prompt[t / 4], type_answer[t / 4],
+               m[0] / cnt, m[1] / cnt, m[2] / cnt, m[3] / cnt);
     }
     json_t *main_run = json_array();
     for (int k = 0; k < 4; k++) json_array_append_new(main_run, summary_json(&pr[k]));
@@ -295,6 +361,7 @@ int cmd_bench_split(int argc, char **argv) {
     json_object_set_new(root, "client_profile", json_string(cp_path));
     json_object_set_new(root, "layers", json_integer(cfg.L));
     json_object_set_new(root, "requests", json_integer(n));
+    json_object_set_new(root, "devices", json_integer(cfg.no_devices ? 0 : nd));
     json_object_set_new(root, "kv_headroom", json_real(cfg.headroom));
     json_object_set_new(root, "slowdown", json_real(cfg.slowdown));
     json_object_set_new(root, "window_s", json_real(s.window_s));
@@ -305,15 +372,15 @@ int cmd_bench_split(int argc, char **argv) {
 
     if (sweep) {
         static const double hs[] = {1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 0};
-        printf("\nKV headroom sweep (server CPU-ms per output token; SLA met by all plans "
-               "unless marked)\n%-10s %10s %12s %12s %10s %12s %12s\n", "headroom", "none",
+        printf("\nServer KV headroom sweep (server CPU-ms per output token; * = a plan that misses "
+               "an SLA or does not fit)\n%-10s %10s %12s %12s %10s %12s %12s\n", "headroom", "none",
                "g-arrival", "g-ratio", "DP", "DP-vs-none", "DP-vs-ratio");
         for (size_t h = 0; h < sizeof hs / sizeof *hs; h++) {
             mix_cfg c2 = cfg;
             c2.headroom = hs[h];
             plan_result q[4];
             memcpy(q, pr, sizeof q);
-            if (build_mix(&c2, &sp, &cp, r, type_of, &s, &err) || run_plans(r, n, &s, q, &err)) {
+            if (build_mix(&c2, &sp, &cp, r, type_of, dv, &s, &err) || run_plans(r, n, &s, q, &err)) {
                 fprintf(stderr, "weft bench split: %s\n", err.msg);
                 goto done;
             }
@@ -323,7 +390,8 @@ int cmd_bench_split(int argc, char **argv) {
             printf("%-10s", hn);
             for (int k = 0; k < 4; k++)
                 printf(" %*.3f%s", k == 0 ? 10 : 11, 1e3 * q[k].sum.server_work_s / q[k].sum.output_tokens,
-                       q[k].sum.n_sla_ok < q[k].sum.n_requests || !q[k].sum.fits_kv ? "*" : " ");
+                       q[k].sum.n_sla_ok < q[k].sum.n_requests || !q[k].sum.fits_kv ||
+                               !q[k].sum.fits_devices ? "*" : " ");
             double a1 = 100 * (1 - q[3].sum.server_work_s / q[0].sum.server_work_s);
             double a2 = 100 * (1 - q[3].sum.server_work_s / q[2].sum.server_work_s);
             printf(" %11.1f%% %11.1f%%\n", a1, a2);
@@ -346,5 +414,6 @@ done:
     for (int k = 0; k < 4; k++) free(pr[k].c);
     free(r);
     free(type_of);
+    free(dv);
     return rc;
 }
