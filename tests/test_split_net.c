@@ -1,11 +1,13 @@
 /* test_split_net.c — split inference end to end over TCP, in one process: an engine with the
  * split server (src/server/split_server.c) and clients using the client library.
- *  - for EVERY split point 0..L, split generation gives exactly the unsplit greedy tokens with
+ *  - for EVERY split point 0..L (0: token ids up, tokens streamed down, protocol v2), split
+ *    generation gives exactly the unsplit greedy tokens with
  *    F32 hidden states, and the same tokens with F16 (test model and stories260K);
  *  - several split clients at different split points and an ordinary request run at once in the
  *    same fused batch and all get their unsplit tokens;
  *  - hostile frames (bad magic, wrong version, oversized, wrong shape, NaN/Inf, truncated,
- *    wrong auth, out-of-order, idle) each get an ERROR frame with the right code and the
+ *    wrong auth, out-of-order, idle; at split 0 the IDS frame's ids outside the vocabulary,
+ *    wrong counts or lengths, IDS at another split, HIDDEN at split 0, version 1) each get an ERROR frame with the right code and the
  *    connection is closed, while a concurrent good request is unaffected; afterwards the engine
  *    holds no request (their caches were freed). */
 #include <arpa/inet.h>
@@ -290,16 +292,17 @@ static int expect_error(int fd) {
     }
 }
 
-/* After HELLO + ACCEPT: sends one HIDDEN frame built by the caller. */
-static int accepted(fixture *fx, bool f16) {
+/* After HELLO + ACCEPT at split point p: the caller then sends its frame. */
+static int accepted_at(fixture *fx, int p, bool f16) {
     int fd = dial(fx->port);
     uint8_t b[1024];
-    send_bytes(fd, b, hello(b, sizeof b, KEY, 1, f16));
+    send_bytes(fd, b, hello(b, sizeof b, KEY, p, f16));
     uint8_t hb[SPLIT_HDR_BYTES + 24];
     assert_int_equal(recv(fd, hb, sizeof hb, MSG_WAITALL), (ssize_t)sizeof hb);
     assert_int_equal(hb[6], SPLIT_T_ACCEPT);
     return fd;
 }
+static int accepted(fixture *fx, bool f16) { return accepted_at(fx, 1, f16); }
 
 static void test_hostile_frames(void **state) {
     fixture *fx = *state;
@@ -433,6 +436,71 @@ static void test_hostile_frames(void **state) {
     fd = accepted(fx, false);
     send_bytes(fd, b, n / 2);
     assert_int_equal(expect_error(fd), SPLIT_E_TIMEOUT);
+    close(fd);
+
+    printf("version 1 (before IDS frames)\n");
+    fd = dial(fx->port);
+    n = hello(b, sizeof b, KEY, 0, false);
+    b[4] = 1;
+    send_bytes(fd, b, n);
+    assert_int_equal(expect_error(fd), SPLIT_E_VERSION);
+    close(fd);
+
+    int32_t ids[NPROMPT + 4];
+    memcpy(ids, prompt, sizeof prompt);
+    ids[NPROMPT] = ids[NPROMPT + 1] = ids[NPROMPT + 2] = ids[NPROMPT + 3] = 1;
+
+    printf("IDS at split 1\n");
+    fd = accepted_at(fx, 1, false);
+    send_bytes(fd, b, split_ids_encode(b, sizeof b, 0, NPROMPT, ids));
+    assert_int_equal(expect_error(fd), SPLIT_E_STATE);
+    close(fd);
+
+    printf("HIDDEN at split 0\n");
+    fd = accepted_at(fx, 0, false);
+    send_bytes(fd, b, split_hidden_encode(b, sizeof b, 0, 1, D, SPLIT_DT_F32, rows));
+    assert_int_equal(expect_error(fd), SPLIT_E_STATE);
+    close(fd);
+
+    printf("IDS: token id outside the vocabulary\n");
+    fd = accepted_at(fx, 0, false);
+    ids[3] = fx->m->cfg.vocab_size;
+    send_bytes(fd, b, split_ids_encode(b, sizeof b, 0, NPROMPT, ids));
+    assert_int_equal(expect_error(fd), SPLIT_E_VALUE);
+    close(fd);
+    ids[3] = -1;
+    fd = accepted_at(fx, 0, false);
+    send_bytes(fd, b, split_ids_encode(b, sizeof b, 0, NPROMPT, ids));
+    assert_int_equal(expect_error(fd), SPLIT_E_VALUE);
+    close(fd);
+    ids[3] = prompt[3];
+
+    printf("IDS: fewer ids than the prompt\n");
+    fd = accepted_at(fx, 0, false);
+    send_bytes(fd, b, split_ids_encode(b, sizeof b, 0, NPROMPT - 1, ids));
+    assert_int_equal(expect_error(fd), SPLIT_E_STATE);
+    close(fd);
+
+    printf("IDS: more ids than the prompt\n");
+    fd = accepted_at(fx, 0, false);
+    send_bytes(fd, b, split_ids_encode(b, sizeof b, 0, NPROMPT + 4, ids));
+    assert_int_equal(expect_error(fd), SPLIT_E_LIMIT);
+    close(fd);
+
+    printf("IDS: length disagrees with the count\n");
+    fd = accepted_at(fx, 0, false);
+    n = split_ids_encode(b, sizeof b, 0, NPROMPT, ids);
+    b[SPLIT_HDR_BYTES + 4] = NPROMPT - 2; /* claims fewer ids than it carries */
+    send_bytes(fd, b, n);
+    assert_int_equal(expect_error(fd), SPLIT_E_FRAME);
+    close(fd);
+
+    printf("IDS: a second IDS frame while tokens stream\n");
+    fd = accepted_at(fx, 0, false);
+    n = split_ids_encode(b, sizeof b, 0, NPROMPT, ids);
+    memcpy(b + n, b, n); /* both in one write: the server reads the second before it is done */
+    send_bytes(fd, b, 2 * n);
+    assert_int_equal(expect_error(fd), SPLIT_E_STATE);
     close(fd);
 
     printf("disconnect in the middle of the prefill\n");

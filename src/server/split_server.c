@@ -3,6 +3,8 @@
  * connection (non-blocking). Per connection: HELLO (auth, limits, the split layer: the client's
  * or the planner's) -> ACCEPT; then strictly one frame in flight: the client sends HIDDEN, the
  * server answers CONSUMED (a prefill chunk) or TOKEN (the next token), and DONE at the end.
+ * At split 0 (protocol v2) the client sends its prompt's token ids in one IDS frame instead: the
+ * server runs an ordinary request and streams TOKEN frames without waiting for the client.
  * Engine events arrive on the engine thread; they are queued per connection under mu and turned
  * into frames here, so only this thread touches sockets. A connection's memory is freed once
  * its socket is closed AND the engine delivered its request's FINISHED (the callback's ctx). */
@@ -43,12 +45,14 @@ typedef struct sconn {
     uint64_t id;
     int p, n_prompt, max_tokens, chunk, fed, n_gen;
     split_dtype dt;
-    bool expect;     /* the server waits for a HIDDEN frame */
+    bool expect;     /* the server waits for a HIDDEN (or IDS) frame */
+    bool ids_mode;   /* split 0: the request is submitted when its IDS frame arrives */
+    engine_request req; /* split 0: the request as HELLO described it, without its prompt */
     float *rows;
     /* guarded by srv->mu */
     bool engine_live; /* submitted, FINISHED not yet delivered */
-    engine_event evq[EVQ];
-    int n_ev;
+    engine_event *evq; /* grows: at split 0 tokens stream without waiting for the client */
+    int n_ev, cap_ev;
     bool ev_overflow;
 } sconn;
 
@@ -85,7 +89,12 @@ static void on_event(void *ctx, const engine_event *ev) {
     split_srv *s = c->srv;
     pthread_mutex_lock(&s->mu);
     if (ev->type != ENGINE_EV_PREEMPTED) {
-        if (c->n_ev < EVQ) c->evq[c->n_ev++] = *ev;
+        if (c->n_ev == c->cap_ev) {
+            int nc = c->cap_ev ? 2 * c->cap_ev : EVQ;
+            engine_event *nv = nc <= 1 << 20 ? realloc(c->evq, sizeof *nv * (size_t)nc) : NULL;
+            if (nv) c->evq = nv, c->cap_ev = nc;
+        }
+        if (c->n_ev < c->cap_ev) c->evq[c->n_ev++] = *ev;
         else c->ev_overflow = true;
     }
     if (ev->type == ENGINE_EV_FINISHED) c->engine_live = false;
@@ -95,7 +104,12 @@ static void on_event(void *ctx, const engine_event *ev) {
 
 static void queue_bytes(sconn *c, const uint8_t *p, size_t n) {
     if (c->woff > 0 && c->woff == c->wlen) c->woff = c->wlen = 0;
-    if (c->wlen + n > WBUF) { /* cannot happen in lock-step; drop the connection */
+    if (c->woff > 0 && c->wlen + n > WBUF) { /* streamed tokens: make room */
+        memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+        c->wlen -= c->woff;
+        c->woff = 0;
+    }
+    if (c->wlen + n > WBUF) { /* a client that stopped reading; drop the connection */
         c->state = C_CLOSING;
         return;
     }
@@ -187,10 +201,12 @@ static void on_hello(sconn *c, const uint8_t *p, uint32_t len) {
     c->max_tokens = h.max_tokens;
     c->chunk = h.chunk < s->cfg.max_chunk ? h.chunk : s->cfg.max_chunk;
     c->dt = (h.flags & SPLIT_HELLO_F16) ? SPLIT_DT_F16 : SPLIT_DT_F32;
-    size_t frame = split_hidden_bytes(c->chunk, mc->dim, SPLIT_DT_F32);
-    c->rows = malloc(sizeof(float) * (size_t)c->chunk * mc->dim);
-    int32_t *zeros = calloc((size_t)h.n_prompt, sizeof *zeros);
-    if (!c->rows || !zeros || grow_rbuf(c, frame) != 0) {
+    c->ids_mode = pl == 0;
+    size_t frame = c->ids_mode ? split_ids_bytes(h.n_prompt)
+                               : split_hidden_bytes(c->chunk, mc->dim, SPLIT_DT_F32);
+    if (!c->ids_mode) c->rows = malloc(sizeof(float) * (size_t)c->chunk * mc->dim);
+    int32_t *zeros = c->ids_mode ? NULL : calloc((size_t)h.n_prompt, sizeof *zeros);
+    if ((!c->ids_mode && (!c->rows || !zeros)) || grow_rbuf(c, frame) != 0) {
         free(zeros);
         refuse(c, SPLIT_E_SERVER, "out of memory");
         return;
@@ -210,14 +226,66 @@ static void on_hello(sconn *c, const uint8_t *p, uint32_t len) {
     r.deadline_ms = 1e3 * h.sla_s;
     r.on_event = on_event;
     r.ctx = c;
-    r.split = true;
+    r.split = !c->ids_mode;
     r.split_layer = pl;
+    if (c->ids_mode) { /* submitted with the ids (on_ids) */
+        c->req = r;
+        c->req.prompt = NULL;
+    } else {
+        pthread_mutex_lock(&s->mu);
+        c->engine_live = true;
+        pthread_mutex_unlock(&s->mu);
+        weft_err err = {{0}};
+        int rc = engine_submit(s->eng, &r, &err);
+        free(zeros);
+        if (rc != 0) {
+            pthread_mutex_lock(&s->mu);
+            c->engine_live = false;
+            pthread_mutex_unlock(&s->mu);
+            refuse(c, SPLIT_E_SERVER, err.msg);
+            return;
+        }
+    }
+    int32_t acc[6] = {pl, mc->n_layers, mc->dim, s->cfg.max_seq_len, c->chunk, 0};
+    queue_ints(c, SPLIT_T_ACCEPT, acc, 6);
+    c->state = C_RUN;
+    c->expect = true;
+}
+
+/* Split 0: the prompt's ids; the request runs as an ordinary one from here on. */
+static void on_ids(sconn *c, const uint8_t *p, uint32_t len) {
+    split_srv *s = c->srv;
+    char msg[256];
+    if (!c->expect || c->fed > 0) {
+        refuse(c, SPLIT_E_STATE, "IDS after the prompt was sent");
+        return;
+    }
+    int32_t *ids = malloc(sizeof *ids * (size_t)c->n_prompt);
+    if (!ids) {
+        refuse(c, SPLIT_E_SERVER, "out of memory");
+        return;
+    }
+    int pos0, n;
+    int code = split_ids_decode(p, len, s->m->cfg.vocab_size, c->n_prompt, &pos0, &n, ids, msg,
+                                sizeof msg);
+    if (code == 0 && (pos0 != 0 || n != c->n_prompt)) {
+        snprintf(msg, sizeof msg, "IDS for positions [%d, %d); the prompt is [0, %d) in one frame",
+                 pos0, pos0 + n, c->n_prompt);
+        code = SPLIT_E_STATE;
+    }
+    if (code != 0) {
+        free(ids);
+        refuse(c, (split_errcode)code, msg);
+        return;
+    }
+    engine_request r = c->req;
+    r.prompt = ids;
     pthread_mutex_lock(&s->mu);
     c->engine_live = true;
     pthread_mutex_unlock(&s->mu);
     weft_err err = {{0}};
     int rc = engine_submit(s->eng, &r, &err);
-    free(zeros);
+    free(ids);
     if (rc != 0) {
         pthread_mutex_lock(&s->mu);
         c->engine_live = false;
@@ -225,10 +293,8 @@ static void on_hello(sconn *c, const uint8_t *p, uint32_t len) {
         refuse(c, SPLIT_E_SERVER, err.msg);
         return;
     }
-    int32_t acc[6] = {pl, mc->n_layers, mc->dim, s->cfg.max_seq_len, c->chunk, 0};
-    queue_ints(c, SPLIT_T_ACCEPT, acc, 6);
-    c->state = C_RUN;
-    c->expect = true;
+    c->fed = n;
+    c->expect = false; /* tokens stream down; nothing more comes up */
 }
 
 static void on_hidden(sconn *c, const uint8_t *p, uint32_t len) {
@@ -268,8 +334,17 @@ static void on_frame(sconn *c, const split_hdr *h, const uint8_t *p) {
         on_hello(c, p, h->length);
         return;
     }
-    if (c->state == C_RUN && h->type == SPLIT_T_HIDDEN) {
+    if (c->state == C_RUN && h->type == SPLIT_T_HIDDEN && !c->ids_mode) {
         on_hidden(c, p, h->length);
+        return;
+    }
+    if (c->state == C_RUN && h->type == SPLIT_T_IDS && c->ids_mode) {
+        on_ids(c, p, h->length);
+        return;
+    }
+    if (c->state == C_RUN && (h->type == SPLIT_T_HIDDEN || h->type == SPLIT_T_IDS)) {
+        refuse(c, SPLIT_E_STATE, c->ids_mode ? "HIDDEN at split 0: send the prompt's ids (IDS)"
+                                             : "IDS at a split point > 0: send HIDDEN");
         return;
     }
     char msg[96];
@@ -280,6 +355,7 @@ static void on_frame(sconn *c, const split_hdr *h, const uint8_t *p) {
 
 static uint32_t max_payload(const sconn *c) {
     if (c->state == C_HELLO) return SPLIT_HELLO_FIXED + SPLIT_MAX_KEY;
+    if (c->ids_mode) return (uint32_t)(split_ids_bytes(c->n_prompt) - SPLIT_HDR_BYTES);
     return (uint32_t)(split_hidden_bytes(c->chunk, c->srv->m->cfg.dim, SPLIT_DT_F32) -
                       SPLIT_HDR_BYTES);
 }
@@ -290,6 +366,11 @@ static void do_read(sconn *c) {
         split_hdr h = {0};
         if (c->rlen >= SPLIT_HDR_BYTES) {
             char msg[160];
+            if (c->state == C_RUN && c->ids_mode && (c->rbuf[6] | c->rbuf[7] << 8) == SPLIT_T_HIDDEN &&
+                c->rbuf[4] == SPLIT_VERSION && c->rbuf[5] == 0) { /* say why, not "too long" */
+                refuse(c, SPLIT_E_STATE, "HIDDEN at split 0: send the prompt's ids (IDS)");
+                return;
+            }
             int code = split_hdr_parse(c->rbuf, max_payload(c), &h, msg, sizeof msg);
             if (code != 0) {
                 refuse(c, (split_errcode)code, msg);
@@ -336,34 +417,43 @@ static void do_write(sconn *c) {
 static void relay_events(sconn *c) {
     split_srv *s = c->srv;
     engine_event ev[EVQ];
-    pthread_mutex_lock(&s->mu);
-    int n = c->n_ev;
-    bool over = c->ev_overflow;
-    memcpy(ev, c->evq, sizeof ev[0] * (size_t)n);
-    c->n_ev = 0;
-    pthread_mutex_unlock(&s->mu);
-    if (c->fd < 0 || c->state == C_CLOSING) return;
-    if (over) {
-        refuse(c, SPLIT_E_SERVER, "internal event overflow");
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        if (ev[i].type == ENGINE_EV_CONSUMED) {
-            int32_t v = c->fed;
-            queue_ints(c, SPLIT_T_CONSUMED, &v, 1);
-            c->expect = true;
-        } else if (ev[i].type == ENGINE_EV_TOKEN) {
-            int32_t v[2] = {ev[i].token, ev[i].index};
-            queue_ints(c, SPLIT_T_TOKEN, v, 2);
-            c->n_gen++;
-            c->expect = c->n_gen < c->max_tokens && c->n_prompt + c->n_gen < s->cfg.max_seq_len;
-        } else if (ev[i].type == ENGINE_EV_FINISHED) {
-            int32_t v[2] = {(int32_t)ev[i].finish, ev[i].n_generated};
-            queue_ints(c, SPLIT_T_DONE, v, 2);
-            c->state = C_CLOSING;
-            c->last_s = now_s();
-            c->expect = false;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int n = c->n_ev < EVQ ? c->n_ev : EVQ;
+        bool over = c->ev_overflow;
+        c->ev_overflow = false;
+        if (n > 0) {
+            memcpy(ev, c->evq, sizeof ev[0] * (size_t)n);
+            memmove(c->evq, c->evq + n, sizeof ev[0] * (size_t)(c->n_ev - n));
+            c->n_ev -= n;
         }
+        pthread_mutex_unlock(&s->mu);
+        if (n == 0 && !over) return;
+        if (c->fd < 0 || c->state == C_CLOSING) continue; /* drain */
+        if (over) {
+            refuse(c, SPLIT_E_SERVER, "internal event overflow");
+            continue;
+        }
+        for (int i = 0; i < n && c->state != C_CLOSING; i++) {
+            if (ev[i].type == ENGINE_EV_CONSUMED) {
+                int32_t v = c->fed;
+                queue_ints(c, SPLIT_T_CONSUMED, &v, 1);
+                c->expect = true;
+            } else if (ev[i].type == ENGINE_EV_TOKEN) {
+                int32_t v[2] = {ev[i].token, ev[i].index};
+                queue_ints(c, SPLIT_T_TOKEN, v, 2);
+                c->n_gen++;
+                c->expect = !c->ids_mode && c->n_gen < c->max_tokens &&
+                            c->n_prompt + c->n_gen < s->cfg.max_seq_len;
+            } else if (ev[i].type == ENGINE_EV_FINISHED) {
+                int32_t v[2] = {(int32_t)ev[i].finish, ev[i].n_generated};
+                queue_ints(c, SPLIT_T_DONE, v, 2);
+                c->state = C_CLOSING;
+                c->last_s = now_s();
+                c->expect = false;
+            }
+        }
+        if (c->fd >= 0 && c->wlen > c->woff) do_write(c);
     }
 }
 
@@ -371,6 +461,7 @@ static void free_conn(sconn *c) {
     if (c->fd >= 0) close(c->fd);
     free(c->rbuf);
     free(c->rows);
+    free(c->evq);
     free(c);
 }
 

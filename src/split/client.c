@@ -1,7 +1,9 @@
 /* client.c — split_generate (split_client.h): one request over one TCP connection. The client
  * sends HELLO, learns its split layer from ACCEPT, then for each prefill chunk runs its layers
  * and sends HIDDEN, waiting for CONSUMED (or, after the last chunk, the first TOKEN); for each
- * TOKEN it runs the token through its layers and sends its state, until the server's DONE.
+ * TOKEN it runs the token through its layers and sends its state, until the server's DONE. At
+ * split 0 (protocol v2) it sends the prompt's ids in one IDS frame and then only receives: the
+ * server streams every TOKEN and DONE without waiting for it.
  * Blocking sockets with a receive timeout: a client has one request and nothing else to do. */
 #include <errno.h>
 #include <math.h>
@@ -196,15 +198,49 @@ int split_generate(const weft_model *m, const split_client_opts *o, const int32_
     }
     if (chunk > max_chunk) chunk = max_chunk;
     r.split_layer = p;
+    if (n_prompt > max_seq - 1) {
+        weft_errf(err, "split: prompt of %d tokens does not fit the server's context %d", n_prompt,
+                  max_seq);
+        goto done;
+    }
+    if (p == 0) { /* ids up once, then tokens stream down */
+        size_t ib = split_ids_bytes(n_prompt);
+        uint8_t *ob = malloc(ib);
+        if (!ob) {
+            weft_errf(err, "split: out of memory");
+            goto done;
+        }
+        n = split_ids_encode(ob, ib, 0, n_prompt, prompt);
+        int sr = send_all(&c, ob, n, err);
+        free(ob);
+        if (sr != 0) goto done;
+        for (;;) {
+            ty = recv_frame(&c, &len, err);
+            if (ty < 0) goto done;
+            int32_t v[2];
+            if (ty == SPLIT_T_DONE && split_ints_decode(c.buf, len, v, 2, msg, sizeof msg) == 0) {
+                r.finish = v[0];
+                break;
+            }
+            if (ty != SPLIT_T_TOKEN || split_ints_decode(c.buf, len, v, 2, msg, sizeof msg) != 0 ||
+                v[1] != r.n_generated || v[0] < 0 || v[0] >= m->cfg.vocab_size ||
+                r.n_generated >= o->max_tokens) {
+                weft_errf(err, "split: unexpected frame type %d from the server", ty);
+                goto done;
+            }
+            if (r.n_generated == 0) r.ttft_s = now_s() - t0;
+            r.n_generated++;
+            if (on_token && on_token(ctx, v[0]) != 0) {
+                rc = 0; /* stopped by the caller: closing the connection cancels it */
+                goto done;
+            }
+        }
+        goto finished;
+    }
     loc = split_local_new(m, p, max_seq, chunk, o->n_threads, err);
     toks = malloc(sizeof *toks * (size_t)max_seq);
     if (!loc || !toks) {
         if (!toks) weft_errf(err, "split: out of memory");
-        goto done;
-    }
-    if (n_prompt > max_seq - 1) {
-        weft_errf(err, "split: prompt of %d tokens does not fit the server's context %d", n_prompt,
-                  max_seq);
         goto done;
     }
     memcpy(toks, prompt, sizeof *toks * (size_t)n_prompt);
@@ -249,6 +285,7 @@ int split_generate(const weft_model *m, const split_client_opts *o, const int32_
             break;
         }
     }
+finished:
     if (r.finish == 3 || r.finish == 4) {
         weft_errf(err, "split: the server ended the request (%s)",
                   r.finish == 3 ? "cancelled" : "error: evicted or invalid");

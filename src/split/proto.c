@@ -54,7 +54,7 @@ int split_hdr_parse(const uint8_t *b, uint32_t max_payload, split_hdr *h, char *
     if (h->version != SPLIT_VERSION)
         return fail(SPLIT_E_VERSION, msg, msg_size, "protocol version %u not supported (this is %d)",
                     h->version, SPLIT_VERSION);
-    if (h->type < SPLIT_T_HELLO || h->type > SPLIT_T_ERROR)
+    if (h->type < SPLIT_T_HELLO || h->type > SPLIT_T_IDS)
         return fail(SPLIT_E_FRAME, msg, msg_size, "unknown frame type %u", h->type);
     if (h->reserved != 0)
         return fail(SPLIT_E_FRAME, msg, msg_size, "reserved header field is %u, must be 0",
@@ -220,6 +220,45 @@ int split_hidden_decode(const uint8_t *p, uint32_t len, int dim, split_dtype dt,
             return fail(SPLIT_E_VALUE, msg, msg_size, "hidden value %zu of row %zu is not finite",
                         i % (size_t)dim, i / (size_t)dim);
         rows[i] = v;
+    }
+    *pos0 = p0;
+    *n = nr;
+    return 0;
+}
+
+size_t split_ids_bytes(int n) {
+    return SPLIT_HDR_BYTES + SPLIT_IDS_HDR + 4 * (size_t)n;
+}
+
+size_t split_ids_encode(uint8_t *out, size_t cap, int pos0, int n, const int32_t *ids) {
+    size_t total = split_ids_bytes(n);
+    if (n < 0 || cap < total) return 0;
+    split_hdr_write(out, SPLIT_T_IDS, (uint32_t)(total - SPLIT_HDR_BYTES));
+    uint8_t *p = out + SPLIT_HDR_BYTES;
+    put32(p, (uint32_t)pos0);
+    put32(p + 4, (uint32_t)n);
+    for (int i = 0; i < n; i++) put32(p + SPLIT_IDS_HDR + 4 * (size_t)i, (uint32_t)ids[i]);
+    return total;
+}
+
+int split_ids_decode(const uint8_t *p, uint32_t len, int vocab, int max_n, int *pos0, int *n,
+                     int32_t *ids, char *msg, size_t msg_size) {
+    if (len < SPLIT_IDS_HDR)
+        return fail(SPLIT_E_FRAME, msg, msg_size, "IDS of %u bytes is shorter than %d", len,
+                    SPLIT_IDS_HDR);
+    int32_t p0 = (int32_t)get32(p), nr = (int32_t)get32(p + 4);
+    if (nr < 1 || nr > max_n)
+        return fail(SPLIT_E_LIMIT, msg, msg_size, "%d token ids outside [1, %d]", nr, max_n);
+    if (p0 < 0) return fail(SPLIT_E_FRAME, msg, msg_size, "negative position %d", p0);
+    if (len != SPLIT_IDS_HDR + 4 * (size_t)nr)
+        return fail(SPLIT_E_FRAME, msg, msg_size, "IDS of %u bytes, %d ids need %zu", len, nr,
+                    SPLIT_IDS_HDR + 4 * (size_t)nr);
+    for (int32_t i = 0; i < nr; i++) {
+        int32_t v = (int32_t)get32(p + SPLIT_IDS_HDR + 4 * (size_t)i);
+        if (v < 0 || v >= vocab)
+            return fail(SPLIT_E_VALUE, msg, msg_size, "token id %d at %d outside [0, %d)", v, i,
+                        vocab);
+        ids[i] = v;
     }
     *pos0 = p0;
     *n = nr;

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define SPLIT_MAGIC 0x4C505357u /* "WSPL" as bytes on the wire */
-#define SPLIT_VERSION 1
+#define SPLIT_VERSION 2 /* 2: IDS frames at split 0 (token ids up, tokens streamed down) */
 #define SPLIT_HDR_BYTES 16
 #define SPLIT_MAX_KEY 512       /* API key bytes in HELLO */
 #define SPLIT_MAX_MSG 1024      /* ERROR message bytes */
@@ -19,6 +19,7 @@
 #define SPLIT_MAX_DIM 16384     /* hidden width */
 #define SPLIT_HELLO_FIXED 80    /* HELLO payload bytes before the key */
 #define SPLIT_HIDDEN_HDR 16     /* HIDDEN payload bytes before the rows */
+#define SPLIT_IDS_HDR 8         /* IDS payload bytes before the ids */
 
 typedef enum split_type {
     SPLIT_T_HELLO = 1,    /* client -> server: auth, request, client profile */
@@ -28,6 +29,7 @@ typedef enum split_type {
     SPLIT_T_TOKEN = 5,    /* server -> client: a generated token */
     SPLIT_T_DONE = 6,     /* server -> client: the request finished */
     SPLIT_T_ERROR = 7,    /* server -> client: refused; the server closes the connection */
+    SPLIT_T_IDS = 8,      /* client -> server, split 0 only: the prompt's token ids (v2) */
 } split_type;
 
 typedef enum split_dtype { SPLIT_DT_F32 = 0, SPLIT_DT_F16 = 1 } split_dtype;
@@ -89,6 +91,15 @@ size_t split_hidden_encode(uint8_t *out, size_t cap, int pos0, int n, int dim, s
  * negotiated ones, 1 <= n <= max_rows, the length exact, every value finite. */
 int split_hidden_decode(const uint8_t *p, uint32_t len, int dim, split_dtype dt, int max_rows,
                         int *pos0, int *n, float *rows, char *msg, size_t msg_size);
+
+/* IDS (split 0): pos0 (0), n, then n token ids. The whole prompt in one frame; the server then
+ * runs the request as an ordinary one and streams TOKEN frames without waiting for the client. */
+size_t split_ids_bytes(int n); /* whole frame */
+size_t split_ids_encode(uint8_t *out, size_t cap, int pos0, int n, const int32_t *ids);
+/* Decodes an IDS payload into ids[max_n]: 1 <= n <= max_n, the length exact, every id in
+ * [0, vocab). */
+int split_ids_decode(const uint8_t *p, uint32_t len, int vocab, int max_n, int *pos0, int *n,
+                     int32_t *ids, char *msg, size_t msg_size);
 
 /* Frames whose payload is a few int32 (ACCEPT 6, CONSUMED 1, TOKEN 2, DONE 2). */
 size_t split_ints_encode(uint8_t *out, size_t cap, split_type type, const int32_t *v, int n);
