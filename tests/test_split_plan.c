@@ -118,6 +118,32 @@ static void test_cost_points(void **state) {
     assert_near(c4.server_work_s, 3 * c.server_work_s, 1e-12);
 }
 
+/* The server's load adds its step share to every step that has server work, and only there:
+ * not to server work, not to a fully local request. */
+static void test_cost_load(void **state) {
+    (void)state;
+    const int L = 4;
+    split_server s = base_server(L);
+    split_request r = base_request(L);
+    split_choice c0;
+    for (int p = 0; p <= L; p++) {
+        split_server t = s;
+        t.load_step_s = 0.02;
+        split_choice a, b;
+        assert_int_equal(split_cost_eval(&r, &s, p, &a, NULL), 0);
+        assert_int_equal(split_cost_eval(&r, &t, p, &b, NULL), 0);
+        double extra = p < L ? 0.02 * r.output_tokens : 0; /* prefill + 4 decode steps */
+        assert_near(b.latency_s - a.latency_s, extra, 1e-12);
+        assert_near(b.ttft_s - a.ttft_s, p < L ? 0.02 : 0, 1e-12);
+        assert_near(b.server_work_s, a.server_work_s, 0);
+    }
+    split_server bad = s;
+    bad.load_step_s = -1;
+    weft_err e;
+    assert_int_equal(split_cost_eval(&r, &bad, 0, &c0, &e), -1);
+    assert_non_null(strstr(e.msg, "load_step_s"));
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     split_server s = base_server(4);
@@ -700,6 +726,7 @@ static void test_profile_json(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cost_points),
+        cmocka_unit_test(test_cost_load),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_dp_equals_exhaustive),
         cmocka_unit_test(test_dp_equals_exhaustive_devices),

@@ -92,6 +92,10 @@ typedef struct split_server {
                                      byte-seconds) is cut into this many units; 0 = default 2000 */
     const split_client_device *devices; /* shared client devices (caller-owned), may be NULL */
     int n_devices;                /* 0..SPLIT_MAX_DEVICES */
+    double load_step_s;           /* the server's current load as the time the requests already
+                                     running add to each server step of this request (their part
+                                     of the fused step), seconds; measured by the server
+                                     (engine step time while busy); 0 = idle. Latency only */
     int device_units;             /* DP resolution of each device's KV memory-time budget
                                      (mem_bytes * window_s); 0 = default (1000, or 100 when the
                                      server's KV is limited too) */

@@ -2,7 +2,9 @@
  * to plan, its HELLO (prompt length, max_tokens as the expected output, SLA, the client's
  * measured per-layer costs and link) and this server's own measured costs (`weft split profile`
  * JSON given with --split-profile) go to the planner's split_choose_one (include/weft/
- * split_plan.h), which returns the least-server-work split point meeting the SLA. The client
+ * split_plan.h), which returns the least-server-work split point meeting the SLA, with the
+ * server's current load (the engine's recent step time while other requests run) in the
+ * latency. The client
  * may not take the head (p = L is "fully local" in the cost model, which this protocol does not
  * do), and a client that states no bandwidth is taken as on a fast local link. */
 #include <stdio.h>
@@ -54,6 +56,12 @@ int split_auto_choose(void *ctx, const split_hello *h, char *msg, size_t msg_siz
     s.load = 0;
     s.kv_bytes_per_layer_token = 2.0 * c->n_kv_heads * c->head_dim * sizeof(float);
     s.kv_capacity_bytes = 0; /* the engine's cache admits or preempts; not planned here */
+    /* Current load: while other requests run, each step of this one also carries theirs; the
+     * engine's recent step time is that share (0 when nothing else runs). */
+    engine_stats es;
+    engine_get_stats(a->eng, &es);
+    int busy = es.running + es.waiting;
+    s.load_step_s = busy > 0 && es.step_s_ewma > 0 ? es.step_s_ewma : 0;
     split_request r = {0};
     r.prompt_tokens = h->n_prompt;
     r.output_tokens = h->max_tokens;
@@ -77,9 +85,9 @@ int split_auto_choose(void *ctx, const split_hello *h, char *msg, size_t msg_siz
     }
     /* the planner's prediction, for comparison with what the request then costs */
     fprintf(stderr,
-            "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f predicted server_work_s=%.6f "
-            "latency_s=%.4f sla_ok=%d\n",
-            h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s,
-            ch.server_work_s, ch.latency_s, ch.sla_ok);
+            "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f running=%d load_step_s=%.6f "
+            "predicted server_work_s=%.6f latency_s=%.4f sla_ok=%d\n",
+            h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s, busy,
+            s.load_step_s, ch.server_work_s, ch.latency_s, ch.sla_ok);
     return p;
 }

@@ -44,6 +44,8 @@ static int server_check(const split_server *s, weft_err *err) {
     if (s->n_devices < 0 || s->n_devices > SPLIT_MAX_DEVICES || (s->n_devices > 0 && !s->devices))
         return weft_errf(err, "server n_devices %d out of range 0..%d (or no device table)",
                          s->n_devices, SPLIT_MAX_DEVICES);
+    if (!finite_nonneg(s->load_step_s))
+        return weft_errf(err, "server load_step_s %g must be finite and >= 0", s->load_step_s);
     if (s->device_units < 0 || s->device_units > 1000000)
         return weft_errf(err, "server device_units %d out of range 0..1000000", s->device_units);
     for (int d = 0; d < s->n_devices; d++) {
@@ -117,8 +119,9 @@ int split_cost_eval(const split_request *r, const split_server *s, int p, split_
     }
 
     const double sd = s->slowdown;
-    const double ttft = cli_pre + comm_pre + srv_pre * sd;
-    const double step = cli_dec + comm_step + srv_dec * sd;
+    const double ld = ls > 0 ? s->load_step_s : 0; /* the others' part of each fused step */
+    const double ttft = cli_pre + comm_pre + srv_pre * sd + ld;
+    const double step = cli_dec + comm_step + srv_dec * sd + ld;
     const double lat = ttft + Dd * step;
 
     out->p = p;
