@@ -23,7 +23,7 @@ RELAY=$root/build/split_relay
 PROFILE=$root/build/split_real_profile
 [ -x "$RELAY" ] && [ -x "$PROFILE" ] || { echo "build first (no $RELAY / $PROFILE)" >&2; exit 1; }
 
-reqs=5   # requests per client per phase, one after another
+reqs=${SPLIT_REQS:-8} # requests per client per phase, one after another
 [ $quick = 1 ] && reqs=1
 tag=${SPLIT_RUN:+_run$SPLIT_RUN} # SPLIT_RUN=N: keep repeated runs side by side
 out_md=$results/split_real$tag.md
@@ -59,7 +59,7 @@ M=$scratch/model.gguf
 L=$("$WEFT" model inspect "$M" | grep -o 'block_count *[0-9]*' | grep -o '[0-9]*$' | head -1)
 
 echo "== profiling (server: CPU 0, 1 thread; a client: CPU 1, 1 thread)" >&2
-taskset -c 0 "$PROFILE" "$M" 1 64 31 "$scratch/server.json"
+taskset -c 0 "$PROFILE" "$M" 1 64 31 "$scratch/server.json" --engine
 taskset -c 1 "$PROFILE" "$M" 1 64 31 "$scratch/client1.json"
 # The clients share CPU 1 (and the relays run there too): each is modelled as a device with
 # 1/nc of that core, i.e. its single-thread profile times nc.
@@ -67,6 +67,7 @@ python3 - "$scratch/client1.json" "$scratch/client.json" "$nc" <<'PY'
 import json, sys
 p = json.load(open(sys.argv[1])); f = float(sys.argv[3])
 for k in p["cost"]: p["cost"][k] *= f
+p.pop("batched", None)  # a client decodes its own request alone
 p["device"] += f" x{f:g} (1/{f:g} of a core)"
 json.dump(p, open(sys.argv[2], "w"), indent=2)
 PY

@@ -92,6 +92,13 @@ typedef struct split_server {
                                      byte-seconds) is cut into this many units; 0 = default 2000 */
     const split_client_device *devices; /* shared client devices (caller-owned), may be NULL */
     int n_devices;                /* 0..SPLIT_MAX_DEVICES */
+    split_device_cost cost_batched; /* per-sequence costs with batched_n sequences per decode
+                                     step (weights read once per step for all of them) */
+    int batched_n;                /* > 1: cost_batched is valid; 0 = decode costs as `cost` */
+    double batch;                 /* expected sequences in each of this request's decode steps
+                                     (>= 1; 0 = 1): the server's current load. Per-sequence decode
+                                     costs are interpolated as a + f / batch through `cost` (1)
+                                     and `cost_batched` (batched_n); the step lasts batch x that */
     double load_step_s;           /* the server's current load as the time the requests already
                                      running add to each server step of this request (their part
                                      of the fused step), seconds; measured by the server
@@ -194,6 +201,9 @@ typedef struct split_profile {
     split_device_cost cost;
     int has_link;            /* link fields valid */
     double link_bw_Bps, link_rtt_s;
+    int batched_n;           /* > 1: cost_batched holds the per-sequence costs measured with this
+                                many sequences per decode step (JSON "batched"); 0 = none */
+    split_device_cost cost_batched;
 } split_profile;
 
 /* Times the forward on m truncated to two depths and fits slope (per layer) and intercept

@@ -3,8 +3,8 @@
  * measured per-layer costs and link) and this server's own measured costs (`weft split profile`
  * JSON given with --split-profile) go to the planner's split_choose_one (include/weft/
  * split_plan.h), which returns the least-server-work split point meeting the SLA, with the
- * server's current load (the engine's recent step time while other requests run) in the
- * latency. The client
+ * server's current load (the requests streaming in every decode step, which this one's steps
+ * are shared with) in both the per-sequence cost and the latency. The client
  * may not take the head (p = L is "fully local" in the cost model, which this protocol does not
  * do), and a client that states no bandwidth is taken as on a fast local link. */
 #include <stdio.h>
@@ -44,7 +44,8 @@ void split_auto_free(split_auto *a) {
     free(a);
 }
 
-int split_auto_choose(void *ctx, const split_hello *h, char *msg, size_t msg_size) {
+int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg,
+                      size_t msg_size) {
     split_auto *a = ctx;
     const weft_config *c = &a->m->cfg;
     split_server s = {0};
@@ -56,12 +57,17 @@ int split_auto_choose(void *ctx, const split_hello *h, char *msg, size_t msg_siz
     s.load = 0;
     s.kv_bytes_per_layer_token = 2.0 * c->n_kv_heads * c->head_dim * sizeof(float);
     s.kv_capacity_bytes = 0; /* the engine's cache admits or preempts; not planned here */
-    /* Current load: while other requests run, each step of this one also carries theirs; the
-     * engine's recent step time is that share (0 when nothing else runs). */
+    /* Current load: the requests that stream tokens without waiting for a client (ordinary
+     * ones and split 0) are in every decode step, so this request's steps are shared with
+     * them (batch = 1 + those); split requests at p > 0 wait on their clients' round trips and
+     * rarely share a step. The profile's batched costs turn the batch into per-sequence cost. */
     engine_stats es;
     engine_get_stats(a->eng, &es);
-    int busy = es.running + es.waiting;
-    s.load_step_s = busy > 0 && es.step_s_ewma > 0 ? es.step_s_ewma : 0;
+    int streaming = es.running + es.waiting - split_live;
+    if (streaming < 0) streaming = 0;
+    s.batch = 1 + streaming;
+    s.cost_batched = a->prof.cost_batched;
+    s.batched_n = a->prof.batched_n;
     split_request r = {0};
     r.prompt_tokens = h->n_prompt;
     r.output_tokens = h->max_tokens;
@@ -85,9 +91,9 @@ int split_auto_choose(void *ctx, const split_hello *h, char *msg, size_t msg_siz
     }
     /* the planner's prediction, for comparison with what the request then costs */
     fprintf(stderr,
-            "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f running=%d load_step_s=%.6f "
-            "predicted server_work_s=%.6f latency_s=%.4f sla_ok=%d\n",
-            h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s, busy,
-            s.load_step_s, ch.server_work_s, ch.latency_s, ch.sla_ok);
+            "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f streaming=%d split_live=%d "
+            "batch=%g predicted server_work_s=%.6f latency_s=%.4f sla_ok=%d\n",
+            h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s, streaming,
+            split_live, s.batch, ch.server_work_s, ch.latency_s, ch.sla_ok);
     return p;
 }

@@ -171,20 +171,25 @@ static void on_hello(sconn *c, const uint8_t *p, uint32_t len) {
         return;
     }
     int pl = h.split;
+    int split_live = 0; /* split requests (p > 0) running now: they wait on their clients */
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->n_conns; i++)
+        if (s->conns[i] != c && s->conns[i]->engine_live && !s->conns[i]->ids_mode) split_live++;
+    pthread_mutex_unlock(&s->mu);
     if (pl > mc->n_layers) {
         snprintf(msg, sizeof msg, "split %d exceeds the model's %d layers", pl, mc->n_layers);
         refuse(c, SPLIT_E_LIMIT, msg);
         return;
     }
     if (pl >= 0 && s->cfg.choose) /* a fixed split: the planner only predicts and logs it */
-        pl = s->cfg.choose(s->cfg.choose_ctx, &h, msg, sizeof msg);
+        pl = s->cfg.choose(s->cfg.choose_ctx, &h, split_live, msg, sizeof msg);
     else if (pl < 0) {
         if (!s->cfg.choose) {
             refuse(c, SPLIT_E_LIMIT, "auto split needs the server's profile "
                                      "(weft serve --split-profile)");
             return;
         }
-        pl = s->cfg.choose(s->cfg.choose_ctx, &h, msg, sizeof msg);
+        pl = s->cfg.choose(s->cfg.choose_ctx, &h, split_live, msg, sizeof msg);
         if (pl < 0 || pl > mc->n_layers) {
             refuse(c, SPLIT_E_SERVER, msg);
             return;

@@ -12,8 +12,9 @@
 
 /* Chooses p for a client that asked for auto (split = -1): returns 0..L, or -1 with msg. Also
  * called for a fixed split (h->split >= 0), then it must return h->split (it may log the
- * planner's prediction for it). */
-typedef int (*split_choose_fn)(void *ctx, const split_hello *h, char *msg, size_t msg_size);
+ * planner's prediction for it). split_live: the split requests (p > 0) running now. */
+typedef int (*split_choose_fn)(void *ctx, const split_hello *h, int split_live, char *msg,
+                               size_t msg_size);
 
 typedef struct split_srv_config {
     const char *host;
@@ -42,6 +43,7 @@ typedef struct split_auto split_auto;
 split_auto *split_auto_new(const weft_model *m, engine *e, const char *profile_path,
                            weft_err *err);
 void split_auto_free(split_auto *a);
-int split_auto_choose(void *ctx, const split_hello *h, char *msg, size_t msg_size);
+int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg,
+                      size_t msg_size);
 
 #endif

@@ -44,6 +44,13 @@ static int server_check(const split_server *s, weft_err *err) {
     if (s->n_devices < 0 || s->n_devices > SPLIT_MAX_DEVICES || (s->n_devices > 0 && !s->devices))
         return weft_errf(err, "server n_devices %d out of range 0..%d (or no device table)",
                          s->n_devices, SPLIT_MAX_DEVICES);
+    if (s->batched_n < 0 || s->batched_n > 4096 || (s->batched_n > 1 &&
+                                                     cost_check(&s->cost_batched, "server batched", err)))
+        return s->batched_n < 0 || s->batched_n > 4096
+                   ? weft_errf(err, "server batched_n %d out of range 0..4096", s->batched_n)
+                   : -1;
+    if (!isfinite(s->batch) || s->batch < 0 || s->batch > 4096)
+        return weft_errf(err, "server batch %g out of range [0, 4096]", s->batch);
     if (!finite_nonneg(s->load_step_s))
         return weft_errf(err, "server load_step_s %g must be finite and >= 0", s->load_step_s);
     if (s->device_units < 0 || s->device_units > 1000000)
@@ -94,9 +101,23 @@ int split_cost_eval(const split_request *r, const split_server *s, int p, split_
 
     /* Compute time on each side (wall seconds on that device, per request). */
     double srv_pre = 0, srv_dec = 0, cli_pre = 0, cli_dec = 0;
+    /* Decode in a batch of b sequences: a cost x measured alone (x1) and with B sequences per
+     * step (xB, per sequence) is a + f / b, f = (x1 - xB) B / (B - 1) the part the batch shares
+     * (the weights read once per step). */
+    const double b = s->batch > 1 ? s->batch : 1;
+    double ld_cost = cs->layer_decode_s, hd_cost = cs->head_decode_s;
+    if (s->batched_n > 1 && b > 1) {
+        const double B = s->batched_n;
+        double f = (cs->layer_decode_s - s->cost_batched.layer_decode_s) * B / (B - 1);
+        if (f < 0) f = 0;
+        ld_cost = cs->layer_decode_s - f + f / b;
+        f = (cs->head_decode_s - s->cost_batched.head_decode_s) * B / (B - 1);
+        if (f < 0) f = 0;
+        hd_cost = cs->head_decode_s - f + f / b;
+    }
     if (ls > 0) {
         srv_pre = ls * P * cs->layer_prefill_s + cs->head_prefill_s;
-        srv_dec = ls * cs->layer_decode_s + cs->head_decode_s;
+        srv_dec = ls * ld_cost + hd_cost;
     }
     cli_pre = p * P * cc->layer_prefill_s;
     cli_dec = p * cc->layer_decode_s;
@@ -120,8 +141,11 @@ int split_cost_eval(const split_request *r, const split_server *s, int p, split_
 
     const double sd = s->slowdown;
     const double ld = ls > 0 ? s->load_step_s : 0; /* the others' part of each fused step */
-    const double ttft = cli_pre + comm_pre + srv_pre * sd + ld;
-    const double step = cli_dec + comm_step + srv_dec * sd + ld;
+    /* A decode step of b sequences lasts b x the per-sequence cost; a prefill chunk shares its
+     * step with the b - 1 others' decode tokens. */
+    const double others = ls > 0 ? (b - 1) * srv_dec : 0;
+    const double ttft = cli_pre + comm_pre + (srv_pre + others) * sd + ld;
+    const double step = cli_dec + comm_step + (srv_dec + others) * sd + ld;
     const double lat = ttft + Dd * step;
 
     out->p = p;

@@ -179,6 +179,10 @@ void split_profile_scale(split_profile *p, double factor) {
     p->cost.layer_decode_s *= factor;
     p->cost.head_prefill_s *= factor;
     p->cost.head_decode_s *= factor;
+    p->cost_batched.layer_prefill_s *= factor;
+    p->cost_batched.layer_decode_s *= factor;
+    p->cost_batched.head_prefill_s *= factor;
+    p->cost_batched.head_decode_s *= factor;
 }
 
 int split_profile_write_json(const split_profile *p, const char *path, weft_err *err) {
@@ -190,6 +194,17 @@ int split_profile_write_json(const split_profile *p, const char *path, weft_err 
         "layer_decode_s", p->cost.layer_decode_s, "head_prefill_s", p->cost.head_prefill_s,
         "head_decode_s", p->cost.head_decode_s);
     if (!root) return weft_errf(err, "cannot build the profile JSON");
+    if (p->batched_n > 1) {
+        json_t *bt = json_pack("{s:i, s:{s:f, s:f, s:f, s:f}}", "decode_batch", p->batched_n,
+                               "cost", "layer_prefill_s", p->cost_batched.layer_prefill_s,
+                               "layer_decode_s", p->cost_batched.layer_decode_s,
+                               "head_prefill_s", p->cost_batched.head_prefill_s,
+                               "head_decode_s", p->cost_batched.head_decode_s);
+        if (!bt || json_object_set_new(root, "batched", bt)) {
+            json_decref(root);
+            return weft_errf(err, "cannot build the profile JSON");
+        }
+    }
     if (p->has_link) {
         json_t *link = json_pack("{s:f, s:f}", "bw_Bps", p->link_bw_Bps, "rtt_s", p->link_rtt_s);
         if (!link || json_object_set_new(root, "link", link)) {
@@ -252,6 +267,26 @@ int split_profile_read_json(const char *path, split_profile *out, weft_err *err)
         get_num(cost, "head_prefill_s", &out->cost.head_prefill_s, 1, err, path) < 0 ||
         get_num(cost, "head_decode_s", &out->cost.head_decode_s, 1, err, path) < 0)
         goto done;
+    json_t *bt = json_object_get(root, "batched");
+    if (bt) {
+        json_t *bc = json_object_get(bt, "cost");
+        double nb = 0;
+        if (!json_is_object(bt) || !json_is_object(bc)) {
+            weft_errf(err, "%s: \"batched\" needs decode_batch and a cost object", path);
+            goto done;
+        }
+        if (get_num(bt, "decode_batch", &nb, 1, err, path) < 0 ||
+            get_num(bc, "layer_prefill_s", &out->cost_batched.layer_prefill_s, 1, err, path) < 0 ||
+            get_num(bc, "layer_decode_s", &out->cost_batched.layer_decode_s, 1, err, path) < 0 ||
+            get_num(bc, "head_prefill_s", &out->cost_batched.head_prefill_s, 1, err, path) < 0 ||
+            get_num(bc, "head_decode_s", &out->cost_batched.head_decode_s, 1, err, path) < 0)
+            goto done;
+        if (nb < 2 || nb > 4096 || nb != floor(nb)) {
+            weft_errf(err, "%s: batched decode_batch %g must be a whole number in 2..4096", path, nb);
+            goto done;
+        }
+        out->batched_n = (int)nb;
+    }
     json_t *link = json_object_get(root, "link");
     if (link) {
         if (!json_is_object(link) || get_num(link, "bw_Bps", &out->link_bw_Bps, 1, err, path) < 0 ||
