@@ -65,7 +65,15 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     engine_get_stats(a->eng, &es);
     int streaming = es.running + es.waiting - split_live;
     if (streaming < 0) streaming = 0;
-    s.batch = 1 + streaming;
+    /* They share only the part of this request's life they still run: their remaining tokens
+     * (the engine's count, p50 or max_tokens) over this one's, each at most all of it. */
+    const int n_all = es.running + es.waiting;
+    const double left = n_all > 0 ? (es.running_left_tokens + es.waiting_pred_tokens) *
+                                        streaming / n_all
+                                  : 0;
+    double overlap = left / (h->max_tokens > 0 ? h->max_tokens : 1);
+    if (overlap > streaming) overlap = streaming;
+    s.batch = 1 + overlap;
     s.cost_batched = a->prof.cost_batched;
     s.batched_n = a->prof.batched_n;
     split_request r = {0};
