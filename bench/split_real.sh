@@ -4,8 +4,8 @@
 # (veth pair to the host) with its link shaped: bandwidth by `tc ... tbf` on both ends of the
 # veth, delay by bench/split_relay.c, a delaying TCP relay inside the namespace — the stand-in
 # for `tc netem delay`, because THIS KERNEL HAS NO sch_netem ("unknown qdisc"; no modprobe).
-# Two phases over the same mix of clients and requests: "no split" (every client sends its
-# embeddings, p = 0: the server runs every layer) and "auto" (the server plans each request's p
+# Two phases over the same mix of clients and requests: "no split" (p = 0: every client sends
+# its prompt's token ids, protocol v2, and the server runs every layer and streams the tokens) and "auto" (the server plans each request's p
 # with the planner, `--split auto`). For each phase: the server's measured work (CPU-seconds of
 # the server process from /proc/PID/stat, per request and per output token) and SLA attainment
 # (end-to-end time measured by the client vs its SLA), against what the planner predicted for the
@@ -72,19 +72,21 @@ p["device"] += f" x{f:g} (1/{f:g} of a core)"
 json.dump(p, open(sys.argv[2], "w"), indent=2)
 PY
 
+start_server() { # PORT (0 = any): starts $srv with server.json, sets $sp
+    taskset -c 0 "$WEFT" serve --model "$M" --host 0.0.0.0 --port 0 --split-port "$1" \
+        --split-profile "$scratch/server.json" --threads 1 --ctx 256 --kv-cache $((256 * 16)) \
+        2>"$scratch/srv.err" &
+    srv=$!
+    sp=
+    for i in $(seq 1 200); do
+        sp=$(grep -o 'split clients on [^ ]*' "$scratch/srv.err" | sed 's/.*://') || true
+        [ -n "$sp" ] && break
+        sleep 0.05
+    done
+    [ -n "$sp" ] || { cat "$scratch/srv.err" >&2; exit 1; }
+}
 echo "== server" >&2
-taskset -c 0 "$WEFT" serve --model "$M" --host 0.0.0.0 --port 0 --split-port 0 \
-    --split-profile "$scratch/server.json" --threads 1 --ctx 256 --kv-cache $((256 * 16)) \
-    2>"$scratch/srv.err" &
-srv=$!
-sp=
-for i in $(seq 1 200); do
-    sp=$(grep -o 'split clients on [^ ]*' "$scratch/srv.err" | sed 's/.*://') || true
-    [ -n "$sp" ] && break
-    sleep 0.05
-done
-[ -n "$sp" ] || { cat "$scratch/srv.err" >&2; exit 1; }
-
+start_server 0
 echo "== namespaces and links" >&2
 relays=()
 for i in $(seq 1 "$nc"); do
@@ -143,6 +145,41 @@ run_phase() { # PHASE SPLIT(0|auto)
     echo "$phase $c0 $c1" >>"$scratch/cpu"
 }
 
+# Calibration of the server's network path (the profile's "io"): the server CPU-seconds per
+# token beyond what its engine profile predicts, for tokens streamed at p = 0 and for round
+# trips at p = L - 1, from 4 + 4 requests of the first client alone (not part of the phases).
+# The server then restarts on the same port with the measured io in its profile.
+calibrate() { # SPLIT -> "measured predicted tokens"
+    local n0 c0 c1 prompt
+    read -r name rate delay pw out sla <<<"${clients[0]}"
+    prompt=$(python3 -c "import sys; w=sys.argv[1].split(); print(' '.join(w[k % len(w)] for k in range(int(sys.argv[2]))))" "$words" "$pw")
+    n0=$(grep -c '^split plan:' "$scratch/srv.err" || true)
+    c0=$(cpu_s)
+    for r in 1 2 3 4; do
+        ip netns exec ${pre}1 taskset -c 1 "$WEFT" split-client --server 127.0.0.1:7000 \
+            --model "$M" --split "$1" -n "$out" -p "$prompt" -t 1 --no-echo >/dev/null 2>>"$scratch/cal.err"
+    done
+    c1=$(cpu_s)
+    grep '^split plan:' "$scratch/srv.err" | tail -n +$((n0 + 1)) | python3 -c "
+import re, sys
+pl = [dict(re.findall(r'(\w+)=(\S+)', l)) for l in sys.stdin]
+print($c1 - $c0, sum(float(p['server_work_s']) for p in pl), sum(int(p['output']) for p in pl))"
+}
+echo "== calibrating the server's network path" >&2
+cal0=$(calibrate 0)
+cal1=$(calibrate $((L - 1)))
+python3 - "$scratch/server.json" "$cal0" "$cal1" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+m0, p0, t0 = map(float, sys.argv[2].split()); m1, p1, t1 = map(float, sys.argv[3].split())
+p["io"] = {"token_s": max(0.0, (m0 - p0) / t0), "frame_s": max(0.0, (m1 - p1) / t1)}
+print(f"io: {p['io']['token_s']*1e3:.3f} ms per streamed token (measured {m0:.2f} vs {p0:.2f} CPU-s), "
+      f"{p['io']['frame_s']*1e3:.3f} ms per round trip (measured {m1:.2f} vs {p1:.2f})", file=sys.stderr)
+json.dump(p, open(sys.argv[1], "w"), indent=2)
+PY
+kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
+start_server "$sp"
+
 : >"$scratch/cpu"
 echo "== phase: no split (p = 0)" >&2
 run_phase nosplit 0
@@ -185,10 +222,11 @@ out.append(f"Model: synthetic tiny15m (F32, {L} layers, dim 288, Llama-2 vocabul
            f"{nc} client namespaces (veth + tbf both ways, delay by bench/split_relay.c because this kernel has no "
            "sch_netem), clients and relays pinned to CPU 1, each client running its requests one after another, "
            "all clients at once.\n")
-out.append(f"Server profile (bench/split_real_profile.c: CPU-seconds, depths 1 and L, 64-token prefill, median of 31; 1 thread): layer prefill {srvp['cost']['layer_prefill_s']:.3g} s/token, "
+out.append(f"Server profile (bench/split_real_profile.c --engine: CPU-seconds through the engine, ordinary requests on the model cut to 1 and to L layers, alone and 4 at once, 64-token prompt, least of 7 runs; 1 thread): layer prefill {srvp['cost']['layer_prefill_s']:.3g} s/token, "
            f"layer decode {srvp['cost']['layer_decode_s']:.3g} s, head prefill {srvp['cost']['head_prefill_s']:.3g} s, "
-           f"head decode {srvp['cost']['head_decode_s']:.3g} s. Client profile: the same measurement on CPU 1 times {nc} "
-           "(the clients share that core). The planner (split_cost_eval / split_choose_one of the splitplan branch) predicts from these.\n")
+           f"head decode {srvp['cost']['head_decode_s']:.3g} s; batched x{srvp.get('batched', {}).get('decode_batch', 1)}: layer decode {srvp.get('batched', {}).get('cost', srvp['cost'])['layer_decode_s']:.3g} s, head decode {srvp.get('batched', {}).get('cost', srvp['cost'])['head_decode_s']:.3g} s; "
+           f"network path (calibration, 4 + 4 requests of the first client before the phases): {1e3*srvp.get('io', {}).get('token_s', 0):.3f} ms per streamed token, {1e3*srvp.get('io', {}).get('frame_s', 0):.3f} ms per round trip. Client profile: the same measurement on CPU 1 times {nc} "
+           "(the clients share that core; bench/split_real_profile.c without --engine: the forward alone, median of 31). The planner (split_cost_eval / split_choose_one) predicts from these and, for each request, from the server's load when it connects (the batch of requests streaming tokens).\n")
 out.append("| client | link | one-way delay | prompt words | output | SLA |\n|---|---|---|---|---|---|")
 for c in clients: out.append(f"| {c[0]} | {c[1]} | {c[2]} ms | {c[3]} | {c[4]} | {c[5]} s |")
 out.append("")

@@ -99,6 +99,10 @@ typedef struct split_server {
                                      (>= 1; 0 = 1): the server's current load. Per-sequence decode
                                      costs are interpolated as a + f / batch through `cost` (1)
                                      and `cost_batched` (batched_n); the step lasts batch x that */
+    double io_token_s;            /* server CPU-seconds per token streamed at p = 0 (its TOKEN
+                                     frame through the network stack); work only */
+    double io_frame_s;            /* server CPU-seconds per round trip at 0 < p < L (receiving a
+                                     HIDDEN frame, sending the answer); work only */
     double load_step_s;           /* the server's current load as the time the requests already
                                      running add to each server step of this request (their part
                                      of the fused step), seconds; measured by the server
@@ -204,6 +208,7 @@ typedef struct split_profile {
     int batched_n;           /* > 1: cost_batched holds the per-sequence costs measured with this
                                 many sequences per decode step (JSON "batched"); 0 = none */
     split_device_cost cost_batched;
+    double io_token_s, io_frame_s; /* the server's network path (JSON "io"; 0 = not measured) */
 } split_profile;
 
 /* Times the forward on m truncated to two depths and fits slope (per layer) and intercept

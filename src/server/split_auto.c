@@ -76,6 +76,8 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     s.batch = 1 + overlap;
     s.cost_batched = a->prof.cost_batched;
     s.batched_n = a->prof.batched_n;
+    s.io_token_s = a->prof.io_token_s;
+    s.io_frame_s = a->prof.io_frame_s;
     split_request r = {0};
     r.prompt_tokens = h->n_prompt;
     r.output_tokens = h->max_tokens;

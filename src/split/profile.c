@@ -205,6 +205,13 @@ int split_profile_write_json(const split_profile *p, const char *path, weft_err 
             return weft_errf(err, "cannot build the profile JSON");
         }
     }
+    if (p->io_token_s > 0 || p->io_frame_s > 0) {
+        json_t *io = json_pack("{s:f, s:f}", "token_s", p->io_token_s, "frame_s", p->io_frame_s);
+        if (!io || json_object_set_new(root, "io", io)) {
+            json_decref(root);
+            return weft_errf(err, "cannot build the profile JSON");
+        }
+    }
     if (p->has_link) {
         json_t *link = json_pack("{s:f, s:f}", "bw_Bps", p->link_bw_Bps, "rtt_s", p->link_rtt_s);
         if (!link || json_object_set_new(root, "link", link)) {
@@ -286,6 +293,14 @@ int split_profile_read_json(const char *path, split_profile *out, weft_err *err)
             goto done;
         }
         out->batched_n = (int)nb;
+    }
+    json_t *io = json_object_get(root, "io");
+    if (io) {
+        if (!json_is_object(io) || get_num(io, "token_s", &out->io_token_s, 1, err, path) < 0 ||
+            get_num(io, "frame_s", &out->io_frame_s, 1, err, path) < 0) {
+            if (!json_is_object(io)) weft_errf(err, "%s: \"io\" must be an object", path);
+            goto done;
+        }
     }
     json_t *link = json_object_get(root, "link");
     if (link) {
