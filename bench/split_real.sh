@@ -147,7 +147,7 @@ run_phase() { # PHASE SPLIT(0|auto)
 
 # Calibration of the server's network path (the profile's "io"): the server CPU-seconds per
 # token beyond what its engine profile predicts, for tokens streamed at p = 0 and for round
-# trips at p = L - 1, from 4 + 4 requests of the first client alone (not part of the phases).
+# trips at p = L - 1, from 8 + 8 requests of the first client alone (not part of the phases).
 # The server then restarts on the same port with the measured io in its profile.
 calibrate() { # SPLIT -> "measured predicted tokens"
     local n0 c0 c1 prompt
@@ -155,7 +155,7 @@ calibrate() { # SPLIT -> "measured predicted tokens"
     prompt=$(python3 -c "import sys; w=sys.argv[1].split(); print(' '.join(w[k % len(w)] for k in range(int(sys.argv[2]))))" "$words" "$pw")
     n0=$(grep -c '^split plan:' "$scratch/srv.err" || true)
     c0=$(cpu_s)
-    for r in 1 2 3 4; do
+    for r in 1 2 3 4 5 6 7 8; do
         ip netns exec ${pre}1 taskset -c 1 "$WEFT" split-client --server 127.0.0.1:7000 \
             --model "$M" --split "$1" -n "$out" -p "$prompt" -t 1 --no-echo >/dev/null 2>>"$scratch/cal.err"
     done
@@ -225,7 +225,7 @@ out.append(f"Model: synthetic tiny15m (F32, {L} layers, dim 288, Llama-2 vocabul
 out.append(f"Server profile (bench/split_real_profile.c --engine: CPU-seconds through the engine, ordinary requests on the model cut to 1 and to L layers, alone and 4 at once, 64-token prompt, least of 7 runs; 1 thread): layer prefill {srvp['cost']['layer_prefill_s']:.3g} s/token, "
            f"layer decode {srvp['cost']['layer_decode_s']:.3g} s, head prefill {srvp['cost']['head_prefill_s']:.3g} s, "
            f"head decode {srvp['cost']['head_decode_s']:.3g} s; batched x{srvp.get('batched', {}).get('decode_batch', 1)}: layer decode {srvp.get('batched', {}).get('cost', srvp['cost'])['layer_decode_s']:.3g} s, head decode {srvp.get('batched', {}).get('cost', srvp['cost'])['head_decode_s']:.3g} s; "
-           f"network path (calibration, 4 + 4 requests of the first client before the phases): {1e3*srvp.get('io', {}).get('token_s', 0):.3f} ms per streamed token, {1e3*srvp.get('io', {}).get('frame_s', 0):.3f} ms per round trip. Client profile: the same measurement on CPU 1 times {nc} "
+           f"network path (calibration, 8 + 8 requests of the first client before the phases): {1e3*srvp.get('io', {}).get('token_s', 0):.3f} ms per streamed token, {1e3*srvp.get('io', {}).get('frame_s', 0):.3f} ms per round trip. Client profile: the same measurement on CPU 1 times {nc} "
            "(the clients share that core; bench/split_real_profile.c without --engine: the forward alone, median of 31). The planner (split_cost_eval / split_choose_one) predicts from these and, for each request, from the server's load when it connects (the batch of requests streaming tokens).\n")
 out.append("| client | link | one-way delay | prompt words | output | SLA |\n|---|---|---|---|---|---|")
 for c in clients: out.append(f"| {c[0]} | {c[1]} | {c[2]} ms | {c[3]} | {c[4]} | {c[5]} s |")
