@@ -147,7 +147,9 @@ run_phase() { # PHASE SPLIT(0|auto)
 
 # Calibration of the server's network path (the profile's "io"): the server CPU-seconds per
 # token beyond what its engine profile predicts, for tokens streamed at p = 0 and for round
-# trips at p = L - 1, from 8 + 8 requests of the first client alone (not part of the phases).
+# trips at p = L - 1, from 8 + 8 requests of the first client alone, and for tokens streamed
+# at p = 0 by all clients at once (4 requests each; the per-step part is shared) — none of it
+# part of the phases.
 # The server then restarts on the same port with the measured io in its profile.
 calibrate() { # SPLIT -> "measured predicted tokens"
     local n0 c0 c1 prompt
@@ -165,15 +167,38 @@ import re, sys
 pl = [dict(re.findall(r'(\w+)=(\S+)', l)) for l in sys.stdin]
 print($c1 - $c0, sum(float(p['server_work_s']) for p in pl), sum(int(p['output']) for p in pl))"
 }
+calibrate_streams() { # p = 0 from every client at once (4 requests each): the batched io
+    local n0 c0 c1 prompt i
+    read -r name rate delay pw out sla <<<"${clients[0]}"
+    prompt=$(python3 -c "import sys; w=sys.argv[1].split(); print(' '.join(w[k % len(w)] for k in range(int(sys.argv[2]))))" "$words" "$pw")
+    n0=$(grep -c '^split plan:' "$scratch/srv.err" || true)
+    c0=$(cpu_s)
+    for i in $(seq 1 "$nc"); do
+        ( for r in 1 2 3 4; do
+            ip netns exec $pre$i taskset -c 1 "$WEFT" split-client --server 127.0.0.1:7000 \
+                --model "$M" --split 0 -n "$out" -p "$prompt" -t 1 --no-echo >/dev/null 2>>"$scratch/cal.err"
+          done ) &
+    done
+    wait $(jobs -p | grep -v -e "$srv" $(printf -- '-e %s ' "${relays[@]}")) 2>/dev/null || true
+    c1=$(cpu_s)
+    grep '^split plan:' "$scratch/srv.err" | tail -n +$((n0 + 1)) | python3 -c "
+import re, sys
+pl = [dict(re.findall(r'(\w+)=(\S+)', l)) for l in sys.stdin]
+print($c1 - $c0, sum(float(p['server_work_s']) for p in pl), sum(int(p['output']) for p in pl))"
+}
 echo "== calibrating the server's network path" >&2
 cal0=$(calibrate 0)
 cal1=$(calibrate $((L - 1)))
-python3 - "$scratch/server.json" "$cal0" "$cal1" <<'PY'
+calb=$(calibrate_streams)
+python3 - "$scratch/server.json" "$cal0" "$cal1" "$calb" <<'PY'
 import json, sys
 p = json.load(open(sys.argv[1]))
 m0, p0, t0 = map(float, sys.argv[2].split()); m1, p1, t1 = map(float, sys.argv[3].split())
-p["io"] = {"token_s": max(0.0, (m0 - p0) / t0), "frame_s": max(0.0, (m1 - p1) / t1)}
-print(f"io: {p['io']['token_s']*1e3:.3f} ms per streamed token (measured {m0:.2f} vs {p0:.2f} CPU-s), "
+mb, pb, tb = map(float, sys.argv[4].split())
+p["io"] = {"token_s": max(0.0, (m0 - p0) / t0), "frame_s": max(0.0, (m1 - p1) / t1),
+           "token_batched_s": max(0.0, (mb - pb) / tb)}
+print(f"io: {p['io']['token_s']*1e3:.3f} ms per streamed token alone (measured {m0:.2f} vs {p0:.2f} CPU-s), "
+      f"{p['io']['token_batched_s']*1e3:.3f} ms with 4 streams (measured {mb:.2f} vs {pb:.2f}), "
       f"{p['io']['frame_s']*1e3:.3f} ms per round trip (measured {m1:.2f} vs {p1:.2f})", file=sys.stderr)
 json.dump(p, open(sys.argv[1], "w"), indent=2)
 PY
@@ -203,12 +228,16 @@ for phase in ["nosplit", "auto"]:
         sla = float(c[5])
         txt = open(f"{d}/{phase}.client{i}.err").read()
         fails += txt.count("FAILED")
-        cn = cok = 0; cp = set()
+        cn = cok = 0; cp = set(); lat = []; ptok = None
         for m in re.finditer(r"split (\d+)/\d+ \| prompt (\d+) \| generated (\d+) .*? total ([\d.]+) s", txt):
             p, pr, g, tot = int(m[1]), int(m[2]), int(m[3]), float(m[4])
-            n += 1; cn += 1; toks += g; cp.add(p); ps.append(p)
+            n += 1; cn += 1; toks += g; cp.add(p); ps.append(p); lat.append(tot); ptok = pr
             if tot <= sla: ok += 1; cok += 1
-        per_client.append((c[0], sorted(cp), cok, cn))
+        # the server's predictions for this client's requests (its prompt length is its own)
+        plat = [float(q["latency_s"]) for q in plan if ptok is not None and int(q["prompt"]) == ptok]
+        pok_c = sum(int(q["sla_ok"]) for q in plan if ptok is not None and int(q["prompt"]) == ptok)
+        per_client.append((c[0], sorted(cp), cok, cn, sum(lat) / max(len(lat), 1),
+                           sum(plat) / max(len(plat), 1), pok_c, len(plat)))
     meas = cpu[phase]
     rows.append((phase, n, fails, toks, meas, pred_work, ok, pred_ok, len(plan), per_client))
 with open(csv, "w") as f:
@@ -225,7 +254,7 @@ out.append(f"Model: synthetic tiny15m (F32, {L} layers, dim 288, Llama-2 vocabul
 out.append(f"Server profile (bench/split_real_profile.c --engine: CPU-seconds through the engine, ordinary requests on the model cut to 1 and to L layers, alone and 4 at once, 64-token prompt, least of 7 runs; 1 thread): layer prefill {srvp['cost']['layer_prefill_s']:.3g} s/token, "
            f"layer decode {srvp['cost']['layer_decode_s']:.3g} s, head prefill {srvp['cost']['head_prefill_s']:.3g} s, "
            f"head decode {srvp['cost']['head_decode_s']:.3g} s; batched x{srvp.get('batched', {}).get('decode_batch', 1)}: layer decode {srvp.get('batched', {}).get('cost', srvp['cost'])['layer_decode_s']:.3g} s, head decode {srvp.get('batched', {}).get('cost', srvp['cost'])['head_decode_s']:.3g} s; "
-           f"network path (calibration, 8 + 8 requests of the first client before the phases): {1e3*srvp.get('io', {}).get('token_s', 0):.3f} ms per streamed token, {1e3*srvp.get('io', {}).get('frame_s', 0):.3f} ms per round trip. Client profile: the same measurement on CPU 1 times {nc} "
+           f"network path (calibration before the phases: 8 + 8 requests of the first client alone at p = 0 and p = L - 1, 4 requests from every client at once at p = 0): {1e3*srvp.get('io', {}).get('token_s', 0):.3f} ms per streamed token alone, {1e3*srvp.get('io', {}).get('token_batched_s', 0):.3f} ms with 4 streams, {1e3*srvp.get('io', {}).get('frame_s', 0):.3f} ms per round trip. Client profile: the same measurement on CPU 1 times {nc} "
            "(the clients share that core; bench/split_real_profile.c without --engine: the forward alone, median of 31). The planner (split_cost_eval / split_choose_one) predicts from these and, for each request, from the server's load when it connects (the batch of requests streaming tokens).\n")
 out.append("| client | link | one-way delay | prompt words | output | SLA |\n|---|---|---|---|---|---|")
 for c in clients: out.append(f"| {c[0]} | {c[1]} | {c[2]} ms | {c[3]} | {c[4]} | {c[5]} s |")
@@ -236,7 +265,13 @@ for (phase, n, fails, toks, meas, pred, ok, pok, npl, pc) in rows:
     ratio = meas / pred if pred > 0 else float("nan")
     out.append(f"| {phase} | {n} | {fails} | {toks} | {meas:.3f} | {pred:.3f} | {ratio:.2f} | {meas/max(n,1):.4f} | {1e3*meas/max(toks,1):.3f} | {ok}/{n} ({100*ok/max(n,1):.0f}%) | {pok}/{npl} ({100*pok/max(npl,1):.0f}%) |")
 out.append("")
-out.append("Split points the planner chose (auto): " + "; ".join(f"{c}: p in {p}, SLA {ok}/{n}" for c, p, ok, n in rows[1][9]))
+out.append("Split points the planner chose (auto): " + "; ".join(f"{c[0]}: p in {c[1]}, SLA {c[2]}/{c[3]}" for c in rows[1][9]))
+out.append("")
+out.append("| phase | client | p | latency measured (mean) | predicted (mean) | measured / predicted | SLA | SLA met measured | predicted |")
+out.append("|---|---|---|---|---|---|---|---|---|")
+for (phase, n, fails, toks, meas, pred, ok, pok, npl, pc) in rows:
+    for i, (name, pset, cok, cn, ml, pl, pokc, npc) in enumerate(pc):
+        out.append(f"| {phase} | {name} | {pset} | {ml:.3f} s | {pl:.3f} s | {ml / pl if pl > 0 else float('nan'):.2f} | {clients[i][5]} s | {cok}/{cn} | {pokc}/{npc} |")
 if rows[0][4] > 0:
     out.append(f"\nServer work, auto vs no split (measured): {100*(1-rows[1][4]/rows[0][4]):.1f}% less; "
                f"predicted: {100*(1-rows[1][5]/rows[0][5]):.1f}% less.")

@@ -144,6 +144,70 @@ static void test_cost_load(void **state) {
     assert_non_null(strstr(e.msg, "load_step_s"));
 }
 
+/* Batched decode costs: a + f / b through the alone and the batched measurement; the step of a
+ * batch lasts b x the per-sequence cost; the network path adds to work, per token at p = 0 and
+ * per round trip at 0 < p < L. */
+static void test_cost_batch_io(void **state) {
+    (void)state;
+    const int L = 4;
+    split_server s = base_server(L);
+    s.cores = 1;
+    s.cost = (split_device_cost){1e-4, 2e-3, 1e-3, 8e-4};
+    s.batched_n = 4;
+    s.cost_batched = (split_device_cost){1e-4, 5e-4, 1e-3, 2e-4}; /* shared: 2e-3, 8e-4 */
+    split_request r = base_request(L); /* P = 10, D = 5: 4 decode steps */
+    r.client_can_head = 0;
+    split_choice a, b;
+    s.batch = 1;
+    assert_int_equal(split_cost_eval(&r, &s, 0, &a, NULL), 0);
+    s.batch = 4; /* at the measured batch: exactly the batched costs */
+    assert_int_equal(split_cost_eval(&r, &s, 0, &b, NULL), 0);
+    double pre = L * 10 * 1e-4 + 1e-3;
+    assert_near(a.server_work_s, pre + 4 * (L * 2e-3 + 8e-4), 1e-12);
+    assert_near(b.server_work_s, pre + 4 * (L * 5e-4 + 2e-4), 1e-12);
+    /* the step is 4 x the per-sequence cost, the prefill chunk waits for 3 others' tokens */
+    double step4 = 4 * (L * 5e-4 + 2e-4);
+    assert_near(b.latency_s - a.latency_s, 3 * (L * 5e-4 + 2e-4) + 4 * step4 -
+                                               4 * (L * 2e-3 + 8e-4), 1e-12);
+    s.batch = 2; /* between: a + f / 2, a = x1 - f */
+    assert_int_equal(split_cost_eval(&r, &s, 0, &b, NULL), 0);
+    double f_l = (2e-3 - 5e-4) * 4 / 3, f_h = (8e-4 - 2e-4) * 4 / 3;
+    double ld = 2e-3 - f_l + f_l / 2, hd = 8e-4 - f_h + f_h / 2;
+    assert_near(b.server_work_s, pre + 4 * (L * ld + hd), 1e-12);
+    /* io: 5 tokens streamed at p = 0, 5 round trips (prefill + 4 steps) at p = 2, none at L */
+    s.batch = 1;
+    s.io_token_s = 1e-3;
+    s.io_frame_s = 3e-3;
+    split_choice c0, c2, n2;
+    assert_int_equal(split_cost_eval(&r, &s, 0, &c0, NULL), 0);
+    assert_near(c0.server_work_s - a.server_work_s, 5 * 1e-3, 1e-12);
+    assert_int_equal(split_cost_eval(&r, &s, 2, &c2, NULL), 0);
+    split_server s0 = s;
+    s0.io_token_s = s0.io_frame_s = 0;
+    assert_int_equal(split_cost_eval(&r, &s0, 2, &n2, NULL), 0);
+    assert_near(c2.server_work_s - n2.server_work_s, 5 * 3e-3, 1e-12);
+    assert_near(c2.latency_s, n2.latency_s, 0);
+    /* io per streamed token in a batch: interpolated like the decode costs */
+    s.io_token_batched_s = 4e-4; /* shared part: (1e-3 - 4e-4) * 4 / 3 = 8e-4 */
+    s.batch = 2;
+    split_choice cb, nb;
+    assert_int_equal(split_cost_eval(&r, &s, 0, &cb, NULL), 0);
+    s0 = s;
+    s0.io_token_s = s0.io_frame_s = s0.io_token_batched_s = 0;
+    assert_int_equal(split_cost_eval(&r, &s0, 0, &nb, NULL), 0);
+    assert_near(cb.server_work_s - nb.server_work_s, 5 * (1e-3 - 8e-4 + 4e-4), 1e-12);
+    /* bad values */
+    weft_err e;
+    split_server bad = s;
+    bad.batch = -1;
+    assert_int_equal(split_cost_eval(&r, &bad, 0, &a, &e), -1);
+    assert_non_null(strstr(e.msg, "batch"));
+    bad = s;
+    bad.io_frame_s = NAN;
+    assert_int_equal(split_cost_eval(&r, &bad, 0, &a, &e), -1);
+    assert_non_null(strstr(e.msg, "io_"));
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     split_server s = base_server(4);
@@ -692,6 +756,11 @@ static void test_profile_json(void **state) {
     p.has_link = 1;
     p.link_bw_Bps = 1.25e6;
     p.link_rtt_s = 0.02;
+    p.batched_n = 4;
+    p.cost_batched = (split_device_cost){1.25e-5, 1.5e-4, 2e-4, 4e-5};
+    p.io_token_s = 2e-4;
+    p.io_frame_s = 3e-4;
+    p.io_token_batched_s = 1e-4;
     char path[4096];
     tu_scratch("split_profile_test.json", path, sizeof path);
     weft_err e;
@@ -705,6 +774,12 @@ static void test_profile_json(void **state) {
     assert_near(q.cost.head_decode_s, p.cost.head_decode_s, 1e-18);
     assert_int_equal(q.has_link, 1);
     assert_near(q.link_rtt_s, 0.02, 1e-15);
+    assert_int_equal(q.batched_n, 4);
+    assert_near(q.cost_batched.layer_decode_s, 1.5e-4, 1e-18);
+    assert_near(q.cost_batched.head_decode_s, 4e-5, 1e-18);
+    assert_near(q.io_token_s, 2e-4, 1e-18);
+    assert_near(q.io_frame_s, 3e-4, 1e-18);
+    assert_near(q.io_token_batched_s, 1e-4, 1e-18);
     split_profile_scale(&q, 4);
     assert_near(q.cost.layer_decode_s, 4 * 3.5e-4, 1e-15);
     assert_near(q.link_rtt_s, 0.02, 1e-15); /* the link is not the device */
@@ -727,6 +802,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cost_points),
         cmocka_unit_test(test_cost_load),
+        cmocka_unit_test(test_cost_batch_io),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_dp_equals_exhaustive),
         cmocka_unit_test(test_dp_equals_exhaustive_devices),

@@ -103,6 +103,8 @@ typedef struct split_server {
                                      frame through the network stack); work only */
     double io_frame_s;            /* server CPU-seconds per round trip at 0 < p < L (receiving a
                                      HIDDEN frame, sending the answer); work only */
+    double io_token_batched_s;    /* io_token_s with batched_n streams at once (its per-step part
+                                     is shared: interpolated like the decode costs); 0 = none */
     double load_step_s;           /* the server's current load as the time the requests already
                                      running add to each server step of this request (their part
                                      of the fused step), seconds; measured by the server
@@ -209,6 +211,7 @@ typedef struct split_profile {
                                 many sequences per decode step (JSON "batched"); 0 = none */
     split_device_cost cost_batched;
     double io_token_s, io_frame_s; /* the server's network path (JSON "io"; 0 = not measured) */
+    double io_token_batched_s;     /* io_token_s with batched_n streams (JSON "io.token_batched_s") */
 } split_profile;
 
 /* Times the forward on m truncated to two depths and fits slope (per layer) and intercept

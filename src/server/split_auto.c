@@ -78,6 +78,7 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     s.batched_n = a->prof.batched_n;
     s.io_token_s = a->prof.io_token_s;
     s.io_frame_s = a->prof.io_frame_s;
+    s.io_token_batched_s = a->prof.io_token_batched_s;
     split_request r = {0};
     r.prompt_tokens = h->n_prompt;
     r.output_tokens = h->max_tokens;

@@ -51,7 +51,8 @@ static int server_check(const split_server *s, weft_err *err) {
                    : -1;
     if (!isfinite(s->batch) || s->batch < 0 || s->batch > 4096)
         return weft_errf(err, "server batch %g out of range [0, 4096]", s->batch);
-    if (!finite_nonneg(s->io_token_s) || !finite_nonneg(s->io_frame_s))
+    if (!finite_nonneg(s->io_token_s) || !finite_nonneg(s->io_frame_s) ||
+        !finite_nonneg(s->io_token_batched_s))
         return weft_errf(err, "server io_token_s %g and io_frame_s %g must be finite and >= 0",
                          s->io_token_s, s->io_frame_s);
     if (!finite_nonneg(s->load_step_s))
@@ -159,7 +160,14 @@ int split_cost_eval(const split_request *r, const split_server *s, int p, split_
     /* Server work in CPU-seconds: its wall time for this request times its cores. */
     /* The network path on the server: a TOKEN frame per token at p = 0, a round trip per prefill
      * chunk and decode step otherwise (CPU-seconds already). */
-    const double io = p == 0 ? (Dd + 1) * s->io_token_s : ls > 0 ? (1 + Dd) * s->io_frame_s : 0;
+    double io_tok = s->io_token_s;
+    if (s->batched_n > 1 && b > 1 && s->io_token_batched_s > 0) {
+        const double B = s->batched_n;
+        double f = (s->io_token_s - s->io_token_batched_s) * B / (B - 1);
+        if (f < 0) f = 0;
+        io_tok = s->io_token_s - f + f / b;
+    }
+    const double io = p == 0 ? (Dd + 1) * io_tok : ls > 0 ? (1 + Dd) * s->io_frame_s : 0;
     out->server_work_s = r->count * ((srv_pre + Dd * srv_dec) * s->cores + io);
     out->client_work_s = r->count * (cli_pre + Dd * cli_dec);
     out->comm_s = comm_pre + Dd * comm_step;

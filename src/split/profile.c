@@ -206,7 +206,8 @@ int split_profile_write_json(const split_profile *p, const char *path, weft_err 
         }
     }
     if (p->io_token_s > 0 || p->io_frame_s > 0) {
-        json_t *io = json_pack("{s:f, s:f}", "token_s", p->io_token_s, "frame_s", p->io_frame_s);
+        json_t *io = json_pack("{s:f, s:f, s:f}", "token_s", p->io_token_s, "frame_s",
+                               p->io_frame_s, "token_batched_s", p->io_token_batched_s);
         if (!io || json_object_set_new(root, "io", io)) {
             json_decref(root);
             return weft_errf(err, "cannot build the profile JSON");
@@ -297,7 +298,8 @@ int split_profile_read_json(const char *path, split_profile *out, weft_err *err)
     json_t *io = json_object_get(root, "io");
     if (io) {
         if (!json_is_object(io) || get_num(io, "token_s", &out->io_token_s, 1, err, path) < 0 ||
-            get_num(io, "frame_s", &out->io_frame_s, 1, err, path) < 0) {
+            get_num(io, "frame_s", &out->io_frame_s, 1, err, path) < 0 ||
+            get_num(io, "token_batched_s", &out->io_token_batched_s, 0, err, path) < 0) {
             if (!json_is_object(io)) weft_errf(err, "%s: \"io\" must be an object", path);
             goto done;
         }
