@@ -9,13 +9,16 @@
  * server's CPU-seconds of work, the client's, and the server KV memory it holds over its life.
  *
  * Planner: for a set of requests (or request types, each weighted by its count in the window)
- * choose every p to minimise the total server work subject to (1) every request's SLA and (2) the
+ * choose every p to minimise the total server work subject to (1) every request's SLA, (2) the
  * server's capacity for the window: its compute (CPU-seconds) and its KV memory, which is shared —
  * a split request whose decode steps wait on a slow client or link holds its server-side KV
- * longer, so cutting server compute can cost server memory-time. (2) couples the requests; the
- * dynamic program (split_plan_dp) is exact over the KV budget discretised to `kv_units` units
- * (each option's use rounded up, so a plan never exceeds the true budget). docs/split.md
- * ("Planner") states the formulation, assumptions and complexity.
+ * longer — and (3) the memory of every shared client device (split_client_device): the device
+ * holds the weights of its deepest request's layers once (model placement) and each request's KV
+ * beside them, so holding more layers leaves less room for a long request. (2) and (3) couple
+ * the requests; the dynamic program (split_plan_dp) is exact over the budgets discretised to
+ * `kv_units` / `device_units` units (each option's use rounded up, each budget down, so a plan
+ * never exceeds the true budgets). docs/split.md ("Planner") states the formulation,
+ * assumptions and complexity.
  *
  * Everything here is pure computation on caller-owned data except split_profile_measure (runs
  * the model) and split_link_measure / split_link_sink_* (TCP). Stable API: additions only. */
@@ -163,8 +166,10 @@ typedef struct split_plan_summary {
  * When no plan fits the KV budget the planners return the plan with the least KV memory-time
  * among SLA-meeting choices (feasible = 0). All return 0, or -1 for invalid inputs. */
 
-/* Exact: minimum total server work over all plans meeting every SLA and the (discretised) KV
- * budget. O(n * (L+1) * kv_units) time, O(n * kv_units) memory. */
+/* Exact: minimum total server work over all plans meeting every SLA, the (discretised) server KV
+ * budget and every shared device's memory. O(n (L+1) U) time for requests without a device, plus
+ * per device O(sum_q n_d (L+1) (B_d(q)+1) (U+1) + U^2) (docs/split.md); refused beyond 4e9
+ * inner steps or a 512 MiB choice table. */
 int split_plan_dp(const split_request *r, int n, const split_server *s, split_choice *out,
                   split_plan_summary *sum, weft_err *err);
 
@@ -173,7 +178,8 @@ typedef enum split_greedy_order {
     SPLIT_GREEDY_ARRIVAL = 0,    /* requests in input order, each takes its least-server-work
                                     SLA-meeting p that fits what is left of the budget */
     SPLIT_GREEDY_EFFICIENCY = 1, /* same, visiting requests by decreasing server work saved per
-                                    unit of KV memory-time (the classic knapsack ratio rule) */
+                                    unit of resource (server KV units / budget + device memory /
+                                    the device's memory): the knapsack ratio rule */
 } split_greedy_order;
 int split_plan_greedy(const split_request *r, int n, const split_server *s,
                       split_greedy_order order, split_choice *out, split_plan_summary *sum,
