@@ -72,6 +72,15 @@ static const struct {
     {PF_CODE_X_LEN, "int f(int x) { return x; }"},
     {PF_MATHS_X_LEN, "If 3 apples cost 6 dollars, how much is one"},
     {PF_ENDS_OPEN, "def add(a, b):\n    \"\"\"Adds.\"\"\"\n"},
+    {PF_CODE_COMPLETION, "def add(a, b):\n    \"\"\"Adds.\"\"\"\n"},
+    {PF_DOC_WORDS, "x = 1  // the count"},
+    {PF_DOCTESTS, ">>> add(1, 2)\n3"},
+    {PF_COMPLETION_X_DOC, "int add(int a, int b) {\n  /* sum of a and b */\n"},
+    {PF_COMPLETION_X_LEN, "function add(a, b) {\n"},
+    {PF_FERMI, "Estimate the number of piano tuners in Chicago"},
+    {PF_COUNTERFACTUAL, "What if Rome had never fallen"},
+    {PF_MEAN_WORD_LEN, "Paris"},
+    {PF_INFORMAL, "how r u"},
 };
 
 static void test_feature_names(void **state) {
@@ -93,8 +102,10 @@ static void test_feature_names(void **state) {
 static void test_each_feature_fires(void **state) {
     (void)state;
     pred_features neutral = feat("Paris");
+    /* "Paris" has words (a mean word length) and no final punctuation mark (informal) */
     for (int i = 0; i < PF_ENTROPY; i++)
-        if (i != PF_LOG_PROMPT_TOKENS && i != PF_SENTENCES) {
+        if (i != PF_LOG_PROMPT_TOKENS && i != PF_SENTENCES && i != PF_MEAN_WORD_LEN &&
+            i != PF_INFORMAL) {
             if (neutral.v[i] != 0)
                 fail_msg("feature %s is %g on 'Paris'", pred_feature_name(i), neutral.v[i]);
         }
@@ -159,6 +170,56 @@ static void test_feature_values(void **state) {
         assert_true(isfinite(e.v[i]));
     pred_features_text("", 0, 0, &e);
     assert_float_equal(e.v[PF_SENTENCES], 0.0, 0);
+}
+
+/* Code to complete (a signature + docstring, as HumanEval), its docstring and examples, and the
+ * register features, on hand-written prompts with known counts. */
+static void test_completion_and_register(void **state) {
+    (void)state;
+    const char *he = "from typing import List\n\n\ndef mean(xs: List[float]) -> float:\n"
+                     "    \"\"\" Return the mean of xs.\n    >>> mean([1.0, 3.0])\n    2.0\n"
+                     "    >>> mean([2.0])\n    2.0\n    \"\"\"\n";
+    pred_features f;
+    pred_features_text(he, strlen(he), 60, &f);
+    assert_float_equal(f.v[PF_CODE_COMPLETION], 1.0, 0);
+    /* docstring words: Return the mean of xs mean mean (letters-only runs; digits skipped) */
+    assert_float_equal(f.v[PF_DOC_WORDS], log1p(7.0), 1e-6);
+    assert_float_equal(f.v[PF_DOCTESTS], log1p(2.0), 1e-6);
+    assert_float_equal(f.v[PF_COMPLETION_X_DOC], f.v[PF_DOC_WORDS], 0);
+    assert_float_equal(f.v[PF_COMPLETION_X_LEN], log1p(60.0), 1e-5);
+    /* a longer specification reads as more to write */
+    const char *he2 = "def mean(xs):\n    \"\"\" Return the arithmetic mean of xs, or raise "
+                      "ValueError when xs is empty; ignore None entries and\n    round to two "
+                      "places.\n    \"\"\"\n";
+    pred_features g = feat(he2);
+    assert_float_equal(g.v[PF_CODE_COMPLETION], 1.0, 0);
+    assert_true(g.v[PF_DOC_WORDS] > f.v[PF_DOC_WORDS]);
+    /* finished code followed by an unindented call is not a completion; neither is a request */
+    assert_float_equal(feat("def f(x):\n    return x\n\nprint(f(2))\n").v[PF_CODE_COMPLETION], 0,
+                       0);
+    pred_features w = feat("Write a function that adds two numbers.");
+    assert_float_equal(w.v[PF_CODE_COMPLETION], 0, 0);
+    assert_float_equal(w.v[PF_COMPLETION_X_LEN], 0, 0);
+    assert_float_equal(w.v[PF_DOC_WORDS], 0, 0);
+    /* a declaration is not a definition; a C signature with an open brace is */
+    assert_float_equal(feat("int x = 3;\n    x++;\n").v[PF_CODE_COMPLETION], 0, 0);
+    pred_features c = feat("int add(int a, int b) {\n  /* sum of a and b */\n");
+    assert_float_equal(c.v[PF_CODE_COMPLETION], 1.0, 0);
+    assert_float_equal(c.v[PF_DOC_WORDS], log1p(5.0), 1e-6);
+    /* '#' is a comment only in a prompt with a definition: a markdown title is not */
+    assert_float_equal(feat("# My essay\nWrite it.").v[PF_DOC_WORDS], 0, 0);
+    /* vicuna-like categories */
+    assert_true(feat("How many atoms are in a grain of salt? Try to explain your answer.")
+                    .v[PF_FERMI] > 0);
+    assert_float_equal(feat("How many apples are left").v[PF_FERMI], 0, 0);
+    assert_true(feat("What would happen if the moon had never formed?").v[PF_COUNTERFACTUAL] > 0);
+    /* register */
+    assert_float_equal(feat("aaa bb").v[PF_MEAN_WORD_LEN], 2.5, 1e-6);
+    assert_float_equal(feat("how r u").v[PF_INFORMAL], log1p(3.0), 1e-6); /* start, end, "u" */
+    assert_float_equal(feat("How are you?").v[PF_INFORMAL], 0, 0);
+    assert_float_equal(feat("Can i go?").v[PF_INFORMAL], log1p(1.0), 1e-6); /* lower-case i */
+    assert_true(feat("Elaborate the epistemological implications.").v[PF_MEAN_WORD_LEN] >
+                feat("Is it ok to eat it?").v[PF_MEAN_WORD_LEN]);
 }
 
 /* A cue at the end of a very long prompt is read (tail window); one in the middle is not. */
@@ -660,6 +721,7 @@ int main(void) {
         cmocka_unit_test(test_each_feature_fires),
         cmocka_unit_test(test_feature_values),
         cmocka_unit_test(test_long_prompt_windows),
+        cmocka_unit_test(test_completion_and_register),
         cmocka_unit_test(test_cue_table),
         cmocka_unit_test(test_entropy),
         cmocka_unit_test(test_default_predicts),

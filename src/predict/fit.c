@@ -19,10 +19,11 @@
 
 void pred_fit_defaults(pred_fit_opts *o) {
     o->ridge = 2.0;
-    o->n_trees = 200;
-    o->learn_rate = 0.1;
-    o->min_leaf = 30;
+    o->n_trees = PRED_FIT_TREES;
+    o->learn_rate = PRED_FIT_LEARN_RATE;
+    o->min_leaf = PRED_FIT_MIN_LEAF;
     o->set_cap = 0;
+    o->set_power = PRED_FIT_SET_POWER;
     o->forget = 0.998;
     o->prior_n = 200;
     o->q_step = 0.01;
@@ -133,8 +134,19 @@ pred_model *pred_fit(const pred_data *d, const pred_fit_opts *o, const int *use,
     }
     for (int p = 0; p < d->n_prompts; p++)
         if (!d->prompts[p].test) setw[d->prompts[p].set] += 1;
-    for (int s = 0; s < d->n_sets; s++)
-        setw[s] = o->set_cap > 0 && setw[s] > o->set_cap ? o->set_cap / setw[s] : 1.0;
+    /* set balance: a set of n train prompts weighs n^set_power in total, rescaled so that all
+     * sets together still weigh the number of train prompts (leaf sizes keep their meaning) */
+    double n_all = 0, n_pow = 0;
+    for (int s = 0; s < d->n_sets; s++) {
+        n_all += setw[s];
+        if (setw[s] > 0) n_pow += pow(setw[s], o->set_power);
+    }
+    for (int s = 0; s < d->n_sets; s++) {
+        double n = setw[s];
+        setw[s] = o->set_cap > 0 && n > o->set_cap ? o->set_cap / n : 1.0;
+        if (n > 0 && o->set_power != 1 && n_pow > 0)
+            setw[s] *= pow(n, o->set_power) / n * (n_all / n_pow);
+    }
     /* fold records into prompts: total weight and weighted mean log target */
     double wsum = 0;
     for (int r = 0; r < d->n_recs; r++) {
