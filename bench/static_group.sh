@@ -44,9 +44,10 @@ if [ "$part" = run ]; then
     for load in $loads; do
         rate=$(awk -v c="$cap" -v l="$load" 'BEGIN { printf "%.4f", c * l }')
         for seed in $seeds; do
-            for g in "" --consolidate; do
+            for g in plain grouped; do
+                flag=(); [ $g = grouped ] && flag=(--consolidate)
                 "$WEFT" bench engine --model "$model" "${common[@]}" -n $n --rate "$rate" \
-                    --seed "$seed" $g --label "load$load-seed$seed-${g:+grouped}${g:-plain}" \
+                    --seed "$seed" "${flag[@]}" --label "load$load-seed$seed-$g" \
                     --csv-append "$csv" --sched-csv "$scsv" >/dev/null
             done
         done

@@ -25,7 +25,7 @@ static void predict_usage(FILE *out) {
         out,
         "usage: weft predict fit --data FILE... --out PARAMS [--tokenizer TOK] [--ridge R]\n"
         "                        [--trees N] [--set-cap N] [--set-power P] [--min-leaf W]\n"
-        "                        [--learn-rate L] [--val]\n"
+        "                        [--learn-rate L] [--absolute|--squared] [--val]\n"
         "       weft predict tune --data FILE... [--out PARAMS] [--tokenizer TOK]\n"
         "       weft predict eval --data FILE... [--params PARAMS] [--tokenizer TOK] [--val]\n"
         "       weft predict features --prompt TEXT [--params PARAMS] [--tokenizer TOK]\n"
@@ -38,8 +38,9 @@ static void predict_usage(FILE *out) {
         "  --set-cap N: a set with more than N train prompts weighs as N (default: no cap),\n"
         "  --set-power P: a set of n train prompts weighs n^P in total (1: every prompt\n"
         "  alike, 0: every set alike; default %.2f), --min-leaf least prompt weight in a tree\n"
-        "  leaf (default %g), --learn-rate tree shrinkage (default %g)\n"
-        "  tune: fits a grid of (set-power, min-leaf, trees, learn-rate) on the train prompts\n"
+        "  leaf (default %g), --learn-rate tree shrinkage (default %g), --absolute: trees boost\n"
+        "  absolute error toward each prompt's median answer (--squared: squared error, mean)\n"
+        "  tune: fits a grid of (set-power, min-leaf, trees, loss) on the train prompts\n"
         "  outside a validation part (1 in %d train prompts, by hash), scores each on that\n"
         "  part, picks the best (most sets where it beats both baselines, then mean per-set\n"
         "  rho), and with --out refits it on all train prompts; held-out prompts are never read\n"
@@ -56,6 +57,7 @@ typedef struct popts {
     const char *out, *params, *tokenizer, *prompt;
     float ridge, set_cap, set_power, min_leaf, learn_rate;
     int n_trees;
+    int absolute; /* --absolute: trees boost absolute error; -1 = default */
     int val; /* --val: the validation part of train plays "held out"; held-out prompts unused */
 } popts;
 
@@ -67,6 +69,7 @@ static int parse(int argc, char **argv, const char *cmd, popts *o) {
     o->min_leaf = -1;
     o->learn_rate = -1;
     o->n_trees = -1;
+    o->absolute = -1;
     cli_args a = {argc, argv, 0, cmd};
     while (a.i < argc) {
         const char *opt = argv[a.i++];
@@ -96,6 +99,10 @@ static int parse(int argc, char **argv, const char *cmd, popts *o) {
             if (cli_int(&a, opt, 0, PRED_MAX_TREES, &o->n_trees)) return -1;
         } else if (!strcmp(opt, "--set-cap")) {
             if (cli_float(&a, opt, 0, 1e9f, &o->set_cap)) return -1;
+        } else if (!strcmp(opt, "--absolute")) {
+            o->absolute = 1;
+        } else if (!strcmp(opt, "--squared")) {
+            o->absolute = 0;
         } else if (!strcmp(opt, "--val")) {
             o->val = 1;
         } else if (!strcmp(opt, "--set-power")) {
@@ -193,6 +200,7 @@ static void fit_opts_from(const popts *o, pred_fit_opts *fo) {
     if (o->set_power >= 0) fo->set_power = o->set_power;
     if (o->min_leaf >= 0) fo->min_leaf = o->min_leaf;
     if (o->learn_rate > 0) fo->learn_rate = o->learn_rate;
+    if (o->absolute >= 0) fo->absolute = o->absolute;
 }
 
 /* The baselines are fitted as the issue defines them, whatever weighting the model uses: every
@@ -338,25 +346,25 @@ static int cmd_tune(int argc, char **argv) {
         n_val += d.prompts[p].test == 1;
     printf("validation: %d of the train prompts (1 in %d by hash); held-out prompts unused\n",
            n_val, PRED_VAL_MOD);
-    static const double powers[] = {1, 0.5, 0.25, 0};
+    static const double powers[] = {1, 0.5};
     static const double leaves[] = {30, 10};
     static const int trees[] = {200, 400};
-    static const double rates[] = {0.1, 0.05};
+    static const int losses[] = {0, 1}; /* squared, absolute */
     pred_fit_opts best;
     int best_beaten = -1;
     double best_rho = -2;
-    printf("%9s %8s %6s %10s | %6s %9s %7s | %s\n", "set-power", "min-leaf", "trees",
-           "learn-rate", "beaten", "mean rho", "pooled", "rows not beaten");
+    printf("%9s %8s %6s %8s | %6s %9s %7s | %s\n", "set-power", "min-leaf", "trees", "loss",
+           "beaten", "mean rho", "pooled", "rows not beaten");
     for (size_t a = 0; a < sizeof powers / sizeof *powers; a++)
         for (size_t b = 0; b < sizeof leaves / sizeof *leaves; b++)
             for (size_t c = 0; c < sizeof trees / sizeof *trees; c++)
-                for (size_t e = 0; e < sizeof rates / sizeof *rates; e++) {
+                for (size_t e = 0; e < sizeof losses / sizeof *losses; e++) {
                     pred_fit_opts fo;
                     fit_opts_from(&o, &fo);
                     fo.set_power = powers[a];
                     fo.min_leaf = leaves[b];
                     fo.n_trees = trees[c];
-                    fo.learn_rate = rates[e];
+                    fo.absolute = losses[e];
                     int beaten;
                     double mrho, pooled = 0;
                     char failed[512];
@@ -365,8 +373,9 @@ static int cmd_tune(int argc, char **argv) {
                         fprintf(stderr, "weft predict tune: %s\n", err.msg);
                         goto done;
                     }
-                    printf("%9.2f %8g %6d %10g | %6d %9.4f %7.4f | %s\n", fo.set_power,
-                           fo.min_leaf, fo.n_trees, fo.learn_rate, beaten, mrho, pooled, failed);
+                    printf("%9.2f %8g %6d %8s | %6d %9.4f %7.4f | %s\n", fo.set_power,
+                           fo.min_leaf, fo.n_trees, fo.absolute ? "absolute" : "squared", beaten,
+                           mrho, pooled, failed);
                     fflush(stdout);
                     if (beaten > best_beaten || (beaten == best_beaten && mrho > best_rho)) {
                         best = fo;
@@ -374,9 +383,10 @@ static int cmd_tune(int argc, char **argv) {
                         best_rho = mrho;
                     }
                 }
-    printf("best: --set-power %g --min-leaf %g --trees %d --learn-rate %g (beats both baselines "
-           "on %d validation rows, mean per-set rho %.4f)\n",
-           best.set_power, best.min_leaf, best.n_trees, best.learn_rate, best_beaten, best_rho);
+    printf("best: --set-power %g --min-leaf %g --trees %d --learn-rate %g %s (beats both "
+           "baselines on %d validation rows, mean per-set rho %.4f)\n",
+           best.set_power, best.min_leaf, best.n_trees, best.learn_rate,
+           best.absolute ? "--absolute" : "--squared", best_beaten, best_rho);
     if (o.out) {
         for (int p = 0; p < d.n_prompts; p++) /* back to the real split: fit on all train */
             d.prompts[p].test = d.prompts[p].test == -1;

@@ -71,6 +71,7 @@ typedef struct pred_fit_opts {
     double learn_rate; /* shrinkage of each tree */
     double min_leaf;   /* least prompt weight in a tree leaf */
     double set_cap;    /* a set with more train prompts weighs as this many (0: no cap) */
+    int absolute;      /* trees boost absolute instead of squared error (toward medians) */
     double set_power;  /* a set of n train prompts weighs in total as n^set_power (1: every prompt
                         * alike; 0: every set alike), rescaled so the total stays the number of
                         * train prompts */
@@ -83,6 +84,7 @@ typedef struct pred_fit_opts {
 #define PRED_FIT_MIN_LEAF 10.0
 #define PRED_FIT_LEARN_RATE 0.1
 #define PRED_FIT_TREES 200
+#define PRED_FIT_ABSOLUTE 0
 void pred_fit_defaults(pred_fit_opts *o);
 /* Fits on the train records of d. use[i] != 0 selects feature i (NULL: all text features);
  * the baselines are fits with one or no feature. */

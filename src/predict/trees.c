@@ -109,6 +109,11 @@ typedef struct fitctx {
     const double *r;
     double min_leaf, lr;
     double *hw, *hr; /* histograms nf x (PRED_TREE_BINS + 1) */
+    /* absolute loss: r holds the signs of the residuals (what splits are chosen on), resid the
+     * residuals themselves, whose weighted median is a leaf's value; buf is scratch */
+    int absolute;
+    const double *resid;
+    vw *buf;
 } fitctx;
 
 /* Finds the best split of rows idx[0..m); returns 0 and the feature/bin, or -1 if none. */
@@ -149,7 +154,28 @@ static int best_split(fitctx *c, const int *idx, int m, int *bf, int *bb) {
     return *bf >= 0 ? 0 : -1;
 }
 
+static int cmp_vwd(const void *a, const void *b) {
+    double x = ((const vw *)a)->w, y = ((const vw *)b)->w;
+    return (x > y) - (x < y);
+}
+
 static double leaf_value(const fitctx *c, const int *idx, int m) {
+    if (c->absolute) { /* weighted median of the residuals (buf: .w = residual, .v unused) */
+        double W = 0;
+        for (int k = 0; k < m; k++)
+            W += c->w[idx[k]];
+        if (!(W > 0)) return 0;
+        vw *b = c->buf;
+        for (int k = 0; k < m; k++)
+            b[k] = (vw){(float)c->w[idx[k]], c->resid[idx[k]]};
+        qsort(b, (size_t)m, sizeof *b, cmp_vwd);
+        double acc = 0;
+        for (int k = 0; k < m; k++) {
+            acc += b[k].v;
+            if (acc >= 0.5 * W) return c->lr * b[k].w;
+        }
+        return c->lr * b[m - 1].w;
+    }
     double W = 0, S = 0;
     for (int k = 0; k < m; k++) {
         W += c->w[idx[k]];
@@ -192,8 +218,19 @@ static void grow(fitctx *c, pred_tree *t, int node, int depth, int *idx, int m) 
 }
 
 int pred_trees_fit(const float *X, int n, int nf, const double *w, double *r, int n_trees,
-                   double lr, double min_leaf, pred_tree *out) {
+                   double lr, double min_leaf, int absolute, pred_tree *out) {
     if (n <= 0 || n_trees <= 0) return 0;
+    double *sg = NULL;
+    vw *buf = NULL;
+    if (absolute) {
+        sg = malloc(sizeof *sg * (size_t)n);
+        buf = malloc(sizeof *buf * (size_t)n);
+        if (!sg || !buf) {
+            free(sg);
+            free(buf);
+            return -1;
+        }
+    }
     binning *bn = calloc((size_t)nf, sizeof *bn);
     uint8_t *bins = malloc((size_t)n * nf);
     int *idx = malloc(sizeof *idx * (size_t)n);
@@ -206,9 +243,11 @@ int pred_trees_fit(const float *X, int n, int nf, const double *w, double *r, in
     for (int i = 0; i < n; i++)
         for (int f = 0; f < nf; f++)
             bins[(size_t)i * nf + f] = (uint8_t)bin_of(&bn[f], X[(size_t)i * nf + f]);
-    fitctx c = {X, bins, bn, nf, w, r, min_leaf, lr, hw, hr};
+    fitctx c = {X, bins, bn, nf, w, absolute ? sg : r, min_leaf, lr, hw, hr, absolute, r, buf};
     for (int k = 0; k < n_trees; k++) {
         pred_tree *t = &out[k];
+        for (int i = 0; i < n && absolute; i++)
+            sg[i] = (r[i] > 0) - (r[i] < 0);
         memset(t, 0, sizeof *t);
         for (int i = 0; i < n; i++)
             idx[i] = i;
@@ -218,6 +257,8 @@ int pred_trees_fit(const float *X, int n, int nf, const double *w, double *r, in
     }
     rc = 0;
 done:
+    free(sg);
+    free(buf);
     free(bn);
     free(bins);
     free(idx);
