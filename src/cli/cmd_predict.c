@@ -351,6 +351,7 @@ static int cmd_tune(int argc, char **argv) {
     static const int trees[] = {200, 400};
     static const int losses[] = {0, 1}; /* squared, absolute */
     pred_fit_opts best;
+    fit_opts_from(&o, &best);
     int best_beaten = -1;
     double best_rho = -2;
     printf("%9s %8s %6s %8s | %6s %9s %7s | %s\n", "set-power", "min-leaf", "trees", "loss",
