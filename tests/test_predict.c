@@ -72,6 +72,15 @@ static const struct {
     {PF_CODE_X_LEN, "int f(int x) { return x; }"},
     {PF_MATHS_X_LEN, "If 3 apples cost 6 dollars, how much is one"},
     {PF_ENDS_OPEN, "def add(a, b):\n    \"\"\"Adds.\"\"\"\n"},
+    {PF_CODE_COMPLETION, "def add(a, b):\n    \"\"\"Adds.\"\"\"\n"},
+    {PF_DOC_WORDS, "x = 1  // the count"},
+    {PF_DOCTESTS, ">>> add(1, 2)\n3"},
+    {PF_COMPLETION_X_DOC, "int add(int a, int b) {\n  /* sum of a and b */\n"},
+    {PF_COMPLETION_X_LEN, "function add(a, b) {\n"},
+    {PF_FERMI, "Estimate the number of piano tuners in Chicago"},
+    {PF_COUNTERFACTUAL, "What if Rome had never fallen"},
+    {PF_MEAN_WORD_LEN, "Paris"},
+    {PF_INFORMAL, "how r u"},
 };
 
 static void test_feature_names(void **state) {
@@ -93,8 +102,10 @@ static void test_feature_names(void **state) {
 static void test_each_feature_fires(void **state) {
     (void)state;
     pred_features neutral = feat("Paris");
+    /* "Paris" has words (a mean word length) and no final punctuation mark (informal) */
     for (int i = 0; i < PF_ENTROPY; i++)
-        if (i != PF_LOG_PROMPT_TOKENS && i != PF_SENTENCES) {
+        if (i != PF_LOG_PROMPT_TOKENS && i != PF_SENTENCES && i != PF_MEAN_WORD_LEN &&
+            i != PF_INFORMAL) {
             if (neutral.v[i] != 0)
                 fail_msg("feature %s is %g on 'Paris'", pred_feature_name(i), neutral.v[i]);
         }
@@ -159,6 +170,56 @@ static void test_feature_values(void **state) {
         assert_true(isfinite(e.v[i]));
     pred_features_text("", 0, 0, &e);
     assert_float_equal(e.v[PF_SENTENCES], 0.0, 0);
+}
+
+/* Code to complete (a signature + docstring, as HumanEval), its docstring and examples, and the
+ * register features, on hand-written prompts with known counts. */
+static void test_completion_and_register(void **state) {
+    (void)state;
+    const char *he = "from typing import List\n\n\ndef mean(xs: List[float]) -> float:\n"
+                     "    \"\"\" Return the mean of xs.\n    >>> mean([1.0, 3.0])\n    2.0\n"
+                     "    >>> mean([2.0])\n    2.0\n    \"\"\"\n";
+    pred_features f;
+    pred_features_text(he, strlen(he), 60, &f);
+    assert_float_equal(f.v[PF_CODE_COMPLETION], 1.0, 0);
+    /* docstring words: Return the mean of xs mean mean (letters-only runs; digits skipped) */
+    assert_float_equal(f.v[PF_DOC_WORDS], log1p(7.0), 1e-6);
+    assert_float_equal(f.v[PF_DOCTESTS], log1p(2.0), 1e-6);
+    assert_float_equal(f.v[PF_COMPLETION_X_DOC], f.v[PF_DOC_WORDS], 0);
+    assert_float_equal(f.v[PF_COMPLETION_X_LEN], log1p(60.0), 1e-5);
+    /* a longer specification reads as more to write */
+    const char *he2 = "def mean(xs):\n    \"\"\" Return the arithmetic mean of xs, or raise "
+                      "ValueError when xs is empty; ignore None entries and\n    round to two "
+                      "places.\n    \"\"\"\n";
+    pred_features g = feat(he2);
+    assert_float_equal(g.v[PF_CODE_COMPLETION], 1.0, 0);
+    assert_true(g.v[PF_DOC_WORDS] > f.v[PF_DOC_WORDS]);
+    /* finished code followed by an unindented call is not a completion; neither is a request */
+    assert_float_equal(feat("def f(x):\n    return x\n\nprint(f(2))\n").v[PF_CODE_COMPLETION], 0,
+                       0);
+    pred_features w = feat("Write a function that adds two numbers.");
+    assert_float_equal(w.v[PF_CODE_COMPLETION], 0, 0);
+    assert_float_equal(w.v[PF_COMPLETION_X_LEN], 0, 0);
+    assert_float_equal(w.v[PF_DOC_WORDS], 0, 0);
+    /* a declaration is not a definition; a C signature with an open brace is */
+    assert_float_equal(feat("int x = 3;\n    x++;\n").v[PF_CODE_COMPLETION], 0, 0);
+    pred_features c = feat("int add(int a, int b) {\n  /* sum of a and b */\n");
+    assert_float_equal(c.v[PF_CODE_COMPLETION], 1.0, 0);
+    assert_float_equal(c.v[PF_DOC_WORDS], log1p(5.0), 1e-6);
+    /* '#' is a comment only in a prompt with a definition: a markdown title is not */
+    assert_float_equal(feat("# My essay\nWrite it.").v[PF_DOC_WORDS], 0, 0);
+    /* vicuna-like categories */
+    assert_true(feat("How many atoms are in a grain of salt? Try to explain your answer.")
+                    .v[PF_FERMI] > 0);
+    assert_float_equal(feat("How many apples are left").v[PF_FERMI], 0, 0);
+    assert_true(feat("What would happen if the moon had never formed?").v[PF_COUNTERFACTUAL] > 0);
+    /* register */
+    assert_float_equal(feat("aaa bb").v[PF_MEAN_WORD_LEN], 2.5, 1e-6);
+    assert_float_equal(feat("how r u").v[PF_INFORMAL], log1p(3.0), 1e-6); /* start, end, "u" */
+    assert_float_equal(feat("How are you?").v[PF_INFORMAL], 0, 0);
+    assert_float_equal(feat("Can i go?").v[PF_INFORMAL], log1p(1.0), 1e-6); /* lower-case i */
+    assert_true(feat("Elaborate the epistemological implications.").v[PF_MEAN_WORD_LEN] >
+                feat("Is it ok to eat it?").v[PF_MEAN_WORD_LEN]);
 }
 
 /* A cue at the end of a very long prompt is read (tail window); one in the middle is not. */
@@ -442,6 +503,13 @@ static void test_fit_recovers_relation(void **state) {
     assert_true(fabs(ev.rows[0].rho[PRED_EV_CONST]) < 1e-12);
     assert_true(ev.rows[0].mae[PRED_EV_MODEL] < ev.rows[0].mae[PRED_EV_PLEN]);
     assert_float_equal(ev.rows[0].cov[PRED_EV_MODEL], 0.9, 0.04);
+    /* bootstrap intervals: around the point estimate, and the model clearly beats the
+     * prompt-length baseline (which sees only noise here) */
+    assert_true(ev.rows[0].rho_lo <= ev.rows[0].rho[PRED_EV_MODEL]);
+    assert_true(ev.rows[0].rho_hi >= ev.rows[0].rho[PRED_EV_MODEL]);
+    assert_true(ev.rows[0].rho_hi - ev.rows[0].rho_lo < 0.1); /* 600 prompts, rho ~0.9 */
+    assert_true(ev.rows[0].drho_lo > 0.5);
+    assert_float_equal(ev.rows[0].p_beats, 1.0, 0);
     pred_eval_free(&ev);
     pred_model_free(ms[0]);
     /* with trees (on pure noise beyond the linear relation) the ranking stays as good */
@@ -460,6 +528,114 @@ static void test_fit_recovers_relation(void **state) {
     assert_null(pred_fit(&d, &o, NULL, &err));
     assert_non_null(strstr(err.msg, "no training records"));
     pred_data_free(&d);
+}
+
+/* A pred_data of n single-answer train prompts with random irrelevant features; y(i) gives the
+ * log1p target of prompt i, set(i) its set (of n_sets). */
+static void synth_data(pred_data *d, int n, int n_sets, double (*y)(int, unsigned *),
+                       int (*set)(int)) {
+    memset(d, 0, sizeof *d);
+    d->n_sets = n_sets;
+    d->sets = calloc((size_t)n_sets, sizeof *d->sets);
+    d->prompts = calloc((size_t)n, sizeof *d->prompts);
+    d->recs = calloc((size_t)n, sizeof *d->recs);
+    assert_non_null(d->sets);
+    assert_non_null(d->prompts);
+    assert_non_null(d->recs);
+    for (int k = 0; k < n_sets; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "set%d", k);
+        d->sets[k].name = strdup(name);
+    }
+    unsigned s = 7;
+    for (int i = 0; i < n; i++) {
+        pred_prompt *p = &d->prompts[i];
+        p->n_resp = 1;
+        p->set = set(i);
+        p->f.n = PF_COUNT;
+        for (int k = 0; k < PF_ENTROPY; k++)
+            p->f.v[k] = (float)(rand_r(&s) % 3);
+        d->recs[i] = (pred_record){i, (float)expm1(y(i, &s)), 1.0f};
+    }
+    d->n_prompts = d->n_recs = n;
+}
+
+/* 70% of answers at 2, 30% at 5 (log units): mean 2.9, median 2 */
+static double skewed_y(int i, unsigned *s) {
+    (void)i;
+    return rand_r(s) % 10 < 7 ? 2.0 : 5.0;
+}
+static int one_set(int i) {
+    (void)i;
+    return 0;
+}
+/* set 0: 1000 prompts at 1; set 1: 100 prompts at 3 */
+static double by_set_y(int i, unsigned *s) {
+    (void)s;
+    return i < 1000 ? 1.0 : 3.0;
+}
+static int two_sets(int i) {
+    return i >= 1000;
+}
+
+/* The absolute loss moves the trees toward medians, the squared loss toward means; set_power
+ * balances sets: 1 = every prompt alike, 0 = every set alike. */
+static void test_fit_loss_and_set_balance(void **state) {
+    (void)state;
+    pred_data d;
+    synth_data(&d, 2000, 1, skewed_y, one_set);
+    pred_fit_opts o;
+    pred_fit_defaults(&o);
+    o.n_trees = 80;
+    o.min_leaf = 200; /* leaves of 200 prompts: the trees cannot chase single answers */
+    o.ridge = 1e6; /* the linear part stays at the mean level: the trees do the work */
+    weft_err err;
+    pred_features f = d.prompts[0].f;
+    o.absolute = 0;
+    pred_model *sq = pred_fit(&d, &o, NULL, &err);
+    o.absolute = 1;
+    pred_model *ab = pred_fit(&d, &o, NULL, &err);
+    assert_non_null(sq);
+    assert_non_null(ab);
+    assert_float_equal(log1p(pred_predict(sq, &f).p50), 2.9, 0.15);
+    assert_float_equal(log1p(pred_predict(ab, &f).p50), 2.0, 0.1);
+    pred_model_free(sq);
+    pred_model_free(ab);
+    pred_data_free(&d);
+
+    synth_data(&d, 1100, 2, by_set_y, two_sets);
+    int none[PF_COUNT] = {0};
+    pred_fit_defaults(&o);
+    o.set_power = 1;
+    pred_model *every_prompt = pred_fit(&d, &o, none, &err);
+    o.set_power = 0;
+    pred_model *every_set = pred_fit(&d, &o, none, &err);
+    assert_non_null(every_prompt);
+    assert_non_null(every_set);
+    assert_float_equal(every_prompt->head[0].w[0], (1000 * 1.0 + 100 * 3.0) / 1100, 1e-6);
+    assert_float_equal(every_set->head[0].w[0], 2.0, 1e-6);
+    pred_model_free(every_prompt);
+    pred_model_free(every_set);
+    pred_data_free(&d);
+}
+
+/* The validation part of the train split (tune) is about 1 in PRED_VAL_MOD prompts and
+ * independent of the held-out split. */
+static void test_validation_split(void **state) {
+    (void)state;
+    int val = 0, test = 0, both = 0;
+    enum { N = 20000 };
+    for (int i = 0; i < N; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "prompt number %d", i);
+        int v = pred_is_val_prompt(t), h = pred_is_test_prompt(t);
+        val += v;
+        test += h;
+        both += v && h;
+    }
+    assert_float_equal((double)val / N, 1.0 / PRED_VAL_MOD, 0.015);
+    assert_float_equal((double)test / N, 1.0 / PRED_TEST_MOD, 0.015);
+    assert_float_equal((double)both / N, 1.0 / (PRED_VAL_MOD * PRED_TEST_MOD), 0.008);
 }
 
 /* ---- rank correlations ---- */
@@ -660,12 +836,15 @@ int main(void) {
         cmocka_unit_test(test_each_feature_fires),
         cmocka_unit_test(test_feature_values),
         cmocka_unit_test(test_long_prompt_windows),
+        cmocka_unit_test(test_completion_and_register),
         cmocka_unit_test(test_cue_table),
         cmocka_unit_test(test_entropy),
         cmocka_unit_test(test_default_predicts),
         cmocka_unit_test(test_online_update_converges),
         cmocka_unit_test(test_online_with_trees),
         cmocka_unit_test(test_fit_recovers_relation),
+        cmocka_unit_test(test_fit_loss_and_set_balance),
+        cmocka_unit_test(test_validation_split),
         cmocka_unit_test(test_rank_correlations),
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_malformed_params_refused),

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include "weft/error.h"
 
-#define PRED_MAX_FEATURES 48
+#define PRED_MAX_FEATURES 64
 
 /* A prompt's feature vector. Entries are fixed by index (see pred_feature_name). The entropy
  * feature is present only once has_entropy is set (after prefill); before that the model uses

@@ -103,4 +103,13 @@ double sched_offload_completion(const sched_worker_load *w, double pred_tokens);
 int sched_offload_pick(const sched_worker_load *w, int n, double deadline_rel_s,
                        double pred_tokens);
 
+/* ---- length grouping for batch-at-a-time modes (sched_group.c) ---- */
+
+/* Chooses a batch of min(size, n) among n waiting requests in policy order whose predicted
+ * output lengths are pred[0..n) (tokens; <= 0 = unknown): index 0 (the queue head) always, then
+ * those whose prediction is closest to the head's on a log scale (unknown ones last; ties in
+ * queue order). Writes the chosen indices ascending to chosen[] and returns their count. Without
+ * a prediction for the head it returns the first min(size, n), as plain admission would. */
+int sched_group_by_length(const float *pred, int n, int size, int *chosen);
+
 #endif

@@ -72,7 +72,9 @@ static void bench_usage(FILE *out) {
             "                             engine measured its step time (default 0.05)\n"
             "      --wide-ratio X         rtlm: p90 >= X * p50 is a wide prediction (default 2)\n"
             "      --laxity-drop          laxity: drop requests that can no longer make it\n"
-            "      --consolidate          admit by predicted KV footprint (prompt + p90)\n"
+            "      --consolidate          admit by predicted KV footprint (prompt + p90);\n"
+            "                             static/dynamic: form each batch from the queue head\n"
+            "                             and the requests of closest predicted length\n"
 
             "      --predictor P          default (built-in length model, fresh per run), a\n"
             "                             parameter file, or none (default: default)\n"

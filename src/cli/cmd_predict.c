@@ -1,6 +1,7 @@
-/* cmd_predict.c — `weft predict fit|eval|features|ratio`: the command-line face of the
- * answer-length predictor (src/predict/). fit writes a parameter file from train prompts, eval
- * scores a parameter file (default: the built-in one) against a constant and a prompt-length-only
+/* cmd_predict.c — `weft predict fit|tune|eval|features|ratio`: the command-line face of the
+ * answer-length predictor (src/predict/). fit writes a parameter file from train prompts, tune
+ * chooses the fit's hyper-parameters on a validation part of the train prompts, eval scores a
+ * parameter file (default: the built-in one) against a constant and a prompt-length-only
  * baseline on held-out prompts, features prints one prompt's features and prediction, ratio
  * measures the tokens-per-word ratio of answer text. Only argument handling and printing live here.
  */
@@ -23,8 +24,10 @@ static void predict_usage(FILE *out) {
     fprintf(
         out,
         "usage: weft predict fit --data FILE... --out PARAMS [--tokenizer TOK] [--ridge R]\n"
-        "                        [--trees N] [--set-cap N]\n"
-        "       weft predict eval --data FILE... [--params PARAMS] [--tokenizer TOK]\n"
+        "                        [--trees N] [--set-cap N] [--set-power P] [--min-leaf W]\n"
+        "                        [--learn-rate L] [--absolute|--squared] [--val]\n"
+        "       weft predict tune --data FILE... [--out PARAMS] [--tokenizer TOK]\n"
+        "       weft predict eval --data FILE... [--params PARAMS] [--tokenizer TOK] [--val]\n"
         "       weft predict features --prompt TEXT [--params PARAMS] [--tokenizer TOK]\n"
         "       weft predict ratio --data FILE... [--tokenizer TOK]\n"
         "  FILE: a pairs JSONL file (prompt, response) or the alpaca_eval folder\n"
@@ -32,25 +35,41 @@ static void predict_usage(FILE *out) {
         "  Lengths are counted in the tokens of TOK, a llama2.c tokenizer.bin or a GGUF with a\n"
         "  vocabulary (default " DEFAULT_TOKENIZER ").\n"
         "  fit: --ridge L2 penalty (default 2), --trees boosted trees (default 200, 0: linear),\n"
-        "  --set-cap N: a set with more than N train prompts weighs as N (default: no cap)\n"
+        "  --set-cap N: a set with more than N train prompts weighs as N (default: no cap),\n"
+        "  --set-power P: a set of n train prompts weighs n^P in total (1: every prompt\n"
+        "  alike, 0: every set alike; default %.2f), --min-leaf least prompt weight in a tree\n"
+        "  leaf (default %g), --learn-rate tree shrinkage (default %g), --absolute: trees boost\n"
+        "  absolute error toward each prompt's median answer (--squared: squared error, mean)\n"
+        "  tune: fits a grid of (set-power, min-leaf, trees, loss) on the train prompts\n"
+        "  outside a validation part (1 in %d train prompts, by hash), scores each on that\n"
+        "  part, picks the best (most sets where it beats both baselines, then mean per-set\n"
+        "  rho), and with --out refits it on all train prompts; held-out prompts are never read\n"
+        "  --val (fit, eval): develop on the train side only: fit leaves the validation part\n"
+        "  out, eval scores it; held-out prompts are not used\n"
         "  Prompts are split train/test by a hash of their text (1 in %d held out): fit and\n"
         "  the baselines see train only, eval reports on test only.\n",
-        PRED_TEST_MOD);
+        PRED_FIT_SET_POWER, PRED_FIT_MIN_LEAF, PRED_FIT_LEARN_RATE, PRED_VAL_MOD, PRED_TEST_MOD);
 }
 
 typedef struct popts {
     const char *data[MAX_DATA];
     int n_data;
     const char *out, *params, *tokenizer, *prompt;
-    float ridge, set_cap;
+    float ridge, set_cap, set_power, min_leaf, learn_rate;
     int n_trees;
+    int absolute; /* --absolute: trees boost absolute error; -1 = default */
+    int val; /* --val: the validation part of train plays "held out"; held-out prompts unused */
 } popts;
 
 static int parse(int argc, char **argv, const char *cmd, popts *o) {
     memset(o, 0, sizeof *o);
     o->ridge = -1;
     o->set_cap = -1;
+    o->set_power = -1;
+    o->min_leaf = -1;
+    o->learn_rate = -1;
     o->n_trees = -1;
+    o->absolute = -1;
     cli_args a = {argc, argv, 0, cmd};
     while (a.i < argc) {
         const char *opt = argv[a.i++];
@@ -80,6 +99,18 @@ static int parse(int argc, char **argv, const char *cmd, popts *o) {
             if (cli_int(&a, opt, 0, PRED_MAX_TREES, &o->n_trees)) return -1;
         } else if (!strcmp(opt, "--set-cap")) {
             if (cli_float(&a, opt, 0, 1e9f, &o->set_cap)) return -1;
+        } else if (!strcmp(opt, "--absolute")) {
+            o->absolute = 1;
+        } else if (!strcmp(opt, "--squared")) {
+            o->absolute = 0;
+        } else if (!strcmp(opt, "--val")) {
+            o->val = 1;
+        } else if (!strcmp(opt, "--set-power")) {
+            if (cli_float(&a, opt, 0, 1, &o->set_power)) return -1;
+        } else if (!strcmp(opt, "--min-leaf")) {
+            if (cli_float(&a, opt, 0, 1e9f, &o->min_leaf)) return -1;
+        } else if (!strcmp(opt, "--learn-rate")) {
+            if (cli_float(&a, opt, 1e-4f, 1, &o->learn_rate)) return -1;
         } else if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) {
             predict_usage(stdout);
             exit(0);
@@ -107,6 +138,22 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Development on the train side only: held-out prompts leave the game (-1), the validation part
+ * of the train prompts plays "held out" (1). Returns the number of validation prompts. */
+static int use_validation_split(pred_data *d) {
+    int n_val = 0;
+    for (int p = 0; p < d->n_prompts; p++) {
+        pred_prompt *pp = &d->prompts[p];
+        if (pp->test)
+            pp->test = -1;
+        else if (pred_is_val_prompt(pp->text)) {
+            pp->test = 1;
+            n_val++;
+        }
+    }
+    return n_val;
 }
 
 /* Loads every --data file; prints a one-line summary per set to stderr. */
@@ -139,7 +186,31 @@ static int load_data(const popts *o, const char *cmd, weft_tokenizer **tok, pred
     fprintf(stderr, "loaded %d answers to %d prompts in %.2f s; features %.1f us/prompt\n",
             d->n_recs, d->n_prompts, now_s() - t0,
             d->n_prompts ? 1e6 * d->feature_seconds / d->n_prompts : 0.0);
+    if (o->val)
+        fprintf(stderr, "--val: %d validation prompts (of train) play held-out; held-out unused\n",
+                use_validation_split(d));
     return 0;
+}
+
+static void fit_opts_from(const popts *o, pred_fit_opts *fo) {
+    pred_fit_defaults(fo);
+    if (o->ridge >= 0) fo->ridge = o->ridge;
+    if (o->n_trees >= 0) fo->n_trees = o->n_trees;
+    if (o->set_cap >= 0) fo->set_cap = o->set_cap;
+    if (o->set_power >= 0) fo->set_power = o->set_power;
+    if (o->min_leaf >= 0) fo->min_leaf = o->min_leaf;
+    if (o->learn_rate > 0) fo->learn_rate = o->learn_rate;
+    if (o->absolute >= 0) fo->absolute = o->absolute;
+}
+
+/* The baselines are fitted as the issue defines them, whatever weighting the model uses: every
+ * train prompt counts once (set_power 1). With set-balanced weights the prompt-length slope
+ * changes sign, and the prompt-length baseline would rank code completions backwards: a straw
+ * man. */
+static void baseline_opts(const popts *o, pred_fit_opts *fo) {
+    fit_opts_from(o, fo);
+    fo->set_power = 1;
+    fo->set_cap = 0;
 }
 
 static int cmd_fit(int argc, char **argv) {
@@ -154,10 +225,7 @@ static int cmd_fit(int argc, char **argv) {
     int rc = 1;
     if (load_data(&o, "predict fit", &tok, &d)) goto done;
     pred_fit_opts fo;
-    pred_fit_defaults(&fo);
-    if (o.ridge >= 0) fo.ridge = o.ridge;
-    if (o.n_trees >= 0) fo.n_trees = o.n_trees;
-    if (o.set_cap >= 0) fo.set_cap = o.set_cap;
+    fit_opts_from(&o, &fo);
     weft_err err = {{0}};
     double t0 = now_s();
     pred_model *m = pred_fit(&d, &fo, NULL, &err);
@@ -181,6 +249,14 @@ done:
     return rc;
 }
 
+/* The "beats both" verdict: higher rho and lower log-MAE than each baseline. */
+static int row_beats(const pred_eval_row *r) {
+    int beats = r->n > 0;
+    for (int k = 1; k < PRED_EV_N; k++)
+        beats &= r->rho[PRED_EV_MODEL] > r->rho[k] && r->mae[PRED_EV_MODEL] < r->mae[k];
+    return beats;
+}
+
 static void print_table(const pred_eval *ev) {
     static const char *const who[PRED_EV_N] = {"model", "const", "plen"};
     printf("%-38s %6s", "set (held-out)", "n");
@@ -193,11 +269,142 @@ static void print_table(const pred_eval *ev) {
         for (int k = 0; k < PRED_EV_N; k++)
             printf(" | %-6s %5.3f %5.3f %5.3f %5.3f", "", r->rho[k], r->tau[k], r->mae[k],
                    r->cov[k]);
-        int beats = r->n > 0;
-        for (int k = 1; k < PRED_EV_N; k++)
-            beats &= r->rho[PRED_EV_MODEL] > r->rho[k] && r->mae[PRED_EV_MODEL] < r->mae[k];
-        printf(" | %s\n", beats ? "yes" : "NO");
+        printf(" | %s\n", row_beats(r) ? "yes" : "NO");
     }
+    printf("\nbootstrap over held-out prompts (%d replicates, whole prompts resampled, fixed seed):"
+           "\n90%% intervals of the model's rho and of rho(model) - rho(plen); P(beats): share of"
+           " replicates\nwhere the model's rho is above both baselines' (const: 0)\n",
+           PRED_BOOT);
+    printf("%-38s %6s | %6s %15s | %15s | %9s\n", "set (held-out)", "n", "rho", "rho 90% CI",
+           "d(rho) 90% CI", "P(beats)");
+    for (int i = 0; i < ev->n_rows; i++) {
+        const pred_eval_row *r = &ev->rows[i];
+        printf("%-38s %6d | %6.3f [%6.3f,%6.3f] | [%6.3f,%6.3f] | %9.3f\n", r->name, r->n,
+               r->rho[PRED_EV_MODEL], r->rho_lo, r->rho_hi, r->drho_lo, r->drho_hi, r->p_beats);
+    }
+}
+
+/* Scores fit options fo on the prompts marked test == 1 of d (the validation part): the model
+ * and both baselines fitted with fo on the rest. Returns 0 and fills *beaten (rows where the
+ * model beats both), *mean_rho (mean over per-set rows, no /median, no pooled) and *pooled. */
+static int tune_score(const pred_data *d, const pred_fit_opts *fo, int *beaten, double *mean_rho,
+                      double *pooled, char *failed, size_t failed_size, weft_err *err) {
+    pred_model *ms[PRED_EV_N] = {0};
+    int none[PF_COUNT] = {0}, plen[PF_COUNT] = {0}, rc = -1;
+    plen[PF_LOG_PROMPT_TOKENS] = 1;
+    pred_eval ev = {0};
+    pred_fit_opts bo = *fo; /* baselines: every train prompt alike (baseline_opts) */
+    bo.set_power = 1;
+    bo.set_cap = 0;
+    ms[PRED_EV_MODEL] = pred_fit(d, fo, NULL, err);
+    ms[PRED_EV_CONST] = ms[PRED_EV_MODEL] ? pred_fit(d, &bo, none, err) : NULL;
+    ms[PRED_EV_PLEN] = ms[PRED_EV_CONST] ? pred_fit(d, &bo, plen, err) : NULL;
+    if (!ms[PRED_EV_PLEN] || pred_evaluate_boot(d, ms, 0, &ev, err)) goto done;
+    *beaten = 0;
+    *mean_rho = 0;
+    failed[0] = 0;
+    int n = 0;
+    for (int i = 0; i < ev.n_rows; i++) {
+        const pred_eval_row *r = &ev.rows[i];
+        if (!strcmp(r->name, "pooled")) {
+            *pooled = r->rho[PRED_EV_MODEL];
+            continue;
+        }
+        *beaten += row_beats(r);
+        if (!row_beats(r)) {
+            size_t l = strlen(failed);
+            snprintf(failed + l, failed_size - l, "%s%s", l ? "," : "", r->name);
+        }
+        if (strchr(r->name, '/')) continue;
+        *mean_rho += r->rho[PRED_EV_MODEL];
+        n++;
+    }
+    *mean_rho /= n ? n : 1;
+    rc = 0;
+done:
+    pred_eval_free(&ev);
+    for (int k = 0; k < PRED_EV_N; k++)
+        pred_model_free(ms[k]);
+    return rc;
+}
+
+static int cmd_tune(int argc, char **argv) {
+    popts o;
+    if (parse(argc, argv, "predict tune", &o)) return 2;
+    if (!o.n_data) {
+        fprintf(stderr, "weft predict tune: needs --data FILE...\n");
+        return 2;
+    }
+    weft_tokenizer *tok = NULL;
+    pred_data d = {0};
+    int rc = 1;
+    weft_err err = {{0}};
+    if (load_data(&o, "predict tune", &tok, &d)) goto done;
+    /* held-out prompts leave the game; the validation part of train plays "test" */
+    int n_val = o.val ? 0 : use_validation_split(&d);
+    for (int p = 0; p < d.n_prompts && o.val; p++)
+        n_val += d.prompts[p].test == 1;
+    printf("validation: %d of the train prompts (1 in %d by hash); held-out prompts unused\n",
+           n_val, PRED_VAL_MOD);
+    static const double powers[] = {1, 0.5};
+    static const double leaves[] = {30, 10};
+    static const int trees[] = {200, 400};
+    static const int losses[] = {0, 1}; /* squared, absolute */
+    pred_fit_opts best;
+    fit_opts_from(&o, &best);
+    int best_beaten = -1;
+    double best_rho = -2;
+    printf("%9s %8s %6s %8s | %6s %9s %7s | %s\n", "set-power", "min-leaf", "trees", "loss",
+           "beaten", "mean rho", "pooled", "rows not beaten");
+    for (size_t a = 0; a < sizeof powers / sizeof *powers; a++)
+        for (size_t b = 0; b < sizeof leaves / sizeof *leaves; b++)
+            for (size_t c = 0; c < sizeof trees / sizeof *trees; c++)
+                for (size_t e = 0; e < sizeof losses / sizeof *losses; e++) {
+                    pred_fit_opts fo;
+                    fit_opts_from(&o, &fo);
+                    fo.set_power = powers[a];
+                    fo.min_leaf = leaves[b];
+                    fo.n_trees = trees[c];
+                    fo.absolute = losses[e];
+                    int beaten;
+                    double mrho, pooled = 0;
+                    char failed[512];
+                    if (tune_score(&d, &fo, &beaten, &mrho, &pooled, failed, sizeof failed,
+                                   &err)) {
+                        fprintf(stderr, "weft predict tune: %s\n", err.msg);
+                        goto done;
+                    }
+                    printf("%9.2f %8g %6d %8s | %6d %9.4f %7.4f | %s\n", fo.set_power,
+                           fo.min_leaf, fo.n_trees, fo.absolute ? "absolute" : "squared", beaten,
+                           mrho, pooled, failed);
+                    fflush(stdout);
+                    if (beaten > best_beaten || (beaten == best_beaten && mrho > best_rho)) {
+                        best = fo;
+                        best_beaten = beaten;
+                        best_rho = mrho;
+                    }
+                }
+    printf("best: --set-power %g --min-leaf %g --trees %d --learn-rate %g %s (beats both "
+           "baselines on %d validation rows, mean per-set rho %.4f)\n",
+           best.set_power, best.min_leaf, best.n_trees, best.learn_rate,
+           best.absolute ? "--absolute" : "--squared", best_beaten, best_rho);
+    if (o.out) {
+        for (int p = 0; p < d.n_prompts; p++) /* back to the real split: fit on all train */
+            d.prompts[p].test = d.prompts[p].test == -1;
+        pred_model *m = pred_fit(&d, &best, NULL, &err);
+        if (!m || pred_model_save(m, o.out, &err)) {
+            fprintf(stderr, "weft predict tune: %s\n", err.msg);
+            pred_model_free(m);
+            goto done;
+        }
+        pred_model_free(m);
+        printf("refitted on all train prompts; wrote %s\n", o.out);
+    }
+    rc = 0;
+done:
+    pred_data_free(&d);
+    tok_free(tok);
+    return rc;
 }
 
 static int cmd_eval(int argc, char **argv) {
@@ -220,7 +427,7 @@ static int cmd_eval(int argc, char **argv) {
     }
     if (load_data(&o, "predict eval", &tok, &d)) goto done;
     pred_fit_opts fo;
-    pred_fit_defaults(&fo);
+    baseline_opts(&o, &fo);
     int none[PF_COUNT] = {0}, plen[PF_COUNT] = {0};
     plen[PF_LOG_PROMPT_TOKENS] = 1;
     ms[PRED_EV_CONST] = pred_fit(&d, &fo, none, &err);
@@ -333,6 +540,7 @@ int cmd_predict(int argc, char **argv) {
     const char *c = argv[0];
     if (!strcmp(c, "fit")) return cmd_fit(argc - 1, argv + 1);
     if (!strcmp(c, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(c, "tune")) return cmd_tune(argc - 1, argv + 1);
     if (!strcmp(c, "features")) return cmd_features(argc - 1, argv + 1);
     if (!strcmp(c, "ratio")) return cmd_ratio(argc - 1, argv + 1);
     if (!strcmp(c, "--help") || !strcmp(c, "-h")) {

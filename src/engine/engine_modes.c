@@ -10,8 +10,13 @@
  *               has waited max_wait_ms (the engine then sleeps until that moment).
  * Admission never over-commits: a request joins only if the cache can hold its whole prompt now
  * (kv_seq_open); the queue head blocks the queue (strict policy order, no overtaking). With
- * consolidate (FUSED), the head also waits until the batch's predicted final footprint fits. */
+ * consolidate (FUSED), the head also waits until the batch's predicted final footprint fits;
+ * with consolidate in STATIC/DYNAMIC, a new batch is grouped by predicted length: the queue head
+ * plus the waiting requests predicted to finish closest to it (sched_group.c). */
+#include <stdlib.h>
+
 #include "engine/engine_internal.h"
+#include "weft/sched.h"
 
 /* Outcome of trying the waiting request at index i. */
 typedef enum admit_result { ADMIT_OK, ADMIT_FULL, ADMIT_DROPPED } admit_result;
@@ -67,6 +72,42 @@ static bool has_real_member(const engine *e) {
     return false;
 }
 
+/* Length grouping (consolidate in static/dynamic modes): the new batch is the queue head plus
+ * the waiting requests predicted (p50) to finish closest to it (sched_group_by_length), so the
+ * batch carries little padding. Returns false (nothing done) when it cannot allocate; the caller
+ * then admits in queue order. */
+static bool admit_grouped(engine *e, int *budget, int size) {
+    int n = e->waiting.n;
+    float *pred = malloc(sizeof *pred * (size_t)n);
+    int *chosen = malloc(sizeof *chosen * (size_t)n);
+    engine_seq **pick = malloc(sizeof *pick * (size_t)n);
+    if (!pred || !chosen || !pick) {
+        free(pred);
+        free(chosen);
+        free(pick);
+        return false;
+    }
+    for (int i = 0; i < n; i++)
+        pred[i] = e->waiting.v[i]->p50;
+    int k = sched_group_by_length(pred, n, size, chosen);
+    for (int j = 0; j < k; j++)
+        pick[j] = e->waiting.v[chosen[j]];
+    for (int j = 0; j < k && e->running.n < size; j++) { /* head first, then queue order */
+        int i = 0;
+        while (i < e->waiting.n && e->waiting.v[i] != pick[j])
+            i++;
+        if (i == e->waiting.n) continue;
+        engine_seq *s = pick[j];
+        admit_result r = admit_at(e, i, budget);
+        if (r == ADMIT_FULL) break;
+        if (r == ADMIT_OK) s->batch = e->batch_counter;
+    }
+    free(pred);
+    free(chosen);
+    free(pick);
+    return true;
+}
+
 static void admit_batch(engine *e, int *budget) {
     int size = e->cfg.max_batch_size;
     if (e->running.n > 0) {
@@ -96,6 +137,7 @@ static void admit_batch(engine *e, int *budget) {
         }
     }
     e->batch_counter++;
+    if (e->cfg.consolidate && e->waiting.n > size && admit_grouped(e, budget, size)) return;
     while (e->waiting.n > 0 && e->running.n < size) {
         engine_seq *s = e->waiting.v[0];
         admit_result r = admit_at(e, 0, budget);

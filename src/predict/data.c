@@ -32,6 +32,10 @@ int pred_is_test_prompt(const char *text) {
     return fnv1a(text) % PRED_TEST_MOD == 0;
 }
 
+int pred_is_val_prompt(const char *text) {
+    return fnv1a(text) / PRED_TEST_MOD % PRED_VAL_MOD == 0;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -5,6 +5,7 @@
 #include "predict/pred_data.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,88 @@ static int cmp_d(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+static uint64_t splitmix(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+typedef struct pidx {
+    int prompt, i;
+} pidx;
+
+static int cmp_pidx(const void *a, const void *b) {
+    const pidx *x = a, *y = b;
+    if (x->prompt != y->prompt) return (x->prompt > y->prompt) - (x->prompt < y->prompt);
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Prompt-level bootstrap of v: answers to one prompt are not independent (AlpacaEval has 227
+ * per prompt), so whole prompts are resampled. Fills the interval fields of row. */
+static int bootstrap_view(const view *v, const pred_estimate *est[PRED_EV_N], uint64_t seed,
+                          int n_boot, pred_eval_row *row) {
+    int n = v->n, rc = -1;
+    if (n_boot <= 0 || n == 0) return 0;
+    pidx *ord = malloc(sizeof *ord * (size_t)n);
+    int *start = malloc(sizeof *start * (size_t)(n + 1));
+    double *pm = NULL, *pl = NULL, *tr = NULL;
+    double *rb = malloc(sizeof *rb * (size_t)n_boot), *db = malloc(sizeof *db * (size_t)n_boot);
+    if (!ord || !start || !rb || !db) goto done;
+    for (int i = 0; i < n; i++)
+        ord[i] = (pidx){v->prompt[i], i};
+    qsort(ord, (size_t)n, sizeof *ord, cmp_pidx);
+    int np = 0, maxc = 0;
+    for (int i = 0; i < n; i++)
+        if (i == 0 || ord[i].prompt != ord[i - 1].prompt) start[np++] = i;
+    start[np] = n;
+    for (int k = 0; k < np; k++)
+        if (start[k + 1] - start[k] > maxc) maxc = start[k + 1] - start[k];
+    /* a replicate draws np prompts with replacement: at most np * (largest prompt) answers */
+    size_t cap = (size_t)np * (size_t)maxc;
+    pm = malloc(sizeof *pm * cap);
+    pl = malloc(sizeof *pl * cap);
+    tr = malloc(sizeof *tr * cap);
+    if (!pm || !pl || !tr) goto done;
+    int beats = 0;
+    for (int b = 0; b < n_boot; b++) {
+        int m = 0;
+        for (int k = 0; k < np; k++) {
+            int q = (int)(splitmix(&seed) % (uint64_t)np);
+            for (int j = start[q]; j < start[q + 1]; j++) {
+                int i = ord[j].i;
+                pm[m] = est[PRED_EV_MODEL][v->prompt[i]].p50;
+                pl[m] = est[PRED_EV_PLEN][v->prompt[i]].p50;
+                tr[m++] = v->truth[i];
+            }
+        }
+        double rm = pred_spearman(pm, tr, m), rl = pred_spearman(pl, tr, m);
+        rb[b] = rm;
+        db[b] = rm - rl;
+        beats += rm > rl && rm > 0;
+    }
+    qsort(rb, (size_t)n_boot, sizeof *rb, cmp_d);
+    qsort(db, (size_t)n_boot, sizeof *db, cmp_d);
+    int lo = n_boot / 20, hi = n_boot - 1 - n_boot / 20;
+    row->rho_lo = rb[lo];
+    row->rho_hi = rb[hi];
+    row->drho_lo = db[lo];
+    row->drho_hi = db[hi];
+    row->p_beats = (double)beats / n_boot;
+    rc = 0;
+done:
+    free(ord);
+    free(start);
+    free(pm);
+    free(pl);
+    free(tr);
+    free(rb);
+    free(db);
+    return rc;
+}
+
 static int score_view(const view *v, const pred_estimate *est[PRED_EV_N], const char *name,
-                      pred_eval_row *row) {
+                      int n_boot, pred_eval_row *row) {
     memset(row, 0, sizeof *row);
     snprintf(row->name, sizeof row->name, "%s", name);
     row->n = v->n;
@@ -65,7 +146,10 @@ static int score_view(const view *v, const pred_estimate *est[PRED_EV_N], const 
     }
     free(pr);
     free(tr);
-    return 0;
+    uint64_t seed = 0x5EEDull;
+    for (const char *c = name; *c; c++)
+        seed = seed * 131 + (unsigned char)*c;
+    return bootstrap_view(v, est, seed, n_boot, row);
 }
 
 static int push_row(pred_eval *out) {
@@ -77,6 +161,11 @@ static int push_row(pred_eval *out) {
 
 int pred_evaluate(const pred_data *d, pred_model *const models[PRED_EV_N], pred_eval *out,
                   weft_err *err) {
+    return pred_evaluate_boot(d, models, PRED_BOOT, out, err);
+}
+
+int pred_evaluate_boot(const pred_data *d, pred_model *const models[PRED_EV_N], int n_boot,
+                       pred_eval *out, weft_err *err) {
     out->rows = NULL;
     out->n_rows = 0;
     int rc = -1;
@@ -106,7 +195,7 @@ int pred_evaluate(const pred_data *d, pred_model *const models[PRED_EV_N], pred_
         v.n = 0;
         for (int r = 0; r < d->n_recs; r++) {
             const pred_prompt *pp = &d->prompts[d->recs[r].prompt];
-            if (pp->set != s || !pp->test) continue;
+            if (pp->set != s || pp->test != 1) continue;
             if (view_push(&v, d->recs[r].prompt, d->recs[r].tokens)) {
                 free(cnt);
                 goto oom;
@@ -117,7 +206,7 @@ int pred_evaluate(const pred_data *d, pred_model *const models[PRED_EV_N], pred_
             }
         }
         int i = push_row(out);
-        if (i < 0 || score_view(&v, cest, d->sets[s].name, &out->rows[i])) {
+        if (i < 0 || score_view(&v, cest, d->sets[s].name, n_boot, &out->rows[i])) {
             free(cnt);
             goto oom;
         }
@@ -125,7 +214,7 @@ int pred_evaluate(const pred_data *d, pred_model *const models[PRED_EV_N], pred_
         /* per-prompt medians */
         v.n = 0;
         for (int p = 0; p < d->n_prompts; p++) {
-            if (d->prompts[p].set != s || !d->prompts[p].test) continue;
+            if (d->prompts[p].set != s || d->prompts[p].test != 1) continue;
             int n = 0;
             for (int r = 0; r < d->n_recs; r++)
                 if (d->recs[r].prompt == p) tmp[n++] = d->recs[r].tokens;
@@ -140,14 +229,14 @@ int pred_evaluate(const pred_data *d, pred_model *const models[PRED_EV_N], pred_
         char name[96];
         snprintf(name, sizeof name, "%s/median", d->sets[s].name);
         i = push_row(out);
-        if (i < 0 || score_view(&v, cest, name, &out->rows[i])) {
+        if (i < 0 || score_view(&v, cest, name, n_boot, &out->rows[i])) {
             free(cnt);
             goto oom;
         }
     }
     free(cnt);
     int i = push_row(out);
-    if (i < 0 || score_view(&pooled, cest, "pooled", &out->rows[i])) goto oom;
+    if (i < 0 || score_view(&pooled, cest, "pooled", n_boot, &out->rows[i])) goto oom;
     rc = 0;
     goto done;
 oom:

@@ -60,6 +60,15 @@ static const char *const feature_names[PF_COUNT] = {
     [PF_CODE_X_LEN] = "code_x_len",
     [PF_MATHS_X_LEN] = "maths_x_len",
     [PF_ENDS_OPEN] = "ends_open",
+    [PF_CODE_COMPLETION] = "code_completion",
+    [PF_DOC_WORDS] = "doc_words",
+    [PF_DOCTESTS] = "doctests",
+    [PF_COMPLETION_X_DOC] = "completion_x_doc",
+    [PF_FERMI] = "fermi",
+    [PF_COUNTERFACTUAL] = "counterfactual",
+    [PF_COMPLETION_X_LEN] = "completion_x_len",
+    [PF_MEAN_WORD_LEN] = "mean_word_len",
+    [PF_INFORMAL] = "informal",
     [PF_ENTROPY] = "entropy",
 };
 
@@ -404,6 +413,103 @@ static int ends_open(const char *text, size_t len) {
     return 0;
 }
 
+/* ---- code to complete ---- */
+
+typedef struct code_scan {
+    int has_def;      /* a line opens a function/class definition */
+    int ends_in_code; /* the prompt stops inside code: indented last line, open block or docstring */
+    long doc_words;   /* words inside docstrings and comments */
+    long doctests;    /* ">>>" examples and "Example" lines */
+} code_scan;
+
+/* Does line p[0..n) (leading blanks skipped) start a definition: "def f(", "class A",
+ * "function f(", "func f(", "fn f(", "pub fn", or a C-like "TYPE name(..."? */
+static int def_line(const unsigned char *p, size_t n) {
+    static const char *const kw[] = {"def ",     "async def ", "class ",    "function ",
+                                     "func ",    "fn ",        "pub fn ",   "public ",
+                                     "private ", "static ",    "void ",     "int ",
+                                     "bool ",    "char ",      "double ",   "float ",
+                                     "long ",    "std::",      "template<", "template <",
+                                     NULL};
+    size_t i = 0;
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    for (int k = 0; kw[k]; k++) {
+        size_t l = strlen(kw[k]);
+        if (n - i < l || memcmp(p + i, kw[k], l)) continue;
+        if (k == 2) return 1; /* class */
+        for (size_t j = i + l; j < n; j++)
+            if (p[j] == '(') return 1; /* a signature, not a declaration like "int x = 3;" */
+        return 0;
+    }
+    return 0;
+}
+
+/* One pass over the lines: definitions, docstring/comment words, doctest examples, and whether
+ * the prompt ends inside code. Docstrings are spans between triple quotes (double or single);
+ * comments run from '#' (in a prompt with a definition) or "//" to the end of the line, or
+ * between slash-star and star-slash. */
+static void scan_code(const char *text, size_t len, code_scan *c) {
+    const unsigned char *p = (const unsigned char *)text;
+    int in_doc = 0, in_block = 0;
+    size_t last_start = 0, last_end = 0; /* the last non-blank line */
+    for (size_t ls = 0; ls < len;) {
+        size_t le = ls;
+        while (le < len && p[le] != '\n')
+            le++;
+        if (def_line(p + ls, le - ls)) c->has_def = 1;
+        size_t i = ls;
+        while (i < le && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
+            i++;
+        if (i < le) {
+            last_start = ls;
+            last_end = le;
+        }
+        if (le - i >= 3 && !memcmp(p + i, ">>>", 3)) c->doctests++;
+        if (le - i >= 7 && (!memcmp(p + i, "Example", 7) || !memcmp(p + i, "example", 7)))
+            c->doctests++;
+        int in_comment = 0, word = 0;
+        for (size_t k = ls; k < le; k++) {
+            if (!in_comment && !in_block && k + 3 <= le &&
+                (!memcmp(p + k, "\"\"\"", 3) || !memcmp(p + k, "'''", 3))) {
+                in_doc = !in_doc;
+                k += 2;
+                word = 0;
+                continue;
+            }
+            if (!in_doc && !in_block && !in_comment &&
+                ((p[k] == '#' && c->has_def) || (p[k] == '/' && k + 1 < le && p[k + 1] == '/')))
+                in_comment = 1;
+            if (!in_doc && !in_comment && !in_block && p[k] == '/' && k + 1 < le &&
+                p[k + 1] == '*') {
+                in_block = 1;
+                k++;
+                continue;
+            }
+            if (in_block && p[k] == '*' && k + 1 < le && p[k + 1] == '/') {
+                in_block = 0;
+                k++;
+                word = 0;
+                continue;
+            }
+            int inside = in_doc || in_comment || in_block;
+            int letter = (p[k] >= 'a' && p[k] <= 'z') || (p[k] >= 'A' && p[k] <= 'Z');
+            if (inside && letter && !word) c->doc_words++;
+            word = inside && letter;
+        }
+        ls = le + 1;
+    }
+    if (!c->has_def || last_end <= last_start) return;
+    /* the last non-blank line: indented (inside a body), a docstring end, or an open block */
+    const unsigned char *q = p + last_start;
+    size_t n = last_end - last_start;
+    while (n && (q[n - 1] == ' ' || q[n - 1] == '\t' || q[n - 1] == '\r'))
+        n--;
+    c->ends_in_code = in_doc || in_block || q[0] == ' ' || q[0] == '\t' ||
+                      (n && (q[n - 1] == ':' || q[n - 1] == '{')) ||
+                      (n >= 2 && q[n - 2] == '*' && q[n - 1] == '/');
+}
+
 void pred_features_text(const char *prompt, size_t len, int n_prompt_tokens, pred_features *out) {
     memset(out, 0, sizeof *out);
     out->n = PF_COUNT;
@@ -456,6 +562,50 @@ void pred_features_text(const char *prompt, size_t len, int n_prompt_tokens, pre
     v[PF_CODE_X_LEN] = s->code_sym + counts[PF_CODE_PRESENT] >= 3 ? v[PF_LOG_PROMPT_TOKENS] : 0.0f;
     v[PF_MATHS_X_LEN] = s->numbers >= 2 && counts[PF_MATHS] ? v[PF_LOG_PROMPT_TOKENS] : 0.0f;
     v[PF_ENDS_OPEN] = ends_open(prompt, len) ? 1.0f : 0.0f;
+    /* code to complete (a signature + docstring): the body's length follows the specification */
+    code_scan cs = {0};
+    scan_code(prompt, len, &cs);
+    v[PF_CODE_COMPLETION] = cs.has_def && cs.ends_in_code ? 1.0f : 0.0f;
+    v[PF_DOC_WORDS] = (float)log1p((double)cs.doc_words);
+    v[PF_DOCTESTS] = (float)log1p((double)cs.doctests);
+    v[PF_COMPLETION_X_DOC] = v[PF_CODE_COMPLETION] > 0 ? v[PF_DOC_WORDS] : 0.0f;
+    v[PF_COMPLETION_X_LEN] = v[PF_CODE_COMPLETION] > 0 ? v[PF_LOG_PROMPT_TOKENS] : 0.0f;
+    /* register: long words mark formal, elaborate requests; lower-case starts, a lower-case
+     * "i", a missing final punctuation mark and chat spellings mark casual chat */
+    long letters = 0, n_w = 0, informal = counts[PF_INFORMAL];
+    for (int i = 0; i < s->n_kept; i++) {
+        const word *w = &s->w[i];
+        if (w->has_digit || w->len > MAX_WORD_LEN) continue;
+        letters += w->len;
+        n_w++;
+        if (w->len == 1 && prompt[w->off] == 'i') informal++;
+    }
+    v[PF_MEAN_WORD_LEN] = n_w ? (float)((double)letters / (double)n_w) : 0.0f;
+    if (s->n_kept > 0 && prompt[s->w[0].off] >= 'a' && prompt[s->w[0].off] <= 'z') informal++;
+    {
+        size_t e = len;
+        while (e && (prompt[e - 1] == ' ' || prompt[e - 1] == '\n' || prompt[e - 1] == '\r' ||
+                     prompt[e - 1] == '\t'))
+            e--;
+        if (e && is_word_byte((unsigned char)prompt[e - 1]) && !v[PF_CODE_PRESENT]) informal++;
+    }
+    v[PF_INFORMAL] = (float)log1p((double)informal);
+    /* In code to complete, the words are identifiers and a specification, not a request about the
+     * answer's form: cue and register features read there are noise (a docstring's "return" or
+     * "list" is no list request), so only size and code features speak for such a prompt. */
+    if (v[PF_CODE_COMPLETION] > 0) {
+        static const int keep[] = {PF_LOG_PROMPT_TOKENS, PF_LOG_LINES,       PF_SENTENCES,
+                                   PF_CODE_PRESENT,      PF_LANG_MENTION,    PF_NUMBERS,
+                                   PF_CONTEXT_BLOCK,     PF_CODE_X_LEN,      PF_ENDS_OPEN,
+                                   PF_CODE_COMPLETION,   PF_DOC_WORDS,       PF_DOCTESTS,
+                                   PF_COMPLETION_X_DOC,  PF_COMPLETION_X_LEN};
+        float kept[PF_COUNT];
+        memcpy(kept, v, sizeof kept);
+        for (int i = 0; i < PF_ENTROPY; i++)
+            v[i] = 0;
+        for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+            v[keep[i]] = kept[keep[i]];
+    }
     v[PF_ENTROPY] = 0;
     out->has_entropy = 0;
 }

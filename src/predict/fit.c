@@ -19,10 +19,12 @@
 
 void pred_fit_defaults(pred_fit_opts *o) {
     o->ridge = 2.0;
-    o->n_trees = 200;
-    o->learn_rate = 0.1;
-    o->min_leaf = 30;
+    o->n_trees = PRED_FIT_TREES;
+    o->learn_rate = PRED_FIT_LEARN_RATE;
+    o->min_leaf = PRED_FIT_MIN_LEAF;
     o->set_cap = 0;
+    o->set_power = PRED_FIT_SET_POWER;
+    o->absolute = PRED_FIT_ABSOLUTE;
     o->forget = 0.998;
     o->prior_n = 200;
     o->q_step = 0.01;
@@ -69,7 +71,41 @@ static int cmp_wres(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Boosts trees on what the linear head leaves of each train prompt's mean log target. */
+typedef struct py_rec {
+    int prompt;
+    double y;
+} py_rec;
+
+static int cmp_py(const void *a, const void *b) {
+    const py_rec *x = a, *y = b;
+    if (x->prompt != y->prompt) return (x->prompt > y->prompt) - (x->prompt < y->prompt);
+    return (x->y > y->y) - (x->y < y->y);
+}
+
+/* med[p] = median log1p(tokens) of train prompt p's answers (absolute loss: the prompt's row
+ * stands for the median answer, not the mean). */
+static int prompt_medians(const pred_data *d, double *med) {
+    py_rec *a = malloc(sizeof *a * (size_t)(d->n_recs ? d->n_recs : 1));
+    if (!a) return -1;
+    int n = 0;
+    for (int r = 0; r < d->n_recs; r++)
+        if (!d->prompts[d->recs[r].prompt].test)
+            a[n++] = (py_rec){d->recs[r].prompt, log1p(d->recs[r].tokens)};
+    qsort(a, (size_t)n, sizeof *a, cmp_py);
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j < n && a[j].prompt == a[i].prompt)
+            j++;
+        int k = j - i;
+        med[a[i].prompt] = k % 2 ? a[i + k / 2].y : 0.5 * (a[i + k / 2 - 1].y + a[i + k / 2].y);
+        i = j;
+    }
+    free(a);
+    return 0;
+}
+
+/* Boosts trees on what the linear head leaves of each train prompt's mean log target (squared
+ * loss) or median log target (absolute loss). */
 static int fit_trees(const pred_data *d, const pred_fit_opts *o, pred_model *m, const double *pw,
                      const double *py, weft_err *err) {
     int n = 0;
@@ -77,9 +113,10 @@ static int fit_trees(const pred_data *d, const pred_fit_opts *o, pred_model *m, 
         n += pw[p] > 0;
     float *X = malloc(sizeof *X * (size_t)n * PF_ENTROPY);
     double *w = malloc(sizeof *w * (size_t)n), *r = malloc(sizeof *r * (size_t)n);
+    double *med = o->absolute ? calloc((size_t)d->n_prompts + 1, sizeof *med) : NULL;
     m->trees = calloc((size_t)o->n_trees, sizeof *m->trees);
     int rc = -1;
-    if (!X || !w || !r || !m->trees) {
+    if (!X || !w || !r || !m->trees || (o->absolute && (!med || prompt_medians(d, med)))) {
         weft_errf(err, "fit: out of memory");
         goto done;
     }
@@ -94,10 +131,11 @@ static int fit_trees(const pred_data *d, const pred_fit_opts *o, pred_model *m, 
             lin += ht->w[1 + f] * ((double)v[f] - m->mean[f]) / m->scale[f];
         }
         w[i] = pw[p];
-        r[i] = py[p] / pw[p] - lin;
+        r[i] = (o->absolute ? med[p] : py[p] / pw[p]) - lin;
         i++;
     }
-    if (pred_trees_fit(X, n, PF_ENTROPY, w, r, o->n_trees, o->learn_rate, o->min_leaf, m->trees)) {
+    if (pred_trees_fit(X, n, PF_ENTROPY, w, r, o->n_trees, o->learn_rate, o->min_leaf,
+                       o->absolute, m->trees)) {
         weft_errf(err, "fit: out of memory (trees)");
         goto done;
     }
@@ -107,6 +145,7 @@ done:
     free(X);
     free(w);
     free(r);
+    free(med);
     return rc;
 }
 
@@ -133,8 +172,19 @@ pred_model *pred_fit(const pred_data *d, const pred_fit_opts *o, const int *use,
     }
     for (int p = 0; p < d->n_prompts; p++)
         if (!d->prompts[p].test) setw[d->prompts[p].set] += 1;
-    for (int s = 0; s < d->n_sets; s++)
-        setw[s] = o->set_cap > 0 && setw[s] > o->set_cap ? o->set_cap / setw[s] : 1.0;
+    /* set balance: a set of n train prompts weighs n^set_power in total, rescaled so that all
+     * sets together still weigh the number of train prompts (leaf sizes keep their meaning) */
+    double n_all = 0, n_pow = 0;
+    for (int s = 0; s < d->n_sets; s++) {
+        n_all += setw[s];
+        if (setw[s] > 0) n_pow += pow(setw[s], o->set_power);
+    }
+    for (int s = 0; s < d->n_sets; s++) {
+        double n = setw[s];
+        setw[s] = o->set_cap > 0 && n > o->set_cap ? o->set_cap / n : 1.0;
+        if (n > 0 && o->set_power != 1 && n_pow > 0)
+            setw[s] *= pow(n, o->set_power) / n * (n_all / n_pow);
+    }
     /* fold records into prompts: total weight and weighted mean log target */
     double wsum = 0;
     for (int r = 0; r < d->n_recs; r++) {

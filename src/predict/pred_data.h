@@ -18,12 +18,16 @@
 
 /* One in PRED_TEST_MOD prompts (by hash) is held out. */
 #define PRED_TEST_MOD 5
+/* Hyper-parameters are chosen on a validation split carved out of the TRAIN prompts only: one in
+ * PRED_VAL_MOD of them, by other digits of the same hash (`weft predict tune`). */
+#define PRED_VAL_MOD 5
 
 typedef struct pred_prompt {
     char *text;
     int tokens; /* prompt length in the serving model's tokens */
     int set;
-    int test;   /* held out */
+    int test;   /* 1: held out (scored by eval); 0: train; -1: ignored by fit and eval (tune
+                 * sets the held-out prompts to -1 and its validation prompts to 1) */
     int n_resp; /* records (answers) with this prompt in its set */
     pred_features f;
 } pred_prompt;
@@ -56,6 +60,8 @@ int pred_data_add(pred_data *d, const char *path, const weft_tokenizer *tok, wef
 void pred_data_free(pred_data *d);
 /* Whether prompt text is held out (hash of the text). */
 int pred_is_test_prompt(const char *text);
+/* Whether a train prompt is in the validation part of the train split (tune only). */
+int pred_is_val_prompt(const char *text);
 
 /* ---- fit (fit.c) ---- */
 
@@ -65,9 +71,20 @@ typedef struct pred_fit_opts {
     double learn_rate; /* shrinkage of each tree */
     double min_leaf;   /* least prompt weight in a tree leaf */
     double set_cap;    /* a set with more train prompts weighs as this many (0: no cap) */
+    int absolute;      /* trees boost absolute instead of squared error (toward medians) */
+    double set_power;  /* a set of n train prompts weighs in total as n^set_power (1: every prompt
+                        * alike; 0: every set alike), rescaled so the total stays the number of
+                        * train prompts */
     double forget, prior_n, q_step, max_tokens; /* copied into the model for online use */
 } pred_fit_opts;
 
+/* Defaults of the fit (chosen by `weft predict tune` on the validation part of the train
+ * prompts; docs/predict.md). */
+#define PRED_FIT_SET_POWER 1.0
+#define PRED_FIT_MIN_LEAF 10.0
+#define PRED_FIT_LEARN_RATE 0.1
+#define PRED_FIT_TREES 200
+#define PRED_FIT_ABSOLUTE 0
 void pred_fit_defaults(pred_fit_opts *o);
 /* Fits on the train records of d. use[i] != 0 selects feature i (NULL: all text features);
  * the baselines are fits with one or no feature. */
@@ -81,7 +98,13 @@ typedef struct pred_eval_row {
     char name[96];
     int n; /* held-out answers (or prompts, for a /median view) */
     double rho[PRED_EV_N], tau[PRED_EV_N], mae[PRED_EV_N], cov[PRED_EV_N];
+    /* prompt-level (cluster) bootstrap, PRED_BOOT replicates, fixed seed: 90% interval of the
+     * model's rho, of rho(model) - rho(plen), and the share of replicates where the model's rho
+     * beats both baselines' (the constant's is 0) */
+    double rho_lo, rho_hi, drho_lo, drho_hi, p_beats;
 } pred_eval_row;
+
+#define PRED_BOOT 1000
 
 typedef struct pred_eval {
     pred_eval_row *rows; /* one per set, "/median" views of multi-answer sets, then "pooled" */
@@ -93,6 +116,9 @@ typedef struct pred_eval {
  * median of multi-answer sets. */
 int pred_evaluate(const pred_data *d, pred_model *const models[PRED_EV_N], pred_eval *out,
                   weft_err *err);
+/* The same with n_boot bootstrap replicates (0: no intervals, as tune does per candidate). */
+int pred_evaluate_boot(const pred_data *d, pred_model *const models[PRED_EV_N], int n_boot,
+                       pred_eval *out, weft_err *err);
 void pred_eval_free(pred_eval *e);
 
 #endif

@@ -60,6 +60,15 @@ enum {
     PF_CODE_X_LEN,
     PF_MATHS_X_LEN,
     PF_ENDS_OPEN,
+    PF_CODE_COMPLETION,
+    PF_DOC_WORDS,
+    PF_DOCTESTS,
+    PF_COMPLETION_X_DOC,
+    PF_FERMI,
+    PF_COUNTERFACTUAL,
+    PF_COMPLETION_X_LEN,
+    PF_MEAN_WORD_LEN,
+    PF_INFORMAL,
     PF_ENTROPY,
     PF_COUNT
 };
@@ -110,11 +119,14 @@ typedef struct pred_tree {
 
 /* Sum of the trees' outputs for features v (text features only). */
 double pred_trees_eval(const pred_tree *t, int n, const float *v);
-/* Gradient boosting for squared error: fits n_trees trees to targets r[0..n) with weights w,
- * rows X[i * nf .. i * nf + nf) (features 0..nf), each tree shrunk by lr, leaves holding at
- * least min_leaf weight. r is left holding the final residuals. Returns 0 or -1 (out of memory). */
+/* Gradient boosting: fits n_trees trees to targets r[0..n) with weights w, rows
+ * X[i * nf .. i * nf + nf) (features 0..nf), each tree shrunk by lr, leaves holding at least
+ * min_leaf weight. Squared error (absolute 0: splits and leaves on the residuals' means) or
+ * absolute error (absolute 1: splits on the residuals' signs, leaves = their weighted medians,
+ * so the model moves toward conditional medians). r is left holding the final residuals.
+ * Returns 0 or -1 (out of memory). */
 int pred_trees_fit(const float *X, int n, int nf, const double *w, double *r, int n_trees,
-                   double lr, double min_leaf, pred_tree *out);
+                   double lr, double min_leaf, int absolute, pred_tree *out);
 
 struct pred_model {
     float mean[PF_COUNT], scale[PF_COUNT]; /* z = (v - mean) / scale */

@@ -3,7 +3,7 @@
  * Length depends on interactions a linear model cannot express (a long prompt means a long
  * answer for a maths word problem or code to complete, a short one for a chat question; "list"
  * with a number means something else than "list" alone). Splits are searched over at most
- * PRED_TREE_BINS candidate thresholds per feature (quantiles of the train values), so a fit over
+ * PRED_TREE_BINS candidate thresholds per feature (weighted quantiles of the train values), so a fit over
  * 30k prompts takes well under a second. The trees stay fixed at run time; the online update
  * moves the linear part only. */
 #include "predict/pred_internal.h"
@@ -29,34 +29,60 @@ double pred_trees_eval(const pred_tree *t, int n, const float *v) {
     return s;
 }
 
-static int cmp_f(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
 /* Candidate thresholds per feature: midpoints between consecutive distinct quantile values. */
 typedef struct binning {
     float thr[PRED_TREE_BINS]; /* bin b holds values <= thr[b]; the last bin the rest */
     int n_thr;
 } binning;
 
-static int make_bins(const float *X, int n, int nf, int f, binning *b) {
-    float *col = malloc(sizeof *col * (size_t)n);
+typedef struct vw {
+    float v;
+    double w;
+} vw;
+
+static int cmp_vw(const void *a, const void *b) {
+    float x = ((const vw *)a)->v, y = ((const vw *)b)->v;
+    return (x > y) - (x < y);
+}
+
+/* Thresholds of feature f: one between the smallest value and the next (for the many features
+ * that are mostly 0: present or not), then midpoints at weighted quantiles (weights w, the
+ * fit's sample weights) of the values above the smallest. Quantiles of all rows would put every
+ * threshold of a sparse feature (an interaction such as completion_x_len, non-zero on a few
+ * hundred prompts) among its smallest few values, and sets with little weight in rows but much
+ * in the fit would get none. */
+static int make_bins(const float *X, const double *w, int n, int nf, int f, binning *b) {
+    vw *col = malloc(sizeof *col * (size_t)n);
     if (!col) return -1;
     for (int i = 0; i < n; i++)
-        col[i] = X[(size_t)i * nf + f];
-    qsort(col, (size_t)n, sizeof *col, cmp_f);
+        col[i] = (vw){X[(size_t)i * nf + f], w[i] > 0 ? w[i] : 0};
+    qsort(col, (size_t)n, sizeof *col, cmp_vw);
     b->n_thr = 0;
-    float prev = col[0];
-    for (int q = 1; q <= PRED_TREE_BINS; q++) {
-        size_t at = (size_t)((double)q * n / (PRED_TREE_BINS + 1));
-        if (at >= (size_t)n) at = (size_t)n - 1;
-        /* the first value above prev at or after this quantile */
-        while (at < (size_t)n && col[at] <= prev)
-            at++;
-        if (at >= (size_t)n) break;
-        b->thr[b->n_thr++] = 0.5f * (prev + col[at]);
-        prev = col[at];
+    int k = 0;
+    while (k < n && col[k].v <= col[0].v)
+        k++;
+    if (k >= n) {
+        free(col);
+        return 0;
+    }
+    b->thr[b->n_thr++] = 0.5f * (col[0].v + col[k].v);
+    double total = 0;
+    for (int i = k; i < n; i++)
+        total += col[i].w;
+    double acc = 0;
+    int i = k;
+    for (int q = 1; q < PRED_TREE_BINS && total > 0; q++) {
+        double target = total * q / PRED_TREE_BINS;
+        while (i < n && acc + col[i].w < target)
+            acc += col[i++].w;
+        if (i >= n) break;
+        float v = col[i].v; /* the quantile value; the threshold goes above it */
+        int j = i;
+        while (j < n && col[j].v <= v)
+            j++;
+        if (j >= n) break;
+        float t = 0.5f * (v + col[j].v);
+        if (t > b->thr[b->n_thr - 1] && b->n_thr < PRED_TREE_BINS) b->thr[b->n_thr++] = t;
     }
     free(col);
     return 0;
@@ -83,6 +109,11 @@ typedef struct fitctx {
     const double *r;
     double min_leaf, lr;
     double *hw, *hr; /* histograms nf x (PRED_TREE_BINS + 1) */
+    /* absolute loss: r holds the signs of the residuals (what splits are chosen on), resid the
+     * residuals themselves, whose weighted median is a leaf's value; buf is scratch */
+    int absolute;
+    const double *resid;
+    vw *buf;
 } fitctx;
 
 /* Finds the best split of rows idx[0..m); returns 0 and the feature/bin, or -1 if none. */
@@ -123,7 +154,28 @@ static int best_split(fitctx *c, const int *idx, int m, int *bf, int *bb) {
     return *bf >= 0 ? 0 : -1;
 }
 
+static int cmp_vwd(const void *a, const void *b) {
+    double x = ((const vw *)a)->w, y = ((const vw *)b)->w;
+    return (x > y) - (x < y);
+}
+
 static double leaf_value(const fitctx *c, const int *idx, int m) {
+    if (c->absolute) { /* weighted median of the residuals (buf: .w = residual, .v unused) */
+        double W = 0;
+        for (int k = 0; k < m; k++)
+            W += c->w[idx[k]];
+        if (!(W > 0)) return 0;
+        vw *b = c->buf;
+        for (int k = 0; k < m; k++)
+            b[k] = (vw){(float)c->w[idx[k]], c->resid[idx[k]]};
+        qsort(b, (size_t)m, sizeof *b, cmp_vwd);
+        double acc = 0;
+        for (int k = 0; k < m; k++) {
+            acc += b[k].v;
+            if (acc >= 0.5 * W) return c->lr * b[k].w;
+        }
+        return c->lr * b[m - 1].w;
+    }
     double W = 0, S = 0;
     for (int k = 0; k < m; k++) {
         W += c->w[idx[k]];
@@ -166,8 +218,19 @@ static void grow(fitctx *c, pred_tree *t, int node, int depth, int *idx, int m) 
 }
 
 int pred_trees_fit(const float *X, int n, int nf, const double *w, double *r, int n_trees,
-                   double lr, double min_leaf, pred_tree *out) {
+                   double lr, double min_leaf, int absolute, pred_tree *out) {
     if (n <= 0 || n_trees <= 0) return 0;
+    double *sg = NULL;
+    vw *buf = NULL;
+    if (absolute) {
+        sg = malloc(sizeof *sg * (size_t)n);
+        buf = malloc(sizeof *buf * (size_t)n);
+        if (!sg || !buf) {
+            free(sg);
+            free(buf);
+            return -1;
+        }
+    }
     binning *bn = calloc((size_t)nf, sizeof *bn);
     uint8_t *bins = malloc((size_t)n * nf);
     int *idx = malloc(sizeof *idx * (size_t)n);
@@ -176,13 +239,15 @@ int pred_trees_fit(const float *X, int n, int nf, const double *w, double *r, in
     int rc = -1;
     if (!bn || !bins || !idx || !hw || !hr) goto done;
     for (int f = 0; f < nf; f++)
-        if (make_bins(X, n, nf, f, &bn[f])) goto done;
+        if (make_bins(X, w, n, nf, f, &bn[f])) goto done;
     for (int i = 0; i < n; i++)
         for (int f = 0; f < nf; f++)
             bins[(size_t)i * nf + f] = (uint8_t)bin_of(&bn[f], X[(size_t)i * nf + f]);
-    fitctx c = {X, bins, bn, nf, w, r, min_leaf, lr, hw, hr};
+    fitctx c = {X, bins, bn, nf, w, absolute ? sg : r, min_leaf, lr, hw, hr, absolute, r, buf};
     for (int k = 0; k < n_trees; k++) {
         pred_tree *t = &out[k];
+        for (int i = 0; i < n && absolute; i++)
+            sg[i] = (r[i] > 0) - (r[i] < 0);
         memset(t, 0, sizeof *t);
         for (int i = 0; i < n; i++)
             idx[i] = i;
@@ -192,6 +257,8 @@ int pred_trees_fit(const float *X, int n, int nf, const double *w, double *r, in
     }
     rc = 0;
 done:
+    free(sg);
+    free(buf);
     free(bn);
     free(bins);
     free(idx);
