@@ -82,6 +82,25 @@ if [ "$part" = part1 ]; then
     exit 0
 fi
 
+if [ "$part" = diag ]; then
+    # diagnostic (docs/scheduling.md "Why ordering alone cannot reach -30%"): a fresh calibration,
+    # then fcfs, oracle and rtlm at 80% load with DIAG_N requests (default 150), into sched_diag.*
+    synth_model $preset f32 "$model"
+    dn=${DIAG_N:-150}; dpol=${DIAG_POLICIES:-fcfs,oracle,rtlm}
+    cal=$out/sched_diag.calib.csv; csv=$out/sched_diag.csv
+    rm -f "$cal" "$csv"
+    "$WEFT" bench engine --model "$model" -n $n_cal "${common[@]}" --label calibration --csv "$cal" >/dev/null
+    read -r cap tok tpot mo ctok < <(calib)
+    echo "== capacity $cap req/s (TPOT $tpot ms at $max_run running, mean output $mo)" >&2
+    rate=$(awk -v c="$cap" 'BEGIN { printf "%.4f", c * 0.80 }')
+    # shellcheck disable=SC2046
+    "$WEFT" bench engine --model "$model" -n $dn --rate "$rate" "${common[@]}" ${DIAG_ARGS:-} \
+        --policy $dpol $(deadline_args) --label "diag-0.80" --sched-csv "$csv" >/dev/null
+    { machine_line; load_line; } >"$out/sched_diag.machine"
+    csv_select "$csv" policy e2e_mean_s e2e_p50_s ttft_mean_s queue_max_s actual_mean_tok preempted >&2
+    exit 0
+fi
+
 if [ "$part" = part3 ]; then
     # a transient overload: arrivals at 1.25 x capacity for n requests, the queue grows over the
     # run, so the order decides most of the response time (added after parts 1-2 showed that at

@@ -195,6 +195,12 @@ typedef struct engine_stats {
     double waiting_pred_tokens;   /* predicted output tokens of the waiting queue (p50, else
                                    * max_tokens), for the offload policy */
     double running_left_tokens;   /* predicted output tokens the running sequences still need */
+    /* preemptive policies (engine_pause.c) */
+    uint64_t requests_paused;     /* pauses for a shorter request (cache kept); a paused request
+                                   * that later lost its cache counts in requests_preempted */
+    uint64_t pause_resumed;       /* paused requests resumed with their cache */
+    double wait_s_max;            /* finished requests: the longest total time spent waiting
+                                   * (before the first admission, paused, or preempted) */
 } engine_stats;
 void engine_get_stats(engine *e, engine_stats *s); /* thread-safe snapshot */
 

@@ -270,6 +270,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             rc = bench_parse_double(&a, s, 1, 1000, &o->sc.wide_ratio);
         else if (!strcmp(s, "--laxity-drop"))
             o->sc.laxity_drop = true;
+        else if (!strcmp(s, "--preempt-ratio"))
+            rc = bench_parse_double(&a, s, 0, 1000, &o->sc.preempt_ratio);
+        else if (!strcmp(s, "--preempt-min-steps"))
+            rc = cli_int(&a, s, 1, 1000000, &o->sc.preempt_min_steps);
         else if (!strcmp(s, "--consolidate"))
             o->consolidate = true;
         else if (!strcmp(s, "--predictor"))

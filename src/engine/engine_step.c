@@ -56,6 +56,7 @@ static int take_inbox(engine *e, weft_err *err) {
             engine_seq *s = e->waiting.v[i];
             if (s->req.id != id) continue;
             seq_list_remove_at(&e->waiting, i);
+            seq_drop_kv(e, s); /* a paused sequence still holds cache */
             seq_finish(e, s, ENGINE_FINISH_CANCELLED);
             seq_free(s);
             break;
@@ -87,6 +88,7 @@ static void rank_waiting(engine *e, double now) {
         if (e->policy->should_drop && e->policy->should_drop(e->policy, &info, now)) {
             /* the policy was configured to drop what can no longer meet its deadline */
             seq_list_remove_at(&e->waiting, i--);
+            seq_drop_kv(e, s);
             seq_finish(e, s, ENGINE_FINISH_DEADLINE);
             seq_free(s);
             continue;
@@ -127,6 +129,9 @@ static engine_seq *choose_victim(engine *e) {
  * was evicted (possibly s itself) and the plan must be redone. */
 static bool fit(engine *e, engine_seq *s, int len, bool *preempted) {
     if (kv_seq_reserve(e->kv, s->h, len) == 0) return true;
+    /* paused sequences give their cache back first (engine_pause.c) */
+    while (engine_release_paused(e, NULL))
+        if (kv_seq_reserve(e->kv, s->h, len) == 0) return true;
     if (e->running.n == 1) {
         /* Alone in the cache and still too big: it can never grow further. */
         drop_running(e, s, !s->padding, ENGINE_FINISH_CONTEXT);
@@ -354,6 +359,7 @@ int engine_step(engine *e, weft_err *err) {
     e->wake_at_s = 0;
     if (batch_mode(e)) release_idle_padding(e); /* a cancel may have ended the batch */
     rank_waiting(e, t0);
+    engine_pause_for_waiting(e, t0);
     bool preempted = false;
     int budget = plan_running(e, &preempted);
     if (!preempted) engine_admit(e, &budget);
@@ -410,6 +416,7 @@ void engine_drop_all(engine *e) {
     while (e->waiting.n > 0) {
         engine_seq *s = e->waiting.v[e->waiting.n - 1];
         e->waiting.n--;
+        seq_drop_kv(e, s);
         seq_finish(e, s, ENGINE_FINISH_CANCELLED);
         seq_free(s);
     }

@@ -13,6 +13,8 @@ void sched_config_defaults(sched_config *c) {
     c->laxity_drop = false;
     c->wide_ratio = 2.0;
     c->prefill_weight = 0.02;
+    c->preempt_ratio = 2.0;
+    c->preempt_min_steps = 8;
 }
 
 static void cfg_destroy(sched_policy *p) {
@@ -36,6 +38,9 @@ sched_policy *sched_alloc(const char *name, const sched_config *c) {
     if (!(st->tpot_s > 0)) st->tpot_s = 0.05;
     if (!(st->wide_ratio >= 1)) st->wide_ratio = 2.0;
     if (!(st->prefill_weight >= 0)) st->prefill_weight = 0;
+    if (!(st->preempt_ratio >= 0)) st->preempt_ratio = 0;
+    if (st->preempt_ratio > 0 && st->preempt_ratio < 1) st->preempt_ratio = 1;
+    if (st->preempt_min_steps < 1) st->preempt_min_steps = 1;
     p->name = name;
     p->state = st;
     p->destroy = cfg_destroy;

@@ -39,6 +39,14 @@ static double rtlm_victim_key(const sched_policy *p, const sched_info *r, double
     return sched_demoted(r) ? 1e9 + left : left;
 }
 
+/* Remaining work for preemption (sched_pick_pause), in tokens: p90 when wide, max_tokens once
+ * demoted, so an uncertain or mispredicted request is the one that gets paused. */
+static double rtlm_remaining(const sched_policy *p, const sched_info *r, double now_s) {
+    (void)now_s;
+    const sched_config *c = sched_cfg(p);
+    return sched_rtlm_remaining(c, r) + (r->running ? 0 : c->prefill_weight * r->n_prompt);
+}
+
 static int rtlm_pick_victim(const sched_policy *p, const sched_info *running, int n, double now_s) {
     return sched_victim_by(p, running, n, now_s, rtlm_victim_key);
 }
@@ -48,5 +56,6 @@ sched_policy *sched_rtlm_new(const sched_config *c) {
     if (!p) return NULL;
     p->rank = rtlm_rank;
     p->pick_victim = rtlm_pick_victim;
+    p->remaining = rtlm_remaining;
     return p;
 }
