@@ -230,8 +230,9 @@ static void test_rtlm_uncertainty(void **state) {
 static void test_rtlm_demotion(void **state) {
     (void)state;
     sched_policy *p = make("rtlm", 1000);
-    /* 0 was predicted short (p90 20) but has generated 25 tokens: demoted behind 1 and 2 */
-    sched_info q[3] = {req(0, 1.0, 10, 20), req(1, 2.0, 100, 150), req(2, 3.0, 200, 300)};
+    /* 0 was predicted short (p90 20) but has generated 25 tokens: demoted, it is expected to
+     * run as long again (25 left), so it waits behind 1 and 2 (15 and 20 left) */
+    sched_info q[3] = {req(0, 1.0, 10, 20), req(1, 2.0, 15, 18), req(2, 3.0, 20, 24)};
     q[0].n_generated = 25;
     assert_true(sched_demoted(&q[0]));
     assert_false(sched_demoted(&q[1]));
@@ -324,21 +325,19 @@ static void test_pause_decision(void **state) {
     sched_config_defaults(&c); /* ratio 2, min 8 steps, aging 20 s */
     sched_policy *spf = sched_policy_new("spf", &c);
     assert_non_null(spf);
-    /* remaining: 290, 40, 95 */
+    /* remaining: 290, 40, 95; the first slot frees after 40 */
     sched_info run[3] = {running(10, 1.0, 300, 320, 10), running(11, 2.0, 50, 60, 10),
                          running(12, 3.0, 100, 110, 5)};
-    sched_info w = req(0, 4.0, 20, 30); /* 20 + 0.02 x 10 prompt tokens */
+    sched_info w = req(0, 4.0, 15, 30); /* 15 + 0.02 x 10 prompt tokens */
     assert_int_equal(sched_pick_pause(spf, run, 3, &w, 5.0), 0); /* the longest */
-    /* hysteresis: 290 is not more than 2 x 150 */
-    w = req(0, 4.0, 150, 160);
+    /* benefit and hysteresis: 25.2 is shorter than the longest (290) but 2 x 25.2 is not
+     * shorter than the wait for the first slot (40): no pause */
+    w = req(0, 4.0, 25, 30);
     assert_int_equal(sched_pick_pause(spf, run, 3, &w, 5.0), -1);
-    /* the longest just (re)admitted: it keeps running for min steps; the next longest (95)
-     * is not more than 2 x 60: nobody */
-    w = req(0, 4.0, 60, 70);
+    /* the longest just (re)admitted: it keeps running for min steps; the next longest goes */
+    w = req(0, 4.0, 15, 30);
     run[0].steps_run = 3;
-    assert_int_equal(sched_pick_pause(spf, run, 3, &w, 5.0), -1);
-    w = req(0, 4.0, 20, 30);
-    assert_int_equal(sched_pick_pause(spf, run, 3, &w, 5.0), 2); /* 95 > 2 x 20.2 */
+    assert_int_equal(sched_pick_pause(spf, run, 3, &w, 5.0), 2);
     run[0].steps_run = 100;
     /* the aging bound: a request older than aging_s is never displaced */
     assert_int_equal(sched_pick_pause(spf, run, 3, &w, 21.5), 2);
@@ -365,19 +364,21 @@ static void test_pause_decision(void **state) {
         sched_policy_free(p);
     }
 
-    /* rtlm: a wide prediction counts on p90; a demoted request (past p90) as max_tokens */
+    /* rtlm: a wide prediction counts on p90 */
     sched_config_defaults(&c);
     sched_policy *rt = sched_policy_new("rtlm", &c);
     sched_info r2[2] = {running(20, 1.0, 40, 50, 10),   /* narrow: 30 left */
                         running(21, 2.0, 20, 200, 10)}; /* wide: 190 left on p90 */
-    w = req(0, 4.0, 30, 40);
+    w = req(0, 4.0, 10, 12);
     assert_int_equal(sched_pick_pause(rt, r2, 2, &w, 5.0), 1);
-    /* spf reads p50 (10 left): nobody is worth pausing */
+    /* spf reads p50 (10 left): the first slot frees too soon to pause anyone */
     spf = sched_policy_new("spf", &c);
     assert_int_equal(sched_pick_pause(spf, r2, 2, &w, 5.0), -1);
     sched_policy_free(spf);
-    r2[1] = running(21, 2.0, 20, 25, 30); /* past its p90: demoted, 470 left */
-    r2[0] = running(20, 1.0, 300, 320, 10);
+    /* demoted (100 generated, past its p90 of 25): expected to run as long again, 100 left */
+    r2[0] = running(20, 1.0, 60, 70, 10); /* 50 left */
+    r2[1] = running(21, 2.0, 20, 25, 100);
+    assert_true(sched_demoted(&r2[1]));
     assert_int_equal(sched_pick_pause(rt, r2, 2, &w, 5.0), 1);
     sched_policy_free(rt);
 
@@ -389,6 +390,8 @@ static void test_pause_decision(void **state) {
     w = req(0, 4.0, 300, 300);
     w.true_tokens = 10;
     assert_int_equal(sched_pick_pause(or, r3, 2, &w, 5.0), 0);
+    r3[1].true_tokens = 25; /* 15 left: the first slot frees almost as soon */
+    assert_int_equal(sched_pick_pause(or, r3, 2, &w, 5.0), -1);
     sched_policy_free(or);
 }
 

@@ -7,7 +7,8 @@
  *   - the aging bound: a long request under an endless stream of short ones is paused, yet
  *     finishes while the stream still runs, within the bound plus one short request;
  *   - no thrash: requests of similar size never pause each other (hysteresis), and a resumed
- *     request always runs preempt_min_steps steps before it can be paused again. */
+ *     request always runs preempt_min_steps steps before it can be paused again;
+ *   - sched_max_tokens hides a forced output length from the policies (benchmarks). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,12 +322,50 @@ static void test_no_thrash(void **state) {
     free(r);
 }
 
+
+/* sched_max_tokens: a benchmark forcing lengths through max_tokens hides them from the policies.
+ * Three requests without predictions wait together (one slot): spf falls back on max_tokens, so
+ * it runs them shortest first when it may see max_tokens, and in arrival order when all show
+ * the same nominal cap. */
+static void test_sched_max_tokens_hides_length(void **state) {
+    (void)state;
+    const int len[3] = {30, 5, 20};
+    for (int masked = 0; masked <= 1; masked++) {
+        rec *r = calloc(1, sizeof *r);
+        assert_non_null(r);
+        engine *e = make_engine("spf", NULL, KV_LAYOUT_PAGED, 4096, 1);
+        for (int i = 0; i < 3; i++) {
+            engine_request q = request(r, (uint64_t)i, 8, len[i]);
+            q.predicted_tokens = 0;
+            q.true_tokens = 0;
+            if (masked) q.sched_max_tokens = 64;
+            submit(e, &q);
+        }
+        run_idle(e);
+        engine_free(e);
+        assert_int_equal(r->n_fin, 3);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(r->n_tok[i], len[i]);
+        if (masked) {
+            assert_int_equal(r->fin_order[0], 0);
+            assert_int_equal(r->fin_order[1], 1);
+            assert_int_equal(r->fin_order[2], 2);
+        } else {
+            assert_int_equal(r->fin_order[0], 1);
+            assert_int_equal(r->fin_order[1], 2);
+            assert_int_equal(r->fin_order[2], 0);
+        }
+        free(r);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_short_preempts_long_paged),
         cmocka_unit_test(test_short_preempts_long_dense),
         cmocka_unit_test(test_aging_bound_with_preemption),
         cmocka_unit_test(test_no_thrash),
+        cmocka_unit_test(test_sched_max_tokens_hides_length),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -130,6 +130,10 @@ typedef struct engine_request {
     const pred_features *features; /* prompt's text features (copied at submit); with the
                                     * engine's predictor they give predicted p50/p90 */
     int true_tokens;           /* the real output length, for the oracle policy (benchmarks) */
+    int sched_max_tokens;      /* the max_tokens the policies see (0 = max_tokens): a benchmark
+                                * that forces each output length through max_tokens passes the
+                                * nominal cap here, so no policy can read the true length from
+                                * it (only oracle gets true_tokens) */
     /* Split inference: the client computes the embedding and layers [0, split_layer) and feeds
      * the hidden state of every position through engine_split_feed; the engine runs layers
      * [split_layer, L) + head for it inside the same fused batch as everyone else, and runs it

@@ -485,6 +485,8 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, const cha
         er.on_event = metrics_collector_on_event;
         er.ctx = &coll;
         er.true_tokens = q->n_output; /* read by the oracle policy only */
+        /* the other policies see the workload's nominal cap, not the forced length */
+        if (o->w.wl.max_output > q->n_output) er.sched_max_tokens = o->w.wl.max_output;
         er.priority = bench_wl_priority(&o->w, i);
         er.deadline_ms = bench_wl_deadline_ms(&o->w, q);
         /* The caller's side of prediction: text features (microseconds), as the server does. */

@@ -121,7 +121,7 @@ void seq_info(const engine_seq *s, sched_info *out) {
         .arrival_s = s->arrival_s,
         .n_prompt = s->n_prompt,
         .n_generated = s->n_generated,
-        .max_tokens = s->req.max_tokens,
+        .max_tokens = s->req.sched_max_tokens > 0 ? s->req.sched_max_tokens : s->req.max_tokens,
         .priority = s->req.priority,
         .deadline_s = s->deadline_s,
         .predicted_tokens = s->req.predicted_tokens,

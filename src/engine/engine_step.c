@@ -310,6 +310,17 @@ static void release_idle_padding(engine *e) {
         drop_running(e, e->running.v[e->running.n - 1], false, 0);
 }
 
+/* Predicted output tokens s still needs (for the offload policy): p50 - generated; once past
+ * p50 the p90, once past that too its max_tokens (as the policies see it), so a request that
+ * already ran long (e.g. one paused after it ran past its prediction) is not counted as done. */
+static double predicted_left(const engine_seq *s) {
+    double cap = s->req.sched_max_tokens > 0 ? s->req.sched_max_tokens : s->req.max_tokens;
+    double p = s->p50 > 0 ? s->p50 : cap;
+    if (p <= s->n_generated && s->p90 > s->n_generated) p = s->p90;
+    if (p <= s->n_generated) p = cap;
+    return p > s->n_generated ? p - s->n_generated : 1;
+}
+
 static void publish(engine *e) {
     kv_cache_stats ks;
     kv_cache_get_stats(e->kv, &ks);
@@ -324,17 +335,10 @@ static void publish(engine *e) {
         running += !e->running.v[i]->padding;
     e->st.running = running;
     double wt = 0, rt = 0;
-    for (int i = 0; i < e->waiting.n; i++) {
-        const engine_seq *s = e->waiting.v[i];
-        double p = s->p50 > 0 ? s->p50 : s->req.max_tokens;
-        wt += p > s->n_generated ? p - s->n_generated : 1;
-    }
-    for (int i = 0; i < e->running.n; i++) {
-        const engine_seq *s = e->running.v[i];
-        if (s->padding) continue;
-        double p = s->p50 > 0 ? s->p50 : s->req.max_tokens;
-        rt += p > s->n_generated ? p - s->n_generated : 1;
-    }
+    for (int i = 0; i < e->waiting.n; i++)
+        wt += predicted_left(e->waiting.v[i]);
+    for (int i = 0; i < e->running.n; i++)
+        if (!e->running.v[i]->padding) rt += predicted_left(e->running.v[i]);
     e->st.waiting_pred_tokens = wt;
     e->st.running_left_tokens = rt;
     engine_lock(e);

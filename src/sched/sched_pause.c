@@ -5,10 +5,15 @@
  * shorter waiting one is what lets short requests finish early (FastServe, SSJF). The engine
  * keeps a paused sequence's KV cache when memory allows, so a pause costs nothing but the
  * paused request's delay. Guards against thrashing and starvation:
- *   - hysteresis: the running sequence must have more than preempt_ratio x the waiting one's
- *     remaining work, so two requests of similar size never swap back and forth, and a paused
- *     request (which only comes back when it is among the shortest) cannot pause the one that
- *     displaced it;
+ *   - benefit: with a batch of several slots a waiting request only waits until the FIRST running
+ *     request ends, while a pause delays the paused one by the newcomer's whole service; so a
+ *     pause happens only when the newcomer's remaining work is smaller than every running
+ *     request's (by the hysteresis factor preempt_ratio), and the victim is the one with the
+ *     most work left. Plain SRPT across the slots (pause whenever the newcomer is shorter than
+ *     the longest) measurably lost mean response time to fcfs at 80% load (docs);
+ *   - hysteresis: the factor preempt_ratio, so two requests of similar size never swap back and
+ *     forth, and a paused request (which only comes back when it is among the shortest) cannot
+ *     pause the one that displaced it;
  *   - a minimum run: preempt_min_steps steps after each (re)admission, so every admission buys
  *     real progress;
  *   - the aging bound: a request older than aging_s (since its arrival) is never paused, and the
@@ -34,6 +39,14 @@ int sched_pick_pause(const sched_policy *p, const sched_info *running, int n, co
         }
     }
     if (best < 0) return -1;
+    /* Benefit: without a pause w waits until the first running request ends (the smallest
+     * remaining work); with it, w runs at once and the paused request loses about w's service.
+     * Worth it only when w is shorter than every running request, by the hysteresis ratio. */
+    double first_free = best_left;
+    for (int i = 0; i < n; i++) {
+        double left = p->remaining(p, &running[i], now_s);
+        if (left < first_free) first_free = left;
+    }
     double need = p->remaining(p, w, now_s);
-    return best_left > c->preempt_ratio * need ? best : -1;
+    return first_free > c->preempt_ratio * need ? best : -1;
 }

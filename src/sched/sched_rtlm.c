@@ -8,9 +8,11 @@
  *   - a deadline that can no longer be met is moved behind everything that can (not dropped);
  *   - aging shrinks the rank linearly with the wait; after aging_s the request is at the head
  *     (sched_aged), so no misprediction or deadline rule can starve anyone.
- * Demotion: a request that generated more than its p90 is assumed to run to max_tokens, so after
- * a preemption it waits behind correctly predicted work, and it is the first victim when the
- * cache is full — a misprediction cannot block the queue. */
+ * Demotion: a request that generated more than its p90 is expected to run as long again as it
+ * has (sched_past_prediction), so when paused or preempted it waits behind shorter, correctly
+ * predicted work, and it is the first victim when the cache is full — a misprediction cannot
+ * block the queue. (Assuming it runs to max_tokens starved every mispredicted request until the
+ * aging bound once requests could be paused: docs/scheduling.md.) */
 #include "sched/sched_internal.h"
 
 #define HOPELESS 1e4 /* seconds added to the rank of a deadline that cannot be met */

@@ -16,6 +16,7 @@ static double spf_left(const sched_info *r, bool oracle) {
         total = r->predicted_tokens;
     else
         total = r->max_tokens;
+    if (!(oracle && r->true_tokens > 0)) total = sched_past_prediction(r, total);
     if (total > r->max_tokens) total = r->max_tokens;
     double left = total - r->n_generated;
     return left < 1 ? 1 : left;
