@@ -22,8 +22,9 @@
 #           text, so prompts and lengths come from the data set as above), in-process;
 #   part2b: the 80% Poisson load over HTTP (`weft serve --policy P` + `weft bench serve`, five
 #           policies: the server has no oracle);
-#   part3:  ablation: spf, rtlm and oracle at 80% with --preempt-ratio 0 (admission order only),
-#           and consolidation: rtlm with a 640-token KV cache, with and without --consolidate.
+#   part3:  ablation: spf, rtlm and oracle at 80% with --preempt-ratio 0 (admission order only);
+#           a second sample of fcfs and rtlm at 80%; and consolidation: rtlm with a 640-token KV
+#           cache, with and without --consolidate.
 #   diag:   a fresh calibration and fcfs, oracle and rtlm at 80% (DIAG_N requests) into sched_diag.*
 # Deadlines: every request gets 2 s + 3x the measured saturated per-token time per output token
 # (a per-request SLO that scales with its length); priorities: 3 seeded random levels.
@@ -116,6 +117,9 @@ if [ "$part" = part3 ]; then
     # only), and consolidation (rtlm, a KV cache of 640 tokens, with and without --consolidate)
     need_cal; synth_model $preset f32 "$model"
     POLICIES=spf,rtlm,oracle poisson 0.80 poisson-0.80-nopreempt --preempt-ratio 0
+    # a second sample of fcfs and rtlm at 80%: on this shared machine the step time of a run
+    # varies by ~10%, and at 80-95% load queueing amplifies that several-fold
+    POLICIES=fcfs,rtlm poisson 0.80 poisson-0.80-repeat
     read -r cap tok tpot mo ctok < <(calib)
     rate95=$(awk -v c="$cap" 'BEGIN { printf "%.4f", c * 0.95 }')
     echo "== consolidation: rtlm, KV cache of 640 tokens (1.7 longest sequences), 95% load" >&2
