@@ -6,22 +6,30 @@
 # 128 and outputs to 256 tokens. The running batch is bounded (max_running 4; MAX_RUNNING=8 in
 # the environment for the earlier configuration, whose results are kept as sched_mr8.*) so that
 # at these loads a queue forms and the order matters; the KV cache holds all running sequences
-# (no preemption) except in the consolidation experiment.
-#   part 1 (one bench/quiet.sh hold): capacity = output tok/s of a saturated run (48 requests at t=0,
-#          fcfs), then Poisson arrivals at 80% and 95% of it, all six policies, in-process
-#          (`weft bench engine --policy ...`).  Capacity = max_running / TPOT of that run.
-#   part 2 (a second hold): a replay of the Azure conversation trace's arrival times (first
-#          records, time-scaled to 80% of capacity; its token counts belong to another model and
-#          it has no text, so prompts and lengths come from the data set as above), in-process;
-#          the same 80% Poisson load over HTTP (`weft serve --policy P` + `weft bench serve`, five
-#          policies: the server has no oracle); consolidation: rtlm with a 640-token KV cache,
-#          with and without --consolidate (preemptions).
+# (no recompute preemption; spf, rtlm and oracle pause running requests for much shorter ones,
+# keeping their cache, docs/scheduling.md "Preemption") except in the consolidation experiment.
+# SCHED_N requests per run (default 150, so that queueing reaches a steady state rather than the
+# start-up and drain of a short run). The policies other than oracle see the nominal cap (256) as
+# max_tokens, not the forced length (engine_request.sched_max_tokens); over HTTP the request's
+# max_tokens is the forced length, so the HTTP rows let spf/rtlm clamp their predictions with it.
+# Each part is one bench/quiet.sh hold of at most ~9 minutes:
+#   part1:  capacity = max_running / TPOT of a saturated run of the same SCHED_N requests at t=0
+#           (fcfs; its mean output turns tok/s into req/s), then Poisson arrivals at 80% of
+#           it, all six policies, in-process (`weft bench engine --policy ...`);
+#   part1b: the same at 95%;
+#   part2:  a replay of the Azure conversation trace's arrival times (first SCHED_N records,
+#           time-scaled to 80% of capacity; its token counts belong to another model and it has no
+#           text, so prompts and lengths come from the data set as above), in-process;
+#   part2b: the 80% Poisson load over HTTP (`weft serve --policy P` + `weft bench serve`, five
+#           policies: the server has no oracle);
+#   part3:  ablation: spf, rtlm and oracle at 80% with --preempt-ratio 0 (admission order only);
+#           a second sample of fcfs and rtlm at 80%; and consolidation: rtlm with a 640-token KV
+#           cache, with and without --consolidate.
+#   diag:   a fresh calibration and fcfs, oracle and rtlm at 80% (DIAG_N requests) into sched_diag.*
 # Deadlines: every request gets 2 s + 3x the measured saturated per-token time per output token
 # (a per-request SLO that scales with its length); priorities: 3 seeded random levels.
-#   part 3 (a third, short hold): Poisson at 1.25 x capacity (a transient overload), in-process.
-# Reproduce: make build && bash bench/quiet.sh bash bench/sched.sh part1 &&
-#            bash bench/quiet.sh bash bench/sched.sh part2 &&
-#            bash bench/quiet.sh bash bench/sched.sh part3 ; bash bench/sched.sh report
+# Reproduce: make build && for p in part1 part1b part2 part2b part3; do
+#            bash bench/quiet.sh bash bench/sched.sh $p; done; bash bench/sched.sh report
 # (--quick as the second argument: a smoke run with tiny15m and few requests, into
 # $TMPDIR/weft-sched-quick).
 source "$(dirname "$0")/engine_lib.sh"
@@ -35,7 +43,7 @@ vocab=$SHARED/models/tokenizers/tokenizer_llama2_32000.bin
 
 policies=fcfs,priority,spf,laxity,rtlm,oracle
 http_policies="fcfs priority spf laxity rtlm"
-preset=tiny110m; n=70; n_cal=48; n_http=60; n_cons=40; max_run=${MAX_RUNNING:-4}; aging=20
+preset=tiny110m; n=${SCHED_N:-150}; n_cal=$n; n_http=$n; n_cons=40; max_run=${MAX_RUNNING:-4}; aging=20
 out=$results
 if [ $quick = 1 ]; then
     preset=tiny15m; n=16; n_cal=12; n_http=10; n_cons=10; out=${TMPDIR:-/tmp}/weft-sched-quick; mkdir -p "$out"
@@ -63,44 +71,71 @@ deadline_args() { # 2 s + 3 x saturated per-token time per output token
     echo "--deadline-ms 2000 --deadline-per-token-ms $(awk -v t="$tpot" 'BEGIN { printf "%.2f", 3 * t }')"
 }
 
+# each part appends its rows to $csv; a part run again first removes its own earlier rows
+drop_rows() { # drop_rows LABEL... : removes the rows of these scenarios from $csv
+    [ -r "$csv" ] || return 0
+    awk -F, -v l="$*" 'BEGIN { n = split(l, a, " "); for (i = 1; i <= n; i++) d[a[i]] = 1 }
+        NR == 1 || !($1 in d)' "$csv" >"$scratch/keep.csv" && cp "$scratch/keep.csv" "$csv"
+}
+need_cal() { [ -r "$cal" ] || { echo "run part1 first (calibration)" >&2; exit 1; }; }
+poisson() { # poisson LOAD LABEL [extra bench args...]: all policies at LOAD x capacity, in-process
+    local load=$1 label=$2 rate
+    shift 2
+    read -r cap tok tpot mo ctok < <(calib)
+    rate=$(awk -v c="$cap" -v l="$load" 'BEGIN { printf "%.4f", c * l }')
+    echo "== Poisson at ${load} x capacity = $rate req/s, $n requests, ${POLICIES:-$policies} $*" >&2
+    drop_rows "$label"
+    # shellcheck disable=SC2046
+    "$WEFT" bench engine --model "$model" -n $n --rate "$rate" "${common[@]}" \
+        --policy ${POLICIES:-$policies} $(deadline_args) "$@" --label "$label" --sched-csv "$csv" >/dev/null
+}
+
 if [ "$part" = part1 ]; then
     synth_model $preset f32 "$model"
     rm -f "$csv" "$cal"
+    # the saturated run uses the same n requests as the loaded runs, so that the capacity in
+    # requests/s is computed with their mean output length
     echo "== calibration: $n_cal requests at t=0, fcfs" >&2
     "$WEFT" bench engine --model "$model" -n $n_cal "${common[@]}" --label calibration \
         --csv "$cal" >/dev/null
     read -r cap tok tpot mo ctok < <(calib)
     echo "== capacity $cap req/s ($ctok tok/s = $max_run / TPOT $tpot ms; makespan $tok tok/s; mean output $mo tokens)" >&2
-    for load in 0.80 0.95; do
-        rate=$(awk -v c="$cap" -v l="$load" 'BEGIN { printf "%.4f", c * l }')
-        echo "== Poisson at ${load} x capacity = $rate req/s, $policies" >&2
-        # shellcheck disable=SC2046
-        "$WEFT" bench engine --model "$model" -n $n --rate "$rate" "${common[@]}" \
-            --policy $policies $(deadline_args) --label "poisson-$load" --sched-csv "$csv" >/dev/null
-    done
+    poisson 0.80 poisson-0.80
     { machine_line; load_line; } >"$out/$name.machine1"
     exit 0
 fi
 
+if [ "$part" = part1b ]; then
+    need_cal; synth_model $preset f32 "$model"
+    poisson 0.95 poisson-0.95
+    { machine_line; load_line; } >"$out/$name.machine1b"
+    exit 0
+fi
+
 if [ "$part" = part3 ]; then
-    # a transient overload: arrivals at 1.25 x capacity for n requests, the queue grows over the
-    # run, so the order decides most of the response time (added after parts 1-2 showed that at
-    # 80-95% the queue is a small share of it)
-    [ -r "$cal" ] || { echo "run part1 first" >&2; exit 1; }
-    synth_model $preset f32 "$model"
+    # ablation: the preemptive policies with preemption off (--preempt-ratio 0, admission order
+    # only), and consolidation (rtlm, a KV cache of 640 tokens, with and without --consolidate)
+    need_cal; synth_model $preset f32 "$model"
+    POLICIES=spf,rtlm,oracle poisson 0.80 poisson-0.80-nopreempt --preempt-ratio 0
+    # a second sample of fcfs and rtlm at 80%: on this shared machine the step time of a run
+    # varies by ~10%, and at 80-95% load queueing amplifies that several-fold
+    POLICIES=fcfs,rtlm poisson 0.80 poisson-0.80-repeat
     read -r cap tok tpot mo ctok < <(calib)
-    rate=$(awk -v c="$cap" 'BEGIN { printf "%.4f", c * 1.25 }')
-    echo "== Poisson at 1.25 x capacity = $rate req/s, $policies" >&2
-    # shellcheck disable=SC2046
-    "$WEFT" bench engine --model "$model" -n $n --rate "$rate" "${common[@]}" \
-        --policy $policies $(deadline_args) --label "poisson-1.25" --sched-csv "$csv" >/dev/null
+    rate95=$(awk -v c="$cap" 'BEGIN { printf "%.4f", c * 0.95 }')
+    echo "== consolidation: rtlm, KV cache of 640 tokens (1.7 longest sequences), 95% load" >&2
+    drop_rows kv640 kv640-consolidate
+    for cons in "" --consolidate; do
+        # shellcheck disable=SC2046
+        "$WEFT" bench engine --model "$model" -n $n_cons --rate "$rate95" "${common[@]}" \
+            --policy rtlm --kv-tokens 640 $cons $(deadline_args) \
+            --label "kv640${cons:+-consolidate}" --sched-csv "$csv" >/dev/null
+    done
     { machine_line; load_line; } >"$out/$name.machine3"
     exit 0
 fi
 
 if [ "$part" = part2 ]; then
-    [ -r "$cal" ] || { echo "run part1 first" >&2; exit 1; }
-    synth_model $preset f32 "$model"
+    need_cal; synth_model $preset f32 "$model"
     read -r cap tok tpot mo ctok < <(calib)
     rate=$(awk -v c="$cap" 'BEGIN { printf "%.4f", c * 0.80 }')
     # trace: the first n records' mean gap, scaled so the replay runs at 80% of capacity
@@ -108,19 +143,20 @@ if [ "$part" = part2 ]; then
         NR == n + 1 { split($1, a, " "); split(a[2], t, ":"); t1 = t[1]*3600 + t[2]*60 + t[3] }
         END { gap = (t1 - t0) / (n - 1); printf "%.5f", (1 / r) / gap }' "$trace")
     echo "== Azure conv trace, first $n arrivals x$tscale (80% of capacity), $policies" >&2
+    drop_rows azure-trace
     # shellcheck disable=SC2046
     "$WEFT" bench engine --model "$model" -n $n --trace "$trace" --trace-scale "$tscale" \
         "${common[@]}" --policy $policies $(deadline_args) --label "azure-trace" \
         --sched-csv "$csv" >/dev/null
-    echo "== consolidation: rtlm, KV cache of 640 tokens (1.7 longest sequences), 95% load" >&2
-    rate95=$(awk -v c="$cap" 'BEGIN { printf "%.4f", c * 0.95 }')
-    for cons in "" --consolidate; do
-        # shellcheck disable=SC2046
-        "$WEFT" bench engine --model "$model" -n $n_cons --rate "$rate95" "${common[@]}" \
-            --policy rtlm --kv-tokens 640 $cons $(deadline_args) \
-            --label "kv640${cons:+-consolidate}" --sched-csv "$csv" >/dev/null
-    done
-    # HTTP
+    { machine_line; load_line; } >"$out/$name.machine2"
+    exit 0
+fi
+
+if [ "$part" = part2b ]; then
+    need_cal; synth_model $preset f32 "$model"
+    read -r cap tok tpot mo ctok < <(calib)
+    rate=$(awk -v c="$cap" 'BEGIN { printf "%.4f", c * 0.80 }')
+    drop_rows http-0.80
     srv=
     trap '[ -n "$srv" ] && kill -TERM "$srv" 2>/dev/null; rm -rf "$scratch"' EXIT
     for p in $http_policies; do
@@ -145,7 +181,7 @@ if [ "$part" = part2 ]; then
         curl -s "$url/metrics" >"$out/$name.metrics-$p.txt" || true
         kill -TERM "$srv"; wait "$srv" || true; srv=
     done
-    { machine_line; load_line; } >"$out/$name.machine2"
+    { machine_line; load_line; } >"$out/$name.machine2b"
     exit 0
 fi
 
@@ -156,8 +192,7 @@ read -r cap tok tpot mo ctok < <(calib)
     echo "# sched — scheduling policies on the same requests"
     echo
     cat "$out/$name.machine1" 2>/dev/null || true
-    cat "$out/$name.machine2" 2>/dev/null || true
-    cat "$out/$name.machine3" 2>/dev/null || true
+    for m in 1b 2 2b 3; do cat "$out/$name.machine$m" 2>/dev/null || true; done
     echo
     echo "Model: $preset synth F32 (Llama-2 vocabulary). Prompts and real response lengths from alpaca_cleaned_1000.jsonl"
     echo "(prompts cut to 128, outputs to 256 tokens, forced with ignore_eos), max_running $max_run, $(nproc) threads, seed 7."
@@ -166,28 +201,45 @@ read -r cap tok tpot mo ctok < <(calib)
     echo "prefill and drain: $tok tok/s). Loads below are fractions of $cap req/s. Deadline per request: 2 s + 3 x $tpot ms"
     echo "per output token. Aging bound $aging s."
     echo
-    echo "| scenario | policy | done | tok/s | mean s | p50 s | p99 s | TTFT mean s | TTFT p99 s | queue max s | deadline miss | preempt | pred/actual tok | p90 cover | sched us/step | sched % |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| scenario | policy | done | tok/s | mean s | p50 s | p99 s | TTFT mean s | TTFT p99 s | queue max s | wait max s | deadline miss | paused | preempt | pred/actual tok | p90 cover | sched us/step | sched % |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     # scheduler cost = scheduling phase + prediction work (t_predict_s), over steps and over
     # forward + scheduling time (sampling time is not in this CSV: a slight overstatement)
     csv_select "$csv" label policy finished requests out_tok_s e2e_mean_s e2e_p50_s e2e_p99_s ttft_mean_s \
         ttft_p99_s queue_max_s deadline_missed deadline_n preempted pred_mean_tok actual_mean_tok p90_coverage \
-        steps t_schedule_s t_predict_s t_forward_s |
+        steps t_schedule_s t_predict_s t_forward_s paused wait_max_s |
         awk '{ c = $19 + $20; us = $18 > 0 ? 1e6 * c / $18 : 0; pc = ($21 + $19) > 0 ? 100 * c / ($21 + $19) : 0
-               printf "| %s | %s | %s/%s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s/%s (%.1f%%) | %s | %.0f/%.0f | %.0f%% | %.1f | %.3f |\n",
-               $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, ($13 > 0 ? 100 * $12 / $13 : 0), $14, $15, $16, 100 * $17, us, pc }'
+               printf "| %s | %s | %s/%s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s/%s (%.1f%%) | %s | %s | %.0f/%.0f | %.0f%% | %.1f | %.3f |\n",
+               $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $23, $12, $13, ($13 > 0 ? 100 * $12 / $13 : 0), $22, $14, $15, $16, 100 * $17, us, pc }'
     echo
-    echo "rtlm against fcfs per scenario (targets at >= 80% load: mean response time -30% or better, at most half the"
-    echo "deadline misses, nobody waiting longer than the aging bound, scheduler < 1% of step time):"
+    echo "(queue max: submission to first admission; wait max: all the time a request spent waiting, queued,"
+    echo "paused or preempted, in-process only; paused: pauses for a shorter request with the cache kept;"
+    echo "preempt: recompute preemptions. HTTP rows: client clock, engine columns empty.)"
     echo
-    echo "| scenario | mean s fcfs | mean s rtlm | change | misses fcfs | misses rtlm | ratio | rtlm queue max s (bound $aging) | rtlm sched % |"
-    echo "|---|---|---|---|---|---|---|---|---|"
-    csv_select "$csv" label policy e2e_mean_s deadline_missed queue_max_s t_schedule_s t_predict_s t_forward_s |
+    echo "rtlm (and oracle, the upper bound with true lengths) against fcfs per scenario (targets at >= 80% load: mean"
+    echo "response time -30% or better, at most half the deadline misses, nobody waiting longer than the aging bound,"
+    echo "scheduler < 1% of step time):"
+    echo
+    echo "| scenario | mean s fcfs | mean s rtlm | change | mean s oracle | change | misses fcfs | misses rtlm | ratio | rtlm wait max s (bound $aging) | rtlm sched % |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    csv_select "$csv" label policy e2e_mean_s deadline_missed wait_max_s t_schedule_s t_predict_s t_forward_s |
         awk '$2 == "fcfs" { fm[$1] = $3; fd[$1] = $4; order[++n] = $1 }
+             $2 == "oracle" { om[$1] = $3 }
              $2 == "rtlm" { rm[$1] = $3; rd[$1] = $4; rq[$1] = $5; rs[$1] = ($8 + $6) > 0 ? 100 * ($6 + $7) / ($8 + $6) : 0 }
              END { for (i = 1; i <= n; i++) { s = order[i]; if (!(s in rm)) continue;
-                   printf "| %s | %.2f | %.2f | %+.1f%% | %d | %d | %s | %.2f | %.3f |\n", s, fm[s], rm[s],
-                          100 * (rm[s] - fm[s]) / fm[s], fd[s], rd[s], (fd[s] > 0 ? sprintf("%.2f", rd[s] / fd[s]) : "-"), rq[s], rs[s] } }'
+                   printf "| %s | %.2f | %.2f | %+.1f%% | %s | %s | %d | %d | %s | %.2f | %.3f |\n", s, fm[s], rm[s],
+                          100 * (rm[s] - fm[s]) / fm[s], (s in om ? sprintf("%.2f", om[s]) : "-"),
+                          (s in om ? sprintf("%+.1f%%", 100 * (om[s] - fm[s]) / fm[s]) : "-"),
+                          fd[s], rd[s], (fd[s] > 0 ? sprintf("%.2f", rd[s] / fd[s]) : "-"), rq[s], rs[s] } }'
+    echo
+    echo "Preemption on and off (part3: the same 80% load with --preempt-ratio 0, admission order only):"
+    echo
+    echo "| policy | mean s preemptive | mean s admission only | p50 s preemptive | p50 s admission only | pauses |"
+    echo "|---|---|---|---|---|---|"
+    csv_select "$csv" label policy e2e_mean_s e2e_p50_s paused |
+        awk '$1 == "poisson-0.80" { m[$2] = $3; p[$2] = $4; pz[$2] = $5 }
+             $1 == "poisson-0.80-nopreempt" { nm[$2] = $3; np[$2] = $4; o[++n] = $2 }
+             END { for (i = 1; i <= n; i++) { q = o[i]; printf "| %s | %.2f | %.2f | %.2f | %.2f | %s |\n", q, m[q], nm[q], p[q], np[q], pz[q] } }'
     echo
     echo "Over HTTP the client cannot see the engine; the server's /metrics after each run (bench/results/$name.metrics-P.txt):"
     echo

@@ -2,7 +2,8 @@
  * of a hand-made waiting queue (ties broken by arrival, as the engine does), its victim choice,
  * aging (an old long request overtakes younger short ones at the configured bound), rtlm's use of
  * the upper quantile for wide predictions, demotion past p90, laxity's best-effort handling and
- * its drop option, names; and the offload decision on constructed worker loads. */
+ * its drop option, names; the preemption decision (sched_pick_pause); and the offload decision
+ * on constructed worker loads. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,8 +230,9 @@ static void test_rtlm_uncertainty(void **state) {
 static void test_rtlm_demotion(void **state) {
     (void)state;
     sched_policy *p = make("rtlm", 1000);
-    /* 0 was predicted short (p90 20) but has generated 25 tokens: demoted behind 1 and 2 */
-    sched_info q[3] = {req(0, 1.0, 10, 20), req(1, 2.0, 100, 150), req(2, 3.0, 200, 300)};
+    /* 0 was predicted short (p90 20) but has generated 25 tokens: demoted, it is expected to
+     * run as long again (25 left), so it waits behind 1 and 2 (15 and 20 left) */
+    sched_info q[3] = {req(0, 1.0, 10, 20), req(1, 2.0, 15, 18), req(2, 3.0, 20, 24)};
     q[0].n_generated = 25;
     assert_true(sched_demoted(&q[0]));
     assert_false(sched_demoted(&q[1]));
@@ -304,6 +306,95 @@ static void test_offload(void **state) {
     assert_int_equal(sched_offload_pick(three, 3, 4.0, 50), 2);
 }
 
+
+/* Preemption (sched_pick_pause): a much shorter waiting request pauses the running sequence
+ * with the most remaining work; hysteresis, the minimum run and the aging bound hold it back;
+ * non-preemptive policies never pause. */
+static sched_info running(uint64_t id, double arrival, int p50, int p90, int generated) {
+    sched_info r = req(id, arrival, p50, p90);
+    r.running = 1;
+    r.pausable = 1;
+    r.steps_run = 100;
+    r.n_generated = generated;
+    return r;
+}
+
+static void test_pause_decision(void **state) {
+    (void)state;
+    sched_config c;
+    sched_config_defaults(&c); /* ratio 2, min 8 steps, aging 20 s */
+    sched_policy *spf = sched_policy_new("spf", &c);
+    assert_non_null(spf);
+    /* remaining: 290, 40, 95; the first slot frees after 40 */
+    sched_info run[3] = {running(10, 1.0, 300, 320, 10), running(11, 2.0, 50, 60, 10),
+                         running(12, 3.0, 100, 110, 5)};
+    sched_info w = req(0, 4.0, 15, 30); /* 15 + 0.02 x 10 prompt tokens */
+    assert_int_equal(sched_pick_pause(spf, run, 3, &w, 5.0), 0); /* the longest */
+    /* benefit and hysteresis: 25.2 is shorter than the longest (290) but 2 x 25.2 is not
+     * shorter than the wait for the first slot (40): no pause */
+    w = req(0, 4.0, 25, 30);
+    assert_int_equal(sched_pick_pause(spf, run, 3, &w, 5.0), -1);
+    /* the longest just (re)admitted: it keeps running for min steps; the next longest goes */
+    w = req(0, 4.0, 15, 30);
+    run[0].steps_run = 3;
+    assert_int_equal(sched_pick_pause(spf, run, 3, &w, 5.0), 2);
+    run[0].steps_run = 100;
+    /* the aging bound: a request older than aging_s is never displaced */
+    assert_int_equal(sched_pick_pause(spf, run, 3, &w, 21.5), 2);
+    assert_int_equal(sched_pick_pause(spf, run, 3, &w, 23.5), -1); /* 12 too is over 20 s */
+    /* not pausable (prefilling, split): skipped */
+    run[0].pausable = 0;
+    assert_int_equal(sched_pick_pause(spf, run, 3, &w, 5.0), 2);
+    run[0].pausable = 1;
+    sched_policy_free(spf);
+
+    /* preempt_ratio 0: non-preemptive */
+    c.preempt_ratio = 0;
+    spf = sched_policy_new("spf", &c);
+    assert_int_equal(sched_pick_pause(spf, run, 3, &w, 5.0), -1);
+    sched_policy_free(spf);
+
+    /* fcfs, priority, laxity never pause */
+    const char *np[] = {"fcfs", "priority", "laxity"};
+    for (int i = 0; i < 3; i++) {
+        sched_policy *p = sched_policy_new(np[i], NULL);
+        assert_non_null(p);
+        assert_null(p->remaining);
+        assert_int_equal(sched_pick_pause(p, run, 3, &w, 5.0), -1);
+        sched_policy_free(p);
+    }
+
+    /* rtlm: a wide prediction counts on p90 */
+    sched_config_defaults(&c);
+    sched_policy *rt = sched_policy_new("rtlm", &c);
+    sched_info r2[2] = {running(20, 1.0, 40, 50, 10),   /* narrow: 30 left */
+                        running(21, 2.0, 20, 200, 10)}; /* wide: 190 left on p90 */
+    w = req(0, 4.0, 10, 12);
+    assert_int_equal(sched_pick_pause(rt, r2, 2, &w, 5.0), 1);
+    /* spf reads p50 (10 left): the first slot frees too soon to pause anyone */
+    spf = sched_policy_new("spf", &c);
+    assert_int_equal(sched_pick_pause(spf, r2, 2, &w, 5.0), -1);
+    sched_policy_free(spf);
+    /* demoted (100 generated, past its p90 of 25): expected to run as long again, 100 left */
+    r2[0] = running(20, 1.0, 60, 70, 10); /* 50 left */
+    r2[1] = running(21, 2.0, 20, 25, 100);
+    assert_true(sched_demoted(&r2[1]));
+    assert_int_equal(sched_pick_pause(rt, r2, 2, &w, 5.0), 1);
+    sched_policy_free(rt);
+
+    /* oracle: true lengths */
+    sched_policy *or = sched_policy_new("oracle", &c);
+    sched_info r3[2] = {running(30, 1.0, 5, 5, 10), running(31, 2.0, 5, 5, 10)};
+    r3[0].true_tokens = 400;
+    r3[1].true_tokens = 100;
+    w = req(0, 4.0, 300, 300);
+    w.true_tokens = 10;
+    assert_int_equal(sched_pick_pause(or, r3, 2, &w, 5.0), 0);
+    r3[1].true_tokens = 25; /* 15 left: the first slot frees almost as soon */
+    assert_int_equal(sched_pick_pause(or, r3, 2, &w, 5.0), -1);
+    sched_policy_free(or);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),         cmocka_unit_test(test_fcfs),
@@ -311,7 +402,7 @@ int main(void) {
         cmocka_unit_test(test_spf_aging),     cmocka_unit_test(test_oracle),
         cmocka_unit_test(test_laxity),        cmocka_unit_test(test_rtlm_uncertainty),
         cmocka_unit_test(test_rtlm_demotion), cmocka_unit_test(test_rtlm_deadlines_and_aging),
-        cmocka_unit_test(test_offload),
+        cmocka_unit_test(test_offload),       cmocka_unit_test(test_pause_decision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

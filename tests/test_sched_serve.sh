@@ -37,7 +37,8 @@ done
 # wait until the primary has stepped a while, then take its measured step time
 for i in $(seq 1 $((100 * slow))); do
     steps=$(metric 'weft_sched_steps_total{worker="0",policy="rtlm"}')
-    [ "${steps:-0}" -ge 50 ] && break
+    queued=$(metric 'weft_worker_requests_waiting{worker="0",policy="rtlm"}')
+    [ "${steps:-0}" -ge 50 ] && [ "${queued:-0}" -ge 8 ] && break # all sent requests arrived
     sleep 0.05
 done
 [ "${steps:-0}" -ge 50 ] || fail "the primary did not step"

@@ -130,6 +130,10 @@ typedef struct engine_request {
     const pred_features *features; /* prompt's text features (copied at submit); with the
                                     * engine's predictor they give predicted p50/p90 */
     int true_tokens;           /* the real output length, for the oracle policy (benchmarks) */
+    int sched_max_tokens;      /* the max_tokens the policies see (0 = max_tokens): a benchmark
+                                * that forces each output length through max_tokens passes the
+                                * nominal cap here, so no policy can read the true length from
+                                * it (only oracle gets true_tokens) */
     /* Split inference: the client computes the embedding and layers [0, split_layer) and feeds
      * the hidden state of every position through engine_split_feed; the engine runs layers
      * [split_layer, L) + head for it inside the same fused batch as everyone else, and runs it
@@ -195,6 +199,12 @@ typedef struct engine_stats {
     double waiting_pred_tokens;   /* predicted output tokens of the waiting queue (p50, else
                                    * max_tokens), for the offload policy */
     double running_left_tokens;   /* predicted output tokens the running sequences still need */
+    /* preemptive policies (engine_pause.c) */
+    uint64_t requests_paused;     /* pauses for a shorter request (cache kept); a paused request
+                                   * that later lost its cache counts in requests_preempted */
+    uint64_t pause_resumed;       /* paused requests resumed with their cache */
+    double wait_s_max;            /* finished requests: the longest total time spent waiting
+                                   * (before the first admission, paused, or preempted) */
 } engine_stats;
 void engine_get_stats(engine *e, engine_stats *s); /* thread-safe snapshot */
 

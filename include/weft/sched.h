@@ -26,6 +26,9 @@ typedef struct sched_info {
     int true_tokens;       /* the real output length: benchmarks only (oracle); 0 = unknown */
     int running;           /* 1: in the running batch (pick_victim), 0: waiting */
     double step_s;         /* the engine's recent mean step time (EWMA), seconds; 0 = unknown */
+    /* additions for preemptive scheduling (sched_pause.c) */
+    int steps_run;         /* running: steps since it was (re)admitted */
+    int pausable;          /* running: the engine could pause it now (decoding, not split) */
 } sched_info;
 
 typedef struct sched_policy sched_policy;
@@ -42,6 +45,10 @@ struct sched_policy {
      * no longer meet its deadline and the policy was configured to drop such requests. The
      * engine then finishes it with ENGINE_FINISH_DEADLINE. */
     bool (*should_drop)(const sched_policy *p, const sched_info *r, double now_s);
+    /* Optional (NULL = the policy never pauses): the request's remaining work in output tokens
+     * (prefill counted by prefill_weight when it is waiting), on which a preemptive policy
+     * (spf, rtlm, oracle) compares a waiting request with the running ones (sched_pick_pause). */
+    double (*remaining)(const sched_policy *p, const sched_info *r, double now_s);
 };
 
 /* First come, first served: rank by arrival; the victim is the latest arrival (vLLM's rule). */
@@ -63,6 +70,14 @@ typedef struct sched_config {
                              * ones are ranked on p90 (default 2) */
     double prefill_weight;  /* spf/rtlm/oracle: a prompt token counts as this many output tokens
                              * of work (default 0.02: prefill is batched and cheap) */
+    /* preemption (spf/rtlm/oracle; sched_pick_pause): when the running batch is full, a waiting
+     * request pauses the running sequence with the most remaining work if every running
+     * sequence has more than preempt_ratio x its own remaining work (default 2; 0 = never
+     * pause: non-preemptive), and the paused one has run at least preempt_min_steps steps since
+     * its (re)admission (default 8) and is younger than aging_s (an old request is never
+     * displaced). */
+    double preempt_ratio;
+    int preempt_min_steps;
 } sched_config;
 
 void sched_config_defaults(sched_config *c);
@@ -74,11 +89,25 @@ sched_policy *sched_policy_new(const char *name, const sched_config *c);
 const char *sched_policy_names(void);
 
 /* Predicted remaining output tokens of r for ranking: rtlm's rule (p90 when the prediction is
- * wide, else p50; max_tokens when nothing is predicted), minus what it has generated; a request
- * that ran past its p90 is "demoted": its remaining work is taken as max_tokens - generated. */
+ * wide, else p50; max_tokens when nothing is predicted), minus what it has generated. Past that
+ * estimate the p90 counts; a request that ran past its p90 is "demoted": its total is taken as
+ * twice what it generated (at most max_tokens), so it waits behind shorter work without
+ * starving (assuming max_tokens starved every mispredicted request until the aging bound). */
 double sched_rtlm_remaining(const sched_config *c, const sched_info *r);
 /* True when r ran past its upper prediction (demotion). */
 bool sched_demoted(const sched_info *r);
+
+/* ---- preemption: shortest remaining work first (sched_pause.c) ---- */
+
+/* With the running batch full and w the best-ranked waiting request: the index among the n
+ * running of the sequence to pause so that w can run, or -1 (p not preemptive, preempt_ratio 0,
+ * no candidate, no benefit). A candidate is pausable, ran >= preempt_min_steps steps since its
+ * admission and is younger than aging_s; the one with the most remaining work is chosen. It is
+ * paused only if EVERY running request's remaining work exceeds preempt_ratio x w's: otherwise
+ * w would get a slot (the first running request to end) sooner than pausing is worth
+ * (hysteresis: two requests of similar size never swap back and forth). */
+int sched_pick_pause(const sched_policy *p, const sched_info *running, int n, const sched_info *w,
+                     double now_s);
 
 /* ---- strategic offloading (sched_offload.c) ---- */
 

@@ -272,6 +272,10 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             rc = bench_parse_double(&a, s, 1, 1000, &o->sc.wide_ratio);
         else if (!strcmp(s, "--laxity-drop"))
             o->sc.laxity_drop = true;
+        else if (!strcmp(s, "--preempt-ratio"))
+            rc = bench_parse_double(&a, s, 0, 1000, &o->sc.preempt_ratio);
+        else if (!strcmp(s, "--preempt-min-steps"))
+            rc = cli_int(&a, s, 1, 1000000, &o->sc.preempt_min_steps);
         else if (!strcmp(s, "--consolidate"))
             o->consolidate = true;
         else if (!strcmp(s, "--predictor"))
@@ -483,6 +487,8 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, const cha
         er.on_event = metrics_collector_on_event;
         er.ctx = &coll;
         er.true_tokens = q->n_output; /* read by the oracle policy only */
+        /* the other policies see the workload's nominal cap, not the forced length */
+        if (o->w.wl.max_output > q->n_output) er.sched_max_tokens = o->w.wl.max_output;
         er.priority = bench_wl_priority(&o->w, i);
         er.deadline_ms = bench_wl_deadline_ms(&o->w, q);
         /* The caller's side of prediction: text features (microseconds), as the server does. */

@@ -42,6 +42,11 @@ typedef struct engine_seq {
     int pad_pos;  /* padding: the position recomputed each step */
     int plan_n;   /* tokens this sequence contributes to the current step */
     double admitted_s; /* engine clock at the first admission; 0 = not yet */
+    bool paused;         /* WAITING with its cache kept (h >= 0): a preemptive policy paused it
+                          * (engine_pause.c); admission resumes it without recompute */
+    uint64_t admit_step; /* e->st.steps at the last (re)admission */
+    double wait_from;    /* engine clock when it last went back to waiting (pause, preemption) */
+    double rewait_s;     /* seconds waited again after its first admission */
     /* the last sampled token's log-probabilities (want_logprobs), read by seq_emit */
     float lp;
     int lp_n_top;
@@ -153,6 +158,15 @@ void seq_emit(engine *e, engine_seq *s, engine_event_type type, int token, engin
 int seq_admit(engine *e, engine_seq *s);
 /* Frees s's cache and sends it back to WAITING (recompute); emits PREEMPTED. */
 void seq_preempt(engine *e, engine_seq *s);
+/* engine_pause.c: preemptive policies. */
+/* Pauses running sequences for much shorter waiting ones (sched_pick_pause), FUSED mode only;
+ * a paused sequence keeps its cache and waits (running -> waiting). */
+void engine_pause_for_waiting(engine *e, double now);
+/* Memory is short: a paused sequence (the worst-ranked one, not `except`) gives its cache back
+ * and will recompute. False when no paused sequence holds cache. */
+bool engine_release_paused(engine *e, const engine_seq *except);
+/* Closes the cache a waiting sequence may still hold (paused), before it is dropped. */
+void seq_drop_kv(engine *e, engine_seq *s);
 /* Marks s FINISHED, emits the event, forgets the id. The caller closes the cache, unlinks and
  * frees s (or keeps it as static padding). */
 void seq_finish(engine *e, engine_seq *s, engine_finish f);

@@ -74,8 +74,9 @@ void engine_predict_finished(engine *e, engine_seq *s, engine_finish f, engine_e
 }
 
 int engine_predicted_blocks(const engine *e, const engine_seq *s) {
-    double out = s->p90 > 0 ? s->p90 : s->req.max_tokens;
-    if (out > s->req.max_tokens) out = s->req.max_tokens;
+    int cap = s->req.sched_max_tokens > 0 ? s->req.sched_max_tokens : s->req.max_tokens;
+    double out = s->p90 > 0 ? s->p90 : cap;
+    if (out > cap) out = cap;
     int total = s->n_prompt + (int)ceil(out);
     if (total < s->n_tokens + 1) total = s->n_tokens + 1; /* ran past the prediction */
     if (total > e->max_seq_len) total = e->max_seq_len;

@@ -121,7 +121,7 @@ void seq_info(const engine_seq *s, sched_info *out) {
         .arrival_s = s->arrival_s,
         .n_prompt = s->n_prompt,
         .n_generated = s->n_generated,
-        .max_tokens = s->req.max_tokens,
+        .max_tokens = s->req.sched_max_tokens > 0 ? s->req.sched_max_tokens : s->req.max_tokens,
         .priority = s->req.priority,
         .deadline_s = s->deadline_s,
         .predicted_tokens = s->req.predicted_tokens,
@@ -164,14 +164,33 @@ void seq_emit(engine *e, engine_seq *s, engine_event_type type, int token, engin
 }
 
 int seq_admit(engine *e, engine_seq *s) {
+    if (s->paused && s->h >= 0) { /* resume: its cache is intact, nothing to recompute */
+        /* room for the token it decodes next (admission plans it in this step) */
+        while (kv_seq_reserve(e->kv, s->h, s->n_computed + 1) != 0)
+            if (!engine_release_paused(e, s)) return -1;
+        s->paused = false;
+        s->state = SEQ_DECODING;
+        if (s->wait_from > 0) s->rewait_s += engine_clock(e) - s->wait_from;
+        s->wait_from = 0;
+        s->plan_n = 0;
+        s->admit_step = e->st.steps;
+        e->st.pause_resumed++;
+        return 0;
+    }
     if (kv_cache_blocks_for(e->kv, s->n_tokens) > e->total_blocks) return -2;
     int n_cached = 0;
-    kv_handle h = kv_seq_open(e->kv, s->tokens, s->n_tokens, &n_cached, NULL);
-    if (h < 0) return -1;
+    kv_handle h;
+    /* memory is short: paused sequences give their cache back (they will recompute) */
+    while ((h = kv_seq_open(e->kv, s->tokens, s->n_tokens, &n_cached, NULL)) < 0)
+        if (!engine_release_paused(e, s)) return -1;
     /* The cache promises n_cached < n; clamp anyway so the last token is always computed. */
     if (n_cached < 0) n_cached = 0;
     if (n_cached > s->n_tokens - 1) n_cached = s->n_tokens - 1;
     s->h = h;
+    if (s->admitted_s > 0 && s->wait_from > 0) { /* back after a preemption */
+        s->rewait_s += engine_clock(e) - s->wait_from;
+        s->wait_from = 0;
+    }
     if (s->admitted_s == 0) {
         s->admitted_s = engine_clock(e);
         double q = s->admitted_s - s->arrival_s;
@@ -179,6 +198,7 @@ int seq_admit(engine *e, engine_seq *s) {
         e->st.queue_s_sum += q;
         if (q > e->st.queue_s_max) e->st.queue_s_max = q;
     }
+    s->admit_step = e->st.steps;
     s->n_open = s->n_tokens;
     s->n_computed = n_cached;
     s->state = SEQ_PREFILLING;
@@ -192,12 +212,16 @@ void seq_preempt(engine *e, engine_seq *s) {
     s->n_computed = 0;
     s->plan_n = 0;
     s->state = SEQ_WAITING;
+    s->wait_from = engine_clock(e);
     s->n_preempted++;
     e->st.requests_preempted++;
     seq_emit(e, s, ENGINE_EV_PREEMPTED, 0, ENGINE_FINISH_LENGTH);
 }
 
 void seq_finish(engine *e, engine_seq *s, engine_finish f) {
+    double waited = (s->admitted_s > 0 ? s->admitted_s : engine_clock(e)) - s->arrival_s +
+                    s->rewait_s + (s->wait_from > 0 ? engine_clock(e) - s->wait_from : 0);
+    if (waited > e->st.wait_s_max) e->st.wait_s_max = waited;
     s->state = SEQ_FINISHED;
     e->st.requests_finished++;
     /* The id is free again before the event, so a callback may reuse it; the idle count drops

@@ -56,6 +56,7 @@ static int take_inbox(engine *e, weft_err *err) {
             engine_seq *s = e->waiting.v[i];
             if (s->req.id != id) continue;
             seq_list_remove_at(&e->waiting, i);
+            seq_drop_kv(e, s); /* a paused sequence still holds cache */
             seq_finish(e, s, ENGINE_FINISH_CANCELLED);
             seq_free(s);
             break;
@@ -87,6 +88,7 @@ static void rank_waiting(engine *e, double now) {
         if (e->policy->should_drop && e->policy->should_drop(e->policy, &info, now)) {
             /* the policy was configured to drop what can no longer meet its deadline */
             seq_list_remove_at(&e->waiting, i--);
+            seq_drop_kv(e, s);
             seq_finish(e, s, ENGINE_FINISH_DEADLINE);
             seq_free(s);
             continue;
@@ -127,6 +129,9 @@ static engine_seq *choose_victim(engine *e) {
  * was evicted (possibly s itself) and the plan must be redone. */
 static bool fit(engine *e, engine_seq *s, int len, bool *preempted) {
     if (kv_seq_reserve(e->kv, s->h, len) == 0) return true;
+    /* paused sequences give their cache back first (engine_pause.c) */
+    while (engine_release_paused(e, NULL))
+        if (kv_seq_reserve(e->kv, s->h, len) == 0) return true;
     if (e->running.n == 1) {
         /* Alone in the cache and still too big: it can never grow further. */
         drop_running(e, s, !s->padding, ENGINE_FINISH_CONTEXT);
@@ -305,6 +310,17 @@ static void release_idle_padding(engine *e) {
         drop_running(e, e->running.v[e->running.n - 1], false, 0);
 }
 
+/* Predicted output tokens s still needs (for the offload policy): p50 - generated; once past
+ * p50 the p90, once past that too its max_tokens (as the policies see it), so a request that
+ * already ran long (e.g. one paused after it ran past its prediction) is not counted as done. */
+static double predicted_left(const engine_seq *s) {
+    double cap = s->req.sched_max_tokens > 0 ? s->req.sched_max_tokens : s->req.max_tokens;
+    double p = s->p50 > 0 ? s->p50 : cap;
+    if (p <= s->n_generated && s->p90 > s->n_generated) p = s->p90;
+    if (p <= s->n_generated) p = cap;
+    return p > s->n_generated ? p - s->n_generated : 1;
+}
+
 static void publish(engine *e) {
     kv_cache_stats ks;
     kv_cache_get_stats(e->kv, &ks);
@@ -319,17 +335,10 @@ static void publish(engine *e) {
         running += !e->running.v[i]->padding;
     e->st.running = running;
     double wt = 0, rt = 0;
-    for (int i = 0; i < e->waiting.n; i++) {
-        const engine_seq *s = e->waiting.v[i];
-        double p = s->p50 > 0 ? s->p50 : s->req.max_tokens;
-        wt += p > s->n_generated ? p - s->n_generated : 1;
-    }
-    for (int i = 0; i < e->running.n; i++) {
-        const engine_seq *s = e->running.v[i];
-        if (s->padding) continue;
-        double p = s->p50 > 0 ? s->p50 : s->req.max_tokens;
-        rt += p > s->n_generated ? p - s->n_generated : 1;
-    }
+    for (int i = 0; i < e->waiting.n; i++)
+        wt += predicted_left(e->waiting.v[i]);
+    for (int i = 0; i < e->running.n; i++)
+        if (!e->running.v[i]->padding) rt += predicted_left(e->running.v[i]);
     e->st.waiting_pred_tokens = wt;
     e->st.running_left_tokens = rt;
     engine_lock(e);
@@ -354,6 +363,7 @@ int engine_step(engine *e, weft_err *err) {
     e->wake_at_s = 0;
     if (batch_mode(e)) release_idle_padding(e); /* a cancel may have ended the batch */
     rank_waiting(e, t0);
+    engine_pause_for_waiting(e, t0);
     bool preempted = false;
     int budget = plan_running(e, &preempted);
     if (!preempted) engine_admit(e, &budget);
@@ -410,6 +420,7 @@ void engine_drop_all(engine *e) {
     while (e->waiting.n > 0) {
         engine_seq *s = e->waiting.v[e->waiting.n - 1];
         e->waiting.n--;
+        seq_drop_kv(e, s);
         seq_finish(e, s, ENGINE_FINISH_CANCELLED);
         seq_free(s);
     }

@@ -16,6 +16,9 @@ double sched_tpot(const sched_config *c, const sched_info *r);
 /* Rank with aging: work (>= 0) shrinks linearly with the wait and is 0 at aging_s; past the
  * bound the rank is -(wait), so overdue requests run first, oldest first. */
 double sched_aged(const sched_config *c, double work, const sched_info *r, double now_s);
+/* A request's predicted total output once it has run past `total`: its p90 while still under
+ * it, else twice what it generated (demotion without starvation: docs/scheduling.md). */
+double sched_past_prediction(const sched_info *r, double total);
 /* Victim among n running: the one with the largest key (ties: the latest arrival). */
 typedef double (*sched_key_fn)(const sched_policy *p, const sched_info *r, double now_s);
 int sched_victim_by(const sched_policy *p, const sched_info *running, int n, double now_s,

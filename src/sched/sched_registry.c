@@ -13,6 +13,8 @@ void sched_config_defaults(sched_config *c) {
     c->laxity_drop = false;
     c->wide_ratio = 2.0;
     c->prefill_weight = 0.02;
+    c->preempt_ratio = 2.0;
+    c->preempt_min_steps = 8;
 }
 
 static void cfg_destroy(sched_policy *p) {
@@ -36,6 +38,9 @@ sched_policy *sched_alloc(const char *name, const sched_config *c) {
     if (!(st->tpot_s > 0)) st->tpot_s = 0.05;
     if (!(st->wide_ratio >= 1)) st->wide_ratio = 2.0;
     if (!(st->prefill_weight >= 0)) st->prefill_weight = 0;
+    if (!(st->preempt_ratio >= 0)) st->preempt_ratio = 0;
+    if (st->preempt_ratio > 0 && st->preempt_ratio < 1) st->preempt_ratio = 1;
+    if (st->preempt_min_steps < 1) st->preempt_min_steps = 1;
     p->name = name;
     p->state = st;
     p->destroy = cfg_destroy;
@@ -76,6 +81,14 @@ bool sched_demoted(const sched_info *r) {
     return r->predicted_p90 > 0 && (float)r->n_generated > r->predicted_p90;
 }
 
+double sched_past_prediction(const sched_info *r, double total) {
+    if (r->n_generated < total) return total;
+    if (r->predicted_p90 > r->n_generated) return r->predicted_p90;
+    /* past every prediction: expect it to run as long again (lengths are heavy-tailed: the
+     * longer a request has run, the longer it is likely still to run) */
+    return 2.0 * r->n_generated;
+}
+
 double sched_rtlm_remaining(const sched_config *c, const sched_info *r) {
     double total;
     if (r->predicted_p50 <= 0)
@@ -84,7 +97,7 @@ double sched_rtlm_remaining(const sched_config *c, const sched_info *r) {
         total = r->predicted_p90;
     else
         total = r->predicted_p50;
-    if (sched_demoted(r)) total = r->max_tokens; /* the prediction failed: assume the worst */
+    total = sched_past_prediction(r, total);
     if (total > r->max_tokens) total = r->max_tokens;
     double left = total - r->n_generated;
     return left < 1 ? 1 : left;

@@ -8,9 +8,11 @@
  *   - a deadline that can no longer be met is moved behind everything that can (not dropped);
  *   - aging shrinks the rank linearly with the wait; after aging_s the request is at the head
  *     (sched_aged), so no misprediction or deadline rule can starve anyone.
- * Demotion: a request that generated more than its p90 is assumed to run to max_tokens, so after
- * a preemption it waits behind correctly predicted work, and it is the first victim when the
- * cache is full — a misprediction cannot block the queue. */
+ * Demotion: a request that generated more than its p90 is expected to run as long again as it
+ * has (sched_past_prediction), so when paused or preempted it waits behind shorter, correctly
+ * predicted work, and it is the first victim when the cache is full — a misprediction cannot
+ * block the queue. (Assuming it runs to max_tokens starved every mispredicted request until the
+ * aging bound once requests could be paused: docs/scheduling.md.) */
 #include "sched/sched_internal.h"
 
 #define HOPELESS 1e4 /* seconds added to the rank of a deadline that cannot be met */
@@ -39,6 +41,14 @@ static double rtlm_victim_key(const sched_policy *p, const sched_info *r, double
     return sched_demoted(r) ? 1e9 + left : left;
 }
 
+/* Remaining work for preemption (sched_pick_pause), in tokens: p90 when wide, max_tokens once
+ * demoted, so an uncertain or mispredicted request is the one that gets paused. */
+static double rtlm_remaining(const sched_policy *p, const sched_info *r, double now_s) {
+    (void)now_s;
+    const sched_config *c = sched_cfg(p);
+    return sched_rtlm_remaining(c, r) + (r->running ? 0 : c->prefill_weight * r->n_prompt);
+}
+
 static int rtlm_pick_victim(const sched_policy *p, const sched_info *running, int n, double now_s) {
     return sched_victim_by(p, running, n, now_s, rtlm_victim_key);
 }
@@ -48,5 +58,6 @@ sched_policy *sched_rtlm_new(const sched_config *c) {
     if (!p) return NULL;
     p->rank = rtlm_rank;
     p->pick_victim = rtlm_pick_victim;
+    p->remaining = rtlm_remaining;
     return p;
 }

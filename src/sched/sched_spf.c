@@ -16,6 +16,7 @@ static double spf_left(const sched_info *r, bool oracle) {
         total = r->predicted_tokens;
     else
         total = r->max_tokens;
+    if (!(oracle && r->true_tokens > 0)) total = sched_past_prediction(r, total);
     if (total > r->max_tokens) total = r->max_tokens;
     double left = total - r->n_generated;
     return left < 1 ? 1 : left;
@@ -43,6 +44,17 @@ static double oracle_key(const sched_policy *p, const sched_info *r, double now_
     return spf_left(r, true);
 }
 
+/* Remaining work for preemption (sched_pick_pause): output still to generate, plus the prompt's
+ * prefill when it waits. */
+static double spf_remaining(const sched_policy *p, const sched_info *r, double now_s) {
+    (void)now_s;
+    return r->running ? spf_left(r, false) : work(p, r, false);
+}
+static double oracle_remaining(const sched_policy *p, const sched_info *r, double now_s) {
+    (void)now_s;
+    return r->running ? spf_left(r, true) : work(p, r, true);
+}
+
 static int spf_pick_victim(const sched_policy *p, const sched_info *running, int n, double now_s) {
     return sched_victim_by(p, running, n, now_s, spf_key);
 }
@@ -56,6 +68,7 @@ sched_policy *sched_spf_new(const sched_config *c) {
     if (!p) return NULL;
     p->rank = spf_rank;
     p->pick_victim = spf_pick_victim;
+    p->remaining = spf_remaining;
     return p;
 }
 
@@ -64,5 +77,6 @@ sched_policy *sched_oracle_new(const sched_config *c) {
     if (!p) return NULL;
     p->rank = oracle_rank;
     p->pick_victim = oracle_pick_victim;
+    p->remaining = oracle_remaining;
     return p;
 }

@@ -179,6 +179,10 @@ char *workers_metrics_render(srv *s) {
          "Sum of |ln((p50+1)/(actual+1))| (divide by weft_predicted_requests_total)."},
         {"weft_prediction_p90_covered_total", "counter",
          "Predicted requests whose actual length was within the p90 prediction."},
+        {"weft_sched_paused_total", "counter",
+         "Running requests paused (cache kept) for a much shorter one (spf, rtlm)."},
+        {"weft_sched_wait_seconds_max", "gauge",
+         "Longest total wait of a finished request (queued, paused or preempted)."},
     };
     enum { NM = sizeof m / sizeof m[0] };
     engine_stats st[SRV_MAX_WORKERS];
@@ -238,8 +242,14 @@ char *workers_metrics_render(srv *s) {
             case 15:
                 v = e->pred_abs_log_err_sum;
                 break;
-            default:
+            case 16:
                 v = (double)e->pred_p90_covered;
+                break;
+            case 17:
+                v = (double)e->requests_paused;
+                break;
+            default:
+                v = e->wait_s_max;
                 break;
             }
             fprintf(f, "%s{worker=\"%d\",policy=\"%s\"} %.9g\n", m[k].name, i, pol, v);

@@ -103,7 +103,8 @@ static const char SCHED_CSV_HEADER[] =
     "req_s,e2e_mean_s,e2e_p50_s,e2e_p90_s,e2e_p99_s,e2e_max_s,ttft_mean_s,ttft_p50_s,ttft_p99_s,"
     "queue_mean_s,queue_p50_s,queue_p99_s,queue_max_s,deadline_n,deadline_missed,miss_rate,"
     "dropped,preempted,pred_n,pred_mean_tok,actual_mean_tok,pred_mae_log,p90_coverage,steps,"
-    "sched_us_per_step,sched_overhead_pct,t_schedule_s,t_predict_s,t_forward_s";
+    "sched_us_per_step,sched_overhead_pct,t_schedule_s,t_predict_s,t_forward_s,paused,resumed,"
+    "wait_max_s";
 
 const char *report_sched_csv_header(void) {
     return SCHED_CSV_HEADER;
@@ -134,10 +135,12 @@ int report_sched_csv(const char *path, bool append, const report_run *runs, int 
                 s.queue_s.p99, s.queue_s.max, s.deadline_n, s.deadline_missed, s.miss_rate,
                 (unsigned long long)st->requests_dropped,
                 (unsigned long long)st->requests_preempted);
-        fprintf(f, "%d,%.3f,%.3f,%.5f,%.5f,%llu,%.3f,%.4f,%.6f,%.6f,%.6f\n", s.pred_n, s.pred_mean,
+        fprintf(f, "%d,%.3f,%.3f,%.5f,%.5f,%llu,%.3f,%.4f,%.6f,%.6f,%.6f,", s.pred_n, s.pred_mean,
                 s.actual_mean, s.pred_mae_log, s.p90_coverage, (unsigned long long)st->steps,
                 s.sched_us_per_step, s.sched_overhead_pct, st->time_schedule_s, st->time_predict_s,
                 st->time_forward_s);
+        fprintf(f, "%llu,%llu,%.6f\n", (unsigned long long)st->requests_paused,
+                (unsigned long long)st->pause_resumed, st->wait_s_max);
     }
     if (fclose(f) != 0) return weft_errf(err, "%s: write failed: %s", path, strerror(errno));
     return 0;

@@ -1,0 +1,371 @@
+/* test_sched_preempt.c — preemptive scheduling inside the real engine (synthetic test model,
+ * steps driven on this thread; docs/scheduling.md "Preemption"):
+ *   - a short request that arrives while a long one holds the only running slot pauses it,
+ *     finishes first, and both outputs are token for token what each produces alone (greedy),
+ *     on the paged and the dense cache; with room the paused one keeps its cache (no
+ *     recompute), with a cache too small for both it falls back to recompute, same outputs;
+ *   - the aging bound: a long request under an endless stream of short ones is paused, yet
+ *     finishes while the stream still runs, within the bound plus one short request;
+ *   - no thrash: requests of similar size never pause each other (hysteresis), and a resumed
+ *     request always runs preempt_min_steps steps before it can be paused again;
+ *   - sched_max_tokens hides a forced output length from the policies (benchmarks). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/testutil.h"
+#include "weft/engine.h"
+#include "weft/synth.h"
+
+#define MAXREQ 64
+#define MAXTOK 128
+
+typedef struct rec {
+    int n_tok[MAXREQ];
+    int tok[MAXREQ][MAXTOK];
+    int fin[MAXREQ]; /* engine_finish + 1; 0 = not finished */
+    int fin_order[MAXREQ], n_fin;
+    double fin_t[MAXREQ];
+    int n_preempt_ev;
+} rec;
+
+static void on_event(void *ctx, const engine_event *ev) {
+    rec *r = ctx;
+    int id = ev->id < MAXREQ ? (int)ev->id : MAXREQ - 1;
+    if (ev->type == ENGINE_EV_TOKEN) {
+        if (r->n_tok[id] < MAXTOK) r->tok[id][r->n_tok[id]] = ev->token;
+        r->n_tok[id]++;
+    }
+    if (ev->type == ENGINE_EV_PREEMPTED) r->n_preempt_ev++;
+    if (ev->type == ENGINE_EV_FINISHED) {
+        r->fin[id] = (int)ev->finish + 1;
+        r->fin_t[id] = ev->t_s;
+        if (r->n_fin < MAXREQ) r->fin_order[r->n_fin] = id;
+        r->n_fin++;
+    }
+}
+
+static weft_model *g_model;
+
+static int setup(void **state) {
+    (void)state;
+    char path[4096];
+    tu_scratch("sched-preempt.gguf", path, sizeof path);
+    synth_options o;
+    synth_options_init(&o);
+    o.preset = "test-gqa";
+    o.seed = 11;
+    weft_err err = {{0}};
+    if (synth_write(&o, path, NULL, &err) != 0) {
+        fprintf(stderr, "synth: %s\n", err.msg);
+        return -1;
+    }
+    g_model = model_load(path, NULL, &err);
+    if (!g_model) fprintf(stderr, "load: %s\n", err.msg);
+    return g_model ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    model_free(g_model);
+    return 0;
+}
+
+static engine *make_engine(const char *policy, const sched_config *sc, kv_layout layout,
+                           int64_t kv_tokens, int max_running) {
+    engine_config c;
+    engine_config_defaults(&c);
+    c.kv.layout = layout;
+    c.kv.block_tokens = 16;
+    c.kv.max_seq_len = 128;
+    c.kv.capacity_tokens = kv_tokens;
+    c.max_batch_tokens = 128;
+    c.max_running = max_running;
+    c.n_threads = 1;
+    c.policy = sched_policy_new(policy, sc);
+    assert_non_null(c.policy);
+    weft_err err = {{0}};
+    engine *e = engine_new(g_model, &c, &err);
+    if (!e) fprintf(stderr, "engine: %s\n", err.msg);
+    assert_non_null(e);
+    return e;
+}
+
+static int32_t g_prompt[MAXREQ][64];
+
+/* A request with true length max_tokens (oracle) and a matching prediction (spf). */
+static engine_request request(rec *r, uint64_t id, int n_prompt, int max_tokens) {
+    int32_t *p = g_prompt[id % MAXREQ];
+    for (int i = 0; i < 64; i++)
+        p[i] = 3 + (int32_t)((id * 13 + (uint64_t)i * 5) % 200);
+    engine_request q = {0};
+    q.id = id;
+    q.prompt = p;
+    q.n_prompt = n_prompt;
+    q.max_tokens = max_tokens;
+    sampling_defaults(&q.sampling);
+    q.sampling.temperature = 0;
+    q.ignore_eos = true;
+    q.predicted_tokens = max_tokens;
+    q.true_tokens = max_tokens;
+    q.on_event = on_event;
+    q.ctx = r;
+    return q;
+}
+
+static void submit(engine *e, const engine_request *q) {
+    weft_err err = {{0}};
+    int rc = engine_submit(e, q, &err);
+    if (rc) fprintf(stderr, "submit: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+}
+
+static void step(engine *e) {
+    weft_err err = {{0}};
+    assert_true(engine_step(e, &err) >= 0);
+}
+
+static void run_idle(engine *e) {
+    for (int i = 0; i < 10000; i++) {
+        engine_stats st;
+        engine_get_stats(e, &st);
+        if (st.waiting == 0 && st.running == 0) return;
+        step(e);
+    }
+    fail_msg("engine did not go idle");
+}
+
+/* Greedy tokens of a request run alone. */
+static void alone(kv_layout layout, int id, int n_prompt, int max_tokens, rec *out) {
+    engine *e = make_engine("fcfs", NULL, layout, 4096, 1);
+    engine_request q = request(out, (uint64_t)id, n_prompt, max_tokens);
+    submit(e, &q);
+    run_idle(e);
+    engine_free(e);
+    assert_int_equal(out->n_tok[id], max_tokens);
+}
+
+/* Long request 0 runs alone for 12 steps, then short request 1 arrives (one running slot). */
+static void short_preempts_long(kv_layout layout, int64_t kv_tokens, int long_prompt,
+                                int short_prompt, bool expect_recompute) {
+    rec *ref = calloc(1, sizeof *ref), *r = calloc(1, sizeof *r);
+    assert_non_null(ref);
+    assert_non_null(r);
+    const int long_len = 60, short_len = 5;
+    alone(layout, 0, long_prompt, long_len, ref);
+    alone(layout, 1, short_prompt, short_len, ref);
+
+    engine *e = make_engine("oracle", NULL, layout, kv_tokens, 1);
+    engine_request q = request(r, 0, long_prompt, long_len);
+    submit(e, &q);
+    for (int i = 0; i < 12; i++)
+        step(e);
+    q = request(r, 1, short_prompt, short_len);
+    submit(e, &q);
+    run_idle(e);
+    engine_stats st;
+    engine_get_stats(e, &st);
+    engine_free(e);
+    printf("%s cache of %lld tokens: paused %llu, resumed %llu, preempted (recompute) %llu\n",
+           layout == KV_LAYOUT_PAGED ? "paged" : "dense", (long long)kv_tokens,
+           (unsigned long long)st.requests_paused, (unsigned long long)st.pause_resumed,
+           (unsigned long long)st.requests_preempted);
+    assert_int_equal(r->n_fin, 2);
+    assert_int_equal(r->fin_order[0], 1); /* the short one finished first */
+    assert_int_equal(r->fin[0], ENGINE_FINISH_LENGTH + 1);
+    assert_int_equal(r->fin[1], ENGINE_FINISH_LENGTH + 1);
+    assert_int_equal(st.requests_paused, 1);
+    if (expect_recompute) {
+        assert_int_equal(st.pause_resumed, 0); /* it lost its cache to the short one */
+        assert_int_equal(st.requests_preempted, 1);
+        assert_int_equal(r->n_preempt_ev, 1);
+    } else {
+        assert_int_equal(st.pause_resumed, 1);
+        assert_int_equal(st.requests_preempted, 0);
+        assert_int_equal(r->n_preempt_ev, 0);
+    }
+    for (int id = 0; id < 2; id++) {
+        assert_int_equal(r->n_tok[id], ref->n_tok[id]);
+        assert_memory_equal(r->tok[id], ref->tok[id], sizeof(int) * (size_t)r->n_tok[id]);
+    }
+    free(ref);
+    free(r);
+}
+
+static void test_short_preempts_long_paged(void **state) {
+    (void)state;
+    short_preempts_long(KV_LAYOUT_PAGED, 4096, 8, 6, false);
+    /* 8 blocks: the long one (56 + 60 tokens) alone fits; at the pause it holds 5 blocks and
+     * the short one's 60-token prompt needs 4 of the 3 left: the paused cache is given back */
+    short_preempts_long(KV_LAYOUT_PAGED, 8 * 16, 56, 60, true);
+}
+
+static void test_short_preempts_long_dense(void **state) {
+    (void)state;
+    short_preempts_long(KV_LAYOUT_DENSE, 4096, 8, 6, false);
+    /* one slot: the paused sequence must give it up */
+    short_preempts_long(KV_LAYOUT_DENSE, 128, 8, 6, true);
+}
+
+/* One running slot, a long request (60 tokens) running, then a stream of short ones (2
+ * tokens) that always keeps two waiting. With aging bound aging_s the long request is paused
+ * but finishes while the stream still runs. Returns its response time (0 if it did not finish
+ * during the stream). */
+static double stream_run(double aging_s, double stream_s, rec *r, engine_stats *st) {
+    sched_config sc;
+    sched_config_defaults(&sc);
+    sc.aging_s = aging_s;
+    engine *e = make_engine("spf", &sc, KV_LAYOUT_PAGED, 4096, 1);
+    engine_request q = request(r, 0, 8, 60);
+    submit(e, &q);
+    double t_sub = engine_now_s(e);
+    for (int i = 0; i < 10; i++)
+        step(e);
+    uint64_t next = 1;
+    double t_end = engine_now_s(e) + stream_s, resp = 0;
+    while (engine_now_s(e) < t_end) {
+        engine_stats s;
+        engine_get_stats(e, &s);
+        for (; s.waiting < 2; s.waiting++) {
+            q = request(r, next++, 4, 2);
+            submit(e, &q);
+        }
+        step(e);
+        if (r->fin[0] && resp == 0) {
+            resp = r->fin_t[0] - t_sub;
+            break;
+        }
+    }
+    run_idle(e);
+    engine_get_stats(e, st);
+    engine_free(e);
+    return resp;
+}
+
+static void test_aging_bound_with_preemption(void **state) {
+    (void)state;
+    rec *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    engine_stats st;
+    double resp = stream_run(0.3, 10.0, r, &st);
+    printf("aging 0.3 s: long request paused %llu times, finished after %.3f s under the stream, "
+           "longest wait %.3f s\n",
+           (unsigned long long)st.requests_paused, resp, st.wait_s_max);
+    assert_true(st.requests_paused >= 1); /* the short ones did displace it */
+    assert_true(resp > 0);                /* ... and it still finished during the stream */
+    assert_int_equal(r->fin[0], ENGINE_FINISH_LENGTH + 1);
+    assert_int_equal(r->n_tok[0], 60);
+    /* after the bound it is never paused and overdue requests go first: its total wait is
+     * under the bound plus one short request (generous margin for a loaded machine) */
+    assert_true(st.wait_s_max < 0.3 + 1.0);
+    /* without aging it keeps being displaced as long as the stream runs */
+    memset(r, 0, sizeof *r);
+    resp = stream_run(1e9, 0.5, r, &st);
+    assert_true(resp == 0);
+    assert_int_equal(r->fin[0], ENGINE_FINISH_LENGTH + 1); /* after the stream, at last */
+    free(r);
+}
+
+static void test_no_thrash(void **state) {
+    (void)state;
+    rec *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    /* similar sizes (40 left vs 30): hysteresis, nobody is paused */
+    engine *e = make_engine("oracle", NULL, KV_LAYOUT_PAGED, 4096, 1);
+    engine_request q = request(r, 0, 8, 50);
+    submit(e, &q);
+    for (int i = 0; i < 10; i++)
+        step(e);
+    q = request(r, 1, 8, 30);
+    submit(e, &q);
+    run_idle(e);
+    engine_stats st;
+    engine_get_stats(e, &st);
+    engine_free(e);
+    assert_int_equal(st.requests_paused, 0);
+    assert_int_equal(r->fin_order[0], 0);
+
+    /* a short request every 3 steps (no aging): the long one is paused again and again, but
+     * every time it runs it makes preempt_min_steps tokens of progress first */
+    memset(r, 0, sizeof *r);
+    sched_config sc;
+    sched_config_defaults(&sc);
+    sc.aging_s = 1e9;
+    e = make_engine("oracle", &sc, KV_LAYOUT_PAGED, 4096, 1);
+    q = request(r, 0, 8, 100);
+    submit(e, &q);
+    int seg = 0, n_seg = 0, short_seg = 0;
+    uint64_t next = 1;
+    for (int i = 0; i < 400 && !r->fin[0]; i++) {
+        if (i % 3 == 0 && next < MAXREQ - 1) {
+            q = request(r, next++, 4, 2);
+            submit(e, &q);
+        }
+        int before = r->n_tok[0];
+        step(e);
+        if (r->n_tok[0] > before) {
+            seg++;
+        } else if (seg > 0) { /* a run of the long request ended: it was paused */
+            if (seg < sc.preempt_min_steps) short_seg++;
+            n_seg++;
+            seg = 0;
+        }
+    }
+    run_idle(e);
+    engine_get_stats(e, &st);
+    engine_free(e);
+    printf("long request: %d runs before the last, paused %llu times\n", n_seg,
+           (unsigned long long)st.requests_paused);
+    assert_true(n_seg >= 2);   /* it was paused repeatedly */
+    assert_int_equal(short_seg, 0);
+    assert_int_equal(r->n_tok[0], 100);
+    free(r);
+}
+
+
+/* sched_max_tokens: a benchmark forcing lengths through max_tokens hides them from the policies.
+ * Three requests without predictions wait together (one slot): spf falls back on max_tokens, so
+ * it runs them shortest first when it may see max_tokens, and in arrival order when all show
+ * the same nominal cap. */
+static void test_sched_max_tokens_hides_length(void **state) {
+    (void)state;
+    const int len[3] = {30, 5, 20};
+    for (int masked = 0; masked <= 1; masked++) {
+        rec *r = calloc(1, sizeof *r);
+        assert_non_null(r);
+        engine *e = make_engine("spf", NULL, KV_LAYOUT_PAGED, 4096, 1);
+        for (int i = 0; i < 3; i++) {
+            engine_request q = request(r, (uint64_t)i, 8, len[i]);
+            q.predicted_tokens = 0;
+            q.true_tokens = 0;
+            if (masked) q.sched_max_tokens = 64;
+            submit(e, &q);
+        }
+        run_idle(e);
+        engine_free(e);
+        assert_int_equal(r->n_fin, 3);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(r->n_tok[i], len[i]);
+        if (masked) {
+            assert_int_equal(r->fin_order[0], 0);
+            assert_int_equal(r->fin_order[1], 1);
+            assert_int_equal(r->fin_order[2], 2);
+        } else {
+            assert_int_equal(r->fin_order[0], 1);
+            assert_int_equal(r->fin_order[1], 2);
+            assert_int_equal(r->fin_order[2], 0);
+        }
+        free(r);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_short_preempts_long_paged),
+        cmocka_unit_test(test_short_preempts_long_dense),
+        cmocka_unit_test(test_aging_bound_with_preemption),
+        cmocka_unit_test(test_no_thrash),
+        cmocka_unit_test(test_sched_max_tokens_hides_length),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
