@@ -19,64 +19,8 @@
 
 #include "kernels/kn_internal.h"
 
-#define GRP 16 /* blocks per scale group */
 #define RL 16  /* weight rows per row-lane tile (one lane each) */
 #define RNX 4  /* X rows per row-lane tile pass */
-/* Software prefetch distance per row, ahead of the tile's read position. The 16 rows of a
- * tile are 16 streams; the hardware prefetchers do not keep up with that many (and stop at
- * every 4 KiB page), so each row is prefetched this far ahead; past a row's end the same row
- * of the next tile (16 rows on) is fetched. */
-#define QPF_ROW 1024
-
-/* Loads `bytes` (<= 128) bytes from p as 64 words (the rest zero, nothing read past p+bytes)
- * and picks the words idx selects: the fp16 scale fields of consecutive blocks. */
-static inline __attribute__((always_inline)) __m512i pick_words(const uint8_t *p, int bytes,
-                                                                __m512i idx) {
-    int words = bytes / 2;
-    __mmask32 ma = words >= 32 ? 0xffffffffu : (words > 0 ? (1u << words) - 1 : 0);
-    __mmask32 mb = words >= 64 ? 0xffffffffu : (words > 32 ? (1u << (words - 32)) - 1 : 0);
-    __m512i a = _mm512_maskz_loadu_epi16(ma, p), b = _mm512_maskz_loadu_epi16(mb, p + 64);
-    return _mm512_permutex2var_epi16(a, idx, b);
-}
-
-/* fp16 scales of the ng (<= 16) blocks at base as 16 floats, zero past ng. Two or four
- * 128-byte windows and word permutes instead of a gather (slow on AMD, and it stalls the
- * streaming loads behind it) or 16 scalar loads. */
-static inline __attribute__((always_inline)) __m512 load_scales(weft_dtype t, const uint8_t *base,
-                                                                int ng) {
-    __m128i lo, hi;
-    if (t == WEFT_Q4_0) { /* 18-byte blocks: the scales of 8 blocks are words 0, 9, ..., 63 */
-        static const uint16_t k_idx[32] = {0, 9, 18, 27, 36, 45, 54, 63};
-        const __m512i idx = _mm512_loadu_si512(k_idx);
-        int bytes = ng * 18;
-        lo = _mm512_castsi512_si128(pick_words(base, bytes < 128 ? bytes : 128, idx));
-        hi = bytes > 144 ? _mm512_castsi512_si128(
-                               pick_words(base + 144, bytes - 144 < 128 ? bytes - 144 : 128, idx))
-                         : _mm_setzero_si128();
-        lo = _mm_maskz_mov_epi16(ng >= 8 ? 0xff : (__mmask8)((1u << ng) - 1), lo);
-        hi = _mm_maskz_mov_epi16(ng >= 16 ? 0xff
-                                 : ng > 8 ? (__mmask8)((1u << (ng - 8)) - 1)
-                                          : 0,
-                                 hi);
-    } else { /* 34-byte blocks: the scales of 4 blocks are words 0, 17, 34, 51 */
-        static const uint16_t k_idx[32] = {0, 17, 34, 51};
-        const __m512i idx = _mm512_loadu_si512(k_idx);
-        __m128i q[4];
-        for (int c = 0; c < 4; c++) {
-            int bytes = (ng - 4 * c) * 34;
-            q[c] = bytes > 0 ? _mm512_castsi512_si128(
-                                   pick_words(base + 136 * c, bytes < 128 ? bytes : 128, idx))
-                             : _mm_setzero_si128();
-        }
-        lo = _mm_unpacklo_epi64(q[0], q[1]);
-        hi = _mm_unpacklo_epi64(q[2], q[3]);
-        __mmask16 m = (__mmask16)((1u << ng) - 1);
-        lo = _mm_maskz_mov_epi16((__mmask8)m, lo);
-        hi = _mm_maskz_mov_epi16((__mmask8)(m >> 8), hi);
-    }
-    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
-}
-
 
 /* 64 bytes of unsigned weights for blocks b, b+1 of one row (has_b1 false: b is the row's
  * last block; the upper half is then don't-care). Q8_0: [b | b+1] in natural order; Q4_0:
@@ -108,47 +52,32 @@ static inline __attribute__((always_inline)) __m512i load_act_pair(weft_dtype t,
     return _mm512_shuffle_i64x2(v, v, 0xd8); /* 128-bit lanes 0, 2, 1, 3 */
 }
 
-/* Row-lane reduction, step 1: the dpbusd results of 4 rows (each 16 dwords: 8 partial sums
- * per block of the pair) → one register whose 128-bit lane k holds, for the 4 rows, the sum
- * of lane k's 4 dwords. */
+/* Row-lane reduction. A merge of two registers halves the partial sums per output: lanes in
+ * mask m come from b's pair sums, the others from a's, with one shuffle (swap) and blends
+ * (ALU ports, not the shuffle port): out = blend(a, b) + swap(blend(b, a)). */
+#define MERGE(a, b, m, swap)                                                                      \
+    _mm512_add_epi32(_mm512_mask_blend_epi32((m), (a), (b)),                                      \
+                     swap(_mm512_mask_blend_epi32((m), (b), (a))))
+#define SWAP32(v) _mm512_shuffle_epi32((v), _MM_PERM_CDAB)
+#define SWAP64(v) _mm512_shuffle_epi32((v), _MM_PERM_BADC)
+#define SWAP128(v) _mm512_shuffle_i64x2((v), (v), 0xb1) /* 128-bit lanes 1 0 3 2 */
+#define SWAP256(v) _mm512_shuffle_i64x2((v), (v), 0x4e) /* 128-bit lanes 2 3 0 1 */
+
+/* Step 1: the dpbusd results of 4 rows (each 16 dwords: 8 partial sums per block of the pair)
+ * → one register whose 128-bit lane k holds, in dword j, row j's sum of lane k's 4 dwords. */
 static inline __attribute__((always_inline)) __m512i reduce4(__m512i d0, __m512i d1, __m512i d2,
                                                              __m512i d3) {
-    __m512i e01 = _mm512_add_epi32(_mm512_unpacklo_epi32(d0, d1), _mm512_unpackhi_epi32(d0, d1));
-    __m512i e23 = _mm512_add_epi32(_mm512_unpacklo_epi32(d2, d3), _mm512_unpackhi_epi32(d2, d3));
-    return _mm512_add_epi32(_mm512_unpacklo_epi64(e01, e23), _mm512_unpackhi_epi64(e01, e23));
+    __m512i e01 = MERGE(d0, d1, 0xaaaa, SWAP32); /* dword 2j: d0, 2j+1: d1 (pair sums) */
+    __m512i e23 = MERGE(d2, d3, 0xaaaa, SWAP32);
+    return MERGE(e01, e23, 0xcccc, SWAP64);
 }
 
-/* Step 2: two reduce4 results (rows 0-3, 4-7 of 8) → [b rows 0-3 | b+1 0-3 | b 4-7 | b+1 4-7].
- * Block b is 128-bit lanes 0+1 for Q8_0 and 0+2 for Q4_0 (see load_pair). */
+/* Step 2: two reduce4 results (rows 0-3, 4-7) → 128-bit lanes [b 0-3 | b 4-7 | b+1 0-3 |
+ * b+1 4-7] for Q8_0 (block b is lanes 0+1, see load_pair), [b 0-3 | b+1 0-3 | b 4-7 |
+ * b+1 4-7] for Q4_0 (block b is lanes 0+2). */
 static inline __attribute__((always_inline)) __m512i reduce8(weft_dtype t, __m512i f0, __m512i f1) {
-    if (t == WEFT_Q8_0)
-        return _mm512_add_epi32(_mm512_shuffle_i32x4(f0, f1, 0x88), _mm512_shuffle_i32x4(f0, f1, 0xdd));
-    return _mm512_add_epi32(_mm512_shuffle_i32x4(f0, f1, 0x44), _mm512_shuffle_i32x4(f0, f1, 0xee));
-}
-
-/* 16×16 float transpose in registers. */
-static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4)
-        for (int k = 0; k < 2; k++) {
-            __m512d a = _mm512_castps_pd(t[i + k]), c = _mm512_castps_pd(t[i + k + 2]);
-            r[i + 2 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-            r[i + 2 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        }
-    /* r[4j + c], 128-bit lane L: column 4L + c of rows 4j..4j+3. */
-    for (int i = 0; i < 16; i += 8)
-        for (int k = 0; k < 4; k++) {
-            t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
-            t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xdd);
-        }
-    for (int k = 0; k < 8; k++) {
-        r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
-        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
-    }
+    if (t == WEFT_Q8_0) return MERGE(f0, f1, 0xf0f0, SWAP128);
+    return MERGE(f0, f1, 0xff00, SWAP256);
 }
 
 /* Y[x][i] for x < nx, i < nr (<= 16 rows from w, lanes = rows) over all blocks. */
@@ -158,71 +87,74 @@ static inline __attribute__((always_inline)) void rtile(weft_dtype t, int nx, co
     const int nb = A->nb;
     const size_t bsz = t == WEFT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
     const int off = t == WEFT_Q8_0 ? 128 : 8;
+    /* reduce8's arrangement → [block b, rows 0-15] and [block b+1, rows 0-15] */
+    const int sel0 = t == WEFT_Q8_0 ? 0x44 : 0x88, sel1 = t == WEFT_Q8_0 ? 0xee : 0xdd;
     const uint8_t *rp[RL];
-    for (int i = 0; i < RL; i++)
-        rp[i] = w + (size_t)(i < nr ? i : nr - 1) * row_bytes;
-    float sc[GRP][RL] __attribute__((aligned(64))); /* [block in group][row] */
+    int32_t ridx[RL] __attribute__((aligned(64)));
+    for (int i = 0; i < RL; i++) {
+        ridx[i] = (int32_t)((size_t)(i < nr ? i : nr - 1) * row_bytes);
+        rp[i] = w + ridx[i];
+    }
+    const __m512i gidx = _mm512_load_si512(ridx);
     __m512 acc[RNX];
     for (int x = 0; x < nx; x++)
         acc[x] = _mm512_setzero_ps();
 
-    for (int g = 0; g < nb; g += GRP) {
-        int ng = nb - g < GRP ? nb - g : GRP;
-        {
-            __m512 s[RL];
-            for (int i = 0; i < RL; i++)
-                s[i] = load_scales(t, rp[i] + (size_t)g * bsz, ng);
-            transpose16(s);
-            for (int k = 0; k < GRP; k++)
-                _mm512_store_ps(sc[k], s[k]);
+    for (int b = 0; b < nb; b += 2) {
+        const bool has_b1 = b + 1 < nb;
+        if (pf) {
+            /* The next tile's 16 rows (one contiguous region) into L2, linearly, at the pace
+             * this tile is consumed. */
+            const char *nt = (const char *)w + (size_t)RL * row_bytes;
+            size_t lo = (size_t)b * RL * bsz, hi = (size_t)(b + 2) * RL * bsz;
+            if (b + 2 >= nb) hi = (size_t)RL * row_bytes;
+            for (size_t k = lo & ~(size_t)63; k < hi; k += 64)
+                _mm_prefetch(nt + k, _MM_HINT_T1);
         }
-        for (int p = 0; p < ng; p += 2) {
-            const int b = g + p;
-            const bool has_b1 = p + 1 < ng;
-            if (pf) {
-                size_t pos = (size_t)b * bsz + QPF_ROW;
-                size_t wrap = pos >= row_bytes ? (size_t)(RL - 1) * row_bytes : 0;
-                for (int i = 0; i < RL; i++)
-                    _mm_prefetch((const char *)(rp[i] + pos + wrap), _MM_HINT_T0);
-            }
-            __m512i av[RNX], h[RNX];
-            for (int x = 0; x < nx; x++) h[x] = _mm512_setzero_si512();
-            for (int x = 0; x < nx; x++)
-                av[x] = load_act_pair(t, A->qs + (size_t)(x0 + x) * A->qstride + (size_t)b * WEFT_QK,
-                                      has_b1);
-            for (int half = 0; half < 2; half++) {
-                __m512i f[2][RNX];
-                for (int q = 0; q < 2; q++) {
-                    const int i0 = half * 8 + q * 4;
-                    __m512i wq[4];
-                    for (int k = 0; k < 4; k++)
-                        wq[k] = load_pair(t, rp[i0 + k], b, has_b1);
-                    for (int x = 0; x < nx; x++) {
-                        __m512i d[4];
-                        for (int k = 0; k < 4; k++)
-                            d[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], av[x]);
-                        f[q][x] = reduce4(d[0], d[1], d[2], d[3]);
-                    }
-                }
+        /* The 16 rows' fp16 scales of blocks b, b+1: one gather each (the dword at the block
+         * start; its low half is d). */
+        __m512 dw0 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(
+            _mm512_i32gather_epi32(gidx, (const void *)(w + (size_t)b * bsz), 1)));
+        __m512 dw1 = has_b1 ? _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(
+                                  gidx, (const void *)(w + (size_t)(b + 1) * bsz), 1)))
+                            : _mm512_setzero_ps();
+        __m512i av[RNX], h[RNX];
+        for (int x = 0; x < nx; x++) h[x] = _mm512_setzero_si512();
+        for (int x = 0; x < nx; x++)
+            av[x] = load_act_pair(t, A->qs + (size_t)(x0 + x) * A->qstride + (size_t)b * WEFT_QK,
+                                  has_b1);
+        for (int half = 0; half < 2; half++) {
+            __m512i f[2][RNX];
+            for (int q = 0; q < 2; q++) {
+                const int i0 = half * 8 + q * 4;
+                __m512i wq[4];
+                for (int k = 0; k < 4; k++)
+                    wq[k] = load_pair(t, rp[i0 + k], b, has_b1);
                 for (int x = 0; x < nx; x++) {
-                    __m512i r8 = reduce8(t, f[0][x], f[1][x]);
-                    if (half == 0)
-                        h[x] = r8;
-                    else {
-                        /* [b rows 0-15] and [b+1 rows 0-15], then the exact signed dots. */
-                        __m512i s0 = _mm512_shuffle_i32x4(h[x], r8, 0x88);
-                        __m512i s1 = _mm512_shuffle_i32x4(h[x], r8, 0xdd);
-                        size_t k = (size_t)(x0 + x) * nb + b;
-                        s0 = _mm512_sub_epi32(s0, _mm512_set1_epi32(off * A->asum[k]));
-                        __m512 sc0 = _mm512_mul_ps(_mm512_load_ps(sc[p]), _mm512_set1_ps(A->d[k]));
-                        acc[x] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), sc0, acc[x]);
-                        if (has_b1) {
-                            s1 = _mm512_sub_epi32(s1, _mm512_set1_epi32(off * A->asum[k + 1]));
-                            __m512 sc1 =
-                                _mm512_mul_ps(_mm512_load_ps(sc[p + 1]), _mm512_set1_ps(A->d[k + 1]));
-                            acc[x] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), sc1, acc[x]);
-                        }
-                    }
+                    __m512i d[4];
+                    for (int k = 0; k < 4; k++)
+                        d[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], av[x]);
+                    f[q][x] = reduce4(d[0], d[1], d[2], d[3]);
+                }
+            }
+            for (int x = 0; x < nx; x++) {
+                __m512i r8 = reduce8(t, f[0][x], f[1][x]);
+                if (half == 0) {
+                    h[x] = r8;
+                    continue;
+                }
+                /* [b rows 0-15] and [b+1 rows 0-15], then the exact signed dots. */
+                __m512i s0 = _mm512_shuffle_i64x2(h[x], r8, sel0);
+                __m512i s1 = _mm512_shuffle_i64x2(h[x], r8, sel1);
+                size_t k = (size_t)(x0 + x) * nb + b;
+                s0 = _mm512_sub_epi32(s0, _mm512_set1_epi32(off * A->asum[k]));
+                acc[x] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0),
+                                         _mm512_mul_ps(dw0, _mm512_set1_ps(A->d[k])), acc[x]);
+                if (has_b1) {
+                    s1 = _mm512_sub_epi32(s1, _mm512_set1_epi32(off * A->asum[k + 1]));
+                    acc[x] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1),
+                                             _mm512_mul_ps(dw1, _mm512_set1_ps(A->d[k + 1])),
+                                             acc[x]);
                 }
             }
         }
