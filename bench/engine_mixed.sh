@@ -72,7 +72,7 @@ $(load_line)"; else machine=$(grep -A1 -m1 '^machine:' "$md" || echo "machine: u
     echo "Highest throughput (output tok/s) each mode sustains with e2e p99 under a bound, interpolated linearly"
     echo "between measured rates (\"< lowest\" = even the lowest rate misses the bound; \">=\" = still within it at the"
     echo "highest rate measured, so the ratio is a lower bound). Bounds = $bound_factors x the lowest p99 measured"
-    echo "($floor s, the floor set by the longest answers' own decode time); p99 of $n requests is about the worst one."
+    echo "($(printf %.2f "$floor") s, the floor set by the longest answers' own decode time); p99 of $n requests is about the worst one."
     echo
     printf "| p99 bound s |"; for m in fused dynamic static; do printf " %s tok/s |" $m; done; echo " fused / dynamic | fused / static |"
     echo "|---|---|---|---|---|---|"
