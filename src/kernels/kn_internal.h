@@ -81,7 +81,7 @@ typedef struct kn_qact {
     int cols, nb;
     size_t qstride;
     /* The VNNI kernel's packed batched path runs for n >= packed_min_n, the row-lane tile
-     * kernel below that (see kn_q_batched_min_n). */
+     * kernel below that (matmul.c: KN_Q_BATCHED_MIN_N, WEFT_Q_BATCHED_MIN_N). */
     int packed_min_n;
 } kn_qact;
 

@@ -87,8 +87,6 @@ static inline __attribute__((always_inline)) void rtile(weft_dtype t, int nx, co
     const int nb = A->nb;
     const size_t bsz = t == WEFT_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
     const int off = t == WEFT_Q8_0 ? 128 : 8;
-    /* reduce8's arrangement → [block b, rows 0-15] and [block b+1, rows 0-15] */
-    const int sel0 = t == WEFT_Q8_0 ? 0x44 : 0x88, sel1 = t == WEFT_Q8_0 ? 0xee : 0xdd;
     const uint8_t *rp[RL];
     int32_t ridx[RL] __attribute__((aligned(64)));
     for (int i = 0; i < RL; i++) {
@@ -144,8 +142,14 @@ static inline __attribute__((always_inline)) void rtile(weft_dtype t, int nx, co
                     continue;
                 }
                 /* [b rows 0-15] and [b+1 rows 0-15], then the exact signed dots. */
-                __m512i s0 = _mm512_shuffle_i64x2(h[x], r8, sel0);
-                __m512i s1 = _mm512_shuffle_i64x2(h[x], r8, sel1);
+                __m512i s0, s1; /* from reduce8's arrangement (immediates must be literals) */
+                if (t == WEFT_Q8_0) {
+                    s0 = _mm512_shuffle_i64x2(h[x], r8, 0x44);
+                    s1 = _mm512_shuffle_i64x2(h[x], r8, 0xee);
+                } else {
+                    s0 = _mm512_shuffle_i64x2(h[x], r8, 0x88);
+                    s1 = _mm512_shuffle_i64x2(h[x], r8, 0xdd);
+                }
                 size_t k = (size_t)(x0 + x) * nb + b;
                 s0 = _mm512_sub_epi32(s0, _mm512_set1_epi32(off * A->asum[k]));
                 acc[x] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0),
