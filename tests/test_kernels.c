@@ -8,7 +8,9 @@
  * Q8_0/Q4_0 matmuls quantize each 32-element block of X to int8 with d = max|x|/127 and
  * round-to-nearest, so each x_j is off by at most d/2 = max|x_b|/254, giving the rigorous
  * bound |y - ref| <= Σ_b (max|x_b|/254) · Σ_{j in b} |w_j|, plus the float slack above. The
- * SIMD quantized paths must also agree with the scalar path (same integer sums) to 1e-5. */
+ * AVX-512 VNNI quantized kernels must equal the scalar kernel bit for bit (one summation order,
+ * kn_internal.h); the AVX2 one has its own order and agrees to 1e-5. Every quantized kernel
+ * must give a row the same bits whatever the batch around it (test_matmul_quant_batch_invariant). */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kernels/kn_internal.h"
 #include "support/testutil.h"
 #include "weft/kernels.h"
 
@@ -332,7 +335,14 @@ static void run_matmul_case_n(tp_pool *pool, weft_dtype t, int rows, int cols, s
             if (w > 1.0)
                 fail_msg("%s %s %dx%d n=%d: error %.3g x bound", type_name(t), kn_isa_name(isa),
                          rows, cols, n, w);
-            if (t == WEFT_Q8_0 || t == WEFT_Q4_0) {
+            if ((t == WEFT_Q8_0 || t == WEFT_Q4_0) && isa == KN_ISA_AVX512 &&
+                kn_cpu_has_avx512_vnni()) {
+                /* The canonical summation order: bit-equal to the scalar kernel. */
+                for (size_t i = 0; i < (size_t)n * rows; i++)
+                    if (memcmp(&Y[i], &Yref[i], sizeof(float)) != 0)
+                        fail_msg("%s vnni %dx%d n=%d: y[%zu][%zu]=%.9g, scalar %.9g", type_name(t),
+                                 rows, cols, n, i / (size_t)rows, i % (size_t)rows, Y[i], Yref[i]);
+            } else if (t == WEFT_Q8_0 || t == WEFT_Q4_0) {
                 /* Same integer sums as the scalar path: only float rounding differs. */
                 for (int x = 0; x < n; x++)
                     for (int r = 0; r < rows; r++) {
@@ -393,11 +403,11 @@ static void test_matmul_all(void **state) {
     tp_free(pool);
 }
 
-/* The VNNI kernel's batched path (n >= 12, with WEFT_Q_BATCHED_MIN_N set): weights packed per call in chunks of 32 blocks of
- * 16 rows, micro-tiles of 2 row groups x up to 4 X rows. Every n from 1 to 67 (all X-tile
- * tails, both sides of the n threshold), an odd block count over two K chunks (pair-
- * interleaved activations end in a half pair), and 3 threads on 100 rows: shares of 48
- * (a lone 16-row group after a 32-row tile), 32 and 20 (16 packed + 4 on the tile path). */
+/* The VNNI kernel's packed path forced for every n (WEFT_Q_BATCHED_MIN_N=1): weights packed per
+ * call in chunks of 32 blocks of 16 rows, micro-tiles of 2 row groups x up to 4 X rows. Every n
+ * from 1 to 67 (all X-tile tails), an odd block count over two K chunks (the last block pair
+ * is a half pair), and 3 threads on 100 rows: shares of 48 (a lone 16-row group after a
+ * 32-row tile), 32 and 20 (16 packed + 4 on the row-lane tile). */
 static void test_matmul_quant_batched(void **state) {
     (void)state;
     tp_pool *pool = tp_new(3);
@@ -413,6 +423,63 @@ static void test_matmul_quant_batched(void **state) {
     run_matmul_case_n(pool, WEFT_Q4_0, 35, 2048, 0, few, 4); /* K chunks 32 + 32 */
     run_matmul_case_n(NULL, WEFT_Q8_0, 64, 96, 34, few, 4);  /* caller thread only */
     assert_int_equal(unsetenv("WEFT_Q_BATCHED_MIN_N"), 0);
+    tp_free(pool);
+}
+
+/* Batch invariance: row x of a batched product has exactly the bits of the same X row run
+ * alone (n = 1), for every n in 1..67, on ragged shapes (rows not a multiple of 16, an odd
+ * block count, 3 threads), for each ISA, with the packed-path threshold at its default,
+ * forced on for every n, and off. This is what lets a sequence's logits not depend on the
+ * other sequences in its engine batch. */
+static void check_batch_invariant(tp_pool *pool, weft_dtype t, int rows, int cols) {
+    enum { NMAX = 67 };
+    t_matrix tm = t_make(t, rows, cols, 0);
+    float *X = malloc((size_t)NMAX * cols * sizeof(float));
+    float *Y = malloc((size_t)NMAX * rows * sizeof(float));
+    float *Y1 = malloc((size_t)NMAX * rows * sizeof(float));
+    size_t sb = kn_matmul_scratch_bytes(&tm.m, NMAX);
+    void *scratch = malloc(sb);
+    assert_true(X && Y && Y1 && scratch);
+    for (int i = 0; i < NMAX * cols; i++)
+        X[i] = frand() * (i % 7 == 0 ? 8.0f : 1.0f);
+    static const char *const k_env[] = {NULL, "1", "off"};
+    for (kn_isa isa = KN_ISA_SCALAR; isa <= KN_ISA_AVX512; isa++) {
+        if (!isa_available(isa)) continue;
+        kn_isa_set(isa);
+        for (size_t e = 0; e < (isa == KN_ISA_AVX512 ? 3u : 1u); e++) {
+            if (k_env[e])
+                assert_int_equal(setenv("WEFT_Q_BATCHED_MIN_N", k_env[e], 1), 0);
+            else
+                assert_int_equal(unsetenv("WEFT_Q_BATCHED_MIN_N"), 0);
+            for (int x = 0; x < NMAX; x++)
+                kn_matmul(pool, &tm.m, X + (size_t)x * cols, 1, Y1 + (size_t)x * rows, scratch);
+            for (int n = 2; n <= NMAX; n++) {
+                kn_matmul(pool, &tm.m, X, n, Y, scratch);
+                for (size_t i = 0; i < (size_t)n * rows; i++)
+                    if (memcmp(&Y[i], &Y1[i], sizeof(float)) != 0)
+                        fail_msg("%s %s env=%s %dx%d n=%d: y[%zu][%zu]=%.9g, alone %.9g",
+                                 type_name(t), kn_isa_name(isa), k_env[e] ? k_env[e] : "unset",
+                                 rows, cols, n, i / (size_t)rows, i % (size_t)rows, Y[i], Y1[i]);
+            }
+        }
+    }
+    assert_int_equal(unsetenv("WEFT_Q_BATCHED_MIN_N"), 0);
+    kn_isa_set(kn_isa_detected());
+    free(scratch);
+    free(X);
+    free(Y);
+    free(Y1);
+    t_free(&tm);
+}
+
+static void test_matmul_quant_batch_invariant(void **state) {
+    (void)state;
+    tp_pool *pool = tp_new(3);
+    assert_non_null(pool);
+    check_batch_invariant(pool, WEFT_Q8_0, 100, 32 * 45);
+    check_batch_invariant(pool, WEFT_Q4_0, 100, 32 * 45);
+    check_batch_invariant(pool, WEFT_Q8_0, 37, 32 * 3);
+    check_batch_invariant(pool, WEFT_Q4_0, 19, 32 * 4);
     tp_free(pool);
 }
 
@@ -568,6 +635,7 @@ int main(void) {
         cmocka_unit_test(test_isa_set),         cmocka_unit_test(test_threadpool),
         cmocka_unit_test(test_matmul_all),      cmocka_unit_test(test_matmul_no_pool),
         cmocka_unit_test(test_matmul_quant_batched),
+        cmocka_unit_test(test_matmul_quant_batch_invariant),
         cmocka_unit_test(test_matrix_row),      cmocka_unit_test(test_ops),
         cmocka_unit_test(test_bandwidth_probe),
     };

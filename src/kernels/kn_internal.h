@@ -59,26 +59,35 @@ static inline uint16_t kn_load_u16(const void *p) {
 /* ---- quantized activations ----
  * For Q8_0/Q4_0 weights each X row is quantized once per kn_matmul call to blocks of 32 int8
  * with a float scale: x ≈ d[b] * qs[32b + j], d = max|x|/127, q = round-to-nearest-even(x/d).
- * dsum[b] = d[b] * Σ_j qs[32b + j] lets the integer kernels work on unsigned weights
- * (w + 128 for Q8_0, the raw nibble for Q4_0) and subtract the offset afterwards.
- * Row x of the activations starts at qs + x*qstride, d + x*nb, dsum + x*nb; qstride is cols
- * rounded up to 64. The scalar and AVX2 kernels take qs in natural element order, the AVX-512
- * VNNI kernel in a pair-interleaved order (see kn_quantize_act_row_avx512). */
+ * asum[b] = Σ_j qs[32b + j] lets the VNNI kernels work on unsigned weights (w + 128 for Q8_0,
+ * the raw nibble for Q4_0) and remove the offset in integer arithmetic; dsum[b] = d[b]·asum[b]
+ * does the same in float for the AVX2 kernel.
+ * Row x of the activations starts at qs + x*qstride, d/dsum/asum + x*nb; qstride is cols
+ * rounded up to 64. qs is in natural element order for every kernel.
+ *
+ * Summation order (batch invariance). The scalar and AVX-512 VNNI kernels compute every
+ * output the same way, bit for bit:
+ *     acc = +0.0f; for b = 0 .. nb-1: acc = fmaf((float)s_b, dw_b * da_b, acc)
+ * with s_b the exact signed int32 dot of block b (|s_b| <= 32·128·127 < 2^24, so the
+ * conversion is exact) and dw_b * da_b one float multiply. So an output depends only on its
+ * weight row and its X row, never on n, the kernel path or the thread split: a sequence's
+ * logits are the same whichever other sequences share its batch. (The AVX2 kernel keeps its
+ * own order; it is batch-invariant too, but not bit-equal to the scalar one.) */
 typedef struct kn_qact {
     const int8_t *qs;
     const float *d;
     const float *dsum;
+    const int32_t *asum;
     int cols, nb;
     size_t qstride;
-    /* The VNNI kernel's packed batched path runs for n >= packed_min_n (INT_MAX: never). It
-     * sums a row's blocks in a different float order than the tile kernel that n = 1 uses,
-     * so with it on a sequence's logits depend (within Q8 quantization noise) on its batch;
-     * off by default, WEFT_Q_BATCHED_MIN_N turns it on (see docs/kernels.md). */
+    /* The VNNI kernel's packed batched path runs for n >= packed_min_n, the row-lane tile
+     * kernel below that (matmul.c: KN_Q_BATCHED_MIN_N, WEFT_Q_BATCHED_MIN_N). */
     int packed_min_n;
 } kn_qact;
 
-/* Quantizes one row of `cols` floats (a multiple of 32) in natural element order. */
-void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *dsum);
+/* Quantizes one row of `cols` floats (a multiple of 32). */
+void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *dsum,
+                         int32_t *asum);
 
 /* A kernel computes Y[x][r] for all x < n and r in [r0, r1). Y has W->rows columns. */
 typedef void (*kn_mm_float_fn)(const kn_matrix *W, const float *X, int n, float *Y, int r0, int r1);
@@ -96,7 +105,8 @@ void kn_mm_quant_avx2(const kn_matrix *W, const kn_qact *A, int n, float *Y, int
 /* AVX-512 kernels (matmul_avx512.c; the quantized one, qmatmul_avx512vnni.c, needs VNNI). */
 void kn_mm_float_avx512(const kn_matrix *W, const float *X, int n, float *Y, int r0, int r1);
 void kn_mm_quant_avx512(const kn_matrix *W, const kn_qact *A, int n, float *Y, int r0, int r1);
-void kn_quantize_act_row_avx512(const float *x, int cols, int8_t *qs, float *d, float *dsum);
+void kn_quantize_act_row_avx512(const float *x, int cols, int8_t *qs, float *d, float *dsum,
+                                int32_t *asum);
 
 /* ---- vector primitives per ISA (ops_avx2.c, ops_avx512.c) ---- */
 float kn_dot_f32_avx2(const float *a, const float *b, int n);

@@ -27,7 +27,8 @@
 
 /* ---- activation quantization ---- */
 
-void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *dsum) {
+void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *dsum,
+                         int32_t *asum) {
     for (int b = 0; b < cols / WEFT_QK; b++) {
         const float *xb = x + b * WEFT_QK;
         float amax = 0.0f;
@@ -43,6 +44,7 @@ void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *
         }
         d[b] = db;
         dsum[b] = db * (float)sum;
+        asum[b] = sum;
     }
 }
 
@@ -57,7 +59,7 @@ static bool is_quant(weft_dtype t) {
 size_t kn_matmul_scratch_bytes(const kn_matrix *W, int n) {
     if (!is_quant(W->type) || n <= 0) return 0;
     size_t nb = (size_t)W->cols / WEFT_QK;
-    return 64 + (size_t)n * align64((size_t)W->cols) + 2 * (size_t)n * nb * sizeof(float);
+    return 64 + (size_t)n * align64((size_t)W->cols) + 3 * (size_t)n * nb * sizeof(float);
 }
 
 /* ---- scalar reference kernels ---- */
@@ -127,7 +129,10 @@ void kn_mm_quant_scalar(const kn_matrix *W, const kn_qact *A, int n, float *Y, i
                     dw = kn_fp16_to_f32(kn_load_u16(&blk->d));
                     s = block_dot_q4(blk, qa + b * WEFT_QK);
                 }
-                acc += dw * da[b] * (float)s;
+                /* The canonical order every batch size and the VNNI kernel share
+                 * (kn_internal.h): one float product of the scales, one fused multiply-add
+                 * of the exact block sum, blocks in order. */
+                acc = fmaf((float)s, dw * da[b], acc);
             }
             Y[(size_t)x * W->rows + r] = acc;
         }
@@ -148,7 +153,8 @@ typedef struct {
     kn_mm_quant_fn qfn;
     int8_t *qs; /* activation quantization targets (quant phase) */
     float *d, *dsum;
-    bool avx512_quant; /* VNNI layout */
+    int32_t *asum;
+    bool avx512_quant; /* AVX-512 quantizer (same values as the scalar one) */
 } mm_job;
 
 /* Contiguous share of [0, total) for thread ith, in multiples of unit. */
@@ -195,6 +201,7 @@ static void mm_one(mm_job *j, const kn_matrix *W, float *Y, int ith, int nth) {
             a.qs += (size_t)x0 * a.qstride;
             a.d += (size_t)x0 * a.nb;
             a.dsum += (size_t)x0 * a.nb;
+            a.asum += (size_t)x0 * a.nb;
             j->qfn(W, &a, nx, Y + (size_t)x0 * W->rows, r0, r1);
         }
     }
@@ -208,21 +215,26 @@ static void quant_worker(void *ctx, int ith, int nth) {
         const float *xr = j->X + (size_t)x * cols;
         int8_t *qs = j->qs + (size_t)x * align64((size_t)cols);
         float *d = j->d + (size_t)x * nb, *ds = j->dsum + (size_t)x * nb;
+        int32_t *as = j->asum + (size_t)x * nb;
         if (j->avx512_quant)
-            kn_quantize_act_row_avx512(xr, cols, qs, d, ds);
+            kn_quantize_act_row_avx512(xr, cols, qs, d, ds, as);
         else
-            kn_quantize_act_row(xr, cols, qs, d, ds);
+            kn_quantize_act_row(xr, cols, qs, d, ds, as);
     }
 }
 
-/* WEFT_Q_BATCHED_MIN_N=N turns on the VNNI kernel's packed path for n >= N (the kernel still
- * needs n >= 12); unset, empty or invalid: off, so results do not depend on the batch. */
+/* The VNNI kernel's packed batched path runs for n >= this (bench_kernels 2 Q8_0/Q4_0, see
+ * docs/kernels.md); WEFT_Q_BATCHED_MIN_N=N overrides it (N >= 1; "off" = never). Both paths
+ * sum in the same order, so the choice changes speed, never results. */
+#define KN_Q_BATCHED_MIN_N 8
+
 static int q_batched_min_n(void) {
     const char *e = getenv("WEFT_Q_BATCHED_MIN_N");
-    if (!e || !*e) return INT_MAX;
+    if (!e || !*e) return KN_Q_BATCHED_MIN_N;
+    if (strcmp(e, "off") == 0) return INT_MAX;
     char *end;
     long v = strtol(e, &end, 10);
-    return *end || v < 1 || v > INT_MAX ? INT_MAX : (int)v;
+    return *end || v < 1 || v > INT_MAX ? KN_Q_BATCHED_MIN_N : (int)v;
 }
 
 /* Runs n_w matrices of one type and column count over the same X: one activation
@@ -267,8 +279,9 @@ static void mm_run(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const flo
     job.qs = (int8_t *)base;
     job.d = (float *)(base + (size_t)n * align64((size_t)W0->cols));
     job.dsum = job.d + (size_t)n * nb;
+    job.asum = (int32_t *)(job.dsum + (size_t)n * nb);
     bool vnni = isa == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni();
-    job.avx512_quant = vnni; /* the VNNI kernel's interleaved activation layout */
+    job.avx512_quant = vnni;
     if (n == 1 || !pool)
         quant_worker(&job, 0, 1);
     else
@@ -277,6 +290,7 @@ static void mm_run(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const flo
     kn_qact act = {.qs = job.qs,
                    .d = job.d,
                    .dsum = job.dsum,
+                   .asum = job.asum,
                    .cols = W0->cols,
                    .nb = nb,
                    .qstride = align64((size_t)W0->cols),

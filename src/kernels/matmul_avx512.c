@@ -309,36 +309,27 @@ void kn_mm_float_avx512(const kn_matrix *W, const float *X, int n, float *Y, int
     }
 }
 
-/* Same values as kn_quantize_act_row (max|x| is exact, x*id is one rounding, cvtps2dq rounds
- * to nearest even like nearbyintf), but in the pair-interleaved layout of the VNNI kernel:
- * blocks 2p and 2p+1 share 64 bytes whose dword k is dword k/2 of block 2p + (k & 1); an odd
- * last block is paired with zeros. The row therefore occupies cols rounded up to 64 bytes. */
-void kn_quantize_act_row_avx512(const float *x, int cols, int8_t *qs, float *d, float *dsum) {
+/* Same values and layout as kn_quantize_act_row (max|x| is exact, x*id is one rounding,
+ * cvtps2dq rounds to nearest even like nearbyintf), 32 elements per step. */
+void kn_quantize_act_row_avx512(const float *x, int cols, int8_t *qs, float *d, float *dsum,
+                                int32_t *asum) {
     const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     int nb = cols / WEFT_QK;
-    for (int b0 = 0; b0 < nb; b0 += 2) {
-        __m256i q[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-        for (int k = 0; k < 2 && b0 + k < nb; k++) {
-            int b = b0 + k;
-            __m512 v0 = _mm512_loadu_ps(x + b * WEFT_QK);
-            __m512 v1 = _mm512_loadu_ps(x + b * WEFT_QK + 16);
-            __m512 a = _mm512_max_ps(_mm512_and_ps(v0, absmask), _mm512_and_ps(v1, absmask));
-            float amax = _mm512_reduce_max_ps(a);
-            float db = amax / 127.0f;
-            float id = db != 0.0f ? 1.0f / db : 0.0f;
-            __m512 idv = _mm512_set1_ps(id);
-            __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, idv));
-            __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, idv));
-            q[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(q0)),
-                                           _mm512_cvtepi32_epi8(q1), 1);
-            int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-            d[b] = db;
-            dsum[b] = db * (float)sum;
-        }
-        __m256i lo = _mm256_unpacklo_epi32(q[0], q[1]); /* a0 b0 a1 b1 | a4 b4 a5 b5 */
-        __m256i hi = _mm256_unpackhi_epi32(q[0], q[1]); /* a2 b2 a3 b3 | a6 b6 a7 b7 */
-        int8_t *dst = qs + (size_t)b0 * WEFT_QK;
-        _mm256_storeu_si256((__m256i *)dst, _mm256_permute2x128_si256(lo, hi, 0x20));
-        _mm256_storeu_si256((__m256i *)(dst + 32), _mm256_permute2x128_si256(lo, hi, 0x31));
+    for (int b = 0; b < nb; b++) {
+        __m512 v0 = _mm512_loadu_ps(x + b * WEFT_QK);
+        __m512 v1 = _mm512_loadu_ps(x + b * WEFT_QK + 16);
+        __m512 a = _mm512_max_ps(_mm512_and_ps(v0, absmask), _mm512_and_ps(v1, absmask));
+        float amax = _mm512_reduce_max_ps(a);
+        float db = amax / 127.0f;
+        float id = db != 0.0f ? 1.0f / db : 0.0f;
+        __m512 idv = _mm512_set1_ps(id);
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, idv));
+        __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, idv));
+        _mm_storeu_si128((__m128i *)(qs + b * WEFT_QK), _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(qs + b * WEFT_QK + 16), _mm512_cvtepi32_epi8(q1));
+        int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        d[b] = db;
+        dsum[b] = db * (float)sum;
+        asum[b] = sum;
     }
 }
