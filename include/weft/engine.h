@@ -195,6 +195,8 @@ typedef struct engine_stats {
     double waiting_pred_tokens;   /* predicted output tokens of the waiting queue (p50, else
                                    * max_tokens), for the offload policy */
     double running_left_tokens;   /* predicted output tokens the running sequences still need */
+    double decode_batch_ewma;     /* recent sequences per step (step-weighted, about the last
+                                   * 64 steps; split_batch_ewma_update), for `--split auto` */
 } engine_stats;
 void engine_get_stats(engine *e, engine_stats *s); /* thread-safe snapshot */
 
