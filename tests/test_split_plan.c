@@ -798,6 +798,41 @@ static void test_profile_json(void **state) {
     remove(path);
 }
 
+/* The measured batch: the first step sets it, idle steps leave it, a steady batch is found, and
+ * over a mix of batch sizes it settles at tokens / steps (the step-weighted mean), the value
+ * for which a + f / b per token adds up to the steps' cost tokens * a + steps * f. */
+static void test_batch_ewma(void **state) {
+    (void)state;
+    double b = split_batch_ewma_update(0, 3, 64);
+    assert_true(b == 3.0);
+    assert_true(split_batch_ewma_update(b, 0, 64) == 3.0);
+    for (int i = 0; i < 2000; i++) b = split_batch_ewma_update(b, 5, 64);
+    assert_true(fabs(b - 5) < 1e-6);
+    /* one step of 1 sequence, then three of 4: 13 tokens in 4 steps */
+    b = 0;
+    double mean = 0;
+    int n = 0;
+    for (int i = 0; i < 40000; i++) {
+        b = split_batch_ewma_update(b, i % 4 == 0 ? 1 : 4, 64);
+        if (i >= 20000) {
+            mean += b;
+            n++;
+        }
+    }
+    mean /= n;
+    assert_true(fabs(mean - 13.0 / 4) < 0.01);
+    /* the cost it predicts matches the steps': a + f / b over 13 tokens vs 13 a + 4 f */
+    const double a = 1e-4, f = 1e-3;
+    assert_true(fabs(13 * (a + f / mean) - (13 * a + 4 * f)) < 1e-3 * (13 * a + 4 * f));
+    /* a short window follows a change faster than a long one */
+    double s = 1, l = 1;
+    for (int i = 0; i < 16; i++) {
+        s = split_batch_ewma_update(s, 4, 8);
+        l = split_batch_ewma_update(l, 4, 64);
+    }
+    assert_true(s > l && s < 4 && l > 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cost_points),
@@ -812,6 +847,7 @@ int main(void) {
         cmocka_unit_test(test_choose_one),
         cmocka_unit_test(test_fixed_and_summary),
         cmocka_unit_test(test_profile_json),
+        cmocka_unit_test(test_batch_ewma),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -205,6 +205,8 @@ typedef struct engine_stats {
     uint64_t pause_resumed;       /* paused requests resumed with their cache */
     double wait_s_max;            /* finished requests: the longest total time spent waiting
                                    * (before the first admission, paused, or preempted) */
+    double decode_batch_ewma;     /* recent sequences per step (step-weighted, about the last
+                                   * 64 steps; split_batch_ewma_update), for `--split auto` */
 } engine_stats;
 void engine_get_stats(engine *e, engine_stats *s); /* thread-safe snapshot */
 

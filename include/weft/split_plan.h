@@ -200,6 +200,13 @@ int split_plan_fixed(const split_request *r, int n, const split_server *s, int p
 int split_choose_one(const split_request *r, const split_server *s, double kv_left_byte_s,
                      split_choice *out, weft_err *err);
 
+/* The server's recent decode batch (the engine's stats.decode_batch_ewma, what `--split auto`
+ * uses as split_server.batch): prev updated with a step that ran n_seqs sequences, a weight of
+ * 1 / window_steps; prev <= 0 = no step yet (returns n_seqs); n_seqs <= 0 leaves prev as is.
+ * Its mean is the step-weighted mean batch, tokens / steps, so that a + f / b per token sums to
+ * the steps' measured cost (src/split/batch_est.c). */
+double split_batch_ewma_update(double prev, int n_seqs, int window_steps);
+
 /* ---- measured costs: `weft split profile` ---- */
 
 typedef struct split_profile {

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "weft/split_plan.h"
 
 /* ---- queues ---- */
 
@@ -407,6 +408,7 @@ int engine_step(engine *e, weft_err *err) {
     /* the policies' seconds per token: a short memory, so it follows the batch size */
     double dt = t3 - t0;
     e->st.step_s_ewma = e->st.step_s_ewma > 0 ? 0.9 * e->st.step_s_ewma + 0.1 * dt : dt;
+    e->st.decode_batch_ewma = split_batch_ewma_update(e->st.decode_batch_ewma, n_seqs, 64);
     compact(e);
     publish(e);
     return n_seqs;

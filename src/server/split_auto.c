@@ -3,8 +3,8 @@
  * measured per-layer costs and link) and this server's own measured costs (`weft split profile`
  * JSON given with --split-profile) go to the planner's split_choose_one (include/weft/
  * split_plan.h), which returns the least-server-work split point meeting the SLA, with the
- * server's current load (the requests streaming in every decode step, which this one's steps
- * are shared with) in both the per-sequence cost and the latency. The client
+ * server's current load (the batch of sequences the engine's recent steps ran, which this
+ * one's steps are shared with) in both the per-sequence cost and the latency. The client
  * may not take the head (p = L is "fully local" in the cost model, which this protocol does not
  * do), and a client that states no bandwidth is taken as on a fast local link. */
 #include <stdio.h>
@@ -73,7 +73,11 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
                                   : 0;
     double overlap = left / (h->max_tokens > 0 ? h->max_tokens : 1);
     if (overlap > streaming) overlap = streaming;
-    s.batch = 1 + overlap;
+    const double batch_connect = 1 + overlap;
+    /* That count sees only the requests already there, not the ones that arrive during this
+     * one's life, so it runs low; the batch the engine's recent steps measured (step-weighted,
+     * src/split/batch_est.c) is used instead once there are steps to measure. */
+    s.batch = es.decode_batch_ewma >= 1 ? es.decode_batch_ewma : batch_connect;
     s.cost_batched = a->prof.cost_batched;
     s.batched_n = a->prof.batched_n;
     s.io_token_s = a->prof.io_token_s;
@@ -103,8 +107,8 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     /* the planner's prediction, for comparison with what the request then costs */
     fprintf(stderr,
             "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f streaming=%d split_live=%d "
-            "batch=%g predicted server_work_s=%.6f latency_s=%.4f sla_ok=%d\n",
+            "batch=%g batch_connect=%g predicted server_work_s=%.6f latency_s=%.4f sla_ok=%d\n",
             h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s, streaming,
-            split_live, s.batch, ch.server_work_s, ch.latency_s, ch.sla_ok);
+            split_live, s.batch, batch_connect, ch.server_work_s, ch.latency_s, ch.sla_ok);
     return p;
 }
