@@ -141,6 +141,22 @@ static void refuse(sconn *c, split_errcode code, const char *msg) {
     cancel_request(c);
 }
 
+/* Hands the request to the engine, marking the connection live first (events may arrive before
+ * engine_submit returns); on failure unmarks it and refuses the client. 0 or -1. */
+static int submit_live(sconn *c, const engine_request *r) {
+    split_srv *s = c->srv;
+    pthread_mutex_lock(&s->mu);
+    c->engine_live = true;
+    pthread_mutex_unlock(&s->mu);
+    weft_err err = {{0}};
+    if (engine_submit(s->eng, r, &err) == 0) return 0;
+    pthread_mutex_lock(&s->mu);
+    c->engine_live = false;
+    pthread_mutex_unlock(&s->mu);
+    refuse(c, SPLIT_E_SERVER, err.msg);
+    return -1;
+}
+
 static void close_fd(sconn *c) {
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
@@ -237,19 +253,9 @@ static void on_hello(sconn *c, const uint8_t *p, uint32_t len) {
         c->req = r;
         c->req.prompt = NULL;
     } else {
-        pthread_mutex_lock(&s->mu);
-        c->engine_live = true;
-        pthread_mutex_unlock(&s->mu);
-        weft_err err = {{0}};
-        int rc = engine_submit(s->eng, &r, &err);
+        int rc = submit_live(c, &r);
         free(zeros);
-        if (rc != 0) {
-            pthread_mutex_lock(&s->mu);
-            c->engine_live = false;
-            pthread_mutex_unlock(&s->mu);
-            refuse(c, SPLIT_E_SERVER, err.msg);
-            return;
-        }
+        if (rc != 0) return;
     }
     int32_t acc[6] = {pl, mc->n_layers, mc->dim, s->cfg.max_seq_len, c->chunk, 0};
     queue_ints(c, SPLIT_T_ACCEPT, acc, 6);
@@ -285,19 +291,9 @@ static void on_ids(sconn *c, const uint8_t *p, uint32_t len) {
     }
     engine_request r = c->req;
     r.prompt = ids;
-    pthread_mutex_lock(&s->mu);
-    c->engine_live = true;
-    pthread_mutex_unlock(&s->mu);
-    weft_err err = {{0}};
-    int rc = engine_submit(s->eng, &r, &err);
+    int rc = submit_live(c, &r);
     free(ids);
-    if (rc != 0) {
-        pthread_mutex_lock(&s->mu);
-        c->engine_live = false;
-        pthread_mutex_unlock(&s->mu);
-        refuse(c, SPLIT_E_SERVER, err.msg);
-        return;
-    }
+    if (rc != 0) return;
     c->fed = n;
     c->expect = false; /* tokens stream down; nothing more comes up */
 }
