@@ -15,6 +15,7 @@
 
 #include "weft/forward.h"
 #include "weft/split_plan.h"
+#include "workload/report.h"
 
 static double now_s(void) {
     struct timespec t;
@@ -110,23 +111,6 @@ out:
     return rc;
 }
 
-static void cpu_name(char *buf, size_t size) {
-    char cpu[128] = "unknown CPU";
-    FILE *ci = fopen("/proc/cpuinfo", "r");
-    if (ci) {
-        char line[256];
-        while (fgets(line, sizeof line, ci))
-            if (!strncmp(line, "model name", 10)) {
-                char *p = strchr(line, ':');
-                if (p) snprintf(cpu, sizeof cpu, "%s", p + 2);
-                cpu[strcspn(cpu, "\n")] = 0;
-                break;
-            }
-        fclose(ci);
-    }
-    snprintf(buf, size, "%s", cpu);
-}
-
 int split_profile_measure(const weft_model *m, int threads, int prompt_tokens, int decode_batch,
                           int reps, split_profile *out, weft_err *err) {
     const int L = m->cfg.n_layers;
@@ -163,7 +147,7 @@ int split_profile_measure(const weft_model *m, int threads, int prompt_tokens, i
         c->head_prefill_s = fmax(0, pre_lo - k_lo * sp);
         c->head_decode_s = fmax(0, dec_lo - k_lo * sd);
     }
-    cpu_name(out->device, sizeof out->device);
+    report_cpu_name(out->device, sizeof out->device);
     out->n_layers = L;
     out->dim = m->cfg.dim;
     out->kv_dim = m->cfg.n_kv_heads * m->cfg.head_dim;

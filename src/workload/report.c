@@ -201,7 +201,7 @@ int report_json(const char *path, const report_meta *meta, const report_run *run
     return rc;
 }
 
-const char *report_machine(char *buf, size_t size) {
+const char *report_cpu_name(char *buf, size_t size) {
     char cpu[128] = "unknown CPU";
     FILE *ci = fopen("/proc/cpuinfo", "r");
     if (ci) {
@@ -215,6 +215,13 @@ const char *report_machine(char *buf, size_t size) {
             }
         fclose(ci);
     }
+    snprintf(buf, size, "%s", cpu);
+    return buf;
+}
+
+const char *report_machine(char *buf, size_t size) {
+    char cpu[128];
+    report_cpu_name(cpu, sizeof cpu);
     snprintf(buf, size, "%s, %ld cores online", cpu, sysconf(_SC_NPROCESSORS_ONLN));
     return buf;
 }

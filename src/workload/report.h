@@ -54,6 +54,8 @@ int report_json(const char *path, const report_meta *meta, const report_run *run
                 weft_err *err);
 /* "<cpu model>, N cores online" for the meta line; buf is filled and returned. */
 const char *report_machine(char *buf, size_t size);
+/* The CPU model name from /proc/cpuinfo ("unknown CPU" when absent); buf filled and returned. */
+const char *report_cpu_name(char *buf, size_t size);
 
 /* ---- scheduling (report_sched.c) ---- */
 
