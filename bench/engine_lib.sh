@@ -64,3 +64,18 @@ bench_args() {
         esac
     done
 }
+
+# server_url PID ERRFILE: waits (up to 60 s) until the `weft serve` started as PID, logging to
+# ERRFILE, says where it listens and answers /health; prints its URL. Returns 1 (with the
+# server's log on stderr) when it dies or never becomes ready. Use: url=$(server_url ...) || exit 1
+server_url() {
+    local u
+    for _ in $(seq 1 600); do
+        u=$(grep -o 'listening on http://[^ ]*' "$2" | head -1 | sed 's/listening on //' || true)
+        [ -n "$u" ] && curl -fs "$u/health" >/dev/null 2>&1 && { echo "$u"; return 0; }
+        kill -0 "$1" 2>/dev/null || { cat "$2" >&2; return 1; }
+        sleep 0.1
+    done
+    echo "weft serve not ready after 60 s (log: $2)" >&2
+    return 1
+}

@@ -67,13 +67,7 @@ if [ $part = run ]; then
             "$WEFT" serve --model "$model" --model-name off --port 0 --kv-layout paged --ctx 512 \
                 --max-running 4 --policy "$p" --max-queue 1000 "${flags[@]}" 2>"$scratch/srv.err" &
             srv=$!
-            url=
-            for _ in $(seq 1 600); do
-                url=$(grep -o 'listening on http://[^ ]*' "$scratch/srv.err" | head -1 | sed 's/listening on //' || true)
-                [ -n "$url" ] && curl -fs "$url/health" >/dev/null 2>&1 && break
-                kill -0 "$srv" 2>/dev/null || { cat "$scratch/srv.err" >&2; exit 1; }
-                sleep 0.1
-            done
+            url=$(server_url "$srv" "$scratch/srv.err") || exit 1
             "$WEFT" bench serve --url "$url" -n 2 --output-len 8 -q >/dev/null # warm-up
             "$WEFT" bench serve --url "$url" --model off -n $n --rate "$rate" --tokenizer "$vocab" \
                 "${wl[@]}" "${dl[@]}" --policy "$p" --label "$conf" --sched-csv "$csv" \

@@ -165,13 +165,7 @@ if [ "$part" = part2b ]; then
             --threads "$(nproc)" --max-running $max_run --policy $p --aging-s $aging \
             --max-queue 1000 2>"$scratch/srv.err" &
         srv=$!
-        url=
-        for _ in $(seq 1 600); do
-            url=$(grep -o 'listening on http://[^ ]*' "$scratch/srv.err" | head -1 | sed 's/listening on //' || true)
-            [ -n "$url" ] && curl -fs "$url/health" >/dev/null 2>&1 && break
-            kill -0 "$srv" 2>/dev/null || { cat "$scratch/srv.err" >&2; exit 1; }
-            sleep 0.1
-        done
+        url=$(server_url "$srv" "$scratch/srv.err") || exit 1
         "$WEFT" bench serve --url "$url" -n 2 --output-len 8 -q >/dev/null # warm-up
         # shellcheck disable=SC2046
         "$WEFT" bench serve --url "$url" --model sched -n $n_http --rate "$rate" --tokenizer "$vocab" \

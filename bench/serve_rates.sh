@@ -37,14 +37,7 @@ start_server() {
     "$WEFT" serve --model "$scratch/model.gguf" --model-name tiny110m --port 0 --kv-layout paged \
         --kv-cache "$kv" --ctx "$ctx" --threads "$1" 2>"$scratch/srv.err" &
     srv=$!
-    url=
-    for _ in $(seq 1 600); do
-        url=$(grep -o 'listening on http://[^ ]*' "$scratch/srv.err" | head -1 | sed 's/listening on //' || true)
-        [ -n "$url" ] && curl -fs "$url/health" >/dev/null 2>&1 && break
-        kill -0 "$srv" 2>/dev/null || { cat "$scratch/srv.err" >&2; exit 1; }
-        sleep 0.1
-    done
-    curl -fs "$url/health" >/dev/null || { echo "server not ready" >&2; exit 1; }
+    url=$(server_url "$srv" "$scratch/srv.err") || exit 1
     echo "== server at $url, $1 kernel threads" >&2
     # warm-up: page in the weights, as bench engine's --warmup does
     "$WEFT" bench serve --url "$url" -n 2 --output-len 16 -q >/dev/null
