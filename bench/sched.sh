@@ -207,21 +207,22 @@ read -r cap tok tpot mo ctok < <(calib)
     echo "per output token. Aging bound $aging s (the hard wait bound of every policy but fcfs); late policy keep unless"
     echo "the scenario says demote. Over HTTP max_tokens is the cap (256) and the length is forced with bench_output_tokens."
     echo
-    echo "| scenario | policy | done | tok/s | mean s | p50 s | p99 s | TTFT mean s | TTFT p99 s | queue max s | wait max s | deadline miss | paused (overdue) | preempt | pred/actual tok | p90 cover | sched us/step | sched % |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| scenario | policy | done | tok/s | mean s | p50 s | p99 s | TTFT mean s | TTFT p99 s | queue max s | wait max s | deadline miss | paused (overdue) | preempt | pred/actual tok | p90 cover | sched us/step | sched % | fwd ms/step |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     # scheduler cost = scheduling phase + prediction work (t_predict_s), over steps and over
     # forward + scheduling time (sampling time is not in this CSV: a slight overstatement)
     csv_select "$csv" label policy finished requests out_tok_s e2e_mean_s e2e_p50_s e2e_p99_s ttft_mean_s \
         ttft_p99_s queue_max_s deadline_missed deadline_n preempted pred_mean_tok actual_mean_tok p90_coverage \
         steps t_schedule_s t_predict_s t_forward_s paused wait_max_s paused_overdue |
         awk '{ c = $19 + $20; us = $18 > 0 ? 1e6 * c / $18 : 0; pc = ($21 + $19) > 0 ? 100 * c / ($21 + $19) : 0
-               printf "| %s | %s | %s/%s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s/%s (%.1f%%) | %s (%s) | %s | %.0f/%.0f | %.0f%% | %.1f | %.3f |\n",
-               $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $23, $12, $13, ($13 > 0 ? 100 * $12 / $13 : 0), $22, $24, $14, $15, $16, 100 * $17, us, pc }'
+               printf "| %s | %s | %s/%s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s/%s (%.1f%%) | %s (%s) | %s | %.0f/%.0f | %.0f%% | %.1f | %.3f | %.2f |\n",
+               $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $23, $12, $13, ($13 > 0 ? 100 * $12 / $13 : 0), $22, $24, $14, $15, $16, 100 * $17, us, pc, ($18 > 0 ? 1000 * $21 / $18 : 0) }'
     echo
     echo "(queue max: submission to first admission; wait max: all the time a request spent waiting, queued,"
     echo "paused or preempted, in-process only; paused: pauses with the cache kept, for a shorter request or (in"
     echo "brackets) for one about to exceed the wait bound; preempt: recompute preemptions. HTTP rows: client clock,"
-    echo "engine columns empty.)"
+    echo "engine columns empty. fwd ms/step: forward time per step of that run — the machine's speed during it, since"
+    echo "the same work was done in every run of a scenario; on this shared machine it varies by 10-20%.)"
     echo
     echo "rtlm (and oracle, the upper bound with true lengths) against fcfs per scenario (targets at >= 80% load: mean"
     echo "response time -30% or better, at most half the deadline misses, nobody waiting longer than the aging bound,"
