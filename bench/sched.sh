@@ -288,7 +288,7 @@ if command -v gnuplot >/dev/null; then
         echo "set output '$out/$name.$plot_ext'"
         echo "set title 'Mean response time per policy — $preset, max-running $max_run (lower is better)'"
         echo "set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1"
-        echo "set ylabel 'mean end-to-end s'; set key outside right; set yrange [0:*]"
+        echo "set ylabel 'mean end-to-end s'; set key outside right; set yrange [0:*]; set xtics rotate by -25 font ',8'; set bmargin 6"
         echo "plot for [c=2:7] '$scratch/wide.dat' using c:xtic(1) title word('fcfs priority spf laxity rtlm oracle', c-1)"
     } >"$scratch/plot.gp"
     gnuplot "$scratch/plot.gp" && echo "plot: $out/$name.$plot_ext" >&2
