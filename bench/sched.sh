@@ -10,8 +10,11 @@
 # keeping their cache, docs/scheduling.md "Preemption") except in the consolidation experiment.
 # SCHED_N requests per run (default 150, so that queueing reaches a steady state rather than the
 # start-up and drain of a short run). The policies other than oracle see the nominal cap (256) as
-# max_tokens, not the forced length (engine_request.sched_max_tokens); over HTTP the request's
-# max_tokens is the forced length, so the HTTP rows let spf/rtlm clamp their predictions with it.
+# max_tokens, not the forced length (engine_request.sched_max_tokens); over HTTP likewise: the
+# request's max_tokens is the cap and the length is forced with the bench-only field
+# bench_output_tokens (`weft bench serve --nominal-max-tokens`), which the scheduler never sees.
+# Defaults of the policies: --late-policy keep, the hard wait bound --aging-s 20 (every policy
+# but fcfs).
 # Each part is one bench/quiet.sh hold of at most ~9 minutes:
 #   part1:  capacity = max_running / TPOT of a saturated run of the same SCHED_N requests at t=0
 #           (fcfs; its mean output turns tok/s into req/s), then Poisson arrivals at 80% of
@@ -25,10 +28,11 @@
 #   part3:  ablation: spf, rtlm and oracle at 80% with --preempt-ratio 0 (admission order only);
 #           a second sample of fcfs and rtlm at 80%; and consolidation: rtlm with a 640-token KV
 #           cache, with and without --consolidate.
-#   diag:   a fresh calibration and fcfs, oracle and rtlm at 80% (DIAG_N requests) into sched_diag.*
+#   late:   the late policy at 95%: rtlm and laxity with --late-policy demote (their default,
+#           keep, is in part1b), to measure what demoting late requests costs under overload.
 # Deadlines: every request gets 2 s + 3x the measured saturated per-token time per output token
 # (a per-request SLO that scales with its length); priorities: 3 seeded random levels.
-# Reproduce: make build && for p in part1 part1b part2 part2b part3; do
+# Reproduce: make build && for p in part1 part1b part2 part2b part3 late; do
 #            bash bench/quiet.sh bash bench/sched.sh $p; done; bash bench/sched.sh report
 # (--quick as the second argument: a smoke run with tiny15m and few requests, into
 # $TMPDIR/weft-sched-quick).
@@ -134,6 +138,13 @@ if [ "$part" = part3 ]; then
     exit 0
 fi
 
+if [ "$part" = late ]; then
+    need_cal; synth_model $preset f32 "$model"
+    POLICIES=rtlm,laxity poisson 0.95 poisson-0.95-demote --late-policy demote
+    { machine_line; load_line; } >"$out/$name.machine4"
+    exit 0
+fi
+
 if [ "$part" = part2 ]; then
     need_cal; synth_model $preset f32 "$model"
     read -r cap tok tpot mo ctok < <(calib)
@@ -170,7 +181,7 @@ if [ "$part" = part2b ]; then
         # shellcheck disable=SC2046
         "$WEFT" bench serve --url "$url" --model sched -n $n_http --rate "$rate" --tokenizer "$vocab" \
             --prompts-from "$pairs" --lengths-from "$pairs" --max-prompt 128 --max-output 256 \
-            --seed 7 --priorities 3 $(deadline_args) --policy $p --label http-0.80 \
+            --seed 7 --priorities 3 $(deadline_args) --nominal-max-tokens --policy $p --label http-0.80 \
             --sched-csv "$csv" --timeout 300 -q >/dev/null || echo "warning: HTTP $p had failures" >&2
         curl -s "$url/metrics" >"$out/$name.metrics-$p.txt" || true
         kill -TERM "$srv"; wait "$srv" || true; srv=
@@ -186,29 +197,32 @@ read -r cap tok tpot mo ctok < <(calib)
     echo "# sched — scheduling policies on the same requests"
     echo
     cat "$out/$name.machine1" 2>/dev/null || true
-    for m in 1b 2 2b 3; do cat "$out/$name.machine$m" 2>/dev/null || true; done
+    for m in 1b 2 2b 3 4; do cat "$out/$name.machine$m" 2>/dev/null || true; done
     echo
     echo "Model: $preset synth F32 (Llama-2 vocabulary). Prompts and real response lengths from alpaca_cleaned_1000.jsonl"
     echo "(prompts cut to 128, outputs to 256 tokens, forced with ignore_eos), max_running $max_run, $(nproc) threads, seed 7."
     echo "Capacity, from a saturated run ($n_cal requests at t=0, fcfs): TPOT $tpot ms at a full batch of $max_run, so"
     echo "$ctok output tok/s = $cap req/s at the mean output of $mo tokens (that run's makespan throughput, with its"
     echo "prefill and drain: $tok tok/s). Loads below are fractions of $cap req/s. Deadline per request: 2 s + 3 x $tpot ms"
-    echo "per output token. Aging bound $aging s."
+    echo "per output token. Aging bound $aging s (the hard wait bound of every policy but fcfs); late policy keep unless"
+    echo "the scenario says demote. Over HTTP max_tokens is the cap (256) and the length is forced with bench_output_tokens."
     echo
-    echo "| scenario | policy | done | tok/s | mean s | p50 s | p99 s | TTFT mean s | TTFT p99 s | queue max s | wait max s | deadline miss | paused | preempt | pred/actual tok | p90 cover | sched us/step | sched % |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| scenario | policy | done | tok/s | mean s | p50 s | p99 s | TTFT mean s | TTFT p99 s | queue max s | wait max s | deadline miss | paused (overdue) | preempt | pred/actual tok | p90 cover | sched us/step | sched % | fwd ms/step |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     # scheduler cost = scheduling phase + prediction work (t_predict_s), over steps and over
     # forward + scheduling time (sampling time is not in this CSV: a slight overstatement)
     csv_select "$csv" label policy finished requests out_tok_s e2e_mean_s e2e_p50_s e2e_p99_s ttft_mean_s \
         ttft_p99_s queue_max_s deadline_missed deadline_n preempted pred_mean_tok actual_mean_tok p90_coverage \
-        steps t_schedule_s t_predict_s t_forward_s paused wait_max_s |
+        steps t_schedule_s t_predict_s t_forward_s paused wait_max_s paused_overdue |
         awk '{ c = $19 + $20; us = $18 > 0 ? 1e6 * c / $18 : 0; pc = ($21 + $19) > 0 ? 100 * c / ($21 + $19) : 0
-               printf "| %s | %s | %s/%s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s/%s (%.1f%%) | %s | %s | %.0f/%.0f | %.0f%% | %.1f | %.3f |\n",
-               $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $23, $12, $13, ($13 > 0 ? 100 * $12 / $13 : 0), $22, $14, $15, $16, 100 * $17, us, pc }'
+               printf "| %s | %s | %s/%s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s/%s (%.1f%%) | %s (%s) | %s | %.0f/%.0f | %.0f%% | %.1f | %.3f | %.2f |\n",
+               $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $23, $12, $13, ($13 > 0 ? 100 * $12 / $13 : 0), $22, $24, $14, $15, $16, 100 * $17, us, pc, ($18 > 0 ? 1000 * $21 / $18 : 0) }'
     echo
     echo "(queue max: submission to first admission; wait max: all the time a request spent waiting, queued,"
-    echo "paused or preempted, in-process only; paused: pauses for a shorter request with the cache kept;"
-    echo "preempt: recompute preemptions. HTTP rows: client clock, engine columns empty.)"
+    echo "paused or preempted, in-process only; paused: pauses with the cache kept, for a shorter request or (in"
+    echo "brackets) for one about to exceed the wait bound; preempt: recompute preemptions. HTTP rows: client clock,"
+    echo "engine columns empty. fwd ms/step: forward time per step of that run — the machine's speed during it, since"
+    echo "the same work was done in every run of a scenario; on this shared machine it varies by 10-20%.)"
     echo
     echo "rtlm (and oracle, the upper bound with true lengths) against fcfs per scenario (targets at >= 80% load: mean"
     echo "response time -30% or better, at most half the deadline misses, nobody waiting longer than the aging bound,"
@@ -235,10 +249,19 @@ read -r cap tok tpot mo ctok < <(calib)
              $1 == "poisson-0.80-nopreempt" { nm[$2] = $3; np[$2] = $4; o[++n] = $2 }
              END { for (i = 1; i <= n; i++) { q = o[i]; printf "| %s | %.2f | %.2f | %.2f | %.2f | %s |\n", q, m[q], nm[q], p[q], np[q], pz[q] } }'
     echo
+    echo "The late policy at 95% load (part1b: keep, the default; late: --late-policy demote):"
+    echo
+    echo "| policy | mean s keep | mean s demote | p99 s keep | p99 s demote | misses keep | misses demote | wait max s keep | wait max s demote |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    csv_select "$csv" label policy e2e_mean_s e2e_p99_s deadline_missed wait_max_s |
+        awk '$1 == "poisson-0.95" { m[$2] = $3; p[$2] = $4; d[$2] = $5; w[$2] = $6 }
+             $1 == "poisson-0.95-demote" { nm[$2] = $3; np[$2] = $4; nd[$2] = $5; nw[$2] = $6; o[++n] = $2 }
+             END { for (i = 1; i <= n; i++) { q = o[i]; printf "| %s | %.2f | %.2f | %.2f | %.2f | %d | %d | %.2f | %.2f |\n", q, m[q], nm[q], p[q], np[q], d[q], nd[q], w[q], nw[q] } }'
+    echo
     echo "Over HTTP the client cannot see the engine; the server's /metrics after each run (bench/results/$name.metrics-P.txt):"
     echo
-    echo "| policy | steps | scheduler us/step | scheduler % of step time | predicted/actual tokens (mean) | p90 covered | deadlines missed (server clock) |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| policy | steps | scheduler us/step | scheduler % of step time | predicted/actual tokens (mean) | p90 covered | deadlines missed (server clock) | longest wait s (server) |"
+    echo "|---|---|---|---|---|---|---|---|"
     for p in $http_policies; do
         f=$out/$name.metrics-$p.txt
         [ -r "$f" ] || continue
@@ -246,9 +269,9 @@ read -r cap tok tpot mo ctok < <(calib)
              $1 == "weft_step_time_seconds_total" { tt = $NF } $1 == "weft_predicted_requests_total" { pn = $NF }
              $1 == "weft_predicted_tokens_total" { pt = $NF } $1 == "weft_actual_tokens_total" { at = $NF }
              $1 == "weft_prediction_p90_covered_total" { cv = $NF } $1 == "weft_deadline_requests_total" { dn = $NF }
-             $1 == "weft_deadline_missed_total" { dm = $NF }
-             END { printf "| %s | %d | %.1f | %.3f | %.0f/%.0f | %.0f%% | %d/%d |\n", p, n, 1e6 * st / n, 100 * st / tt,
-                   pt / pn, at / pn, 100 * cv / pn, dm, dn }' "$f"
+             $1 == "weft_deadline_missed_total" { dm = $NF } $1 == "weft_sched_wait_seconds_max" { wm = $NF }
+             END { printf "| %s | %d | %.1f | %.3f | %.0f/%.0f | %.0f%% | %d/%d | %.2f |\n", p, n, 1e6 * st / n, 100 * st / tt,
+                   pt / pn, at / pn, 100 * cv / pn, dm, dn, wm }' "$f"
     done
 } >"$md"
 # plot: mean and p99 response time per policy and scenario
@@ -265,7 +288,7 @@ if command -v gnuplot >/dev/null; then
         echo "set output '$out/$name.$plot_ext'"
         echo "set title 'Mean response time per policy — $preset, max-running $max_run (lower is better)'"
         echo "set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1"
-        echo "set ylabel 'mean end-to-end s'; set key outside right; set yrange [0:*]"
+        echo "set ylabel 'mean end-to-end s'; set key outside right; set yrange [0:*]; set xtics rotate by -25 font ',8'; set bmargin 6"
         echo "plot for [c=2:7] '$scratch/wide.dat' using c:xtic(1) title word('fcfs priority spf laxity rtlm oracle', c-1)"
     } >"$scratch/plot.gp"
     gnuplot "$scratch/plot.gp" && echo "plot: $out/$name.$plot_ext" >&2

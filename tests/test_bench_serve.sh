@@ -115,6 +115,21 @@ assert row["mode"] == "http-whole" and row["finished"] == "3" and row["output_to
 PY
 echo "ok: --no-stream"
 
+# --nominal-max-tokens: max_tokens is the cap (--max-output), each length is forced with the
+# bench-only bench_output_tokens: every request still gets exactly its workload length
+timeout 60 "$weft" bench serve --url "$url" -n 4 --output-len-range 3:9 --max-output 20 \
+    --nominal-max-tokens --json "$tmp/n.json" -q >"$tmp/out" 2>"$tmp/err" ||
+    fail "--nominal-max-tokens exited $?: $(cat "$tmp/err")"
+python3 - "$tmp/n.json" <<'PY' || fail "bad --nominal-max-tokens results"
+import json, sys
+run = json.load(open(sys.argv[1]))["runs"][0]
+assert run["summary"]["finished"] == 4, run["summary"]
+for q in run["requests"]:
+    assert q["http_status"] == 200, q
+    assert 3 <= q["n_expected"] <= 9 and q["n_generated"] == q["n_expected"], q
+PY
+echo "ok: --nominal-max-tokens"
+
 # an HTTP error is counted as such: a prompt + max_tokens beyond the context is a 400
 timeout 60 "$weft" bench serve --url "$url" -n 2 --output-len 100000 --csv "$tmp/e.csv" -q \
     >"$tmp/out" 2>"$tmp/err"

@@ -2,8 +2,9 @@
  * of a hand-made waiting queue (ties broken by arrival, as the engine does), its victim choice,
  * aging (an old long request overtakes younger short ones at the configured bound), rtlm's use of
  * the upper quantile for wide predictions, demotion past p90, laxity's best-effort handling and
- * its drop option, names; the preemption decision (sched_pick_pause); and the offload decision
- * on constructed worker loads. */
+ * its drop option, names; the late policy (keep/demote/drop) of laxity and rtlm; the hard wait
+ * bound (overdue and its victim); the preemption decision (sched_pick_pause); and the offload
+ * decision on constructed worker loads. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,9 +178,10 @@ static void test_laxity(void **state) {
     q[2].deadline_s = now + 1.1;  /* needs 0.1 s: slack 1.0 */
     q[3].deadline_s = now + 0.05; /* needs 0.1 s: cannot make it */
     q[4].deadline_s = 0;          /* no deadline */
-    /* least slack first; the hopeless and the deadline-free are best effort, FCFS */
-    expect_order(p, q, 5, now, (uint64_t[]){1, 2, 0, 4, 3});
-    /* deprioritised, not dropped, by default */
+    /* least slack first, by default (late policy keep) the one that cannot make it too: its
+     * laxity is the least; the deadline-free are best effort, behind */
+    expect_order(p, q, 5, now, (uint64_t[]){3, 1, 2, 0, 4});
+    /* kept, not dropped, by default */
     assert_non_null(p->should_drop);
     assert_false(p->should_drop(p, &q[3], now));
     /* victim: the most slack (best effort first) */
@@ -189,12 +191,20 @@ static void test_laxity(void **state) {
     assert_int_equal(p->pick_victim(p, run, 3, now), 2);
     sched_policy_free(p);
 
-    /* the drop option */
+    /* demote: the hopeless one is best effort, FCFS with the deadline-free (4 arrived first) */
     sched_config c;
     sched_config_defaults(&c);
     c.tpot_s = 0.01;
     c.prefill_weight = 0;
-    c.laxity_drop = true;
+    c.late_policy = SCHED_LATE_DEMOTE;
+    p = sched_policy_new("laxity", &c);
+    assert_non_null(p);
+    expect_order(p, q, 5, now, (uint64_t[]){1, 2, 0, 4, 3});
+    assert_false(p->should_drop(p, &q[3], now));
+    sched_policy_free(p);
+
+    /* the drop option */
+    c.late_policy = SCHED_LATE_DROP;
     p = sched_policy_new("laxity", &c);
     assert_non_null(p);
     assert_true(p->should_drop(p, &q[3], now));
@@ -248,9 +258,22 @@ static void test_rtlm_demotion(void **state) {
     sched_policy_free(p);
 }
 
+static sched_policy *make_late(const char *name, double aging_s, sched_late late) {
+    sched_config c;
+    sched_config_defaults(&c);
+    c.aging_s = aging_s;
+    c.tpot_s = 0.01;
+    c.prefill_weight = 0;
+    c.late_policy = late;
+    sched_policy *p = sched_policy_new(name, &c);
+    assert_non_null(p);
+    return p;
+}
+
 static void test_rtlm_deadlines_and_aging(void **state) {
     (void)state;
-    sched_policy *p = make("rtlm", 10); /* 0.01 s per token */
+    /* demote: 0.01 s per token */
+    sched_policy *p = make_late("rtlm", 10, SCHED_LATE_DEMOTE);
     double now = 5.0;
     /* 0: long (2 s of work), deadline in 2.5 s: slack 0.5 < work, urgent -> ranks by slack 0.5.
      * 1: 0.8 s of work, no deadline. 2: short but its deadline has passed: behind everyone. */
@@ -261,7 +284,145 @@ static void test_rtlm_deadlines_and_aging(void **state) {
     /* aging beats even the hopeless penalty: after 10 s of waiting, 2 is first (0's deadline
      * has passed by then too, so it is behind 1) */
     expect_order(p, q, 3, 13.0, (uint64_t[]){2, 1, 0});
+    assert_false(p->should_drop(p, &q[2], now)); /* demoted, not dropped */
     sched_policy_free(p);
+}
+
+/* --late-policy on rtlm: where a request that can no longer make its deadline goes. */
+static void test_rtlm_late_policy(void **state) {
+    (void)state;
+    double now = 5.0;
+    /* 0: 0.5 s of work, no deadline. 1: 0.3 s of work, deadline passed (late). 2: 1 s of work,
+     * no deadline. All arrived at 4.9 (aging 1000 s: negligible). */
+    sched_info q[3] = {req(0, 4.9, 50, 55), req(1, 4.9, 30, 33), req(2, 4.9, 100, 110)};
+    q[0].id = 0;
+    q[1].deadline_s = now - 0.1;
+    /* keep (the default): by its work, as if it had no deadline -> between nothing and 0 */
+    sched_policy *p = make("rtlm", 1000);
+    expect_order(p, q, 3, now, (uint64_t[]){1, 0, 2});
+    assert_false(p->should_drop(p, &q[1], now));
+    sched_policy_free(p);
+    /* keep also for a deadline that is only just out of reach (slack -0.01 s) */
+    sched_info q2[3] = {q[0], q[1], q[2]};
+    q2[1].deadline_s = now + 0.29;
+    p = make_late("rtlm", 1000, SCHED_LATE_KEEP);
+    expect_order(p, q2, 3, now, (uint64_t[]){1, 0, 2});
+    sched_policy_free(p);
+    /* demote: behind everything that can still make it (or has no deadline) */
+    p = make_late("rtlm", 1000, SCHED_LATE_DEMOTE);
+    expect_order(p, q, 3, now, (uint64_t[]){0, 2, 1});
+    expect_order(p, q2, 3, now, (uint64_t[]){0, 2, 1});
+    assert_false(p->should_drop(p, &q[1], now));
+    sched_policy_free(p);
+    /* drop: a waiting late request is dropped; a running one, or one that can make it, not */
+    p = make_late("rtlm", 1000, SCHED_LATE_DROP);
+    assert_true(p->should_drop(p, &q[1], now));
+    assert_true(p->should_drop(p, &q2[1], now));
+    assert_false(p->should_drop(p, &q[0], now)); /* no deadline */
+    sched_info ok = q[1];
+    ok.deadline_s = now + 1.0; /* 0.3 s of work: can make it */
+    assert_false(p->should_drop(p, &ok, now));
+    sched_info run = q[1];
+    run.running = 1;
+    assert_false(p->should_drop(p, &run, now));
+    sched_policy_free(p);
+    /* names */
+    sched_late l;
+    assert_int_equal(sched_late_parse("keep", &l), 0);
+    assert_int_equal(l, SCHED_LATE_KEEP);
+    assert_int_equal(sched_late_parse("demote", &l), 0);
+    assert_int_equal(l, SCHED_LATE_DEMOTE);
+    assert_int_equal(sched_late_parse("drop", &l), 0);
+    assert_int_equal(l, SCHED_LATE_DROP);
+    assert_int_equal(sched_late_parse("Drop", &l), -1);
+    assert_int_equal(sched_late_parse(NULL, &l), -1);
+    assert_string_equal(sched_late_name(SCHED_LATE_DEMOTE), "demote");
+    sched_config c;
+    sched_config_defaults(&c);
+    assert_int_equal(c.late_policy, SCHED_LATE_KEEP);
+}
+
+/* The hard wait bound (sched_bound.c): when a request is overdue and which running request
+ * makes room for it. */
+static void test_wait_bound(void **state) {
+    (void)state;
+    sched_policy *p = make("spf", 20); /* bound 20 s: overdue from 19 s (5% guard) */
+    assert_true(p->wait_bound_s == 20);
+    sched_info w = req(0, 0.0, 100, 110);
+    w.waited_s = 18.9;
+    assert_false(sched_overdue(p, &w));
+    w.waited_s = 19.0;
+    assert_true(sched_overdue(p, &w));
+    /* the guard grows with the step time: two steps of 0.5 s -> overdue from 18 s */
+    w.step_s = 0.5;
+    w.waited_s = 18.2;
+    assert_true(sched_overdue(p, &w));
+    assert_true(sched_overdue_at(p, &w) > 17.99 && sched_overdue_at(p, &w) < 18.01);
+    w.running = 1; /* a running request is never overdue */
+    assert_false(sched_overdue(p, &w));
+    /* fcfs has no bound */
+    sched_policy *f = sched_fcfs_new();
+    assert_non_null(f);
+    assert_true(f->wait_bound_s == 0);
+    w.running = 0;
+    w.waited_s = 1e6;
+    assert_false(sched_overdue(f, &w));
+    sched_info one = req(1, 0, 10, 10);
+    one.running = one.pausable = one.steps_run = 1;
+    assert_int_equal(sched_pick_overdue_victim(f, &one, 1, 0), -1);
+    sched_policy_free(f);
+    /* every other policy takes the bound from aging_s */
+    const char *names[] = {"priority", "laxity", "rtlm", "oracle"};
+    for (int i = 0; i < 4; i++) {
+        sched_policy *o = make(names[i], 7);
+        assert_true(o->wait_bound_s == 7);
+        sched_policy_free(o);
+    }
+
+    /* the victim: spf's own (the most work left) among those that may be paused */
+    sched_info run[4] = {req(10, 1, 300, 300), req(11, 2, 400, 400), req(12, 3, 50, 50),
+                         req(13, 4, 500, 500)};
+    for (int i = 0; i < 4; i++) {
+        run[i].running = 1;
+        run[i].pausable = 1;
+        run[i].steps_run = 1; /* the ratio and minimum run of sched_pick_pause do not apply */
+    }
+    run[3].pausable = 0;       /* prefilling or split: cannot be paused */
+    assert_int_equal(sched_pick_overdue_victim(p, run, 4, 25.0), 1);
+    run[1].waited_s = 18.5; /* itself nearly overdue (within a guard of 19 s): spared */
+    assert_int_equal(sched_pick_overdue_victim(p, run, 4, 25.0), 0);
+    run[0].steps_run = 0; /* not run a step since its admission */
+    assert_int_equal(sched_pick_overdue_victim(p, run, 4, 25.0), 2);
+    run[2].pausable = 0;
+    assert_int_equal(sched_pick_overdue_victim(p, run, 4, 25.0), -1);
+    sched_policy_free(p);
+
+    /* priority's victim is the lowest priority, the bound does not change that */
+    sched_policy *pr = make("priority", 20);
+    sched_info pr_run[3] = {req(20, 1, 10, 10), req(21, 2, 10, 10), req(22, 3, 10, 10)};
+    for (int i = 0; i < 3; i++) {
+        pr_run[i].running = pr_run[i].pausable = pr_run[i].steps_run = 1;
+        pr_run[i].priority = 5 - i;
+    }
+    assert_int_equal(sched_pick_overdue_victim(pr, pr_run, 3, 30.0), 2);
+    sched_policy_free(pr);
+
+    /* sched_pick_pause (the policy's own preemption) spares a request that has waited half its
+     * way to being overdue */
+    sched_config c;
+    sched_config_defaults(&c); /* ratio 2, min 8 steps, aging 20 s */
+    sched_policy *rt = sched_policy_new("rtlm", &c);
+    assert_non_null(rt);
+    sched_info rr[2] = {req(30, 10.0, 200, 210), req(31, 10.0, 300, 310)};
+    for (int i = 0; i < 2; i++) {
+        rr[i].running = rr[i].pausable = 1;
+        rr[i].steps_run = 20;
+    }
+    sched_info sw = req(32, 11.0, 10, 12);
+    assert_int_equal(sched_pick_pause(rt, rr, 2, &sw, 12.0), 1);
+    rr[1].waited_s = 10.0; /* >= half of 19 s */
+    assert_int_equal(sched_pick_pause(rt, rr, 2, &sw, 12.0), 0);
+    sched_policy_free(rt);
 }
 
 static void test_offload(void **state) {
@@ -403,6 +564,7 @@ int main(void) {
         cmocka_unit_test(test_laxity),        cmocka_unit_test(test_rtlm_uncertainty),
         cmocka_unit_test(test_rtlm_demotion), cmocka_unit_test(test_rtlm_deadlines_and_aging),
         cmocka_unit_test(test_offload),       cmocka_unit_test(test_pause_decision),
+        cmocka_unit_test(test_rtlm_late_policy), cmocka_unit_test(test_wait_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -179,12 +179,12 @@ static void test_aging_long_finishes_under_short_stream(void **state) {
 
 static void test_laxity_drop_option(void **state) {
     (void)state;
-    for (int drop = 0; drop <= 1; drop++) {
+    for (int late = SCHED_LATE_KEEP; late <= SCHED_LATE_DROP; late++) {
         rec *r = calloc(1, sizeof *r);
         assert_non_null(r);
         sched_config sc;
         sched_config_defaults(&sc);
-        sc.laxity_drop = drop;
+        sc.late_policy = (sched_late)late;
         engine_config c = config("laxity", &sc, 1, 4096);
         engine *e = make_engine(&c);
         engine_request q = request(r, 0, 8, 200, 200); /* occupies the only slot */
@@ -207,16 +207,18 @@ static void test_laxity_drop_option(void **state) {
         assert_int_equal(r->missed[1], 1);
         assert_int_equal(st.deadline_requests, 2);
         assert_int_equal(st.deadline_missed, 1);
-        if (drop) {
+        if (late == SCHED_LATE_DROP) {
             assert_int_equal(r->fin[1], ENGINE_FINISH_DEADLINE + 1);
             assert_int_equal(r->n_tok[1], 0);
             assert_int_equal(st.requests_dropped, 1);
         } else {
-            /* deprioritised: it runs after the feasible request 2, late */
             assert_int_equal(r->fin[1], ENGINE_FINISH_LENGTH + 1);
             assert_int_equal(r->n_tok[1], 20);
-            assert_true(r->fin_t[1] > r->fin_t[2]);
             assert_int_equal(st.requests_dropped, 0);
+            if (late == SCHED_LATE_DEMOTE) /* deprioritised: after the feasible request 2 */
+                assert_true(r->fin_t[1] > r->fin_t[2]);
+            else /* kept: the least laxity (negative) runs first, before 2 */
+                assert_true(r->fin_t[1] < r->fin_t[2]);
         }
         free(r);
     }

@@ -2,7 +2,7 @@
 # test_sched_serve.sh — weft serve with scheduling options (stories260K): --policy rtlm with two
 # workers (--workers 2, one thread each, primary --max-running 1). Requests without a deadline
 # all stay on the primary; once the primary has a long backlog, a request whose deadline_ms the
-# primary cannot meet but the idle secondary can (100 measured steps; the primary has thousands
+# primary cannot meet but the idle secondary can (1000 mean steps; the primary has thousands
 # queued) is offloaded to worker 1 and completes; /metrics shows the policy, the routing, the
 # scheduler time per step, deadlines and predicted vs actual lengths. Bad scheduling flags are
 # refused with a precise message.
@@ -21,6 +21,8 @@ out=$("$weft" serve --model "$gguf" --workers 9 2>&1) && fail "--workers 9 accep
 grep -q "workers.*\[1, 4\]" <<<"$out" || fail "workers message: $out"
 out=$("$weft" serve --model "$gguf" --predictor /nonexistent/params 2>&1) && fail "bad predictor accepted"
 grep -q "nonexistent" <<<"$out" || fail "predictor message: $out"
+out=$("$weft" serve --model "$gguf" --late-policy later 2>&1) && fail "--late-policy later accepted"
+grep -q "expects one of keep|demote|drop" <<<"$out" || fail "late-policy message: $out"
 
 start_server sched --ctx 512 --threads 1 --max-running 1 --workers 2 --secondary-threads 1 \
     --secondary-max-running 2 --policy rtlm --kv-layout paged
@@ -48,8 +50,10 @@ step_s=$(awk '$1 == "weft_step_time_seconds_total{worker=\"0\",policy=\"rtlm\"}"
               END { printf "%.9f", t / n }' "$tmp/m1")
 waiting=$(metric 'weft_worker_requests_waiting{worker="0",policy="rtlm"}' "$tmp/m1")
 [ "$waiting" -ge 8 ] || fail "expected a backlog on the primary, $waiting waiting"
-# 20 tokens: the secondary needs ~20 steps, the primary thousands: a deadline of 100 steps
-deadline_ms=$(awk -v s="$step_s" 'BEGIN { d = 100 * s * 1000; if (d < 1) d = 1; printf "%.3f", d }')
+# 20 tokens: the secondary needs ~20 steps, the primary thousands (15 x 400): a deadline of 1000
+# mean steps (the router uses the recent step time, which on a busy machine can be several times
+# the mean; 100 steps made the secondary look too slow too when the tests ran in parallel)
+deadline_ms=$(awk -v s="$step_s" 'BEGIN { d = 1000 * s * 1000; if (d < 1) d = 1; printf "%.3f", d }')
 echo "primary step ${step_s}s, backlog $waiting requests; deadline ${deadline_ms} ms"
 code=$(curl -s -m $((60 * slow)) -o "$tmp/dl.json" -w '%{http_code}' -H 'Content-Type: application/json' \
     -d "{\"prompt\":\"Once upon a time\",\"max_tokens\":20,\"temperature\":0,\"ignore_eos\":true,\"deadline_ms\":$deadline_ms}" \
@@ -77,6 +81,20 @@ pn=$(metric 'weft_predicted_requests_total{worker="0",policy="rtlm"}' "$tmp/m2")
 [ "$pn" = 17 ] || fail "predicted requests on the primary: $pn"
 act=$(metric 'weft_actual_tokens_total{worker="0",policy="rtlm"}' "$tmp/m2")
 [ "$act" = 6404 ] || fail "actual tokens on the primary: $act (want 16 * 400 + 4)"
+# the bench-only bench_output_tokens: exactly that many tokens under a larger max_tokens (the
+# scheduler's cap); more than max_tokens is refused with a precise error
+code=$(curl -s -m $((60 * slow)) -o "$tmp/bo.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d '{"prompt":"Once upon a time","max_tokens":40,"bench_output_tokens":7,"temperature":0,"ignore_eos":true}' \
+    "$url/v1/completions")
+[ "$code" = 200 ] || fail "bench_output_tokens: HTTP $code $(cat "$tmp/bo.json")"
+"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["usage"]["completion_tokens"] == 7, j' \
+    "$tmp/bo.json" || fail "bench_output_tokens: wrong length"
+code=$(curl -s -m 10 -o "$tmp/bo2.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d '{"prompt":"Once upon a time","max_tokens":4,"bench_output_tokens":7}' "$url/v1/completions")
+[ "$code" = 400 ] && grep -q "bench_output_tokens" "$tmp/bo2.json" ||
+    fail "bench_output_tokens over max_tokens: HTTP $code $(cat "$tmp/bo2.json")"
+wait_idle $((10 * slow)) || fail "not idle"
+curl -s -m 5 "$url/metrics" >"$tmp/m2"
 st=$(metric 'weft_sched_time_seconds_total{worker="0",policy="rtlm"}' "$tmp/m2")
 tot=$(metric 'weft_step_time_seconds_total{worker="0",policy="rtlm"}' "$tmp/m2")
 awk -v a="$st" -v b="$tot" 'BEGIN { exit !(a > 0 && a < b) }' || fail "scheduler time $st of $tot"

@@ -205,6 +205,8 @@ typedef struct engine_stats {
     uint64_t pause_resumed;       /* paused requests resumed with their cache */
     double wait_s_max;            /* finished requests: the longest total time spent waiting
                                    * (before the first admission, paused, or preempted) */
+    uint64_t requests_paused_overdue; /* of requests_paused: pauses that made room for a
+                                   * request about to exceed the hard wait bound (sched_bound.c) */
     double decode_batch_ewma;     /* recent sequences per step (step-weighted, about the last
                                    * 64 steps; split_batch_ewma_update), for `--split auto` */
 } engine_stats;

@@ -29,6 +29,10 @@ typedef struct sched_info {
     /* additions for preemptive scheduling (sched_pause.c) */
     int steps_run;         /* running: steps since it was (re)admitted */
     int pausable;          /* running: the engine could pause it now (decoding, not split) */
+    /* the hard wait bound (sched_bound.c) */
+    double waited_s;       /* seconds it has spent waiting so far: queued before its first
+                            * admission, plus paused or preempted since (the engine fills it
+                            * where the bound is checked; 0 = unknown) */
 } sched_info;
 
 typedef struct sched_policy sched_policy;
@@ -49,6 +53,10 @@ struct sched_policy {
      * (prefill counted by prefill_weight when it is waiting), on which a preemptive policy
      * (spf, rtlm, oracle) compares a waiting request with the running ones (sched_pick_pause). */
     double (*remaining)(const sched_policy *p, const sched_info *r, double now_s);
+    /* Hard bound on any request's total wait (sched_info.waited_s), seconds; 0 = none (fcfs, the
+     * non-preemptive baseline). Every policy made by sched_policy_new with a configuration sets
+     * it to aging_s; the engine enforces it (sched_overdue, sched_pick_overdue_victim). */
+    double wait_bound_s;
 };
 
 /* First come, first served: rank by arrival; the victim is the latest arrival (vLLM's rule). */
@@ -57,15 +65,31 @@ void sched_policy_free(sched_policy *p);
 
 /* ---- the policies of weft's uncertainty-aware scheduling (docs/scheduling.md) ---- */
 
+/* What laxity and rtlm do with a request that can no longer make its deadline (its deadline
+ * minus now is less than its predicted remaining time): `--late-policy keep|demote|drop`. */
+typedef enum sched_late {
+    SCHED_LATE_KEEP = 0, /* default: it keeps its normal order (rtlm: by its work, as if it had
+                          * no deadline; laxity: by its (negative) laxity) and still ages */
+    SCHED_LATE_DEMOTE,   /* moved behind every request that can still make it (still ages) */
+    SCHED_LATE_DROP,     /* a waiting one is finished with ENGINE_FINISH_DEADLINE */
+} sched_late;
+
+/* "keep", "demote", "drop"; NULL for an unknown value. */
+const char *sched_late_name(sched_late l);
+/* 0 and *out set for "keep", "demote" or "drop"; -1 otherwise. */
+int sched_late_parse(const char *s, sched_late *out);
+
 /* Knobs shared by the policies; sched_config_defaults gives the documented defaults. */
 typedef struct sched_config {
     double aging_s;         /* spf/rtlm/oracle: a request's rank falls linearly with its wait and
-                             * reaches the head of the queue after aging_s (default 20) */
+                             * reaches the head of the queue after aging_s (default 20); every
+                             * policy but fcfs: the hard bound on a request's total wait
+                             * (sched_policy.wait_bound_s) */
     double tpot_s;          /* laxity/rtlm: seconds per output token under load, to turn
                              * predicted tokens into time, used until the engine has measured its
                              * step time (sched_info.step_s) (default 0.05) */
-    bool laxity_drop;       /* laxity: drop a waiting request that can no longer make its deadline
-                             * (default false: it is only moved behind those that can) */
+    sched_late late_policy; /* laxity/rtlm: a request that can no longer make its deadline
+                             * (default SCHED_LATE_KEEP) */
     double wide_ratio;      /* rtlm: a prediction is "wide" when p90 >= wide_ratio * p50; wide
                              * ones are ranked on p90 (default 2) */
     double prefill_weight;  /* spf/rtlm/oracle: a prompt token counts as this many output tokens
@@ -108,6 +132,26 @@ bool sched_demoted(const sched_info *r);
  * (hysteresis: two requests of similar size never swap back and forth). */
 int sched_pick_pause(const sched_policy *p, const sched_info *running, int n, const sched_info *w,
                      double now_s);
+
+/* ---- the hard wait bound (sched_bound.c) ---- */
+
+/* The wait (sched_info.waited_s) from which r is overdue under p: the bound minus a guard of
+ * 5% of it plus two of the engine's recent steps (r->step_s), so that an overdue request is
+ * admitted before its wait reaches the bound. 0 when p has no bound. */
+double sched_overdue_at(const sched_policy *p, const sched_info *r);
+/* True when p has a wait bound and the waiting request r has waited past sched_overdue_at: the
+ * engine then ranks it ahead of everything (the longest wait first) and, with the running batch
+ * full, pauses a running request for it (sched_pick_overdue_victim). */
+bool sched_overdue(const sched_policy *p, const sched_info *r);
+/* The index among the n running of the sequence to pause so that an overdue request can run, or
+ * -1: the policy's own victim (pick_victim) among those that are pausable, ran at least one
+ * step since their admission and are themselves at least one guard away from being overdue (so
+ * a paused victim cannot at once displace another). The ratio and minimum run of
+ * sched_pick_pause do not apply: the bound comes first. The bound therefore holds as long as
+ * the overdue requests do not by themselves fill the running batch (not under sustained
+ * overload) and in FUSED mode (static batches are never paused). */
+int sched_pick_overdue_victim(const sched_policy *p, const sched_info *running, int n,
+                              double now_s);
 
 /* ---- strategic offloading (sched_offload.c) ---- */
 

@@ -67,11 +67,14 @@ static void bench_usage(FILE *out) {
             "  -t, --threads N            kernel threads (default: all cores)\n"
             "scheduling (docs/scheduling.md; each policy runs on the same workload):\n"
             "      --policy LIST          fcfs,priority,spf,laxity,rtlm,oracle (default fcfs)\n"
-            "      --aging-s S            spf/rtlm/oracle aging bound (default 20)\n"
+            "      --aging-s S            hard wait bound of every policy but fcfs, and the\n"
+            "                             spf/rtlm/oracle aging horizon (default 20)\n"
             "      --sched-tpot S         seconds per token the policies assume before the\n"
             "                             engine measured its step time (default 0.05)\n"
             "      --wide-ratio X         rtlm: p90 >= X * p50 is a wide prediction (default 2)\n"
-            "      --laxity-drop          laxity: drop requests that can no longer make it\n"
+            "      --late-policy L        laxity/rtlm, a request that can no longer make its\n"
+            "                             deadline: keep|demote|drop (default keep)\n"
+            "      --laxity-drop          the same as --late-policy drop\n"
             "      --preempt-ratio X      spf/rtlm/oracle: pause a running request for a newcomer\n"
             "                             X times shorter than every running one (default 2;\n"
             "                             0 = never pause)\n"
@@ -274,7 +277,16 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(s, "--wide-ratio"))
             rc = bench_parse_double(&a, s, 1, 1000, &o->sc.wide_ratio);
         else if (!strcmp(s, "--laxity-drop"))
-            o->sc.laxity_drop = true;
+            o->sc.late_policy = SCHED_LATE_DROP;
+        else if (!strcmp(s, "--late-policy")) {
+            const char *v;
+            rc = cli_str(&a, s, &v);
+            if (!rc && sched_late_parse(v, &o->sc.late_policy) != 0) {
+                fprintf(stderr, "weft bench engine: --late-policy: expected keep, demote or drop, "
+                                "got '%s'\n", v);
+                rc = -1;
+            }
+        }
         else if (!strcmp(s, "--preempt-ratio"))
             rc = bench_parse_double(&a, s, 0, 1000, &o->sc.preempt_ratio);
         else if (!strcmp(s, "--preempt-min-steps"))
@@ -544,9 +556,7 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, const cha
     r->kv_tokens = s->kv_tokens;
     r->wall_s = wall;
     r->policy = policy;
-    r->aging_s = !strcmp(policy, "spf") || !strcmp(policy, "rtlm") || !strcmp(policy, "oracle")
-                     ? o->sc.aging_s
-                     : 0;
+    r->aging_s = strcmp(policy, "fcfs") ? o->sc.aging_s : 0; /* the wait bound (sched_bound.c) */
     r->req = reqs;
     r->n_req = w->n;
     *reqs_out = reqs;

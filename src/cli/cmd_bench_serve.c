@@ -46,6 +46,10 @@ static void usage(FILE *out) {
             "      --policy NAME          the server's scheduling policy, for the scheduling\n"
             "                             report (weft bench serve only records it)\n"
             "      --sched-csv F          append a scheduling row (deadline misses, ...) to F\n"
+            "      --nominal-max-tokens   weft servers only: send the workload's cap\n"
+            "                             (--max-output) as max_tokens and force each length\n"
+            "                             with the bench-only field bench_output_tokens, so the\n"
+            "                             server's scheduler cannot read the true length\n"
             "      --csv F                one row per run (overwrites F)\n"
             "      --csv-append F         append the row to F (header when F is new)\n"
             "      --json F               configuration, summary and per-request records\n"
@@ -57,7 +61,7 @@ static void usage(FILE *out) {
 typedef struct serve_opts {
     const char *url, *api_key, *model, *tokenizer;
     int tokenizer_vocab;
-    bool no_stream, quiet, csv_append;
+    bool no_stream, quiet, csv_append, nominal_max_tokens;
     int max_concurrency;
     double timeout_s;
     bench_wl w;
@@ -109,6 +113,8 @@ static int parse(int argc, char **argv, serve_opts *o) {
             rc = cli_str(&a, s, &o->json);
         else if (!strcmp(s, "-q") || !strcmp(s, "--quiet"))
             o->quiet = true;
+        else if (!strcmp(s, "--nominal-max-tokens"))
+            o->nominal_max_tokens = true;
         else if ((rc = bench_wl_option(&a, s, &o->w)) != 0)
             rc = rc < 0;
         else {
@@ -226,6 +232,10 @@ int cmd_bench_serve(int argc, char **argv) {
         rq[i].prompt = text;
         rq[i].n_prompt = q->n_prompt;
         rq[i].max_tokens = q->n_output;
+        if (o.nominal_max_tokens && o.w.wl.max_output > q->n_output) {
+            rq[i].max_tokens = o.w.wl.max_output; /* as in-process: sched_max_tokens */
+            rq[i].force_tokens = q->n_output;
+        }
         rq[i].priority = bench_wl_priority(&o.w, i);
         rq[i].deadline_ms = bench_wl_deadline_ms(&o.w, q);
     }

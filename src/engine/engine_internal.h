@@ -47,6 +47,8 @@ typedef struct engine_seq {
     uint64_t admit_step; /* e->st.steps at the last (re)admission */
     double wait_from;    /* engine clock when it last went back to waiting (pause, preemption) */
     double rewait_s;     /* seconds waited again after its first admission */
+    bool overdue;        /* waiting past the policy's wait bound's guard (sched_overdue): ranked
+                          * first and admitted even past consolidation (engine_pause.c) */
     /* the last sampled token's log-probabilities (want_logprobs), read by seq_emit */
     float lp;
     int lp_n_top;
@@ -162,6 +164,12 @@ void seq_preempt(engine *e, engine_seq *s);
 /* Pauses running sequences for much shorter waiting ones (sched_pick_pause), FUSED mode only;
  * a paused sequence keeps its cache and waits (running -> waiting). */
 void engine_pause_for_waiting(engine *e, double now);
+/* Seconds s has waited so far at engine clock now: queued before its first admission, plus
+ * paused or preempted since (the quantity the hard wait bound limits). */
+double seq_waited(const engine_seq *s, double now);
+/* sched_info for s with the fields the wait bound and pausing need (step time, waited_s, and
+ * for a running one steps_run and pausable). */
+void seq_info_now(const engine *e, const engine_seq *s, double now, sched_info *out);
 /* Memory is short: a paused sequence (the worst-ranked one, not `except`) gives its cache back
  * and will recompute. False when no paused sequence holds cache. */
 bool engine_release_paused(engine *e, const engine_seq *except);

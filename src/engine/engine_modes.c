@@ -56,7 +56,8 @@ static bool predicted_fit(const engine *e, const engine_seq *head) {
 
 static void admit_fused(engine *e, int *budget) {
     while (e->waiting.n > 0 && e->running.n < e->cfg.max_running && *budget > 0) {
-        if (e->cfg.consolidate && !predicted_fit(e, e->waiting.v[0])) break;
+        if (e->cfg.consolidate && !e->waiting.v[0]->overdue && !predicted_fit(e, e->waiting.v[0]))
+            break;
         if (admit_at(e, 0, budget) == ADMIT_FULL) break;
     }
 }

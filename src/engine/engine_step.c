@@ -84,8 +84,7 @@ static void rank_waiting(engine *e, double now) {
     sched_info info;
     for (int i = 0; i < e->waiting.n; i++) {
         engine_seq *s = e->waiting.v[i];
-        seq_info(s, &info);
-        info.step_s = e->st.step_s_ewma;
+        seq_info_now(e, s, now, &info);
         if (e->policy->should_drop && e->policy->should_drop(e->policy, &info, now)) {
             /* the policy was configured to drop what can no longer meet its deadline */
             seq_list_remove_at(&e->waiting, i--);
@@ -95,6 +94,9 @@ static void rank_waiting(engine *e, double now) {
             continue;
         }
         s->rank = e->policy->rank(e->policy, &info, now);
+        /* the hard wait bound (sched_bound.c): overdue requests first, the longest wait first */
+        s->overdue = sched_overdue(e->policy, &info);
+        if (s->overdue) s->rank = -1e12 - info.waited_s;
     }
     qsort(e->waiting.v, (size_t)e->waiting.n, sizeof *e->waiting.v, by_rank);
 }

@@ -1,12 +1,14 @@
 /* sched_laxity.c — least laxity first. Laxity = deadline - now - predicted remaining time, where
  * remaining time = (predicted output tokens left (p50) + prefill_weight * prompt tokens) * the
  * seconds per token (the engine's measured step time). The request with the least slack runs
- * first. Requests without a deadline, and requests that can no longer make theirs (negative
- * laxity), are best effort: behind every feasible deadline, first come first served among
- * themselves. With laxity_drop set, a waiting request that can no longer make it is dropped
- * instead (the engine finishes it with ENGINE_FINISH_DEADLINE) — only as a configured choice,
- * since a late answer may still be worth something to the caller. The victim when the cache is
- * full is the running sequence with the most slack (best effort ones first). */
+ * first. Requests without a deadline are best effort: behind every deadline, first come first
+ * served among themselves. A request that can no longer make its deadline (negative laxity) is
+ * handled by late_policy (`--late-policy`): keep (default) leaves it in least-laxity order, so
+ * the latest runs first; demote makes it best effort; drop finishes a waiting one with
+ * ENGINE_FINISH_DEADLINE. Deprioritising and dropping are only configured choices (issue 5), since
+ * a late answer may still be worth something to the caller. The victim when the cache is full is
+ * the running sequence with the most slack (best effort ones first). No aging in the rank; the
+ * engine enforces the hard wait bound (sched_bound.c). */
 #include "sched/sched_internal.h"
 
 #define BEST_EFFORT 1e6 /* rank offset of best-effort requests: behind any real laxity */
@@ -30,7 +32,8 @@ static double laxity_of(const sched_policy *p, const sched_info *r, double now_s
 static double lax_rank(const sched_policy *p, const sched_info *r, double now_s) {
     if (r->deadline_s <= 0) return BEST_EFFORT + r->arrival_s;
     double lax = laxity_of(p, r, now_s);
-    return lax < 0 ? BEST_EFFORT + r->arrival_s : lax;
+    if (lax < 0 && sched_cfg(p)->late_policy != SCHED_LATE_KEEP) return BEST_EFFORT + r->arrival_s;
+    return lax;
 }
 
 static int lax_pick_victim(const sched_policy *p, const sched_info *running, int n, double now_s) {
@@ -38,7 +41,7 @@ static int lax_pick_victim(const sched_policy *p, const sched_info *running, int
 }
 
 static bool lax_should_drop(const sched_policy *p, const sched_info *r, double now_s) {
-    return sched_cfg(p)->laxity_drop && !r->running && r->deadline_s > 0 &&
+    return sched_cfg(p)->late_policy == SCHED_LATE_DROP && !r->running && r->deadline_s > 0 &&
            laxity_of(p, r, now_s) < 0;
 }
 

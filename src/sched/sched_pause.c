@@ -16,8 +16,10 @@
  *     pause the one that displaced it;
  *   - a minimum run: preempt_min_steps steps after each (re)admission, so every admission buys
  *     real progress;
- *   - the aging bound: a request older than aging_s (since its arrival) is never paused, and the
- *     policies' aging ranks it ahead of younger work while it waits. */
+ *   - the aging bound: a request older than aging_s (since its arrival), or one that has already
+ *     waited half its way to being overdue (sched_bound.c), is never paused, and the policies'
+ *     aging ranks it ahead of younger work while it waits; the hard bound itself is enforced by
+ *     sched_bound.c. */
 #include "sched/sched_internal.h"
 
 int sched_pick_pause(const sched_policy *p, const sched_info *running, int n, const sched_info *w,
@@ -31,6 +33,8 @@ int sched_pick_pause(const sched_policy *p, const sched_info *running, int n, co
         const sched_info *r = &running[i];
         if (!r->pausable || r->steps_run < c->preempt_min_steps) continue;
         if (now_s - r->arrival_s >= c->aging_s) continue; /* old enough: never displaced */
+        /* one that has waited so long it would soon be overdue is not displaced either */
+        if (r->waited_s > 0 && r->waited_s >= 0.5 * sched_overdue_at(p, r)) continue;
         double left = p->remaining(p, r, now_s);
         if (best < 0 || left > best_left ||
             (left == best_left && r->arrival_s >= running[best].arrival_s)) {

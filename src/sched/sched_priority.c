@@ -1,7 +1,8 @@
 /* sched_priority.c — strict priority: the request's own `priority` field (higher is more
  * urgent), first come first served within a level. The victim is the lowest-priority running
- * sequence, the latest arrival among equals (least work invested). No aging: priority is the
- * caller's explicit wish, so a low level may wait as long as higher levels keep arriving. */
+ * sequence, the latest arrival among equals (least work invested). No aging in the rank:
+ * priority is the caller's explicit wish; but like every policy except fcfs it is subject to the
+ * hard wait bound (`--aging-s`, sched_bound.c): a low level waits at most that long. */
 #include "sched/sched_internal.h"
 
 static double prio_rank(const sched_policy *p, const sched_info *r, double now_s) {

@@ -10,7 +10,7 @@ void sched_config_defaults(sched_config *c) {
     memset(c, 0, sizeof *c);
     c->aging_s = 20.0;
     c->tpot_s = 0.05;
-    c->laxity_drop = false;
+    c->late_policy = SCHED_LATE_KEEP;
     c->wide_ratio = 2.0;
     c->prefill_weight = 0.02;
     c->preempt_ratio = 2.0;
@@ -41,7 +41,10 @@ sched_policy *sched_alloc(const char *name, const sched_config *c) {
     if (!(st->preempt_ratio >= 0)) st->preempt_ratio = 0;
     if (st->preempt_ratio > 0 && st->preempt_ratio < 1) st->preempt_ratio = 1;
     if (st->preempt_min_steps < 1) st->preempt_min_steps = 1;
+    if (st->late_policy != SCHED_LATE_DEMOTE && st->late_policy != SCHED_LATE_DROP)
+        st->late_policy = SCHED_LATE_KEEP;
     p->name = name;
+    p->wait_bound_s = st->aging_s;
     p->state = st;
     p->destroy = cfg_destroy;
     return p;
@@ -101,6 +104,21 @@ double sched_rtlm_remaining(const sched_config *c, const sched_info *r) {
     if (total > r->max_tokens) total = r->max_tokens;
     double left = total - r->n_generated;
     return left < 1 ? 1 : left;
+}
+
+static const char *const late_names[] = {"keep", "demote", "drop"};
+
+const char *sched_late_name(sched_late l) {
+    return (int)l >= 0 && (int)l < 3 ? late_names[l] : NULL;
+}
+
+int sched_late_parse(const char *s, sched_late *out) {
+    for (int i = 0; s && i < 3; i++)
+        if (!strcmp(s, late_names[i])) {
+            *out = (sched_late)i;
+            return 0;
+        }
+    return -1;
 }
 
 static const char names[] = "fcfs,priority,spf,laxity,rtlm,oracle";

@@ -70,10 +70,14 @@ static const opt_def opts[] = {
      "scheduling policy fcfs|priority|spf|laxity|rtlm (default fcfs; docs/scheduling.md)", 0, 0,
      "fcfs|priority|spf|laxity|rtlm"},
     {"aging-s", "WEFT_AGING_S", OPT_INT, "N",
-     "spf/rtlm: a waiting request reaches the head of the queue after N s (default 20)", 1,
-     86400, NULL},
+     "every policy but fcfs: no request waits (queued and paused) longer than N s; spf/rtlm "
+     "also age ranks over it (default 20)", 1, 86400, NULL},
+    {"late-policy", "WEFT_LATE_POLICY", OPT_ENUM, "L",
+     "laxity/rtlm, a request that can no longer meet deadline_ms: keep (its normal order), "
+     "demote (behind all that can) or drop (finish_reason \"deadline\") (default keep)", 0, 0,
+     "keep|demote|drop"},
     {"laxity-drop", "WEFT_LAXITY_DROP", OPT_BOOL, NULL,
-     "laxity: drop (finish_reason \"deadline\") requests that can no longer meet deadline_ms", 0,
+     "the same as --late-policy drop (kept for existing configurations)", 0,
      0, NULL},
     {"consolidate", "WEFT_CONSOLIDATE", OPT_BOOL, NULL,
      "admit only while the batch's predicted KV footprint (prompt + p90 output) fits", 0, 0,
@@ -127,6 +131,7 @@ static void config_defaults(srv_config *c) {
     c->connection_timeout_s = 30;
     snprintf(c->policy, sizeof c->policy, "fcfs");
     c->aging_s = 20;
+    snprintf(c->late_policy, sizeof c->late_policy, "keep");
     snprintf(c->predictor, sizeof c->predictor, "default");
     c->workers = 1;
     c->secondary_threads = 1;
@@ -252,6 +257,8 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
         if (!strcmp(name, "kv-layout")) c->kv_paged = !strcmp(v, "paged");
         else if (!strcmp(name, "kv-type")) c->kv_f32 = !strcmp(v, "f32");
         else if (!strcmp(name, "policy")) return copy_str(c->policy, sizeof c->policy, v, src, name);
+        else if (!strcmp(name, "late-policy"))
+            return copy_str(c->late_policy, sizeof c->late_policy, v, src, name);
         else return copy_str(c->chat_template, sizeof c->chat_template, v, src, name);
         return 0;
     case OPT_STR:

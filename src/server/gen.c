@@ -156,6 +156,10 @@ int oai_parse_common(srv *s, json_t *body, bool chat, oai_params *p, oai_err *e)
     if ((r = want_number(body, "deadline_ms", 0, 1e12, &d, e)) < 0) return -1;
     if (r) p->deadline_ms = d;
     if (want_bool(body, "ignore_eos", &p->ignore_eos, e) < 0) return -1;
+    /* bench-only: a forced output length the scheduling policies must not see (they see
+     * max_tokens), so a benchmark can force real lengths without leaking them */
+    if ((r = want_int(body, "bench_output_tokens", 1, INT32_MAX, &n, e)) < 0) return -1;
+    if (r) p->bench_output_tokens = (int)n;
     if (!has_seed) p->sampling.seed = (uint64_t)time(NULL) ^ (atomic_load(&s->next_id) * 0x9E3779B97F4A7C15ull);
     return 0;
 }
@@ -221,6 +225,15 @@ int gen_submit(gen_job *j, int32_t *prompt, int n_prompt, const oai_params *p) {
                         "reduce the prompt or max_tokens.",
                         ctx, (long long)n_prompt + mt, n_prompt, mt);
     }
+    int sched_mt = 0; /* what the policies see; 0 = mt */
+    if (p->bench_output_tokens > 0) {
+        if (p->bench_output_tokens > mt)
+            return oai_errf(&j->err, 400, "invalid_value", "bench_output_tokens",
+                            "'bench_output_tokens' (%d) may not exceed max_tokens (%d)",
+                            p->bench_output_tokens, mt);
+        sched_mt = mt;
+        mt = p->bench_output_tokens;
+    }
     j->max_tokens = mt;
     if (stop_init(&j->stop, p->stops, p->n_stops) != 0)
         return oai_errf(&j->err, 400, "invalid_value", "stop", "invalid stop strings");
@@ -263,6 +276,7 @@ int gen_submit(gen_job *j, int32_t *prompt, int n_prompt, const oai_params *p) {
         .prompt = prompt,
         .n_prompt = n_prompt,
         .max_tokens = mt,
+        .sched_max_tokens = sched_mt,
         .sampling = p->sampling,
         .ignore_eos = p->ignore_eos,
         .priority = p->priority,

@@ -32,8 +32,9 @@ typedef struct srv_config {
     int connection_timeout_s;  /* idle / partial request timeout */
     /* scheduling (docs/scheduling.md) */
     char policy[16];           /* fcfs|priority|spf|laxity|rtlm (default fcfs) */
-    int aging_s;               /* spf/rtlm aging bound, seconds (default 20) */
-    bool laxity_drop;          /* laxity: drop requests that can no longer meet their deadline */
+    int aging_s;               /* hard wait bound (all but fcfs) and spf/rtlm aging, s (default 20) */
+    bool laxity_drop;          /* the same as late_policy "drop" (an older flag) */
+    char late_policy[8];       /* laxity/rtlm, a late request: keep|demote|drop (default keep) */
     bool consolidate;          /* admit by predicted KV footprint */
     int max_running;           /* primary worker's running batch (0 = engine default) */
     char predictor[4096];      /* "default", "none" or a parameter file */

@@ -160,6 +160,9 @@ typedef struct oai_params {
     int priority;
     double deadline_ms;
     bool ignore_eos;
+    int bench_output_tokens; /* bench-only extension (0 = none): stop after this many tokens,
+                              * while the scheduler sees max_tokens as the cap (weft bench serve
+                              * --nominal-max-tokens; docs/scheduling.md) */
     pred_features feat; /* the prompt's text features (length prediction) */
     bool has_feat;
 } oai_params;

@@ -52,7 +52,9 @@ int workers_start(srv *s, weft_err *err) {
         sched_config sc;
         sched_config_defaults(&sc);
         sc.aging_s = c->aging_s;
-        sc.laxity_drop = c->laxity_drop;
+        if (sched_late_parse(c->late_policy, &sc.late_policy) != 0)
+            return weft_errf(err, "unknown --late-policy '%s' (keep, demote or drop)", c->late_policy);
+        if (c->laxity_drop) sc.late_policy = SCHED_LATE_DROP;
         ec.policy = sched_policy_new(c->policy, &sc);
         if (!ec.policy) return weft_errf(err, "cannot create scheduling policy '%s'", c->policy);
         if (predicting(c)) {
@@ -91,7 +93,7 @@ void workers_stop(srv *s) {
 int workers_route(srv *s, const engine_request *r, const pred_features *f) {
     int k = 0;
     if (s->n_workers > 1 && r->deadline_ms > 0) {
-        double pred = r->max_tokens;
+        double pred = r->sched_max_tokens > 0 ? r->sched_max_tokens : r->max_tokens;
         if (s->route_pred && f) {
             pred_estimate est = pred_predict(s->route_pred, f);
             if (est.p50 > 0 && est.p50 < pred) pred = est.p50;
@@ -170,7 +172,7 @@ char *workers_metrics_render(srv *s) {
         {"weft_deadline_requests_total", "counter", "Finished requests that had deadline_ms."},
         {"weft_deadline_missed_total", "counter",
          "Of those: finished after the deadline or dropped."},
-        {"weft_deadline_dropped_total", "counter", "Requests dropped by --laxity-drop."},
+        {"weft_deadline_dropped_total", "counter", "Requests dropped by --late-policy drop."},
         {"weft_predicted_requests_total", "counter",
          "Finished requests that had a length prediction."},
         {"weft_predicted_tokens_total", "counter", "Their predicted (p50) output tokens, summed."},

@@ -160,6 +160,8 @@ static char *request_body(const hl_config *c, const hl_request *q, int i) {
     if (c->model) bad |= json_object_set_new(o, "model", json_string(c->model));
     if (q->priority) bad |= json_object_set_new(o, "priority", json_integer(q->priority));
     if (q->deadline_ms > 0) bad |= json_object_set_new(o, "deadline_ms", json_real(q->deadline_ms));
+    if (q->force_tokens > 0)
+        bad |= json_object_set_new(o, "bench_output_tokens", json_integer(q->force_tokens));
     if (c->stream)
         bad |= json_object_set_new(o, "stream_options", json_pack("{s:b}", "include_usage", 1));
     char *s = bad ? NULL : json_dumps(o, JSON_COMPACT);
@@ -306,7 +308,7 @@ int hl_run(const hl_config *c, const hl_request *rq, int n, metrics_request *out
         out[i].first_token_s = out[i].finish_s = -1;
         out[i].finish = -1;
         out[i].n_prompt = rq[i].n_prompt;
-        out[i].n_expected = rq[i].max_tokens;
+        out[i].n_expected = rq[i].force_tokens > 0 ? rq[i].force_tokens : rq[i].max_tokens;
         if (http_status) http_status[i] = 0;
     }
 
@@ -355,7 +357,7 @@ int hl_run(const hl_config *c, const hl_request *rq, int n, metrics_request *out
             outcome oc = xfer_done(x, res, &rq[i], http_status ? &http_status[i] : NULL);
             if (oc == OUT_OK) {
                 st->n_ok++;
-                if (out[i].n_generated < rq[i].max_tokens) st->n_short++;
+                if (out[i].n_generated < out[i].n_expected) st->n_short++;
             } else {
                 if (oc == OUT_HTTP)
                     st->n_http_errors++;

@@ -33,6 +33,8 @@ typedef struct hl_request {
     int max_tokens;
     int priority;       /* sent as weft's "priority" when non-zero */
     double deadline_ms; /* sent as weft's "deadline_ms" when > 0 */
+    int force_tokens;   /* > 0: sent as weft's bench-only "bench_output_tokens" (<= max_tokens):
+                         * the output length, while the server's scheduler sees max_tokens */
 } hl_request;
 
 /* Outcome of a run beyond the per-request records. */
@@ -40,7 +42,8 @@ typedef struct hl_stats {
     int n_ok;
     int n_http_errors; /* a response with a status other than 200, or an error event in a stream */
     int n_net_errors;  /* connection refused, timeout, malformed or truncated response */
-    int n_short;       /* succeeded with fewer tokens than max_tokens (the server ignored
+    int n_short;       /* succeeded with fewer tokens than expected (force_tokens, else
+                        * max_tokens) (the server ignored
                         * ignore_eos or hit its context) */
     double wall_s;     /* start to the last completion */
     char first_error[400]; /* the first failure, for the user */

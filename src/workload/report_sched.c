@@ -104,7 +104,7 @@ static const char SCHED_CSV_HEADER[] =
     "queue_mean_s,queue_p50_s,queue_p99_s,queue_max_s,deadline_n,deadline_missed,miss_rate,"
     "dropped,preempted,pred_n,pred_mean_tok,actual_mean_tok,pred_mae_log,p90_coverage,steps,"
     "sched_us_per_step,sched_overhead_pct,t_schedule_s,t_predict_s,t_forward_s,paused,resumed,"
-    "wait_max_s";
+    "wait_max_s,paused_overdue";
 
 const char *report_sched_csv_header(void) {
     return SCHED_CSV_HEADER;
@@ -139,8 +139,9 @@ int report_sched_csv(const char *path, bool append, const report_run *runs, int 
                 s.actual_mean, s.pred_mae_log, s.p90_coverage, (unsigned long long)st->steps,
                 s.sched_us_per_step, s.sched_overhead_pct, st->time_schedule_s, st->time_predict_s,
                 st->time_forward_s);
-        fprintf(f, "%llu,%llu,%.6f\n", (unsigned long long)st->requests_paused,
-                (unsigned long long)st->pause_resumed, st->wait_s_max);
+        fprintf(f, "%llu,%llu,%.6f,%llu\n", (unsigned long long)st->requests_paused,
+                (unsigned long long)st->pause_resumed, st->wait_s_max,
+                (unsigned long long)st->requests_paused_overdue);
     }
     if (fclose(f) != 0) return weft_errf(err, "%s: write failed: %s", path, strerror(errno));
     return 0;
