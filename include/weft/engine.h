@@ -207,6 +207,9 @@ typedef struct engine_stats {
                                    * (before the first admission, paused, or preempted) */
     double decode_batch_ewma;     /* recent sequences per step (step-weighted, about the last
                                    * 64 steps; split_batch_ewma_update), for `--split auto` */
+    int batch_min_entry;          /* lowest entry layer among the running and waiting sequences
+                                   * (0: an ordinary request; split_layer of a split one; -1:
+                                   * none), for `--split auto`'s fused step model */
 } engine_stats;
 void engine_get_stats(engine *e, engine_stats *s); /* thread-safe snapshot */
 

@@ -197,6 +197,8 @@ void split_take_feeds(engine *e);
 void split_feeds_free(feed_list *l);
 /* Tokens s could compute now: all it has left, or for a split request what was fed. */
 int seq_ready(const engine_seq *s);
+/* Lowest entry layer among running and waiting sequences (0: an ordinary one), -1: none. */
+int engine_split_min_entry(const engine *e);
 
 /* engine_step.c */
 /* Finishes and drops every waiting and running sequence (engine_free). */

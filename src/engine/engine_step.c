@@ -342,6 +342,7 @@ static void publish(engine *e) {
         if (!e->running.v[i]->padding) rt += predicted_left(e->running.v[i]);
     e->st.waiting_pred_tokens = wt;
     e->st.running_left_tokens = rt;
+    e->st.batch_min_entry = engine_split_min_entry(e);
     engine_lock(e);
     e->st.waiting = e->waiting.n; /* engine_get_stats adds the inbox */
     e->pub = e->st;
