@@ -132,14 +132,23 @@ int split_plan_dp(const split_request *r, int n, const split_server *s, split_ch
         }
         free(gi);
     }
-    /* Size the device programs before running them (once per candidate lowest entry). */
+    /* Candidate lowest entry layers: a point some request can take, and no deeper than every
+     * request can go (each must take p >= m, or p = L where that is eligible). */
+    int m_top = L1 - 1;
+    for (int i = 0; i < n; i++) {
+        int top = -1;
+        for (int p = 0; p < L1; p++)
+            if (sp.ok[(size_t)i * L1 + p]) top = p;
+        if (top < m_top) m_top = top;
+    }
     int n_cand = 1;
-    for (int m = 0; m < L1 - 1; m++)
+    for (int m = 0; m <= m_top && m < L1 - 1; m++)
         for (int i = 0; i < n; i++)
             if (sp.ok[(size_t)i * L1 + m]) {
                 n_cand++;
                 break;
             }
+    /* Size the device programs before running them (once per candidate lowest entry). */
     size_t max_cells = 0, max_pick = 0;
     double steps = 0;
     for (int k = 0; k < ng; k++)
@@ -189,8 +198,8 @@ int split_plan_dp(const split_request *r, int n, const split_server *s, split_ch
     const int Lsrv = L1 - 1;
     for (int m = 0; m <= Lsrv; m++) {
         /* only a point some request can take is a lowest entry; L: nobody served */
-        int cand = m == Lsrv;
-        for (int i = 0; i < n && !cand; i++) cand = sp.ok[(size_t)i * L1 + m];
+        int cand = m == Lsrv && m <= m_top;
+        for (int i = 0; i < n && !cand && m <= m_top; i++) cand = sp.ok[(size_t)i * L1 + m];
         if (!cand) continue;
         const int me = s->batch_entry_known && s->batch_min_entry < m ? s->batch_min_entry : m;
         for (int i = 0; i < n; i++)
