@@ -1086,6 +1086,63 @@ static void test_profile_step(void **state) {
     remove(path);
 }
 
+/* The batch each kind of token runs in: split tokens alone in their steps, streamed ones 4 at a
+ * time; the mean of 1 / b over a kind's tokens charges them exactly their steps' fixed parts. */
+static void test_batch_by_kind(void **state) {
+    (void)state;
+    assert_true(split_inv_batch_ewma_update(0, 4, 0, 64) == 0);   /* no token of the kind */
+    assert_true(split_inv_batch_ewma_update(0, 4, 2, 64) == 0.25); /* the first sample */
+    assert_true(split_inv_batch_ewma_update(0.5, 0, 3, 64) == 0.5); /* an idle step */
+    /* steps of 4 streamed sequences, and every third step one split sequence alone */
+    double sp = 0, st = 0;
+    long split_steps = 0, stream_steps = 0, split_tok = 0, stream_tok = 0;
+    double sp_mean = 0, st_mean = 0;
+    int n = 0;
+    for (int i = 0; i < 30000; i++) {
+        const int alone = i % 3 == 0;
+        const int seqs = alone ? 1 : 4, k_split = alone ? 1 : 0;
+        sp = split_inv_batch_ewma_update(sp, seqs, k_split, 64);
+        st = split_inv_batch_ewma_update(st, seqs, seqs - k_split, 64);
+        if (i >= 15000) {
+            split_steps += alone, stream_steps += !alone;
+            split_tok += k_split, stream_tok += seqs - k_split;
+            sp_mean += sp, st_mean += st, n++;
+        }
+    }
+    sp_mean /= n, st_mean /= n;
+    assert_true(fabs(1 / sp_mean - 1) < 1e-9);
+    assert_true(fabs(1 / st_mean - 4) < 1e-9);
+    /* fixed part f per step: split tokens x f / b_split = their steps' f exactly */
+    const double f = 1e-3;
+    assert_true(fabs(split_tok * f * sp_mean - split_steps * f) < 1e-9 * split_steps * f);
+    assert_true(fabs(stream_tok * f * st_mean - stream_steps * f) < 1e-9 * stream_steps * f);
+    /* the cost model charges a split point its kind's batch, and p = 0 and p = L the other */
+    const int L = 4;
+    split_server s = base_server(L);
+    s.cost_batched = s.cost;
+    s.cost_batched.layer_decode_s = 0.5e-3; /* 2 ms alone, 0.5 ms each of 4: f = 2 ms */
+    s.batched_n = 4;
+    s.batch = 4;
+    s.batch_split = 1;
+    split_request r = base_request(L);
+    r.client_can_head = 0;
+    split_choice c0, c2, t0, t2;
+    assert_int_equal(split_cost_eval(&r, &s, 0, &c0, NULL), 0);
+    assert_int_equal(split_cost_eval(&r, &s, 2, &c2, NULL), 0);
+    split_server same = s;
+    same.batch_split = 0;
+    assert_int_equal(split_cost_eval(&r, &same, 0, &t0, NULL), 0);
+    assert_int_equal(split_cost_eval(&r, &same, 2, &t2, NULL), 0);
+    assert_near(c0.server_work_s, t0.server_work_s, 1e-15);
+    /* at p = 2 the two server layers cost their whole 2 ms each per step alone, 0.5 ms in 4 */
+    assert_near(c2.server_work_s - t2.server_work_s, 4 * 2 * (2e-3 - 0.5e-3) * s.cores, 1e-12);
+    assert_near(c2.server_fixed_layer_s, 0, 0); /* alone in its steps: nothing shared */
+    assert_near(t2.server_fixed_layer_s, 4 * 0.5e-3 * s.cores, 1e-15);
+    s.batch_split = 0.5;
+    weft_err e;
+    assert_int_equal(split_cost_eval(&r, &s, 2, &c2, &e), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cost_points),
@@ -1104,6 +1161,7 @@ int main(void) {
         cmocka_unit_test(test_dp_equals_exhaustive_step),
         cmocka_unit_test(test_step_coupling_case),
         cmocka_unit_test(test_profile_step),
+        cmocka_unit_test(test_batch_by_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -210,6 +210,12 @@ typedef struct engine_stats {
     int batch_min_entry;          /* lowest entry layer among the running and waiting sequences
                                    * (0: an ordinary request; split_layer of a split one; -1:
                                    * none), for `--split auto`'s fused step model */
+    double split_inv_batch_ewma;  /* recent mean over split sequences' tokens (fed hidden states)
+                                   * of 1 / the sequences in their step, and the same over the
+                                   * other sequences' tokens (about the last 64 tokens of each;
+                                   * split_inv_batch_ewma_update; 0 = none yet): the batch each
+                                   * kind runs in, for `--split auto` */
+    double stream_inv_batch_ewma;
 } engine_stats;
 void engine_get_stats(engine *e, engine_stats *s); /* thread-safe snapshot */
 

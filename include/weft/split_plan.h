@@ -131,6 +131,11 @@ typedef struct split_server {
                                      layer (`--split auto`); 0: no running batch is modelled */
     int batch_min_entry;          /* lowest entry layer among the sequences the server is already
                                      running (0: an ordinary request; n_layers: none) */
+    double batch_split;           /* >= 1: the batch the tokens of a split request (0 < p < L) run
+                                     in, measured apart from `batch` (which is then the batch of
+                                     streamed tokens, p = 0): a split token waits for its client's
+                                     round trip and joins whatever step runs when it arrives, or
+                                     runs alone; 0 = `batch` for every p */
 } split_server;
 
 /* Everything the cost model says about one request at one split point. Totals include `count`
@@ -243,6 +248,13 @@ int split_choose_one(const split_request *r, const split_server *s, double kv_le
  * Its mean is the step-weighted mean batch, tokens / steps, so that a + f / b per token sums to
  * the steps' measured cost (src/split/batch_est.c). */
 double split_batch_ewma_update(double prev, int n_seqs, int window_steps);
+/* The batch one kind of token runs in: an exponential mean over tokens of 1 / (sequences in
+ * the token's step), prev updated with a step of n_seqs sequences of which k are of that kind
+ * (each a sample, weight 1 / window_tokens); prev <= 0 = none yet; k <= 0 leaves prev as is.
+ * 1 / the mean is the batch to charge that kind's tokens with: summed over them, fixed / b per
+ * token is exactly their share of their steps' fixed parts (engine_stats.split_inv_batch_ewma,
+ * stream_inv_batch_ewma). */
+double split_inv_batch_ewma_update(double prev, int n_seqs, int k, int window_tokens);
 
 /* ---- measured costs: `weft split profile` ---- */
 

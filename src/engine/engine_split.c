@@ -118,3 +118,10 @@ int engine_split_min_entry(const engine *e) {
     }
     return m;
 }
+
+int engine_split_count(const engine *e, int n) {
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += e->b_seqs[i]->req.split && !e->b_seqs[i]->padding;
+    return k;
+}

@@ -78,6 +78,13 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
      * one's life, so it runs low; the batch the engine's recent steps measured (step-weighted,
      * src/split/batch_est.c) is used instead once there are steps to measure. */
     s.batch = es.decode_batch_ewma >= 1 ? es.decode_batch_ewma : batch_connect;
+    /* Split tokens wait for their clients' round trips and run in whatever step is running when
+     * they arrive, or alone: the batch each kind of token ran in is measured apart (the mean over
+     * its tokens of 1 / the step's sequences), and a split point is charged its kind's. */
+    if (es.stream_inv_batch_ewma > 0 && es.stream_inv_batch_ewma <= 1)
+        s.batch = 1 / es.stream_inv_batch_ewma;
+    if (es.split_inv_batch_ewma > 0 && es.split_inv_batch_ewma <= 1)
+        s.batch_split = 1 / es.split_inv_batch_ewma;
     s.cost_batched = a->prof.cost_batched;
     s.batched_n = a->prof.batched_n;
     s.io_token_s = a->prof.io_token_s;
@@ -114,10 +121,10 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     /* the planner's prediction, for comparison with what the request then costs */
     fprintf(stderr,
             "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f streaming=%d split_live=%d "
-            "batch=%g batch_connect=%g min_entry=%d predicted server_work_s=%.6f latency_s=%.4f "
+            "batch=%g batch_split=%g batch_connect=%g min_entry=%d predicted server_work_s=%.6f latency_s=%.4f "
             "sla_ok=%d\n",
             h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s, streaming,
-            split_live, s.batch, batch_connect, s.batch_min_entry, ch.server_work_s, ch.latency_s,
+            split_live, s.batch, s.batch_split, batch_connect, s.batch_min_entry, ch.server_work_s, ch.latency_s,
             ch.sla_ok);
     return p;
 }

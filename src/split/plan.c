@@ -264,9 +264,9 @@ int split_choose_one(const split_request *r, const split_server *s, double kv_le
     int best = -1, least_kv = -1, fastest = -1;
     split_choice cb = {0}, ck = {0}, cf = {0};
     double best_cost = 0;
-    double fx, fb;
-    split_server_step_fixed(s, &fx, &fb);
     for (int p = 0; p <= s->n_layers; p++) {
+        double fx, fb;
+        split_server_step_fixed(s, p, &fx, &fb);
         split_choice c;
         if (split_cost_eval(r, s, p, &c, err)) return -1;
         if (!c.allowed) continue;
