@@ -375,6 +375,17 @@ int cmd_bench_split(int argc, char **argv) {
                link_name[t & 1], type_name[t / 4], type_prompt[t / 4], type_answer[t / 4],
                m[0] / cnt, m[1] / cnt, m[2] / cnt, m[3] / cnt);
     }
+    /* The batch's lowest entry: below it every layer's fixed step part is saved. */
+    int lo[4], n_lo[4];
+    for (int k = 0; k < 4; k++) {
+        lo[k] = cfg.L, n_lo[k] = 0;
+        for (int i = 0; i < n; i++)
+            if (pr[k].c[i].p < lo[k]) lo[k] = pr[k].c[i].p;
+        for (int i = 0; i < n; i++) n_lo[k] += pr[k].c[i].p == lo[k];
+    }
+    printf("%-36s %9d %9d %9d %9d\n", "lowest split point (the batch's entry)", lo[0], lo[1],
+           lo[2], lo[3]);
+    printf("%-36s %9d %9d %9d %9d\n", "requests at it", n_lo[0], n_lo[1], n_lo[2], n_lo[3]);
     json_t *main_run = json_array();
     for (int k = 0; k < 4; k++) json_array_append_new(main_run, summary_json(&pr[k]));
     json_object_set_new(root, "server_profile", json_string(sp_path));
