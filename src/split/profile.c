@@ -3,7 +3,8 @@
  * cfg.n_layers cut to two depths, each is timed (prefill of a prompt chunk; decode steps of a
  * batch of sequences) with the ordinary fwd_run, and the line through the two fastest times gives
  * per-layer cost (slope) and what does not depend on depth — embedding, final norm, head —
- * (intercept). */
+ * (intercept). Timed at two decode batch sizes, the step times give the fused step model
+ * (per step, fixed + marginal x batch: the "step" object; docs/split.md). */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
