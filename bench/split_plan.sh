@@ -7,6 +7,8 @@
 # quick, chat and document requests in the memory it gives to the model. Reports server work per
 # request and per output token for no split, the greedy baselines and the DP, at equal SLA
 # attainment, a sweep over the server's KV headroom, and variants of the mix.
+# The server profile is timed at batch 8 and batch 1 (the step model: per layer, a decode step
+# of b sequences costs fixed + marginal x b; docs/split.md "Server work: the fused step").
 # Reproduce: make build && bash bench/quiet.sh bash bench/split_plan.sh   (--quick: a smoke run)
 source "$(dirname "$0")/engine_lib.sh"
 bench_args "$@"
@@ -27,10 +29,12 @@ out=$("$WEFT" bench split --server-profile "$sprof" --client-profile "$cprof" --
       --slow-factor 4 --seed 1 --sweep --json "$results/$name.json")
 # Variants on the same measured profiles (pure computation): other arrival orders and lengths
 # (seeds), twice the requests, more or less client memory, F32 client KV, a server that is not
-# batching-bound, tighter SLAs, and the devices' memory not modelled (nothing couples).
+# batching-bound, tighter SLAs, the devices' memory not modelled (nothing couples), and the
+# separable accounting (--separable: each request charged its per-sequence cost alone, the
+# fused step's fixed part ignored: what the planner did before docs/split.md "the fused step").
 variants=("--seed 2" "--seed 3" "--per-type 2" "--laptop-mb 6000 --phone-mb 3000"
           "--laptop-mb 3000 --phone-mb 1500" "--client-kv f32" "--slowdown 1"
-          "--sla-quick 1.2 --sla-chat 1.5 --sla-doc 2" "--no-devices")
+          "--sla-quick 1.2 --sla-chat 1.5 --sla-doc 2" "--no-devices" "--separable")
 vout=""
 for v in "${variants[@]}"; do
     # shellcheck disable=SC2086

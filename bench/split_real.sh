@@ -142,6 +142,8 @@ run_phase() { # PHASE SPLIT(0|auto)
     wait $(jobs -p | grep -v -e "$srv" $(printf -- '-e %s ' "${relays[@]}")) 2>/dev/null || true
     c1=$(cpu_s)
     grep '^split plan:' "$scratch/srv.err" | tail -n +$((n0 + 1)) >"$scratch/$phase.plan"
+    # the server's plan for every request (p, batch, batch_split, min_entry, prediction)
+    [ $quick = 1 ] || cp "$scratch/$phase.plan" "$results/split_real${tag}_$phase.plan.log"
     echo "$phase $c0 $c1" >>"$scratch/cpu"
 }
 

@@ -833,6 +833,316 @@ static void test_batch_ewma(void **state) {
     assert_true(s > l && s < 4 && l > 1);
 }
 
+
+/* ---- the fused step's fixed part (docs/split.md, "Server work: the fused step") ---- */
+
+/* The fused step model on top of a random instance: a fixed part of each layer's step shared by
+ * step_batch sequences (up to the whole per-sequence cost), a network path per round trip that
+ * sometimes makes a split cost more than the marginal work it saves, and sometimes a running
+ * batch with a known lowest entry layer. */
+static void add_step_model(uint64_t *rng, split_server *s) {
+    s->step_batch = urand(rng, 2, 16);
+    s->step_fixed_layer_s = urand(rng, 0, 1) * s->cost.layer_decode_s * s->step_batch;
+    if (rng_next(rng) & 1) s->io_frame_s = urand(rng, 0, 3) * s->cost.layer_decode_s;
+    if (rng_next(rng) % 3 == 0) {
+        s->batch_entry_known = 1;
+        s->batch_min_entry = irand(rng, 0, s->n_layers);
+    }
+}
+
+/* The plan's work recomputed from its split points, the fused step physically: every served
+ * request's marginal work (its own layers and everything else it costs alone, minus its share
+ * of the fixed part of its layers) plus, for every layer some served request or the running
+ * batch runs, the fixed part shared by all the served requests' steps. */
+static double physical_work(const split_request *r, int n, const split_server *s,
+                            const split_choice *c) {
+    double marginal = 0, shares = 0;
+    int m = s->batch_entry_known ? s->batch_min_entry : s->n_layers;
+    for (int i = 0; i < n; i++) {
+        if (c[i].p >= s->n_layers) continue;
+        split_choice x;
+        assert_int_equal(split_cost_eval(&r[i], s, c[i].p, &x, NULL), 0);
+        marginal += x.server_work_s - (s->n_layers - c[i].p) * x.server_fixed_layer_s;
+        shares += x.server_fixed_layer_s;
+        if (c[i].p < m) m = c[i].p;
+    }
+    double fixed = 0;
+    for (int l = 0; l < s->n_layers; l++)
+        if (l >= m) fixed += shares;
+    return marginal + fixed;
+}
+
+static void test_dp_equals_exhaustive_step(void **state) {
+    (void)state;
+    uint64_t rng = 777;
+    int instances = 0, coupled = 0, greedy_worse = 0, arrival_worse = 0, with_dev = 0;
+    for (int t = 0; t < 800; t++) {
+        split_request r[6];
+        split_server s;
+        split_client_device dv[3];
+        int n;
+        random_instance(&rng, &n, r, &s);
+        if (t % 2) {
+            add_devices(&rng, r, n, &s, dv);
+            with_dev++;
+        }
+        add_step_model(&rng, &s);
+        split_choice cd[6], ce[6], cg[6], ca[6], cs[6], x[6];
+        split_plan_summary sd, se, sg, sa, ss;
+        weft_err e;
+        assert_int_equal(split_plan_dp(r, n, &s, cd, &sd, &e), 0);
+        assert_int_equal(split_plan_exhaustive(r, n, &s, ce, &se, &e), 0);
+        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_EFFICIENCY, cg, &sg, &e), 0);
+        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_ARRIVAL, ca, &sa, &e), 0);
+        instances++;
+        assert_int_equal(sd.feasible, se.feasible);
+        if (!rel_close(sd.server_work_s, se.server_work_s)) {
+            print_message("step instance %d: dp %.12g exhaustive %.12g\n", t, sd.server_work_s,
+                          se.server_work_s);
+            fail();
+        }
+        check_plan(r, n, &s, cd, &sd);
+        check_plan(r, n, &s, ce, &se);
+        check_devices(r, n, &s, cd, &sd);
+        /* Every planner's reported work is the true (physical) work of its plan, and each
+         * request's part is split_plan_work's attribution. */
+        const split_choice *plans[4] = {cd, ce, cg, ca};
+        const split_plan_summary *sums[4] = {&sd, &se, &sg, &sa};
+        for (int k = 0; k < 4; k++) {
+            double attr[6];
+            for (int i = 0; i < n; i++)
+                assert_int_equal(split_cost_eval(&r[i], &s, plans[k][i].p, &x[i], NULL), 0);
+            assert_true(rel_close(split_plan_work(&s, x, n, attr), sums[k]->server_work_s));
+            assert_true(rel_close(physical_work(r, n, &s, plans[k]), sums[k]->server_work_s));
+            for (int i = 0; i < n; i++)
+                assert_true(rel_close(attr[i], plans[k][i].server_work_s));
+        }
+        if (!(sd.fits_kv && sd.fits_devices)) continue;
+        if (sg.fits_kv && sg.fits_devices) {
+            assert_true(sg.server_work_s >= sd.server_work_s * (1 - 1e-12));
+            if (sg.server_work_s > sd.server_work_s * (1 + 1e-9)) greedy_worse++;
+        }
+        if (sa.fits_kv && sa.fits_devices) {
+            assert_true(sa.server_work_s >= sd.server_work_s * (1 - 1e-12));
+            if (sa.server_work_s > sd.server_work_s * (1 + 1e-9)) arrival_worse++;
+        }
+        /* The plan the separable accounting picks, scored truly, is never better and often
+         * worse: the coupling matters. */
+        split_server sep = s;
+        sep.step_fixed_layer_s = 0;
+        sep.batch_entry_known = 0;
+        assert_int_equal(split_plan_dp(r, n, &sep, cs, &ss, &e), 0);
+        if (!(ss.fits_kv && ss.fits_devices)) continue;
+        for (int i = 0; i < n; i++)
+            assert_int_equal(split_cost_eval(&r[i], &s, cs[i].p, &x[i], NULL), 0);
+        const double sep_true = split_plan_work(&s, x, n, NULL);
+        assert_true(sep_true >= sd.server_work_s * (1 - 1e-12));
+        if (sep_true > sd.server_work_s * (1 + 1e-9)) coupled++;
+    }
+    print_message("split planner, fused step model: %d instances (%d with shared devices), the "
+                  "separable plan costs more in %d, greedy worse in %d (ratio order) and %d "
+                  "(arrival order)\n", instances, with_dev, coupled, greedy_worse, arrival_worse);
+    assert_int_equal(instances, 800);
+    assert_true(coupled >= 20);
+    assert_true(greedy_worse >= 20 && arrival_worse >= 20);
+}
+
+/* The smallest case of the coupling: request B cannot split (its client holds no layer), A can
+ * split at 1..3. Alone, A's split saves its whole per-sequence cost of three layers, far more than
+ * the round trips cost the server, so both greedy orders split it. In a batch with B, the fixed
+ * part of every layer is paid anyway (B runs them all), so A saves only the marginal part, less
+ * than what its round trips cost: the DP keeps A unsplit, with less server work. */
+static void test_step_coupling_case(void **state) {
+    (void)state;
+    const int L = 4;
+    split_server s = base_server(L);
+    s.cores = 1;
+    s.cost.layer_prefill_s = 1e-6;
+    s.cost.layer_decode_s = 1e-3; /* per sequence in a batch of 4: 0.9 ms fixed share + 0.1 */
+    s.step_batch = 4;
+    s.step_fixed_layer_s = 3.6e-3;
+    s.io_frame_s = 5e-4;
+    split_request r[2] = {base_request(L), base_request(L)};
+    for (int i = 0; i < 2; i++) {
+        r[i].output_tokens = 50;
+        r[i].client_can_head = 0;
+        r[i].sla_s = 1e6;
+    }
+    r[1].client_max_layers = 0;
+    split_choice cd[2], ce[2], cg[2], ca[2];
+    split_plan_summary sd, se, sg, sa;
+    assert_int_equal(split_plan_dp(r, 2, &s, cd, &sd, NULL), 0);
+    assert_int_equal(split_plan_exhaustive(r, 2, &s, ce, &se, NULL), 0);
+    assert_int_equal(split_plan_greedy(r, 2, &s, SPLIT_GREEDY_ARRIVAL, ca, &sa, NULL), 0);
+    assert_int_equal(split_plan_greedy(r, 2, &s, SPLIT_GREEDY_EFFICIENCY, cg, &sg, NULL), 0);
+    assert_int_equal(cd[0].p, 0);
+    assert_int_equal(cd[1].p, 0);
+    assert_int_equal(ca[0].p, 3);
+    assert_int_equal(cg[0].p, 3);
+    /* A at 3 beside B at 0: its 49 steps save 3 x 0.1 ms marginal, its 50 round trips cost
+     * 0.5 ms each; prefill saves 3 x 10 x 1 us. */
+    const double extra = 50 * 5e-4 - 49 * 3 * 1e-4 - 3 * 10 * 1e-6;
+    assert_near(sa.server_work_s - sd.server_work_s, extra, 1e-12);
+    assert_near(sg.server_work_s - sd.server_work_s, extra, 1e-12);
+    assert_near(se.server_work_s, sd.server_work_s, 1e-15);
+    /* Alone (B gone) A splits at 3 after all: the fixed part is then its own to save. */
+    split_choice c1;
+    split_plan_summary s1;
+    assert_int_equal(split_plan_dp(r, 1, &s, &c1, &s1, NULL), 0);
+    assert_int_equal(c1.p, 3);
+    /* Joining a running server (--split auto): B's kind running (lowest entry 0) keeps A
+     * unsplit; an empty server (lowest entry L) lets it split; a batch entering at 3 lets it
+     * split at 3, and entering lower would add the others' fixed part, so it does not. */
+    split_choice c;
+    s.batch_entry_known = 1;
+    s.batch_min_entry = 0;
+    assert_int_equal(split_choose_one(&r[0], &s, -1, &c, NULL), 0);
+    s.batch_min_entry = L;
+    assert_int_equal(split_choose_one(&r[0], &s, -1, &c, NULL), 3);
+    s.batch_min_entry = 3;
+    r[0].client_max_layers = 3;
+    assert_int_equal(split_choose_one(&r[0], &s, -1, &c, NULL), 3);
+    /* its prediction at 3 with the batch at 3 is its separable cost; at 2 it would pay layer
+     * 2's fixed share for its own steps */
+    split_choice a3, a2;
+    assert_int_equal(split_cost_eval(&r[0], &s, 3, &a3, NULL), 0);
+    assert_near(c.server_work_s, a3.server_work_s, 1e-15);
+    assert_int_equal(split_cost_eval(&r[0], &s, 2, &a2, NULL), 0);
+    assert_near(a2.server_fixed_layer_s, 49 * 0.9e-3, 1e-12);
+    /* a bad entry layer is refused */
+    s.batch_min_entry = L + 1;
+    weft_err e;
+    assert_int_equal(split_choose_one(&r[0], &s, -1, &c, &e), -1);
+}
+
+/* The step model from two batch sizes: per step fixed + marginal x b, and an older profile file
+ * ("cost" at one batch, "batched" at another, no "step") gets the same fit when read. */
+static void test_profile_step(void **state) {
+    (void)state;
+    split_profile p;
+    memset(&p, 0, sizeof p);
+    /* step time of a layer 2 ms + 0.5 ms x b; head 1 ms + 0.25 ms x b */
+    split_device_cost x1 = {1e-5, 2.5e-3, 1e-3, 1.25e-3}, x8 = {1e-5, (2e-3 + 8 * 0.5e-3) / 8, 1e-3,
+                                                               (1e-3 + 8 * 0.25e-3) / 8};
+    split_profile_step_fit(&p, 1, &x1, 8, &x8);
+    assert_int_equal(p.step_lo, 1);
+    assert_int_equal(p.step_hi, 8);
+    assert_near(p.step_layer_fixed_s, 2e-3, 1e-15);
+    assert_near(p.step_layer_marginal_s, 0.5e-3, 1e-15);
+    assert_near(p.step_head_fixed_s, 1e-3, 1e-15);
+    assert_near(p.step_head_marginal_s, 0.25e-3, 1e-15);
+    /* noise: a bigger batch that is not slower per step is all fixed */
+    split_device_cost y8 = x8;
+    y8.layer_decode_s = 2.5e-3 / 8 * 0.9;
+    split_profile_step_fit(&p, 1, &x1, 8, &y8);
+    assert_near(p.step_layer_marginal_s, 0, 0);
+    assert_near(p.step_layer_fixed_s, 8 * y8.layer_decode_s, 1e-15);
+    /* round trip of the "step" object */
+    p.n_layers = 4;
+    p.decode_batch = 8;
+    p.cost = x8;
+    split_profile_step_fit(&p, 1, &x1, 8, &x8);
+    char path[4096];
+    tu_scratch("split_profile_step.json", path, sizeof path);
+    weft_err e;
+    assert_int_equal(split_profile_write_json(&p, path, &e), 0);
+    split_profile q;
+    assert_int_equal(split_profile_read_json(path, &q, &e), 0);
+    assert_int_equal(q.step_lo, 1);
+    assert_int_equal(q.step_hi, 8);
+    assert_near(q.step_layer_fixed_s, 2e-3, 1e-12);
+    assert_near(q.step_head_marginal_s, 0.25e-3, 1e-12);
+    /* an older file: "cost" at batch 1 and "batched" at 4, no "step" */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"n_layers\": 4, \"decode_batch\": 1, \"cost\": {\"layer_prefill_s\": 1e-5, "
+          "\"layer_decode_s\": 2.5e-3, \"head_prefill_s\": 1e-3, \"head_decode_s\": 1.25e-3}, "
+          "\"batched\": {\"decode_batch\": 4, \"cost\": {\"layer_prefill_s\": 1e-5, "
+          "\"layer_decode_s\": 1e-3, \"head_prefill_s\": 1e-3, \"head_decode_s\": 5e-4}}}", f);
+    fclose(f);
+    assert_int_equal(split_profile_read_json(path, &q, &e), 0);
+    assert_int_equal(q.step_hi, 4);
+    assert_near(q.step_layer_fixed_s, 2e-3, 1e-12);
+    assert_near(q.step_layer_marginal_s, 0.5e-3, 1e-12);
+    /* an older file with one batch size: no step model, and it still loads */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"n_layers\": 4, \"decode_batch\": 8, \"cost\": {\"layer_prefill_s\": 1e-5, "
+          "\"layer_decode_s\": 2.5e-3, \"head_prefill_s\": 1e-3, \"head_decode_s\": 1.25e-3}}", f);
+    fclose(f);
+    assert_int_equal(split_profile_read_json(path, &q, &e), 0);
+    assert_int_equal(q.step_hi, 0);
+    assert_near(q.step_layer_fixed_s, 0, 0);
+    /* a malformed step object */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"n_layers\": 4, \"cost\": {\"layer_prefill_s\": 1e-5, \"layer_decode_s\": 2.5e-3, "
+          "\"head_prefill_s\": 1e-3, \"head_decode_s\": 1.25e-3}, \"step\": {\"batch_lo\": 4, "
+          "\"batch_hi\": 2, \"layer_fixed_s\": 1, \"layer_marginal_s\": 1, \"head_fixed_s\": 1, "
+          "\"head_marginal_s\": 1}}", f);
+    fclose(f);
+    assert_int_equal(split_profile_read_json(path, &q, &e), -1);
+    assert_non_null(strstr(e.msg, "batch_lo"));
+    remove(path);
+}
+
+/* The batch each kind of token runs in: split tokens alone in their steps, streamed ones 4 at a
+ * time; the mean of 1 / b over a kind's tokens charges them exactly their steps' fixed parts. */
+static void test_batch_by_kind(void **state) {
+    (void)state;
+    assert_true(split_inv_batch_ewma_update(0, 4, 0, 64) == 0);   /* no token of the kind */
+    assert_true(split_inv_batch_ewma_update(0, 4, 2, 64) == 0.25); /* the first sample */
+    assert_true(split_inv_batch_ewma_update(0.5, 0, 3, 64) == 0.5); /* an idle step */
+    /* steps of 4 streamed sequences, and every third step one split sequence alone */
+    double sp = 0, st = 0;
+    long split_steps = 0, stream_steps = 0, split_tok = 0, stream_tok = 0;
+    double sp_mean = 0, st_mean = 0;
+    int n = 0;
+    for (int i = 0; i < 30000; i++) {
+        const int alone = i % 3 == 0;
+        const int seqs = alone ? 1 : 4, k_split = alone ? 1 : 0;
+        sp = split_inv_batch_ewma_update(sp, seqs, k_split, 64);
+        st = split_inv_batch_ewma_update(st, seqs, seqs - k_split, 64);
+        if (i >= 15000) {
+            split_steps += alone, stream_steps += !alone;
+            split_tok += k_split, stream_tok += seqs - k_split;
+            sp_mean += sp, st_mean += st, n++;
+        }
+    }
+    sp_mean /= n, st_mean /= n;
+    assert_true(fabs(1 / sp_mean - 1) < 1e-9);
+    assert_true(fabs(1 / st_mean - 4) < 1e-9);
+    /* fixed part f per step: split tokens x f / b_split = their steps' f exactly */
+    const double f = 1e-3;
+    assert_true(fabs(split_tok * f * sp_mean - split_steps * f) < 1e-9 * split_steps * f);
+    assert_true(fabs(stream_tok * f * st_mean - stream_steps * f) < 1e-9 * stream_steps * f);
+    /* the cost model charges a split point its kind's batch, and p = 0 and p = L the other */
+    const int L = 4;
+    split_server s = base_server(L);
+    s.cost_batched = s.cost;
+    s.cost_batched.layer_decode_s = 0.5e-3; /* 2 ms alone, 0.5 ms each of 4: f = 2 ms */
+    s.batched_n = 4;
+    s.batch = 4;
+    s.batch_split = 1;
+    split_request r = base_request(L);
+    r.client_can_head = 0;
+    split_choice c0, c2, t0, t2;
+    assert_int_equal(split_cost_eval(&r, &s, 0, &c0, NULL), 0);
+    assert_int_equal(split_cost_eval(&r, &s, 2, &c2, NULL), 0);
+    split_server same = s;
+    same.batch_split = 0;
+    assert_int_equal(split_cost_eval(&r, &same, 0, &t0, NULL), 0);
+    assert_int_equal(split_cost_eval(&r, &same, 2, &t2, NULL), 0);
+    assert_near(c0.server_work_s, t0.server_work_s, 1e-15);
+    /* at p = 2 the two server layers cost their whole 2 ms each per step alone, 0.5 ms in 4 */
+    assert_near(c2.server_work_s - t2.server_work_s, 4 * 2 * (2e-3 - 0.5e-3) * s.cores, 1e-12);
+    assert_near(c2.server_fixed_layer_s, 0, 0); /* alone in its steps: nothing shared */
+    assert_near(t2.server_fixed_layer_s, 4 * 0.5e-3 * s.cores, 1e-15);
+    s.batch_split = 0.5;
+    weft_err e;
+    assert_int_equal(split_cost_eval(&r, &s, 2, &c2, &e), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cost_points),
@@ -848,6 +1158,10 @@ int main(void) {
         cmocka_unit_test(test_fixed_and_summary),
         cmocka_unit_test(test_profile_json),
         cmocka_unit_test(test_batch_ewma),
+        cmocka_unit_test(test_dp_equals_exhaustive_step),
+        cmocka_unit_test(test_step_coupling_case),
+        cmocka_unit_test(test_profile_step),
+        cmocka_unit_test(test_batch_by_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

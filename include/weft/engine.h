@@ -209,6 +209,15 @@ typedef struct engine_stats {
                                    * request about to exceed the hard wait bound (sched_bound.c) */
     double decode_batch_ewma;     /* recent sequences per step (step-weighted, about the last
                                    * 64 steps; split_batch_ewma_update), for `--split auto` */
+    int batch_min_entry;          /* lowest entry layer among the running and waiting sequences
+                                   * (0: an ordinary request; split_layer of a split one; -1:
+                                   * none), for `--split auto`'s fused step model */
+    double split_inv_batch_ewma;  /* recent mean over split sequences' tokens (fed hidden states)
+                                   * of 1 / the sequences in their step, and the same over the
+                                   * other sequences' tokens (about the last 64 tokens of each;
+                                   * split_inv_batch_ewma_update; 0 = none yet): the batch each
+                                   * kind runs in, for `--split auto` */
+    double stream_inv_batch_ewma;
 } engine_stats;
 void engine_get_stats(engine *e, engine_stats *s); /* thread-safe snapshot */
 

@@ -115,6 +115,27 @@ typedef struct split_server {
     int device_units;             /* DP resolution of each device's KV memory-time budget
                                      (mem_bytes * window_s); 0 = default (1000, or 100 when the
                                      server's KV is limited too) */
+    /* The fused step's fixed part (docs/split.md, "Server work: the fused step"): a decode step of
+     * b sequences costs, per layer, fixed + marginal x b; the fixed part (the layer's weights read,
+     * the thread pool's sync) is paid once per step by every step in which SOME sequence runs
+     * that layer. A request's per-sequence cost (cost.layer_decode_s, or its interpolation at
+     * `batch`) carries fixed / b of it; a plan saves the fixed part of layer l only when no
+     * served request (and no running sequence, below) enters at or before l. */
+    double step_fixed_layer_s;    /* fixed part of one layer's decode step, server seconds (>= 0);
+                                     0 = derived from cost / cost_batched when batched_n > 1 and
+                                     batch > 1, else none (the old separable model) */
+    double step_batch;            /* sequences per step the per-sequence decode cost was measured
+                                     at, to which step_fixed_layer_s is shared (>= 1 when
+                                     step_fixed_layer_s > 0) */
+    int batch_entry_known;        /* 1: batch_min_entry holds the running batch's lowest entry
+                                     layer (`--split auto`); 0: no running batch is modelled */
+    int batch_min_entry;          /* lowest entry layer among the sequences the server is already
+                                     running (0: an ordinary request; n_layers: none) */
+    double batch_split;           /* >= 1: the batch the tokens of a split request (0 < p < L) run
+                                     in, measured apart from `batch` (which is then the batch of
+                                     streamed tokens, p = 0): a split token waits for its client's
+                                     round trip and joins whatever step runs when it arrives, or
+                                     runs alone; 0 = `batch` for every p */
 } split_server;
 
 /* Everything the cost model says about one request at one split point. Totals include `count`
@@ -134,6 +155,14 @@ typedef struct split_choice {
     double client_kv_byte_s;   /* client KV memory-time on its shared device (count requests; 0
                                   when the request has no device) */
     double client_kv_peak_bytes; /* client KV of one request at its end: p * kv * (P + D) */
+    double server_fixed_layer_s; /* the fused step's fixed part of ONE layer over this request's
+                                    share of the steps, CPU-seconds (count requests; 0 at p = L):
+                                    cores x decode steps x step_fixed_layer_s / step_batch.
+                                    server_work_s above assumes no sequence in the batch enters
+                                    below p; when the lowest entry layer of the batch is m < p
+                                    the request's steps still pay layers [m, p)'s fixed part:
+                                    (p - m) x this more (split_plan_work). In a planner's output,
+                                    server_work_s already includes it. */
 } split_choice;
 
 /* Evaluates r at split point p (0..s->n_layers). Returns 0, or -1 for invalid inputs. */
@@ -141,6 +170,14 @@ int split_cost_eval(const split_request *r, const split_server *s, int p, split_
                     weft_err *err);
 /* Validates a request against a server (same checks the planners make). */
 int split_request_check(const split_request *r, const split_server *s, weft_err *err);
+
+/* The server work of a set of requests served together at split points c[i].p (each from
+ * split_cost_eval): sum over the served ones (p < L) of server_work_s + (p - m) x
+ * server_fixed_layer_s, m the lowest served split point (and the running batch's
+ * batch_min_entry when s->batch_entry_known). Not separable per request: the fixed part of the
+ * layers [0, m) is saved only when every request splits at >= m. attributed[] (may be NULL)
+ * receives each request's part. The planners minimise exactly this. */
+double split_plan_work(const split_server *s, const split_choice *c, int n, double *attributed);
 
 /* A plan's totals. */
 typedef struct split_plan_summary {
@@ -196,7 +233,12 @@ int split_plan_fixed(const split_request *r, int n, const split_server *s, int p
 
 /* One request joining a running server (`--split auto`): the least-server-work p that meets the
  * SLA and leaves kv_left_byte_s (< 0: unlimited) of KV memory-time; if none fits, the
- * lowest-KV SLA-meeting p; if none meets the SLA, the lowest-latency p. Returns p (>= 0) or -1. */
+ * lowest-KV SLA-meeting p; if none meets the SLA, the lowest-latency p. Returns p (>= 0) or -1.
+ * With s->batch_entry_known the work is that of the fused step model: out->server_work_s is
+ * this request's part with the running batch's lowest entry layer m (it pays the fixed part of
+ * [m, p) when p > m), and the choice also counts what entering below m adds to the others'
+ * steps ((m - p) x server_fixed_layer_s x (step_batch - 1)), so a split that only moves cost
+ * onto the batch is not chosen. */
 int split_choose_one(const split_request *r, const split_server *s, double kv_left_byte_s,
                      split_choice *out, weft_err *err);
 
@@ -206,6 +248,13 @@ int split_choose_one(const split_request *r, const split_server *s, double kv_le
  * Its mean is the step-weighted mean batch, tokens / steps, so that a + f / b per token sums to
  * the steps' measured cost (src/split/batch_est.c). */
 double split_batch_ewma_update(double prev, int n_seqs, int window_steps);
+/* The batch one kind of token runs in: an exponential mean over tokens of 1 / (sequences in
+ * the token's step), prev updated with a step of n_seqs sequences of which k are of that kind
+ * (each a sample, weight 1 / window_tokens); prev <= 0 = none yet; k <= 0 leaves prev as is.
+ * 1 / the mean is the batch to charge that kind's tokens with: summed over them, fixed / b per
+ * token is exactly their share of their steps' fixed parts (engine_stats.split_inv_batch_ewma,
+ * stream_inv_batch_ewma). */
+double split_inv_batch_ewma_update(double prev, int n_seqs, int k, int window_tokens);
 
 /* ---- measured costs: `weft split profile` ---- */
 
@@ -225,6 +274,12 @@ typedef struct split_profile {
     split_device_cost cost_batched;
     double io_token_s, io_frame_s; /* the server's network path (JSON "io"; 0 = not measured) */
     double io_token_batched_s;     /* io_token_s with batched_n streams (JSON "io.token_batched_s") */
+    /* The decode step model (JSON "step"): a step of b sequences costs, per layer,
+     * layer_fixed_s + layer_marginal_s x b, and the head head_fixed_s + head_marginal_s x b,
+     * measured at step_lo and step_hi sequences (step_hi > step_lo >= 1). step_hi = 0: not
+     * measured (an older file: derived from "cost" and "batched" when both exist). */
+    int step_lo, step_hi;
+    double step_layer_fixed_s, step_layer_marginal_s, step_head_fixed_s, step_head_marginal_s;
 } split_profile;
 
 /* Times the forward on m truncated to two depths and fits slope (per layer) and intercept
@@ -232,6 +287,16 @@ typedef struct split_profile {
  * step (1 = a lone client; the server's fused batch for the server's profile); reps >= 1. */
 int split_profile_measure(const weft_model *m, int threads, int prompt_tokens, int decode_batch,
                           int reps, split_profile *out, weft_err *err);
+/* The same, and when 1 <= batch_lo < decode_batch also times decode steps of batch_lo
+ * sequences and fills the step model (step_lo = batch_lo, step_hi = decode_batch); batch_lo
+ * = 0: only decode_batch. "cost" stays the per-sequence cost at decode_batch. */
+int split_profile_measure2(const weft_model *m, int threads, int prompt_tokens, int decode_batch,
+                           int batch_lo, int reps, split_profile *out, weft_err *err);
+/* Fills p's step model from two per-sequence decode costs x_lo (at b_lo sequences per step)
+ * and x_hi (at b_hi > b_lo): per step, fixed + marginal x b. A fixed or marginal part that
+ * noise makes negative is clamped to 0 (the other one then takes the whole cost). */
+void split_profile_step_fit(split_profile *p, int b_lo, const split_device_cost *x_lo, int b_hi,
+                            const split_device_cost *x_hi);
 /* Multiplies every cost by factor (> 0): "a client that is factor times slower". */
 void split_profile_scale(split_profile *p, double factor);
 /* Writes/reads the profile as a small JSON object (fields as in split_profile). */

@@ -46,12 +46,16 @@ static void usage(FILE *out) {
             "  --sla-doc X          SLA of document requests (default 3)\n"
             "  --units U            DP resolution of the server's KV budget (default 500)\n"
             "  --device-units U     DP resolution of each device's KV budget (default 100)\n"
+            "  --separable          ignore the server profile's step model: charge every request\n"
+            "                       its per-sequence cost alone (the accounting before the fused\n"
+            "                       step's fixed part was modelled)\n"
             "  --sweep              also report a sweep over the server's KV headroom\n"
             "  --json F             write the results as JSON\n");
 }
 
 typedef struct mix_cfg {
     int L, per_type, units, device_units, hidden_bytes, n_per_kind, client_kv_bytes, no_devices;
+    int separable; /* 1: no step model (each request charged its per-sequence cost alone) */
     double slow_factor, slowdown, fill, headroom, sla[3], laptop_mb, phone_mb, layer_mb, fixed_mb;
     uint64_t seed;
 } mix_cfg;
@@ -108,6 +112,13 @@ static int build_mix(const mix_cfg *cfg, const split_profile *sp, const split_pr
     s->kv_capacity_bytes = 0;
     s->kv_units = cfg->units;
     s->device_units = cfg->device_units;
+    /* The fused step (docs/split.md): "cost" is per sequence at decode_batch and carries the
+     * fixed part / decode_batch; a request saves that part of a layer only when no served
+     * request runs the layer. */
+    if (!cfg->separable && sp->step_hi > 0 && sp->decode_batch > 1) {
+        s->step_fixed_layer_s = sp->step_layer_fixed_s;
+        s->step_batch = sp->decode_batch;
+    }
     const int nd = n_devices_of(cfg), per_dev = PER_DEVICE * cfg->per_type;
     for (int v = 0; v < nd; v++) {
         const int kind = (v / cfg->n_per_kind) & 1;
@@ -244,6 +255,7 @@ int cmd_bench_split(int argc, char **argv) {
         else if (!strcmp(o, "--seed")) { if (cli_u64(&a, o, &cfg.seed)) return 2; }
         else if (!strcmp(o, "--sweep")) sweep = 1;
         else if (!strcmp(o, "--no-devices")) cfg.no_devices = 1;
+        else if (!strcmp(o, "--separable")) cfg.separable = 1;
         else if (!strcmp(o, "--slow-factor")) { if (cli_float(&a, o, 0.01f, 1000, &f)) return 2; cfg.slow_factor = f; }
         else if (!strcmp(o, "--laptop-mb")) { if (cli_float(&a, o, 1, 1e7f, &f)) return 2; cfg.laptop_mb = f; }
         else if (!strcmp(o, "--phone-mb")) { if (cli_float(&a, o, 1, 1e7f, &f)) return 2; cfg.phone_mb = f; }
@@ -327,6 +339,14 @@ int cmd_bench_split(int argc, char **argv) {
            "the no-split latency\n\n", cfg.layer_mb, cfg.fixed_mb, ckv, s.window_s, cfg.fill * 100,
            s.cores, cfg.headroom > 0 ? "headroom x" : "unlimited", cfg.slowdown, cfg.sla[0],
            cfg.sla[1], cfg.sla[2]);
+    if (s.step_fixed_layer_s > 0)
+        printf("server work: the fused step model, per layer %.4f ms fixed + %.4f ms x batch "
+               "(profile fit at %d and %d), batch %g: a layer's fixed part is saved only when no "
+               "served request runs it\n", sp.step_layer_fixed_s * 1e3,
+               sp.step_layer_marginal_s * 1e3, sp.step_lo, sp.step_hi, s.step_batch);
+    else
+        printf("server work: separable (each request charged its per-sequence cost alone%s)\n",
+               cfg.separable ? ", --separable" : "; the server profile has no step model");
     if (cfg.headroom > 0) printf("(server KV headroom %g: %.1f MB)\n", cfg.headroom, s.kv_capacity_bytes / 1e6);
     printf("%-18s %12s %14s %10s %10s %6s %8s %8s %9s\n", "plan", "CPU-s/req", "CPU-ms/out-tok",
            "vs none", "SLA met", "KV ok", "CPU ok", "dev ok", "dev util");
@@ -355,6 +375,17 @@ int cmd_bench_split(int argc, char **argv) {
                link_name[t & 1], type_name[t / 4], type_prompt[t / 4], type_answer[t / 4],
                m[0] / cnt, m[1] / cnt, m[2] / cnt, m[3] / cnt);
     }
+    /* The batch's lowest entry: below it every layer's fixed step part is saved. */
+    int lo[4], n_lo[4];
+    for (int k = 0; k < 4; k++) {
+        lo[k] = cfg.L, n_lo[k] = 0;
+        for (int i = 0; i < n; i++)
+            if (pr[k].c[i].p < lo[k]) lo[k] = pr[k].c[i].p;
+        for (int i = 0; i < n; i++) n_lo[k] += pr[k].c[i].p == lo[k];
+    }
+    printf("%-36s %9d %9d %9d %9d\n", "lowest split point (the batch's entry)", lo[0], lo[1],
+           lo[2], lo[3]);
+    printf("%-36s %9d %9d %9d %9d\n", "requests at it", n_lo[0], n_lo[1], n_lo[2], n_lo[3]);
     json_t *main_run = json_array();
     for (int k = 0; k < 4; k++) json_array_append_new(main_run, summary_json(&pr[k]));
     json_object_set_new(root, "server_profile", json_string(sp_path));
@@ -364,6 +395,8 @@ int cmd_bench_split(int argc, char **argv) {
     json_object_set_new(root, "devices", json_integer(cfg.no_devices ? 0 : nd));
     json_object_set_new(root, "kv_headroom", json_real(cfg.headroom));
     json_object_set_new(root, "slowdown", json_real(cfg.slowdown));
+    json_object_set_new(root, "step_fixed_layer_s", json_real(s.step_fixed_layer_s));
+    json_object_set_new(root, "step_batch", json_real(s.step_batch));
     json_object_set_new(root, "window_s", json_real(s.window_s));
     json_object_set_new(root, "plans", main_run);
     json_object_set_new(root, "dp_less_than_none_pct", json_real(dp_vs_none));

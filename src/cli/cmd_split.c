@@ -22,6 +22,9 @@ static void split_usage(FILE *out) {
             "      --prompt-tokens N  prefill chunk to time (default 64)\n"
             "      --batch B          sequences per timed decode step; the cost is per sequence\n"
             "                         (default 1: a lone client; a server profile uses its fused batch)\n"
+            "      --batch-lo N       also time decode steps of N < B sequences and write the step\n"
+            "                         model, per step fixed + marginal x batch (JSON \"step\"; default\n"
+            "                         1 when --batch > 1; 0: only --batch)\n"
             "      --reps N           timed repetitions per depth, fastest taken (default 5)\n"
             "      --slow F           multiply the measured costs by F (a device F times slower)\n"
             "      --link HOST:PORT   measure bandwidth and RTT to a `weft split link-sink`\n"
@@ -45,7 +48,7 @@ static int parse_hostport(const char *s, char *host, size_t hsize, int *port) {
 
 static int split_profile_cmd(int argc, char **argv) {
     const char *model_path = NULL, *tok_path = NULL, *out_path = NULL, *link = NULL;
-    int threads = 0, prompt_tokens = 64, batch = 1, reps = 5;
+    int threads = 0, prompt_tokens = 64, batch = 1, reps = 5, batch_lo = -1;
     float slow = 1, link_bw = 0, link_rtt = -1;
     cli_args a = {argc, argv, 0, "split profile"};
     while (a.i < a.argc) {
@@ -56,6 +59,7 @@ static int split_profile_cmd(int argc, char **argv) {
         else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) { if (cli_int(&a, o, 1, 1024, &threads)) return 2; }
         else if (!strcmp(o, "--prompt-tokens")) { if (cli_int(&a, o, 1, 8192, &prompt_tokens)) return 2; }
         else if (!strcmp(o, "--batch")) { if (cli_int(&a, o, 1, 256, &batch)) return 2; }
+        else if (!strcmp(o, "--batch-lo")) { if (cli_int(&a, o, 0, 255, &batch_lo)) return 2; }
         else if (!strcmp(o, "--reps")) { if (cli_int(&a, o, 1, 1000, &reps)) return 2; }
         else if (!strcmp(o, "--slow")) { if (cli_float(&a, o, 0.001f, 1e6f, &slow)) return 2; }
         else if (!strcmp(o, "--link")) { if (cli_str(&a, o, &link)) return 2; }
@@ -70,6 +74,12 @@ static int split_profile_cmd(int argc, char **argv) {
     }
     if (!model_path) {
         fprintf(stderr, "weft split profile: --model is required\n");
+        return 2;
+    }
+    if (batch_lo < 0) batch_lo = batch > 1 ? 1 : 0;
+    if (batch_lo > 0 && batch_lo >= batch) {
+        fprintf(stderr, "weft split profile: --batch-lo %d must be below --batch %d (or 0)\n",
+                batch_lo, batch);
         return 2;
     }
     if ((link_bw > 0) != (link_rtt >= 0)) {
@@ -93,7 +103,7 @@ static int split_profile_cmd(int argc, char **argv) {
         return 1;
     }
     split_profile p;
-    int rc = split_profile_measure(m, threads, prompt_tokens, batch, reps, &p, &err);
+    int rc = split_profile_measure2(m, threads, prompt_tokens, batch, batch_lo, reps, &p, &err);
     model_free(m);
     if (rc) {
         fprintf(stderr, "weft split profile: %s\n", err.msg);
@@ -121,6 +131,12 @@ static int split_profile_cmd(int argc, char **argv) {
             "%.3f ms/decode step; head %.3f ms/prefill, %.3f ms/step\n",
             p.device, p.n_layers, p.threads, p.cost.layer_prefill_s * 1e6,
             p.cost.layer_decode_s * 1e3, p.cost.head_prefill_s * 1e3, p.cost.head_decode_s * 1e3);
+    if (p.step_hi > 0)
+        fprintf(stderr,
+                "weft split profile: decode step of b sequences (fit at %d and %d): per layer "
+                "%.4f ms fixed + %.4f ms x b; head %.4f ms fixed + %.4f ms x b\n",
+                p.step_lo, p.step_hi, p.step_layer_fixed_s * 1e3, p.step_layer_marginal_s * 1e3,
+                p.step_head_fixed_s * 1e3, p.step_head_marginal_s * 1e3);
     if (p.has_link)
         fprintf(stderr, "weft split profile: link %.3f MB/s, RTT %.3f ms\n", p.link_bw_Bps / 1e6,
                 p.link_rtt_s * 1e3);

@@ -205,6 +205,10 @@ void split_take_feeds(engine *e);
 void split_feeds_free(feed_list *l);
 /* Tokens s could compute now: all it has left, or for a split request what was fed. */
 int seq_ready(const engine_seq *s);
+/* Lowest entry layer among running and waiting sequences (0: an ordinary one), -1: none. */
+int engine_split_min_entry(const engine *e);
+/* How many of the step's n sequences (b_seqs) are split ones (fed hidden states). */
+int engine_split_count(const engine *e, int n);
 
 /* engine_step.c */
 /* Finishes and drops every waiting and running sequence (engine_free). */

@@ -100,3 +100,28 @@ void split_take_feeds(engine *e) {
     }
     split_feeds_free(&fl);
 }
+
+/* The lowest layer any sequence the engine is running or about to run enters at: a fused step
+ * pays a layer's fixed part whenever one of its sequences runs that layer (`--split auto`). */
+int engine_split_min_entry(const engine *e) {
+    int m = -1;
+    for (int i = 0; i < e->running.n; i++) {
+        const engine_seq *s = e->running.v[i];
+        if (s->padding) continue;
+        const int l = s->req.split ? s->req.split_layer : 0;
+        if (m < 0 || l < m) m = l;
+    }
+    for (int i = 0; i < e->waiting.n; i++) {
+        const engine_seq *s = e->waiting.v[i];
+        const int l = s->req.split ? s->req.split_layer : 0;
+        if (m < 0 || l < m) m = l;
+    }
+    return m;
+}
+
+int engine_split_count(const engine *e, int n) {
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += e->b_seqs[i]->req.split && !e->b_seqs[i]->padding;
+    return k;
+}

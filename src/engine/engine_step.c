@@ -344,6 +344,7 @@ static void publish(engine *e) {
         if (!e->running.v[i]->padding) rt += predicted_left(e->running.v[i]);
     e->st.waiting_pred_tokens = wt;
     e->st.running_left_tokens = rt;
+    e->st.batch_min_entry = engine_split_min_entry(e);
     engine_lock(e);
     e->st.waiting = e->waiting.n; /* engine_get_stats adds the inbox */
     e->pub = e->st;
@@ -372,6 +373,7 @@ int engine_step(engine *e, weft_err *err) {
     if (!preempted) engine_admit(e, &budget);
     int n_tokens = 0, n_hidden = 0;
     int n_seqs = build_batch(e, &n_tokens, &n_hidden);
+    const int n_split_seqs = engine_split_count(e, n_seqs);
     double t1 = engine_clock(e);
     e->st.time_schedule_s += t1 - t0;
     if (n_seqs == 0) {
@@ -411,6 +413,10 @@ int engine_step(engine *e, weft_err *err) {
     double dt = t3 - t0;
     e->st.step_s_ewma = e->st.step_s_ewma > 0 ? 0.9 * e->st.step_s_ewma + 0.1 * dt : dt;
     e->st.decode_batch_ewma = split_batch_ewma_update(e->st.decode_batch_ewma, n_seqs, 64);
+    e->st.split_inv_batch_ewma =
+        split_inv_batch_ewma_update(e->st.split_inv_batch_ewma, n_seqs, n_split_seqs, 64);
+    e->st.stream_inv_batch_ewma =
+        split_inv_batch_ewma_update(e->st.stream_inv_batch_ewma, n_seqs, n_seqs - n_split_seqs, 64);
     compact(e);
     publish(e);
     return n_seqs;

@@ -78,11 +78,24 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
      * one's life, so it runs low; the batch the engine's recent steps measured (step-weighted,
      * src/split/batch_est.c) is used instead once there are steps to measure. */
     s.batch = es.decode_batch_ewma >= 1 ? es.decode_batch_ewma : batch_connect;
+    /* Split tokens wait for their clients' round trips and run in whatever step is running when
+     * they arrive, or alone: the batch each kind of token ran in is measured apart (the mean over
+     * its tokens of 1 / the step's sequences), and a split point is charged its kind's. */
+    if (es.stream_inv_batch_ewma > 0 && es.stream_inv_batch_ewma <= 1)
+        s.batch = 1 / es.stream_inv_batch_ewma;
+    if (es.split_inv_batch_ewma > 0 && es.split_inv_batch_ewma <= 1)
+        s.batch_split = 1 / es.split_inv_batch_ewma;
     s.cost_batched = a->prof.cost_batched;
     s.batched_n = a->prof.batched_n;
     s.io_token_s = a->prof.io_token_s;
     s.io_frame_s = a->prof.io_frame_s;
     s.io_token_batched_s = a->prof.io_token_batched_s;
+    /* The fused step model (docs/split.md): the batch's lowest entry layer decides which
+     * layers' fixed step part this request can save, and which it would add to the others. */
+    s.batch_entry_known = 1;
+    s.batch_min_entry = es.batch_min_entry >= 0 && es.batch_min_entry <= c->n_layers
+                            ? es.batch_min_entry
+                            : c->n_layers;
     split_request r = {0};
     r.prompt_tokens = h->n_prompt;
     r.output_tokens = h->max_tokens;
@@ -99,6 +112,7 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     weft_err err = {{0}};
     int p = h->split >= 0 ? (split_cost_eval(&r, &s, h->split, &ch, &err) == 0 ? h->split : -1)
                           : split_choose_one(&r, &s, -1, &ch, &err);
+    if (h->split >= 0 && p >= 0) ch.server_work_s = split_plan_work(&s, &ch, 1, NULL);
     if (p < 0) {
         if (h->split >= 0) return h->split; /* a fixed split needs no prediction */
         snprintf(msg, msg_size, "auto split: %s", err.msg);
@@ -107,8 +121,10 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     /* the planner's prediction, for comparison with what the request then costs */
     fprintf(stderr,
             "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f streaming=%d split_live=%d "
-            "batch=%g batch_connect=%g predicted server_work_s=%.6f latency_s=%.4f sla_ok=%d\n",
+            "batch=%g batch_split=%g batch_connect=%g min_entry=%d predicted server_work_s=%.6f latency_s=%.4f "
+            "sla_ok=%d\n",
             h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s, streaming,
-            split_live, s.batch, batch_connect, ch.server_work_s, ch.latency_s, ch.sla_ok);
+            split_live, s.batch, s.batch_split, batch_connect, s.batch_min_entry, ch.server_work_s, ch.latency_s,
+            ch.sla_ok);
     return p;
 }

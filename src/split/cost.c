@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stddef.h>
 
-#include "weft/split_plan.h"
+#include "split/plan_internal.h"
 
 /* Bytes of one token id on the wire (p = 0 sends ids; the server sends sampled ids back). */
 #define TOKEN_ID_BYTES 4.0
@@ -51,12 +51,23 @@ static int server_check(const split_server *s, weft_err *err) {
                    : -1;
     if (!isfinite(s->batch) || s->batch < 0 || s->batch > 4096)
         return weft_errf(err, "server batch %g out of range [0, 4096]", s->batch);
+    if (!isfinite(s->batch_split) || s->batch_split < 0 || s->batch_split > 4096 ||
+        (s->batch_split > 0 && s->batch_split < 1))
+        return weft_errf(err, "server batch_split %g must be 0 or in [1, 4096]", s->batch_split);
     if (!finite_nonneg(s->io_token_s) || !finite_nonneg(s->io_frame_s) ||
         !finite_nonneg(s->io_token_batched_s))
         return weft_errf(err, "server io_token_s %g and io_frame_s %g must be finite and >= 0",
                          s->io_token_s, s->io_frame_s);
     if (!finite_nonneg(s->load_step_s))
         return weft_errf(err, "server load_step_s %g must be finite and >= 0", s->load_step_s);
+    if (!finite_nonneg(s->step_fixed_layer_s) || !isfinite(s->step_batch) || s->step_batch < 0 ||
+        s->step_batch > 4096 || (s->step_fixed_layer_s > 0 && s->step_batch < 1))
+        return weft_errf(err, "server step_fixed_layer_s %g must be >= 0 and step_batch %g in "
+                              "[1, 4096] when it is set", s->step_fixed_layer_s, s->step_batch);
+    if (s->batch_entry_known &&
+        (s->batch_entry_known != 1 || s->batch_min_entry < 0 || s->batch_min_entry > s->n_layers))
+        return weft_errf(err, "server batch_min_entry %d out of range 0..%d", s->batch_min_entry,
+                         s->n_layers);
     if (s->device_units < 0 || s->device_units > 1000000)
         return weft_errf(err, "server device_units %d out of range 0..1000000", s->device_units);
     for (int d = 0; d < s->n_devices; d++) {
@@ -92,6 +103,28 @@ int split_request_check(const split_request *r, const split_server *s, weft_err 
     return 0;
 }
 
+double split_server_batch(const split_server *s, int p) {
+    const double b = p > 0 && p < s->n_layers && s->batch_split > 0 ? s->batch_split : s->batch;
+    return b > 1 ? b : 1;
+}
+
+void split_server_step_fixed(const split_server *s, int p, double *fixed, double *batch) {
+    *fixed = 0;
+    *batch = 1;
+    const double b = split_server_batch(s, p);
+    if (s->step_fixed_layer_s > 0) {
+        *fixed = s->step_fixed_layer_s;
+        *batch = s->step_batch;
+    } else if (s->batched_n > 1 && b > 1) {
+        const double B = s->batched_n;
+        const double f = (s->cost.layer_decode_s - s->cost_batched.layer_decode_s) * B / (B - 1);
+        *fixed = f > 0 ? f : 0;
+        *batch = b;
+    }
+    /* A request alone in its steps (b <= 1) shares none: nothing couples it to the others. */
+    if (*batch <= 1) *fixed = 0;
+}
+
 int split_cost_eval(const split_request *r, const split_server *s, int p, split_choice *out,
                     weft_err *err) {
     if (split_request_check(r, s, err)) return -1;
@@ -108,7 +141,7 @@ int split_cost_eval(const split_request *r, const split_server *s, int p, split_
     /* Decode in a batch of b sequences: a cost x measured alone (x1) and with B sequences per
      * step (xB, per sequence) is a + f / b, f = (x1 - xB) B / (B - 1) the part the batch shares
      * (the weights read once per step). */
-    const double b = s->batch > 1 ? s->batch : 1;
+    const double b = split_server_batch(s, p); /* the batch this kind of token runs in */
     double ld_cost = cs->layer_decode_s, hd_cost = cs->head_decode_s;
     if (s->batched_n > 1 && b > 1) {
         const double B = s->batched_n;
@@ -183,6 +216,16 @@ int split_cost_eval(const split_request *r, const split_server *s, int p, split_
         const double kvc = s->devices[r->device - 1].kv_bytes_per_layer_token;
         out->client_kv_byte_s = r->count * p * kvc * (P + 0.5 * (Dd + 1)) * lat;
         out->client_kv_peak_bytes = p * kvc * (P + Dd + 1);
+    }
+    /* Its share of one layer's fixed step part over its decode steps (at most what its own
+     * per-sequence layer cost carries). */
+    out->server_fixed_layer_s = 0;
+    if (ls > 0) {
+        double fx, fb;
+        split_server_step_fixed(s, p, &fx, &fb);
+        double share = fx / fb;
+        if (share > ld_cost) share = ld_cost;
+        out->server_fixed_layer_s = r->count * s->cores * Dd * share;
     }
     return 0;
 }

@@ -154,16 +154,57 @@ void split_space_fallback(const split_space *sp, int *p) {
     for (int i = 0; i < sp->n; i++) p[i] = split_space_min_units(sp, i);
 }
 
+/* The lowest entry layer of the batch: the lowest served split point (p < L) and the running
+ * batch's, L when nothing is served. */
+static int min_entry(const split_server *s, const int *p, int n) {
+    int m = s->batch_entry_known ? s->batch_min_entry : s->n_layers;
+    for (int i = 0; i < n; i++)
+        if (p[i] < s->n_layers && p[i] < m) m = p[i];
+    return m;
+}
+
+double split_plan_work(const split_server *s, const split_choice *c, int n, double *attributed) {
+    int m = s->batch_entry_known ? s->batch_min_entry : s->n_layers;
+    for (int i = 0; i < n; i++)
+        if (c[i].p < s->n_layers && c[i].p < m) m = c[i].p;
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        double w = 0;
+        if (c[i].p < s->n_layers)
+            w = c[i].server_work_s + (c[i].p - m) * c[i].server_fixed_layer_s;
+        if (attributed) attributed[i] = w;
+        total += w;
+    }
+    return total;
+}
+
+double split_space_plan_work(const split_space *sp, const split_server *s, const int *p,
+                             double *attributed) {
+    const int m = min_entry(s, p, sp->n);
+    double total = 0;
+    for (int i = 0; i < sp->n; i++) {
+        const split_choice *c = &sp->c[(size_t)i * sp->L1 + p[i]];
+        double w = 0;
+        if (p[i] < s->n_layers) w = c->server_work_s + (p[i] - m) * c->server_fixed_layer_s;
+        if (attributed) attributed[i] = w;
+        total += w;
+    }
+    return total;
+}
+
 void split_space_emit(const split_space *sp, const split_server *s, const int *p,
                       split_choice *out, split_plan_summary *sum) {
     split_plan_summary t;
     memset(&t, 0, sizeof t);
     long long units = 0;
     int all_met = 1;
+    const int m = min_entry(s, p, sp->n);
     for (int i = 0; i < sp->n; i++) {
         const split_choice *c = &sp->c[(size_t)i * sp->L1 + p[i]];
         out[i] = *c;
-        t.server_work_s += c->server_work_s;
+        /* its part of the plan's true work: the fixed step part of layers [m, p) it shares */
+        if (p[i] < s->n_layers) out[i].server_work_s += (p[i] - m) * c->server_fixed_layer_s;
+        t.server_work_s += out[i].server_work_s;
         t.client_work_s += c->client_work_s;
         t.kv_byte_s += c->kv_byte_s;
         units += sp->u[(size_t)i * sp->L1 + p[i]];
@@ -222,15 +263,29 @@ int split_choose_one(const split_request *r, const split_server *s, double kv_le
     if (split_request_check(r, s, err)) return -1;
     int best = -1, least_kv = -1, fastest = -1;
     split_choice cb = {0}, ck = {0}, cf = {0};
+    double best_cost = 0;
     for (int p = 0; p <= s->n_layers; p++) {
+        double fx, fb;
+        split_server_step_fixed(s, p, &fx, &fb);
         split_choice c;
         if (split_cost_eval(r, s, p, &c, err)) return -1;
         if (!c.allowed) continue;
+        /* In the running batch (docs/split.md, "the fused step"): its steps pay the fixed part
+         * of the layers [m, p) the batch's lowest entry m still runs; and entering below m
+         * makes the b - 1 others' steps pay the fixed part of [p, m) too, which this request
+         * causes (the decision counts it; the prediction is this request's own part). */
+        double extra = 0;
+        if (s->batch_entry_known && p < s->n_layers) {
+            const int m = s->batch_min_entry;
+            if (p > m) c.server_work_s += (p - m) * c.server_fixed_layer_s;
+            if (p < m && fb > 1) extra = (m - p) * c.server_fixed_layer_s * (fb - 1);
+        }
+        const double cost = c.server_work_s + extra;
         if (fastest < 0 || c.latency_s < cf.latency_s) fastest = p, cf = c;
         if (!c.sla_ok) continue;
         if (least_kv < 0 || c.kv_byte_s < ck.kv_byte_s) least_kv = p, ck = c;
         if (kv_left_byte_s >= 0 && c.kv_byte_s > kv_left_byte_s) continue;
-        if (best < 0 || c.server_work_s < cb.server_work_s) best = p, cb = c;
+        if (best < 0 || cost < best_cost) best = p, cb = c, best_cost = cost;
     }
     if (best >= 0) *out = cb;
     else if (least_kv >= 0) *out = ck;

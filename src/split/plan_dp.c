@@ -8,7 +8,10 @@
  * knapsack over the device's KV memory-time units left at q and the server units, with each
  * request's options limited to p <= q and to KV peaks that fit beside q layers; f_d is the minimum
  * over q. The plan is recovered from choice tables (the inner table is rebuilt for the chosen q
- * only). Time O(n (L+1) U) for requests without a device, plus for each device
+ * only). The fused step's fixed part couples all served requests (split_plan_work), so all of
+ * this runs once per candidate lowest entry layer m (every request limited to p >= m and
+ * charged as if the batch's lowest entry were m) and the least true work wins. Time, per m,
+ * O(n (L+1) U) for requests without a device, plus for each device
  * O(sum_q n_d (L+1) (B_q+1) (U+1) + U^2); docs/split.md ("Dynamic program") derives it. */
 #include <float.h>
 #include <stdint.h>
@@ -33,8 +36,9 @@ typedef struct dev_group {
  * units k <= U), "at most" semantics. Fills f[k] = least work within B client units and k server
  * units (DBL_MAX: none). With pick != NULL records each member's p per cell. h and h2 hold
  * (B+1)*(U+1) doubles. Returns B, or -1 when q's weights do not fit. */
-static int device_program(const split_space *sp, const dev_group *g, int q, double *h, double *h2,
-                          int16_t *pick, double *f) {
+static int device_program(const split_space *sp, const uint8_t *ok, const double *wk,
+                          const dev_group *g, int q, double *h, double *h2, int16_t *pick,
+                          double *f) {
     const int L1 = sp->L1, U = sp->U;
     const int32_t B = sp->B[(size_t)g->d * L1 + q];
     if (B < 0) return -1;
@@ -48,10 +52,10 @@ static int device_program(const split_space *sp, const dev_group *g, int q, doub
             for (size_t x = 0; x < cells; x++) pk[x] = -1;
         for (int p = 0; p <= q && p < L1; p++) {
             const size_t o = (size_t)i * L1 + p;
-            if (!sp->ok[o] || !split_space_peak_ok(sp, i, q, p)) continue;
+            if (!ok[o] || !split_space_peak_ok(sp, i, q, p)) continue;
             const size_t uc = (size_t)sp->uc[o], u = (size_t)sp->u[o];
             if (uc > (size_t)B || u > (size_t)U) continue;
-            const double w = sp->c[o].server_work_s;
+            const double w = wk[o];
             for (size_t c = uc; c <= (size_t)B; c++) {
                 const double *src = h + (c - uc) * W;
                 double *dst = h2 + c * W;
@@ -89,7 +93,9 @@ int split_plan_dp(const split_request *r, int n, const split_server *s, split_ch
     double *cur = NULL, *nxt = NULL, *fd = NULL, *fq = NULL, *h = NULL, *h2 = NULL;
     int16_t *pick = NULL, *qb = NULL, *dpick = NULL;
     int32_t *give = NULL;
-    int *ps = NULL, *order = NULL;
+    int *ps = NULL, *order = NULL, *pm = NULL;
+    uint8_t *okm = NULL;
+    double *wm = NULL;
     int ng = 0, n_order = 0;
 
     /* Groups: every request without a device, and every device with requests, in the order of
@@ -126,7 +132,23 @@ int split_plan_dp(const split_request *r, int n, const split_server *s, split_ch
         }
         free(gi);
     }
-    /* Size the device programs before running them. */
+    /* Candidate lowest entry layers: a point some request can take, and no deeper than every
+     * request can go (each must take p >= m, or p = L where that is eligible). */
+    int m_top = L1 - 1;
+    for (int i = 0; i < n; i++) {
+        int top = -1;
+        for (int p = 0; p < L1; p++)
+            if (sp.ok[(size_t)i * L1 + p]) top = p;
+        if (top < m_top) m_top = top;
+    }
+    int n_cand = 1;
+    for (int m = 0; m <= m_top && m < L1 - 1; m++)
+        for (int i = 0; i < n; i++)
+            if (sp.ok[(size_t)i * L1 + m]) {
+                n_cand++;
+                break;
+            }
+    /* Size the device programs before running them (once per candidate lowest entry). */
     size_t max_cells = 0, max_pick = 0;
     double steps = 0;
     for (int k = 0; k < ng; k++)
@@ -136,7 +158,7 @@ int split_plan_dp(const split_request *r, int n, const split_server *s, split_ch
             const size_t cells = ((size_t)B + 1) * W;
             if (cells > max_cells) max_cells = cells;
             if (cells * (size_t)dg[k].cnt > max_pick) max_pick = cells * (size_t)dg[k].cnt;
-            steps += (double)cells * dg[k].cnt * (q + 1);
+            steps += (double)cells * dg[k].cnt * (q + 1) * n_cand;
         }
     if ((size_t)n_order * W > SPLIT_DP_MAX_CELLS || max_pick > SPLIT_DP_MAX_CELLS ||
         steps > SPLIT_DP_MAX_STEPS) {
@@ -162,80 +184,110 @@ int split_plan_dp(const split_request *r, int n, const split_server *s, split_ch
         if (!fd || !fq || !qb || !h || !h2 || !dpick) goto oom;
     }
 
-    for (size_t k = 0; k < W; k++) cur[k] = 0; /* no requests: no work, any budget */
-    for (int o = 0; o < n_order; o++) {
-        int32_t *gv = give + (size_t)o * W;
-        int16_t *pk = pick + (size_t)o * W;
-        if (order[o] >= 0) { /* one request: its split points are the items */
-            const int i = order[o];
-            for (size_t k = 0; k < W; k++) {
-                double best = DBL_MAX;
-                int16_t bp = -1;
-                for (int p = 0; p < L1; p++) {
-                    size_t x = (size_t)i * L1 + p;
-                    if (!sp.ok[x]) continue;
-                    int32_t u = sp.u[x];
-                    if ((size_t)u > k) continue;
-                    double prev = cur[k - (size_t)u];
-                    if (prev == DBL_MAX) continue;
-                    double v = prev + sp.c[x].server_work_s;
-                    if (v < best) best = v, bp = (int16_t)p;
+    /* The fused step's fixed part couples every served request (split_plan_work): solve the
+     * program once per lowest entry layer m, each request limited to p >= m (or p = L, not
+     * served) and charged its work as if the batch's lowest entry were m; the least of these
+     * optima is the true optimum (a plan whose lowest entry is m* costs exactly its true work in
+     * the program for m*, and at least its true work in any program for m <= m*). */
+    okm = malloc((size_t)n * L1);
+    wm = malloc((size_t)n * L1 * sizeof *wm);
+    pm = malloc((size_t)n * sizeof *pm);
+    if (!okm || !wm || !pm) goto oom;
+    double best_true = DBL_MAX;
+    int found = 0;
+    const int Lsrv = L1 - 1;
+    for (int m = 0; m <= Lsrv; m++) {
+        /* only a point some request can take is a lowest entry; L: nobody served */
+        int cand = m == Lsrv && m <= m_top;
+        for (int i = 0; i < n && !cand && m <= m_top; i++) cand = sp.ok[(size_t)i * L1 + m];
+        if (!cand) continue;
+        const int me = s->batch_entry_known && s->batch_min_entry < m ? s->batch_min_entry : m;
+        for (int i = 0; i < n; i++)
+            for (int p = 0; p < L1; p++) {
+                const size_t x = (size_t)i * L1 + p;
+                okm[x] = sp.ok[x] && p >= m;
+                wm[x] = sp.c[x].server_work_s +
+                        (p < Lsrv ? (p - me) * sp.c[x].server_fixed_layer_s : 0);
+            }
+        for (size_t k = 0; k < W; k++) cur[k] = 0; /* no requests: no work, any budget */
+        for (int o = 0; o < n_order; o++) {
+            int32_t *gv = give + (size_t)o * W;
+            int16_t *pk = pick + (size_t)o * W;
+            if (order[o] >= 0) { /* one request: its split points are the items */
+                const int i = order[o];
+                for (size_t k = 0; k < W; k++) {
+                    double best = DBL_MAX;
+                    int16_t bp = -1;
+                    for (int p = 0; p < L1; p++) {
+                        size_t x = (size_t)i * L1 + p;
+                        if (!okm[x]) continue;
+                        int32_t u = sp.u[x];
+                        if ((size_t)u > k) continue;
+                        double prev = cur[k - (size_t)u];
+                        if (prev == DBL_MAX) continue;
+                        double v = prev + wm[x];
+                        if (v < best) best = v, bp = (int16_t)p;
+                    }
+                    nxt[k] = best;
+                    pk[k] = bp;
+                    gv[k] = bp >= 0 ? sp.u[(size_t)i * L1 + bp] : 0;
                 }
-                nxt[k] = best;
-                pk[k] = bp;
-                gv[k] = bp >= 0 ? sp.u[(size_t)i * L1 + bp] : 0;
-            }
-        } else { /* a shared device: its cost curve over server units, minimised over q */
-            const dev_group *g = &dg[-order[o] - 1];
-            int16_t *qk = qb + (size_t)o * W;
-            for (size_t j = 0; j < W; j++) fd[j] = DBL_MAX, qk[j] = -1;
-            for (int q = 0; q <= g->qmax; q++) {
-                if (device_program(&sp, g, q, h, h2, NULL, fq) < 0) continue;
-                for (size_t j = 0; j < W; j++)
-                    if (fq[j] < fd[j]) fd[j] = fq[j], qk[j] = (int16_t)q;
-            }
-            for (size_t k = 0; k < W; k++) {
-                double best = DBL_MAX;
-                int32_t bj = -1;
-                for (size_t j = 0; j <= k; j++) {
-                    if (fd[j] == DBL_MAX || cur[k - j] == DBL_MAX) continue;
-                    double v = cur[k - j] + fd[j];
-                    if (v < best) best = v, bj = (int32_t)j;
+            } else { /* a shared device: its cost curve over server units, minimised over q */
+                const dev_group *g = &dg[-order[o] - 1];
+                int16_t *qk = qb + (size_t)o * W;
+                for (size_t j = 0; j < W; j++) fd[j] = DBL_MAX, qk[j] = -1;
+                for (int q = 0; q <= g->qmax; q++) {
+                    if (device_program(&sp, okm, wm, g, q, h, h2, NULL, fq) < 0) continue;
+                    for (size_t j = 0; j < W; j++)
+                        if (fq[j] < fd[j]) fd[j] = fq[j], qk[j] = (int16_t)q;
                 }
-                nxt[k] = best;
-                gv[k] = bj;
-                pk[k] = bj >= 0 ? qk[bj] : -1;
+                for (size_t k = 0; k < W; k++) {
+                    double best = DBL_MAX;
+                    int32_t bj = -1;
+                    for (size_t j = 0; j <= k; j++) {
+                        if (fd[j] == DBL_MAX || cur[k - j] == DBL_MAX) continue;
+                        double v = cur[k - j] + fd[j];
+                        if (v < best) best = v, bj = (int32_t)j;
+                    }
+                    nxt[k] = best;
+                    gv[k] = bj;
+                    pk[k] = bj >= 0 ? qk[bj] : -1;
+                }
             }
+            double *t = cur;
+            cur = nxt;
+            nxt = t;
         }
-        double *t = cur;
-        cur = nxt;
-        nxt = t;
-    }
-    if (cur[U] == DBL_MAX) {
-        split_space_fallback(&sp, ps);
-    } else {
+        if (cur[U] == DBL_MAX) continue; /* nothing fits with every entry >= m */
         size_t k = (size_t)U;
         for (int o = n_order - 1; o >= 0; o--) {
             const int32_t j = give[(size_t)o * W + k];
             const int16_t pq = pick[(size_t)o * W + k];
             if (order[o] >= 0) {
-                ps[order[o]] = pq;
+                pm[order[o]] = pq;
             } else { /* rebuild the device's program at its chosen q, with choices */
                 const dev_group *g = &dg[-order[o] - 1];
-                const int32_t B = device_program(&sp, g, pq, h, h2, dpick, fq);
+                const int32_t B = device_program(&sp, okm, wm, g, pq, h, h2, dpick, fq);
                 size_t c = (size_t)B, kk = (size_t)j;
                 const size_t cells = ((size_t)B + 1) * W;
                 for (int t = g->cnt - 1; t >= 0; t--) {
                     const int i = g->m[t];
                     const int p = dpick[(size_t)t * cells + c * W + kk];
-                    ps[i] = p;
+                    pm[i] = p;
                     c -= (size_t)sp.uc[(size_t)i * L1 + p];
                     kk -= (size_t)sp.u[(size_t)i * L1 + p];
                 }
             }
             k -= (size_t)j;
         }
+        const double tw = split_space_plan_work(&sp, s, pm, NULL);
+        if (!found || tw < best_true) {
+            found = 1;
+            best_true = tw;
+            memcpy(ps, pm, (size_t)n * sizeof *ps);
+        }
     }
+    if (!found) split_space_fallback(&sp, ps);
     split_space_emit(&sp, s, ps, out, sum);
     split_space_counts(r, n, out, sum);
     rc = 0;
@@ -245,6 +297,7 @@ oom:
 done:
     free(cur), free(nxt), free(fd), free(fq), free(h), free(h2);
     free(pick), free(qb), free(dpick), free(give), free(ps), free(order);
+    free(okm), free(wm), free(pm);
     groups_free(dg, ng);
     split_space_free(&sp);
     return rc;

@@ -2,7 +2,9 @@
  * (L+1)^n assignments of split points, with the same discretised KV budget as the DP, and keeps
  * the least total server work among those where every request that can meet its SLA does and a
  * request that cannot sits at its lowest-latency point, and every shared client device's memory
- * holds (weights of its deepest split, each KV peak, the KV memory-time). It decides eligibility from the cost
+ * holds (weights of its deepest split, each KV peak, the KV memory-time), scoring each plan with
+ * its true server work (split_plan_work: the fused step's fixed part, paid for every layer some
+ * served request runs). It decides eligibility from the cost
  * model directly (not from the shared eligibility table), so tests that compare it with the DP
  * check the DP's search and its option filtering both. */
 #include <float.h>
@@ -54,10 +56,12 @@ static int devices_fit(const ex_state *st) {
     return 1;
 }
 
-static void dfs(ex_state *st, int i, double work, long long units) {
+static void dfs(ex_state *st, int i, long long units) {
     const split_space *sp = st->sp;
     if (i == sp->n) {
         if (!devices_fit(st)) return;
+        /* the plan's true work: the fused step's fixed part is not separable per request */
+        const double work = split_space_plan_work(sp, st->s, st->cur, NULL);
         if (!st->found || work < st->best_work) {
             st->found = 1;
             st->best_work = work;
@@ -71,7 +75,7 @@ static void dfs(ex_state *st, int i, double work, long long units) {
         long long nu = units + sp->u[o];
         if (sp->U > 0 && nu > sp->U) continue;
         st->cur[i] = p;
-        dfs(st, i + 1, work + sp->c[o].server_work_s, nu);
+        dfs(st, i + 1, nu);
     }
 }
 
@@ -101,7 +105,7 @@ int split_plan_exhaustive(const split_request *r, int n, const split_server *s, 
         }
     }
     ex_state st = {&sp, s, fastest, cur, best, DBL_MAX, 0};
-    dfs(&st, 0, 0, 0);
+    dfs(&st, 0, 0);
     if (!st.found) split_space_fallback(&sp, best);
     split_space_emit(&sp, s, best, out, sum);
     split_space_counts(r, n, out, sum);

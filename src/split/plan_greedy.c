@@ -6,7 +6,10 @@
  * device already holds and the KV of the requests already placed there. Visiting order is the
  * requests' arrival order ("each request offloads as much as it can when it comes"), or decreasing
  * efficiency: server work saved per unit of resource spent, the resources normalised by their
- * budgets (the classic ratio rule for knapsacks, with the multi-resource normalisation). */
+ * budgets (the classic ratio rule for knapsacks, with the multi-resource normalisation). Both
+ * decide per request from its own work alone (server_work_s: what a per-request rule sees);
+ * their plans are scored with the true plan cost (split_plan_work, through split_space_emit),
+ * the fused step's fixed part included. */
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>

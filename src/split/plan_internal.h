@@ -38,6 +38,16 @@ int split_space_peak_ok(const split_space *sp, int i, int q, int p);
 /* Do device d's constraints hold for the plan p[] (q = deepest p of its requests)? */
 int split_space_device_fits(const split_space *sp, int d, const int *p);
 
+/* The fused step's fixed part of one layer (server seconds per step) and the sequences per
+ * step it is shared by (split_server.step_fixed_layer_s, or derived from the batched costs);
+ * fixed = 0 when there is none or the batch is <= 1. */
+void split_server_step_fixed(const split_server *s, int p, double *fixed, double *batch);
+/* The batch a token of a request at split point p runs in (batch, or batch_split at 0 < p < L). */
+double split_server_batch(const split_server *s, int p);
+/* The plan's true server work (split_plan_work) for the options p[i] of the space. */
+double split_space_plan_work(const split_space *sp, const split_server *s, const int *p,
+                             double *attributed);
+
 int split_space_build(const split_request *r, int n, const split_server *s, split_space *sp,
                       weft_err *err);
 void split_space_free(split_space *sp);

@@ -3,7 +3,8 @@
  * cfg.n_layers cut to two depths, each is timed (prefill of a prompt chunk; decode steps of a
  * batch of sequences) with the ordinary fwd_run, and the line through the two fastest times gives
  * per-layer cost (slope) and what does not depend on depth — embedding, final norm, head —
- * (intercept). */
+ * (intercept). Timed at two decode batch sizes, the step times give the fused step model
+ * (per step, fixed + marginal x batch: the "step" object; docs/split.md). */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -111,42 +112,82 @@ out:
     return rc;
 }
 
-int split_profile_measure(const weft_model *m, int threads, int prompt_tokens, int decode_batch,
-                          int reps, split_profile *out, weft_err *err) {
+/* Per-layer slope and depth-independent intercept from the model cut to k_lo and k_hi layers,
+ * decode steps of B sequences (costs per sequence). */
+static int measure_cost(const weft_model *m, tp_pool *pool, int k_lo, int k_hi, int P, int B,
+                        int reps, split_device_cost *c, weft_err *err) {
+    double pre_lo, dec_lo, pre_hi = 0, dec_hi = 0;
+    if (time_depth(m, pool, k_lo, P, B, reps, &pre_lo, &dec_lo, err)) return -1;
+    if (k_hi != k_lo && time_depth(m, pool, k_hi, P, B, reps, &pre_hi, &dec_hi, err)) return -1;
+    memset(c, 0, sizeof *c);
+    if (k_hi == k_lo) {
+        c->layer_prefill_s = pre_lo / P;
+        c->layer_decode_s = dec_lo;
+        return 0;
+    }
+    double sp = (pre_hi - pre_lo) / (k_hi - k_lo), sd = (dec_hi - dec_lo) / (k_hi - k_lo);
+    /* Timing noise on a shared machine can tilt a short line; a layer never costs < 0. */
+    if (sp < 0) sp = 0;
+    if (sd < 0) sd = 0;
+    c->layer_prefill_s = sp / P;
+    c->layer_decode_s = sd;
+    c->head_prefill_s = fmax(0, pre_lo - k_lo * sp);
+    c->head_decode_s = fmax(0, dec_lo - k_lo * sd);
+    return 0;
+}
+
+/* fixed + marginal x b through (b_lo, b_lo x_lo) and (b_hi, b_hi x_hi), x per sequence. */
+static void fit_line(int b_lo, double x_lo, int b_hi, double x_hi, double *fixed, double *marg) {
+    const double t_lo = b_lo * x_lo, t_hi = b_hi * x_hi;
+    double mg = (t_hi - t_lo) / (b_hi - b_lo), fx = t_lo - mg * b_lo;
+    if (mg < 0) { /* the bigger batch was not slower: all of it is fixed */
+        mg = 0;
+        fx = t_hi;
+    }
+    if (fx < 0) { /* no shared part visible: all of it per sequence */
+        fx = 0;
+        mg = x_hi;
+    }
+    *fixed = fx;
+    *marg = mg;
+}
+
+void split_profile_step_fit(split_profile *p, int b_lo, const split_device_cost *x_lo, int b_hi,
+                            const split_device_cost *x_hi) {
+    p->step_lo = b_lo;
+    p->step_hi = b_hi;
+    fit_line(b_lo, x_lo->layer_decode_s, b_hi, x_hi->layer_decode_s, &p->step_layer_fixed_s,
+             &p->step_layer_marginal_s);
+    fit_line(b_lo, x_lo->head_decode_s, b_hi, x_hi->head_decode_s, &p->step_head_fixed_s,
+             &p->step_head_marginal_s);
+}
+
+int split_profile_measure2(const weft_model *m, int threads, int prompt_tokens, int decode_batch,
+                           int batch_lo, int reps, split_profile *out, weft_err *err) {
     const int L = m->cfg.n_layers;
     if (L < 1) return weft_errf(err, "model has no layers");
     if (prompt_tokens < 1 || prompt_tokens > 8192)
         return weft_errf(err, "profile prompt length %d out of range 1..8192", prompt_tokens);
     if (decode_batch < 1 || decode_batch > 256)
         return weft_errf(err, "profile decode batch %d out of range 1..256", decode_batch);
+    if (batch_lo < 0 || (batch_lo > 0 && batch_lo >= decode_batch))
+        return weft_errf(err, "profile low batch %d must be 0 (none) or 1..%d (below the decode "
+                              "batch)", batch_lo, decode_batch - 1);
     if (reps < 1 || reps > 1000) return weft_errf(err, "profile reps %d out of range 1..1000", reps);
     tp_pool *pool = tp_new(threads);
     if (!pool) return weft_errf(err, "cannot start %d worker threads", threads);
     memset(out, 0, sizeof *out);
     /* Two depths as far apart as the model allows; a 1-layer model can only give one point,
      * so its intercept is taken as 0 (all cost counted per layer). */
-    int k_lo = 1, k_hi = L;
-    double pre_lo, dec_lo, pre_hi = 0, dec_hi = 0;
-    int rc = time_depth(m, pool, k_lo, prompt_tokens, decode_batch, reps, &pre_lo, &dec_lo, err);
-    if (!rc && k_hi != k_lo)
-        rc = time_depth(m, pool, k_hi, prompt_tokens, decode_batch, reps, &pre_hi, &dec_hi, err);
+    const int k_lo = 1, k_hi = L;
+    int rc = measure_cost(m, pool, k_lo, k_hi, prompt_tokens, decode_batch, reps, &out->cost, err);
+    split_device_cost lo;
+    if (!rc && batch_lo > 0)
+        rc = measure_cost(m, pool, k_lo, k_hi, prompt_tokens, batch_lo, reps, &lo, err);
     out->threads = tp_size(pool);
     tp_free(pool);
     if (rc) return -1;
-    split_device_cost *c = &out->cost;
-    if (k_hi == k_lo) {
-        c->layer_prefill_s = pre_lo / prompt_tokens;
-        c->layer_decode_s = dec_lo;
-    } else {
-        double sp = (pre_hi - pre_lo) / (k_hi - k_lo), sd = (dec_hi - dec_lo) / (k_hi - k_lo);
-        /* Timing noise on a shared machine can tilt a short line; a layer never costs < 0. */
-        if (sp < 0) sp = 0;
-        if (sd < 0) sd = 0;
-        c->layer_prefill_s = sp / prompt_tokens;
-        c->layer_decode_s = sd;
-        c->head_prefill_s = fmax(0, pre_lo - k_lo * sp);
-        c->head_decode_s = fmax(0, dec_lo - k_lo * sd);
-    }
+    if (batch_lo > 0) split_profile_step_fit(out, batch_lo, &lo, decode_batch, &out->cost);
     report_cpu_name(out->device, sizeof out->device);
     out->n_layers = L;
     out->dim = m->cfg.dim;
@@ -158,6 +199,11 @@ int split_profile_measure(const weft_model *m, int threads, int prompt_tokens, i
     return 0;
 }
 
+int split_profile_measure(const weft_model *m, int threads, int prompt_tokens, int decode_batch,
+                          int reps, split_profile *out, weft_err *err) {
+    return split_profile_measure2(m, threads, prompt_tokens, decode_batch, 0, reps, out, err);
+}
+
 void split_profile_scale(split_profile *p, double factor) {
     p->cost.layer_prefill_s *= factor;
     p->cost.layer_decode_s *= factor;
@@ -167,6 +213,10 @@ void split_profile_scale(split_profile *p, double factor) {
     p->cost_batched.layer_decode_s *= factor;
     p->cost_batched.head_prefill_s *= factor;
     p->cost_batched.head_decode_s *= factor;
+    p->step_layer_fixed_s *= factor;
+    p->step_layer_marginal_s *= factor;
+    p->step_head_fixed_s *= factor;
+    p->step_head_marginal_s *= factor;
 }
 
 int split_profile_write_json(const split_profile *p, const char *path, weft_err *err) {
@@ -185,6 +235,16 @@ int split_profile_write_json(const split_profile *p, const char *path, weft_err 
                                "head_prefill_s", p->cost_batched.head_prefill_s,
                                "head_decode_s", p->cost_batched.head_decode_s);
         if (!bt || json_object_set_new(root, "batched", bt)) {
+            json_decref(root);
+            return weft_errf(err, "cannot build the profile JSON");
+        }
+    }
+    if (p->step_hi > p->step_lo && p->step_lo >= 1) {
+        json_t *st = json_pack("{s:i, s:i, s:f, s:f, s:f, s:f}", "batch_lo", p->step_lo,
+                               "batch_hi", p->step_hi, "layer_fixed_s", p->step_layer_fixed_s,
+                               "layer_marginal_s", p->step_layer_marginal_s, "head_fixed_s",
+                               p->step_head_fixed_s, "head_marginal_s", p->step_head_marginal_s);
+        if (!st || json_object_set_new(root, "step", st)) {
             json_decref(root);
             return weft_errf(err, "cannot build the profile JSON");
         }
@@ -278,6 +338,36 @@ int split_profile_read_json(const char *path, split_profile *out, weft_err *err)
             goto done;
         }
         out->batched_n = (int)nb;
+    }
+    json_t *st = json_object_get(root, "step");
+    if (st) {
+        double lo = 0, hi = 0;
+        if (!json_is_object(st)) {
+            weft_errf(err, "%s: \"step\" must be an object", path);
+            goto done;
+        }
+        if (get_num(st, "batch_lo", &lo, 1, err, path) < 0 ||
+            get_num(st, "batch_hi", &hi, 1, err, path) < 0 ||
+            get_num(st, "layer_fixed_s", &out->step_layer_fixed_s, 1, err, path) < 0 ||
+            get_num(st, "layer_marginal_s", &out->step_layer_marginal_s, 1, err, path) < 0 ||
+            get_num(st, "head_fixed_s", &out->step_head_fixed_s, 1, err, path) < 0 ||
+            get_num(st, "head_marginal_s", &out->step_head_marginal_s, 1, err, path) < 0)
+            goto done;
+        if (lo < 1 || hi <= lo || hi > 4096 || lo != floor(lo) || hi != floor(hi)) {
+            weft_errf(err, "%s: step batch_lo %g and batch_hi %g must be whole numbers, "
+                           "1 <= batch_lo < batch_hi <= 4096", path, lo, hi);
+            goto done;
+        }
+        out->step_lo = (int)lo;
+        out->step_hi = (int)hi;
+    } else if (out->batched_n > 1) {
+        /* an older file with two batch sizes ("cost" at decode_batch, "batched"): fit the step
+         * model from them */
+        const int b1 = out->decode_batch > 0 ? out->decode_batch : 1;
+        if (out->batched_n > b1)
+            split_profile_step_fit(out, b1, &out->cost, out->batched_n, &out->cost_batched);
+        else if (out->batched_n < b1)
+            split_profile_step_fit(out, out->batched_n, &out->cost_batched, b1, &out->cost);
     }
     json_t *io = json_object_get(root, "io");
     if (io) {
