@@ -154,10 +154,15 @@ void pred_update_masked(pred_model *m, const pred_features *f, int actual_tokens
     double full[PRED_DIM], x[PRED_DIM];
     int ix[PRED_DIM], k1 = 0;
     design_row(m, f, PRED_HEAD_TEXT, full);
+    /* coefficients outside the mask stay fixed: their part of the prediction leaves the
+     * target, so the residual is that of the whole prediction */
+    const pred_head *hd = &m->head[PRED_HEAD_TEXT];
     for (int i = 0; i <= PF_ENTROPY; i++)
         if (i == 0 || use[i - 1]) {
             ix[k1] = i;
             x[k1++] = full[i];
+        } else {
+            y -= hd->w[i] * full[i];
         }
     head_update(m, &m->head[PRED_HEAD_TEXT], x, ix, k1, y);
 }
