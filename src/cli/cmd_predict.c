@@ -31,7 +31,7 @@ static void predict_usage(FILE *out) {
         "                        [--learn-rate L] [--absolute|--squared] [--val]\n"
         "       weft predict tune --data FILE... [--out PARAMS] [--tokenizer TOK]\n"
         "       weft predict eval --data FILE... [--params PARAMS] [--tokenizer TOK] [--val]\n"
-        "                         [--folds K [fit options]] [--online] [--seed N]\n"
+        "                         [--folds K [fit options]] [--online] [--seed N] [--boot N]\n"
         "       weft predict features --prompt TEXT [--params PARAMS] [--tokenizer TOK]\n"
         "       weft predict ratio --data FILE... [--tokenizer TOK]\n"
         "  FILE: a pairs JSONL file (prompt, response) or the alpaca_eval folder\n"
@@ -61,9 +61,10 @@ static void predict_usage(FILE *out) {
         "  replayed in a fixed order (--seed N, default %d); each is predicted, then its\n"
         "  answers update the predictor online as the server does (pred_update; the\n"
         "  baselines' own coefficients by the same recursive least squares); every set starts\n"
-        "  from the offline models.\n",
+        "  from the offline models. --boot N: bootstrap replicates (default %d; 0: no\n"
+        "  intervals, a quicker development run).\n",
         PRED_FIT_SET_POWER, PRED_FIT_MIN_LEAF, PRED_FIT_LEARN_RATE, PRED_VAL_MOD, PRED_TEST_MOD,
-        MAX_FOLDS, DEFAULT_SEED);
+        MAX_FOLDS, DEFAULT_SEED, PRED_BOOT);
 }
 
 typedef struct popts {
@@ -77,6 +78,7 @@ typedef struct popts {
     int folds;  /* eval --folds K: K-fold cross-validation by prompt (0: the single split) */
     int online; /* eval --online: prequential replay with the online update */
     int seed;   /* eval --online: order of the replay */
+    int boot;   /* eval --boot N: bootstrap replicates (default PRED_BOOT; 0: none) */
 } popts;
 
 static int parse(int argc, char **argv, const char *cmd, popts *o) {
@@ -89,6 +91,7 @@ static int parse(int argc, char **argv, const char *cmd, popts *o) {
     o->n_trees = -1;
     o->absolute = -1;
     o->seed = DEFAULT_SEED;
+    o->boot = PRED_BOOT;
     cli_args a = {argc, argv, 0, cmd};
     while (a.i < argc) {
         const char *opt = argv[a.i++];
@@ -128,6 +131,8 @@ static int parse(int argc, char **argv, const char *cmd, popts *o) {
             if (cli_int(&a, opt, 2, MAX_FOLDS, &o->folds)) return -1;
         } else if (!strcmp(opt, "--online")) {
             o->online = 1;
+        } else if (!strcmp(opt, "--boot")) {
+            if (cli_int(&a, opt, 0, 100000, &o->boot)) return -1;
         } else if (!strcmp(opt, "--seed")) {
             if (cli_int(&a, opt, 0, 1000000000, &o->seed)) return -1;
         } else if (!strcmp(opt, "--set-power")) {
@@ -302,7 +307,7 @@ static const char *verdict(const pred_eval_row *r) {
     return rho && mae ? "NO (rho, MAE)" : rho ? "NO (rho)" : mae ? "NO (MAE)" : "NO (empty)";
 }
 
-static void print_table(const pred_eval *ev, const char *what) {
+static void print_table(const pred_eval *ev, const char *what, int n_boot) {
     static const char *const who[PRED_EV_N] = {"model", "const", "plen"};
     char head[64];
     snprintf(head, sizeof head, "set (%s)", what);
@@ -318,12 +323,13 @@ static void print_table(const pred_eval *ev, const char *what) {
                    r->cov[k]);
         printf(" | %s\n", verdict(r));
     }
+    if (n_boot <= 0) return;
     printf("\nbootstrap over the scored prompts (%d replicates, whole prompts resampled, fixed "
            "seed):\n90%% intervals of the model's rho, of rho(model) - rho(plen) and of "
            "MAE(model) - MAE(baseline)\n(negative: the model's error is lower); P(beats): share of"
            " replicates where the model's rho\nis above both baselines' (const: 0); P(both): "
            "where it beats both on rho AND MAE\n",
-           PRED_BOOT);
+           n_boot);
     printf("%-38s %6s | %6s %15s | %15s | %9s | %17s | %17s | %7s\n", head, "n", "rho",
            "rho 90% CI", "d(rho) 90% CI", "P(beats)", "dMAE const 90% CI", "dMAE plen 90% CI",
            "P(both)");
@@ -535,15 +541,14 @@ static int cmd_eval(int argc, char **argv) {
                o.seed, o.folds ? " + fold" : "");
     printf("rho/tau: Spearman/Kendall of p50 vs true tokens; mae: |log(1+p50) - log(1+true)|; "
            "cov90: share of answers <= p90\n");
-    int scored = o.folds || o.online
-                     ? pred_evaluate_est(&d, est, PRED_BOOT, &ev, &err)
-                     : pred_evaluate(&d, ms, &ev, &err);
+    int scored = o.folds || o.online ? pred_evaluate_est(&d, est, o.boot, &ev, &err)
+                                     : pred_evaluate_boot(&d, ms, o.boot, &ev, &err);
     if (scored) {
         fprintf(stderr, "weft predict eval: %s\n", err.msg);
         goto done;
     }
     double t2 = now_s();
-    print_table(&ev, o.folds ? "out-of-fold" : o.val ? "validation" : "held-out");
+    print_table(&ev, o.folds ? "out-of-fold" : o.val ? "validation" : "held-out", o.boot);
     printf("time: fits and predictions %.2f s, scoring with bootstrap %.2f s\n", t1 - t0,
            t2 - t1);
     rc = 0;
