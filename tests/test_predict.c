@@ -81,6 +81,9 @@ static const struct {
     {PF_COUNTERFACTUAL, "What if Rome had never fallen"},
     {PF_MEAN_WORD_LEN, "Paris"},
     {PF_INFORMAL, "how r u"},
+    {PF_COMPLETION_CASES, "def f(x):\n    \"\"\"Return 1 if x is odd, otherwise 0.\"\"\"\n"},
+    {PF_GIVEN_CODE, "def g(y):\n    return y\n\ndef f(x):\n    \"\"\"Use g.\"\"\"\n"},
+    {PF_N_PARAMS, "def f(a, b):\n    \"\"\"Sum.\"\"\"\n"},
 };
 
 static void test_feature_names(void **state) {
@@ -213,6 +216,28 @@ static void test_completion_and_register(void **state) {
                     .v[PF_FERMI] > 0);
     assert_float_equal(feat("How many apples are left").v[PF_FERMI], 0, 0);
     assert_true(feat("What would happen if the moon had never formed?").v[PF_COUNTERFACTUAL] > 0);
+    /* the specification's cases, helpers given before the definition, parameters */
+    assert_float_equal(f.v[PF_COMPLETION_CASES], 0, 0);
+    assert_float_equal(f.v[PF_GIVEN_CODE], 0, 0); /* an import is not given code */
+    assert_float_equal(f.v[PF_N_PARAMS], log1p(1.0), 1e-6);
+    const char *he3 = "import math\n\ndef helper(v):\n    return v * 2\n\n\n"
+                      "def combine(self, items: Dict[str, int], k=3):\n"
+                      "    \"\"\" For each item, double it if it is odd; otherwise keep it.\n"
+                      "    Only positive items count; if_x and x_if2 are names.\n"
+                      "    >>> combine({}, 1)\n    0\n    \"\"\"\n";
+    pred_features h = feat(he3);
+    assert_float_equal(h.v[PF_CODE_COMPLETION], 1.0, 0);
+    /* each, if, otherwise, Only (identifiers such as if_x are not words) */
+    assert_float_equal(h.v[PF_COMPLETION_CASES], log1p(4.0), 1e-6);
+    assert_float_equal(h.v[PF_GIVEN_CODE], log1p(2.0), 1e-6); /* the helper's two lines */
+    assert_float_equal(h.v[PF_N_PARAMS], log1p(2.0), 1e-6);   /* self is not counted */
+    assert_float_equal(feat("def f():\n    \"\"\"Nothing.\"\"\"\n").v[PF_N_PARAMS], 0, 0);
+    assert_float_equal(feat("int add(int a, int b) {\n").v[PF_N_PARAMS], log1p(2.0), 1e-6);
+    /* outside code to complete they stay 0: a chat "if" is no specification case */
+    pred_features q = feat("What if it rains each day? Only if you know, otherwise skip.");
+    assert_float_equal(q.v[PF_COMPLETION_CASES], 0, 0);
+    assert_float_equal(q.v[PF_N_PARAMS], 0, 0);
+    assert_float_equal(feat("def f(x):\n    return x\n\nprint(f(2))\n").v[PF_GIVEN_CODE], 0, 0);
     /* register */
     assert_float_equal(feat("aaa bb").v[PF_MEAN_WORD_LEN], 2.5, 1e-6);
     assert_float_equal(feat("how r u").v[PF_INFORMAL], log1p(3.0), 1e-6); /* start, end, "u" */
@@ -590,15 +615,21 @@ static void test_fit_loss_and_set_balance(void **state) {
     o.min_leaf = 200; /* leaves of 200 prompts: the trees cannot chase single answers */
     o.ridge = 1e6; /* the linear part stays at the mean level: the trees do the work */
     weft_err err;
-    pred_features f = d.prompts[0].f;
     o.absolute = 0;
     pred_model *sq = pred_fit(&d, &o, NULL, &err);
     o.absolute = 1;
     pred_model *ab = pred_fit(&d, &o, NULL, &err);
     assert_non_null(sq);
     assert_non_null(ab);
-    assert_float_equal(log1p(pred_predict(sq, &f).p50), 2.9, 0.15);
-    assert_float_equal(log1p(pred_predict(ab, &f).p50), 2.0, 0.1);
+    /* averaged over the prompts: the trees' splits on the (irrelevant) random features move
+     * single prompts, not the level */
+    double msq = 0, mab = 0;
+    for (int i = 0; i < d.n_prompts; i++) {
+        msq += log1p(pred_predict(sq, &d.prompts[i].f).p50) / d.n_prompts;
+        mab += log1p(pred_predict(ab, &d.prompts[i].f).p50) / d.n_prompts;
+    }
+    assert_float_equal(msq, 2.9, 0.1);
+    assert_float_equal(mab, 2.0, 0.1);
     pred_model_free(sq);
     pred_model_free(ab);
     pred_data_free(&d);
