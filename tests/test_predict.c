@@ -81,6 +81,9 @@ static const struct {
     {PF_COUNTERFACTUAL, "What if Rome had never fallen"},
     {PF_MEAN_WORD_LEN, "Paris"},
     {PF_INFORMAL, "how r u"},
+    {PF_COMPLETION_CASES, "def f(x):\n    \"\"\"Return 1 if x is odd, otherwise 0.\"\"\"\n"},
+    {PF_GIVEN_CODE, "def g(y):\n    return y\n\ndef f(x):\n    \"\"\"Use g.\"\"\"\n"},
+    {PF_N_PARAMS, "def f(a, b):\n    \"\"\"Sum.\"\"\"\n"},
 };
 
 static void test_feature_names(void **state) {
@@ -213,6 +216,28 @@ static void test_completion_and_register(void **state) {
                     .v[PF_FERMI] > 0);
     assert_float_equal(feat("How many apples are left").v[PF_FERMI], 0, 0);
     assert_true(feat("What would happen if the moon had never formed?").v[PF_COUNTERFACTUAL] > 0);
+    /* the specification's cases, helpers given before the definition, parameters */
+    assert_float_equal(f.v[PF_COMPLETION_CASES], 0, 0);
+    assert_float_equal(f.v[PF_GIVEN_CODE], 0, 0); /* an import is not given code */
+    assert_float_equal(f.v[PF_N_PARAMS], log1p(1.0), 1e-6);
+    const char *he3 = "import math\n\ndef helper(v):\n    return v * 2\n\n\n"
+                      "def combine(self, items: Dict[str, int], k=3):\n"
+                      "    \"\"\" For each item, double it if it is odd; otherwise keep it.\n"
+                      "    Only positive items count; if_x and x_if2 are names.\n"
+                      "    >>> combine({}, 1)\n    0\n    \"\"\"\n";
+    pred_features h = feat(he3);
+    assert_float_equal(h.v[PF_CODE_COMPLETION], 1.0, 0);
+    /* each, if, otherwise, Only (identifiers such as if_x are not words) */
+    assert_float_equal(h.v[PF_COMPLETION_CASES], log1p(4.0), 1e-6);
+    assert_float_equal(h.v[PF_GIVEN_CODE], log1p(2.0), 1e-6); /* the helper's two lines */
+    assert_float_equal(h.v[PF_N_PARAMS], log1p(2.0), 1e-6);   /* self is not counted */
+    assert_float_equal(feat("def f():\n    \"\"\"Nothing.\"\"\"\n").v[PF_N_PARAMS], 0, 0);
+    assert_float_equal(feat("int add(int a, int b) {\n").v[PF_N_PARAMS], log1p(2.0), 1e-6);
+    /* outside code to complete they stay 0: a chat "if" is no specification case */
+    pred_features q = feat("What if it rains each day? Only if you know, otherwise skip.");
+    assert_float_equal(q.v[PF_COMPLETION_CASES], 0, 0);
+    assert_float_equal(q.v[PF_N_PARAMS], 0, 0);
+    assert_float_equal(feat("def f(x):\n    return x\n\nprint(f(2))\n").v[PF_GIVEN_CODE], 0, 0);
     /* register */
     assert_float_equal(feat("aaa bb").v[PF_MEAN_WORD_LEN], 2.5, 1e-6);
     assert_float_equal(feat("how r u").v[PF_INFORMAL], log1p(3.0), 1e-6); /* start, end, "u" */
@@ -590,15 +615,21 @@ static void test_fit_loss_and_set_balance(void **state) {
     o.min_leaf = 200; /* leaves of 200 prompts: the trees cannot chase single answers */
     o.ridge = 1e6; /* the linear part stays at the mean level: the trees do the work */
     weft_err err;
-    pred_features f = d.prompts[0].f;
     o.absolute = 0;
     pred_model *sq = pred_fit(&d, &o, NULL, &err);
     o.absolute = 1;
     pred_model *ab = pred_fit(&d, &o, NULL, &err);
     assert_non_null(sq);
     assert_non_null(ab);
-    assert_float_equal(log1p(pred_predict(sq, &f).p50), 2.9, 0.15);
-    assert_float_equal(log1p(pred_predict(ab, &f).p50), 2.0, 0.1);
+    /* averaged over the prompts: the trees' splits on the (irrelevant) random features move
+     * single prompts, not the level */
+    double msq = 0, mab = 0;
+    for (int i = 0; i < d.n_prompts; i++) {
+        msq += log1p(pred_predict(sq, &d.prompts[i].f).p50) / d.n_prompts;
+        mab += log1p(pred_predict(ab, &d.prompts[i].f).p50) / d.n_prompts;
+    }
+    assert_float_equal(msq, 2.9, 0.1);
+    assert_float_equal(mab, 2.0, 0.1);
     pred_model_free(sq);
     pred_model_free(ab);
     pred_data_free(&d);
@@ -636,6 +667,254 @@ static void test_validation_split(void **state) {
     assert_float_equal((double)val / N, 1.0 / PRED_VAL_MOD, 0.015);
     assert_float_equal((double)test / N, 1.0 / PRED_TEST_MOD, 0.015);
     assert_float_equal((double)both / N, 1.0 / (PRED_VAL_MOD * PRED_TEST_MOD), 0.008);
+}
+
+/* ---- online update of the baselines, model copies ---- */
+
+/* A hand-made linear model over standardized = raw features (mean 0, scale 1), no trees. */
+static pred_model *plain_model(void) {
+    pred_model *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    for (int i = 0; i < PF_COUNT; i++)
+        m->scale[i] = 1.0f;
+    m->forget = 0.998;
+    m->prior_n = 200;
+    m->q_step = 0.01;
+    m->max_tokens = 1e7;
+    pred_model_reset_online(m);
+    return m;
+}
+
+static void test_masked_update_and_clone(void **state) {
+    (void)state;
+    weft_err err;
+    pred_model *m = pred_model_default(&err);
+    assert_non_null(m);
+    pred_model *c = pred_model_clone(m, &err), *c2 = pred_model_clone(m, &err);
+    assert_non_null(c);
+    assert_non_null(c2);
+    assert_true(c->trees != m->trees);
+    assert_int_equal(c->n_trees, m->n_trees);
+    assert_memory_equal(c->trees, m->trees, sizeof *m->trees * (size_t)m->n_trees);
+    assert_memory_equal(c->head, m->head, sizeof m->head);
+    /* the masked update with no mask is the server's update, bit for bit */
+    pred_features f = feat("Explain in detail how tides work, step by step.");
+    for (int i = 0; i < 50; i++) {
+        pred_update(c, &f, 300 + i);
+        pred_update_masked(c2, &f, 300 + i, NULL);
+    }
+    assert_memory_equal(c->head, c2->head, sizeof c->head);
+    /* the copy is independent of the original */
+    assert_true(c->head[PRED_HEAD_TEXT].w[0] != m->head[PRED_HEAD_TEXT].w[0]);
+    pred_model_free(c);
+    pred_model_free(c2);
+    pred_model_free(m);
+
+    /* constant (no feature): the bias becomes a running mean; nothing else moves although the
+     * features are non-zero */
+    int none[PF_COUNT] = {0}, plen[PF_COUNT] = {0};
+    plen[PF_LOG_PROMPT_TOKENS] = 1;
+    pred_model *k = plain_model(), *l = plain_model();
+    k->head[PRED_HEAD_TEXT].w[1 + PF_DETAIL] = 0.25; /* a fixed weight the mask must keep */
+    unsigned s = 4242;
+    for (int i = 0; i < 8000; i++) {
+        pred_features g;
+        memset(&g, 0, sizeof g);
+        g.n = PF_COUNT;
+        for (int j = 0; j < PF_ENTROPY; j++)
+            g.v[j] = (float)(rand_r(&s) % 3);
+        double y = 3.0 + 0.1 * gauss(&s);
+        pred_update_masked(k, &g, (int)lround(expm1(y)), none);
+        double yl = 1.0 + 0.5 * g.v[PF_LOG_PROMPT_TOKENS] + 0.1 * gauss(&s);
+        pred_update_masked(l, &g, (int)lround(expm1(yl)), plen);
+    }
+    /* bias = mean of y - 0.25 * mean(detail) = 3 - 0.25 (detail uniform on 0..2) */
+    assert_float_equal(k->head[PRED_HEAD_TEXT].w[0], 3.0 - 0.25, 0.08);
+    assert_float_equal(k->head[PRED_HEAD_TEXT].w[1 + PF_DETAIL], 0.25, 0);
+    assert_float_equal(l->head[PRED_HEAD_TEXT].w[0], 1.0, 0.1);
+    assert_float_equal(l->head[PRED_HEAD_TEXT].w[1 + PF_LOG_PROMPT_TOKENS], 0.5, 0.05);
+    for (int j = 0; j < PF_COUNT; j++) {
+        if (j != PF_DETAIL) assert_float_equal(k->head[PRED_HEAD_TEXT].w[1 + j], 0.0, 0);
+        if (j != PF_LOG_PROMPT_TOKENS) assert_float_equal(l->head[PRED_HEAD_TEXT].w[1 + j], 0.0, 0);
+    }
+    assert_int_equal(k->head[PRED_HEAD_ENT].n_updates, 0);
+    /* the quantile tracker follows too (after its climb over the first, large residuals):
+     * the prompt-length line fits exactly, residual noise 0.1 -> q90 ~ 0.128 */
+    assert_float_equal(l->head[PRED_HEAD_TEXT].q90, 0.128, 0.04);
+    pred_model_free(k);
+    pred_model_free(l);
+}
+
+/* Folds: about 1/K each, a function of the text only, independent of the held-out split. */
+static void test_folds(void **state) {
+    (void)state;
+    enum { N = 20000, K = 5 };
+    int cnt[K] = {0}, test_in_0 = 0, test = 0;
+    for (int i = 0; i < N; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "prompt number %d", i);
+        int f = pred_prompt_fold(t, K);
+        assert_true(f >= 0 && f < K);
+        assert_int_equal(f, pred_prompt_fold(t, K));
+        cnt[f]++;
+        test += pred_is_test_prompt(t);
+        test_in_0 += pred_is_test_prompt(t) && f == 0;
+    }
+    for (int f = 0; f < K; f++)
+        assert_float_equal((double)cnt[f] / N, 1.0 / K, 0.015);
+    assert_float_equal((double)test_in_0 / test, 1.0 / K, 0.03);
+    assert_int_equal(pred_prompt_fold("x", 1), 0);
+}
+
+/* N single-answer prompts with texts, one set: y = 2 + 0.4 detail - 0.3 brevity + noise. */
+static void text_data(pred_data *d, int n, double level) {
+    memset(d, 0, sizeof *d);
+    d->n_sets = 1;
+    d->sets = calloc(1, sizeof *d->sets);
+    d->prompts = calloc((size_t)n, sizeof *d->prompts);
+    d->recs = calloc((size_t)n, sizeof *d->recs);
+    assert_non_null(d->sets);
+    assert_non_null(d->prompts);
+    assert_non_null(d->recs);
+    d->sets[0].name = strdup("synthetic");
+    unsigned s = 31;
+    for (int i = 0; i < n; i++) {
+        pred_prompt *p = &d->prompts[i];
+        char t[32];
+        snprintf(t, sizeof t, "synthetic prompt %d", i);
+        p->text = strdup(t);
+        assert_non_null(p->text);
+        p->n_resp = 1;
+        p->test = pred_is_test_prompt(t);
+        p->f.n = PF_COUNT;
+        for (int k = 0; k < PF_ENTROPY; k++)
+            p->f.v[k] = (float)(rand_r(&s) % 3);
+        double y = level + 0.4 * p->f.v[PF_DETAIL] - 0.3 * p->f.v[PF_BREVITY] + 0.1 * gauss(&s);
+        d->recs[i] = (pred_record){i, (float)expm1(y), 1.0f};
+    }
+    d->n_prompts = d->n_recs = n;
+}
+
+/* Cross-validation scores every prompt once, out of fold: a fold's estimates are exactly those
+ * of the fit on the other folds. Prompts marked -1 take no part. */
+static void test_crossval_out_of_fold(void **state) {
+    (void)state;
+    enum { N = 1500, K = 3 };
+    pred_data d;
+    text_data(&d, N, 2.0);
+    d.prompts[7].test = -1;
+    pred_fit_opts o;
+    pred_fit_defaults(&o);
+    o.n_trees = 10;
+    pred_estimate *est[PRED_EV_N];
+    for (int k = 0; k < PRED_EV_N; k++) {
+        est[k] = calloc(N, sizeof *est[k]);
+        assert_non_null(est[k]);
+    }
+    weft_err err;
+    assert_int_equal(pred_crossval(&d, &o, &o, 1, 0, 1, est, &err), -1);
+    assert_non_null(strstr(err.msg, "at least 2 folds"));
+    assert_int_equal(pred_crossval(&d, &o, &o, K, 0, 1, est, &err), 0);
+    int scored = 0;
+    for (int p = 0; p < N; p++) {
+        if (p == 7) {
+            assert_int_equal(d.prompts[p].test, -1);
+            assert_float_equal(est[PRED_EV_MODEL][p].p50, 0, 0);
+            continue;
+        }
+        assert_int_equal(d.prompts[p].test, 1);
+        assert_true(est[PRED_EV_MODEL][p].p50 >= 1);
+        scored++;
+    }
+    assert_int_equal(scored, N - 1);
+    /* fold 1 by hand: the same fit on the other folds gives the same estimates */
+    for (int p = 0; p < N; p++)
+        if (p != 7) d.prompts[p].test = pred_prompt_fold(d.prompts[p].text, K) == 1;
+    pred_model *m = pred_fit(&d, &o, NULL, &err), *c = pred_fit(&d, &o, pred_ev_use(1), &err);
+    assert_non_null(m);
+    assert_non_null(c);
+    int checked = 0;
+    for (int p = 0; p < N; p++)
+        if (d.prompts[p].test == 1) {
+            assert_float_equal(est[PRED_EV_MODEL][p].p50, pred_predict(m, &d.prompts[p].f).p50, 0);
+            assert_float_equal(est[PRED_EV_CONST][p].p50, pred_predict(c, &d.prompts[p].f).p50, 0);
+            checked++;
+        }
+    assert_true(checked > N / K / 2);
+    pred_model_free(m);
+    pred_model_free(c);
+    for (int p = 0; p < N; p++)
+        if (p != 7) d.prompts[p].test = 1;
+    pred_eval ev;
+    assert_int_equal(pred_evaluate_est(&d, est, 200, &ev, &err), 0);
+    assert_int_equal(ev.rows[0].n, N - 1);
+    assert_true(ev.rows[0].rho[PRED_EV_MODEL] > 0.8);
+    assert_true(ev.rows[0].dmae_p_hi < 0 && ev.rows[0].dmae_c_hi < 0);
+    assert_float_equal(ev.rows[0].p_beats_all, 1.0, 0);
+    pred_eval_free(&ev);
+    for (int k = 0; k < PRED_EV_N; k++)
+        free(est[k]);
+    pred_data_free(&d);
+}
+
+/* Online replay: the served answers run one log unit longer than the offline data; replaying
+ * with the online update absorbs the level for the model and the constant alike, the estimates
+ * are deterministic for a seed, and another seed replays in another order. */
+static void test_online_replay(void **state) {
+    (void)state;
+    enum { N = 3000 };
+    pred_data d, served;
+    text_data(&d, N, 2.0);
+    text_data(&served, N, 3.0);
+    for (int p = 0; p < N; p++) /* a stream of N served requests */
+        served.prompts[p].test = 1;
+    pred_fit_opts o;
+    pred_fit_defaults(&o);
+    o.n_trees = 0;
+    weft_err err;
+    pred_model *ms[PRED_EV_N];
+    for (int k = 0; k < PRED_EV_N; k++) {
+        ms[k] = pred_fit(&d, &o, pred_ev_use(k), &err);
+        assert_non_null(ms[k]);
+    }
+    pred_estimate *est[PRED_EV_N], *est2[PRED_EV_N];
+    for (int k = 0; k < PRED_EV_N; k++) {
+        est[k] = calloc(N, sizeof *est[k]);
+        est2[k] = calloc(N, sizeof *est2[k]);
+        assert_non_null(est[k]);
+        assert_non_null(est2[k]);
+    }
+    pred_eval off, on;
+    assert_int_equal(pred_evaluate_boot(&served, ms, 0, &off, &err), 0);
+    assert_int_equal(pred_online_replay(&served, ms, 1, est, &err), 0);
+    assert_int_equal(pred_evaluate_est(&served, est, 0, &on, &err), 0);
+    print_message("online replay: MAE model %.3f -> %.3f, const %.3f -> %.3f\n",
+                  off.rows[0].mae[PRED_EV_MODEL], on.rows[0].mae[PRED_EV_MODEL],
+                  off.rows[0].mae[PRED_EV_CONST], on.rows[0].mae[PRED_EV_CONST]);
+    assert_true(off.rows[0].mae[PRED_EV_MODEL] > 0.9);
+    /* the RLS prior is worth 200 requests: the level is absorbed over the first few hundred */
+    assert_true(on.rows[0].mae[PRED_EV_MODEL] < 0.4 * off.rows[0].mae[PRED_EV_MODEL]);
+    assert_true(on.rows[0].mae[PRED_EV_CONST] < off.rows[0].mae[PRED_EV_CONST] - 0.4);
+    assert_true(on.rows[0].rho[PRED_EV_MODEL] > 0.8);
+    /* the offline models are not touched by the replay */
+    pred_eval again;
+    assert_int_equal(pred_evaluate_boot(&served, ms, 0, &again, &err), 0);
+    assert_float_equal(again.rows[0].mae[PRED_EV_MODEL], off.rows[0].mae[PRED_EV_MODEL], 0);
+    /* same seed: same estimates; another seed: another order */
+    assert_int_equal(pred_online_replay(&served, ms, 1, est2, &err), 0);
+    assert_memory_equal(est[0], est2[0], sizeof *est[0] * N);
+    assert_int_equal(pred_online_replay(&served, ms, 2, est2, &err), 0);
+    assert_true(memcmp(est[0], est2[0], sizeof *est[0] * N) != 0);
+    pred_eval_free(&off);
+    pred_eval_free(&on);
+    pred_eval_free(&again);
+    for (int k = 0; k < PRED_EV_N; k++) {
+        pred_model_free(ms[k]);
+        free(est[k]);
+        free(est2[k]);
+    }
+    pred_data_free(&d);
+    pred_data_free(&served);
 }
 
 /* ---- rank correlations ---- */
@@ -845,6 +1124,10 @@ int main(void) {
         cmocka_unit_test(test_fit_recovers_relation),
         cmocka_unit_test(test_fit_loss_and_set_balance),
         cmocka_unit_test(test_validation_split),
+        cmocka_unit_test(test_masked_update_and_clone),
+        cmocka_unit_test(test_folds),
+        cmocka_unit_test(test_crossval_out_of_fold),
+        cmocka_unit_test(test_online_replay),
         cmocka_unit_test(test_rank_correlations),
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_malformed_params_refused),

@@ -59,4 +59,20 @@ awk -v r="$rho" -v p="$prho" 'BEGIN { exit !(r > p) }' || fail "pooled rho $rho 
 awk -v m="$mae" -v c="$cmae" -v p="$pmae" 'BEGIN { exit !(m < c && m < p) }' || fail "pooled MAE $mae not below the baselines"
 awk -v c="$cov" 'BEGIN { exit !(c > 0.8 && c < 0.97) }' || fail "pooled p90 coverage $cov far from 0.9"
 echo "$ev" | grep -q "^alpaca_eval/median " || fail "no per-prompt median view of alpaca_eval"
+
+# cross-validation and online replay (small sets: a few seconds)
+"$weft" predict eval --data "$P/humaneval.jsonl" --folds 1 >/dev/null 2>&1; [ $? -eq 2 ] || fail "--folds 1 should exit 2"
+"$weft" predict eval --data "$P/humaneval.jsonl" --folds 3 --params "$tmp/p.params" >/dev/null 2>&1; [ $? -eq 2 ] || fail "--folds with --params should exit 2"
+small="$P/gsm8k_test.jsonl $P/humaneval.jsonl $P/code_alpaca_2k.jsonl"
+cv=$("$weft" predict eval --tokenizer "$tok" --data $small --folds 3 --trees 50) || fail "eval --folds exited $?"
+echo "$cv" | grep -q "^protocol: 3-fold cross-validation" || fail "no cross-validation protocol line"
+# every prompt is scored once: humaneval has 164 prompts, one answer each
+echo "$cv" | grep -qE "^humaneval +164 " || fail "cross-validation did not score all 164 humaneval prompts: $cv"
+echo "$cv" | grep -qE "^gsm8k_test +1319 " || fail "cross-validation did not score all 1319 gsm8k_test prompts"
+read -r cvrho <<<"$(echo "$cv" | grep "^pooled " | head -1 | awk -F'|' '{ split($2, m, " "); print m[1] }')"
+awk -v r="$cvrho" 'BEGIN { exit !(r >= 0.4) }' || fail "cross-validated pooled rho $cvrho below 0.4"
+on=$("$weft" predict eval --tokenizer "$tok" --data $small --online) || fail "eval --online exited $?"
+echo "$on" | grep -q "^online (prequential)" || fail "no online protocol line"
+on2=$("$weft" predict eval --tokenizer "$tok" --data $small --online --seed 1)
+[ "$(echo "$on" | grep -v '^time:')" = "$(echo "$on2" | grep -v '^time:')" ] || fail "--online is not deterministic for a seed"
 echo "PASS"

@@ -5,6 +5,7 @@
  * baseline on held-out prompts, features prints one prompt's features and prediction, ratio
  * measures the tokens-per-word ratio of answer text. Only argument handling and printing live here.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 
 #define DEFAULT_TOKENIZER "../shared/models/tokenizers/tokenizer_llama2_32000.bin"
 #define MAX_DATA 64
+#define MAX_FOLDS 20
+#define DEFAULT_SEED 1
 
 static void predict_usage(FILE *out) {
     fprintf(
@@ -28,6 +31,7 @@ static void predict_usage(FILE *out) {
         "                        [--learn-rate L] [--absolute|--squared] [--val]\n"
         "       weft predict tune --data FILE... [--out PARAMS] [--tokenizer TOK]\n"
         "       weft predict eval --data FILE... [--params PARAMS] [--tokenizer TOK] [--val]\n"
+        "                         [--folds K [fit options]] [--online] [--seed N] [--boot N]\n"
         "       weft predict features --prompt TEXT [--params PARAMS] [--tokenizer TOK]\n"
         "       weft predict ratio --data FILE... [--tokenizer TOK]\n"
         "  FILE: a pairs JSONL file (prompt, response) or the alpaca_eval folder\n"
@@ -47,8 +51,20 @@ static void predict_usage(FILE *out) {
         "  --val (fit, eval): develop on the train side only: fit leaves the validation part\n"
         "  out, eval scores it; held-out prompts are not used\n"
         "  Prompts are split train/test by a hash of their text (1 in %d held out): fit and\n"
-        "  the baselines see train only, eval reports on test only.\n",
-        PRED_FIT_SET_POWER, PRED_FIT_MIN_LEAF, PRED_FIT_LEARN_RATE, PRED_VAL_MOD, PRED_TEST_MOD);
+        "  the baselines see train only, eval reports on test only.\n"
+        "  eval --folds K (2..%d): K-fold cross-validation by prompt instead: every prompt is\n"
+        "  held out once; in each fold the model (fit options as for fit, e.g. --trees) and\n"
+        "  both baselines are fitted on the other K-1 folds exactly as fit does; the metrics\n"
+        "  cover all out-of-fold predictions (--params does not apply). With --val the\n"
+        "  held-out prompts are left out and the folds cut the train prompts only.\n"
+        "  eval --online: prequential: each set's held-out (or out-of-fold) prompts are\n"
+        "  replayed in a fixed order (--seed N, default %d); each is predicted, then its\n"
+        "  answers update the predictor online as the server does (pred_update; the\n"
+        "  baselines' own coefficients by the same recursive least squares); every set starts\n"
+        "  from the offline models. --boot N: bootstrap replicates (default %d; 0: no\n"
+        "  intervals, a quicker development run).\n",
+        PRED_FIT_SET_POWER, PRED_FIT_MIN_LEAF, PRED_FIT_LEARN_RATE, PRED_VAL_MOD, PRED_TEST_MOD,
+        MAX_FOLDS, DEFAULT_SEED, PRED_BOOT);
 }
 
 typedef struct popts {
@@ -59,6 +75,10 @@ typedef struct popts {
     int n_trees;
     int absolute; /* --absolute: trees boost absolute error; -1 = default */
     int val; /* --val: the validation part of train plays "held out"; held-out prompts unused */
+    int folds;  /* eval --folds K: K-fold cross-validation by prompt (0: the single split) */
+    int online; /* eval --online: prequential replay with the online update */
+    int seed;   /* eval --online: order of the replay */
+    int boot;   /* eval --boot N: bootstrap replicates (default PRED_BOOT; 0: none) */
 } popts;
 
 static int parse(int argc, char **argv, const char *cmd, popts *o) {
@@ -70,6 +90,8 @@ static int parse(int argc, char **argv, const char *cmd, popts *o) {
     o->learn_rate = -1;
     o->n_trees = -1;
     o->absolute = -1;
+    o->seed = DEFAULT_SEED;
+    o->boot = PRED_BOOT;
     cli_args a = {argc, argv, 0, cmd};
     while (a.i < argc) {
         const char *opt = argv[a.i++];
@@ -105,6 +127,14 @@ static int parse(int argc, char **argv, const char *cmd, popts *o) {
             o->absolute = 0;
         } else if (!strcmp(opt, "--val")) {
             o->val = 1;
+        } else if (!strcmp(opt, "--folds")) {
+            if (cli_int(&a, opt, 2, MAX_FOLDS, &o->folds)) return -1;
+        } else if (!strcmp(opt, "--online")) {
+            o->online = 1;
+        } else if (!strcmp(opt, "--boot")) {
+            if (cli_int(&a, opt, 0, 100000, &o->boot)) return -1;
+        } else if (!strcmp(opt, "--seed")) {
+            if (cli_int(&a, opt, 0, 1000000000, &o->seed)) return -1;
         } else if (!strcmp(opt, "--set-power")) {
             if (cli_float(&a, opt, 0, 1, &o->set_power)) return -1;
         } else if (!strcmp(opt, "--min-leaf")) {
@@ -186,9 +216,18 @@ static int load_data(const popts *o, const char *cmd, weft_tokenizer **tok, pred
     fprintf(stderr, "loaded %d answers to %d prompts in %.2f s; features %.1f us/prompt\n",
             d->n_recs, d->n_prompts, now_s() - t0,
             d->n_prompts ? 1e6 * d->feature_seconds / d->n_prompts : 0.0);
-    if (o->val)
+    if (o->val && o->folds) {
+        int n_train = 0;
+        for (int p = 0; p < d->n_prompts; p++) {
+            d->prompts[p].test = d->prompts[p].test ? -1 : 0;
+            n_train += !d->prompts[p].test;
+        }
+        fprintf(stderr, "--val --folds: the %d train prompts are cut into %d folds; held-out "
+                "unused\n", n_train, o->folds);
+    } else if (o->val) {
         fprintf(stderr, "--val: %d validation prompts (of train) play held-out; held-out unused\n",
                 use_validation_split(d));
+    }
     return 0;
 }
 
@@ -257,9 +296,22 @@ static int row_beats(const pred_eval_row *r) {
     return beats;
 }
 
-static void print_table(const pred_eval *ev) {
+/* "yes", or "NO (rho)", "NO (MAE)", "NO (rho, MAE)": what the model fails against a baseline */
+static const char *verdict(const pred_eval_row *r) {
+    if (row_beats(r)) return "yes";
+    int rho = 0, mae = 0;
+    for (int k = 1; k < PRED_EV_N; k++) {
+        rho |= !(r->rho[PRED_EV_MODEL] > r->rho[k]);
+        mae |= !(r->mae[PRED_EV_MODEL] < r->mae[k]);
+    }
+    return rho && mae ? "NO (rho, MAE)" : rho ? "NO (rho)" : mae ? "NO (MAE)" : "NO (empty)";
+}
+
+static void print_table(const pred_eval *ev, const char *what, int n_boot) {
     static const char *const who[PRED_EV_N] = {"model", "const", "plen"};
-    printf("%-38s %6s", "set (held-out)", "n");
+    char head[64];
+    snprintf(head, sizeof head, "set (%s)", what);
+    printf("%-38s %6s", head, "n");
     for (int k = 0; k < PRED_EV_N; k++)
         printf(" | %-6s %5s %5s %5s %5s", who[k], "rho", "tau", "mae", "cov90");
     printf(" | beats both\n");
@@ -269,18 +321,25 @@ static void print_table(const pred_eval *ev) {
         for (int k = 0; k < PRED_EV_N; k++)
             printf(" | %-6s %5.3f %5.3f %5.3f %5.3f", "", r->rho[k], r->tau[k], r->mae[k],
                    r->cov[k]);
-        printf(" | %s\n", row_beats(r) ? "yes" : "NO");
+        printf(" | %s\n", verdict(r));
     }
-    printf("\nbootstrap over held-out prompts (%d replicates, whole prompts resampled, fixed seed):"
-           "\n90%% intervals of the model's rho and of rho(model) - rho(plen); P(beats): share of"
-           " replicates\nwhere the model's rho is above both baselines' (const: 0)\n",
-           PRED_BOOT);
-    printf("%-38s %6s | %6s %15s | %15s | %9s\n", "set (held-out)", "n", "rho", "rho 90% CI",
-           "d(rho) 90% CI", "P(beats)");
+    if (n_boot <= 0) return;
+    printf("\nbootstrap over the scored prompts (%d replicates, whole prompts resampled, fixed "
+           "seed):\n90%% intervals of the model's rho, of rho(model) - rho(plen) and of "
+           "MAE(model) - MAE(baseline)\n(negative: the model's error is lower); P(beats): share of"
+           " replicates where the model's rho\nis above both baselines' (const: 0); P(both): "
+           "where it beats both on rho AND MAE\n",
+           n_boot);
+    printf("%-38s %6s | %6s %15s | %15s | %9s | %17s | %17s | %7s\n", head, "n", "rho",
+           "rho 90% CI", "d(rho) 90% CI", "P(beats)", "dMAE const 90% CI", "dMAE plen 90% CI",
+           "P(both)");
     for (int i = 0; i < ev->n_rows; i++) {
         const pred_eval_row *r = &ev->rows[i];
-        printf("%-38s %6d | %6.3f [%6.3f,%6.3f] | [%6.3f,%6.3f] | %9.3f\n", r->name, r->n,
-               r->rho[PRED_EV_MODEL], r->rho_lo, r->rho_hi, r->drho_lo, r->drho_hi, r->p_beats);
+        printf("%-38s %6d | %6.3f [%6.3f,%6.3f] | [%6.3f,%6.3f] | %9.3f | [%6.3f,%6.3f]   | "
+               "[%6.3f,%6.3f]   | %7.3f\n",
+               r->name, r->n, r->rho[PRED_EV_MODEL], r->rho_lo, r->rho_hi, r->drho_lo,
+               r->drho_hi, r->p_beats, r->dmae_c_lo, r->dmae_c_hi, r->dmae_p_lo, r->dmae_p_hi,
+               r->p_beats_all);
     }
 }
 
@@ -414,42 +473,91 @@ static int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "weft predict eval: needs --data FILE...\n");
         return 2;
     }
+    if (o.folds && o.params) {
+        fprintf(stderr, "weft predict eval: --folds refits the model in every fold; --params "
+                        "does not apply (pass fit options instead)\n");
+        return 2;
+    }
     weft_tokenizer *tok = NULL;
     pred_data d = {0};
     pred_model *ms[PRED_EV_N] = {0};
+    pred_estimate *est[PRED_EV_N] = {0};
     pred_eval ev = {0};
     int rc = 1;
     weft_err err = {{0}};
-    ms[PRED_EV_MODEL] = o.params ? pred_model_load(o.params, &err) : pred_model_default(&err);
-    if (!ms[PRED_EV_MODEL]) {
-        fprintf(stderr, "weft predict eval: %s\n", err.msg);
-        goto done;
+    if (!o.folds) {
+        ms[PRED_EV_MODEL] = o.params ? pred_model_load(o.params, &err) : pred_model_default(&err);
+        if (!ms[PRED_EV_MODEL]) {
+            fprintf(stderr, "weft predict eval: %s\n", err.msg);
+            goto done;
+        }
     }
     if (load_data(&o, "predict eval", &tok, &d)) goto done;
-    pred_fit_opts fo;
+    pred_fit_opts fo, mo;
     baseline_opts(&o, &fo);
-    int none[PF_COUNT] = {0}, plen[PF_COUNT] = {0};
-    plen[PF_LOG_PROMPT_TOKENS] = 1;
-    ms[PRED_EV_CONST] = pred_fit(&d, &fo, none, &err);
-    ms[PRED_EV_PLEN] = ms[PRED_EV_CONST] ? pred_fit(&d, &fo, plen, &err) : NULL;
-    if (!ms[PRED_EV_PLEN]) {
-        fprintf(stderr, "weft predict eval: baselines: %s\n", err.msg);
-        goto done;
+    fit_opts_from(&o, &mo);
+    for (int k = 0; k < PRED_EV_N && (o.folds || o.online); k++)
+        if (!(est[k] = calloc((size_t)(d.n_prompts ? d.n_prompts : 1), sizeof *est[k]))) {
+            fprintf(stderr, "weft predict eval: out of memory\n");
+            goto done;
+        }
+    double t0 = now_s(), t1;
+    if (o.folds) {
+        if (pred_crossval(&d, &mo, &fo, o.folds, o.online, (uint64_t)o.seed, est, &err)) {
+            fprintf(stderr, "weft predict eval: %s\n", err.msg);
+            goto done;
+        }
+        t1 = now_s();
+        printf("protocol: %d-fold cross-validation by prompt (fold = hash of the prompt text, the "
+               "same text in the same fold in every set)%s: the model (--set-power %g "
+               "--min-leaf %g --trees %d --learn-rate %g --ridge %g %s) and both baselines "
+               "refitted on the other folds in each fold; every %s prompt scored once, out of "
+               "fold%s\n",
+               o.folds, o.val ? " over the train prompts only (held-out unused)" : "",
+               mo.set_power, mo.min_leaf, mo.n_trees, mo.learn_rate, mo.ridge,
+               mo.absolute ? "--absolute" : "--squared", o.val ? "train" : "",
+               o.online ? "; online replay within each fold" : "");
+    } else {
+        for (int k = 1; k < PRED_EV_N; k++)
+            if (!(ms[k] = pred_fit(&d, &fo, pred_ev_use(k), &err))) {
+                fprintf(stderr, "weft predict eval: baselines: %s\n", err.msg);
+                goto done;
+            }
+        if (o.online && pred_online_replay(&d, ms, (uint64_t)o.seed, est, &err)) {
+            fprintf(stderr, "weft predict eval: %s\n", err.msg);
+            goto done;
+        }
+        t1 = now_s();
+        printf("protocol: the single split by prompt (1 in %d held out); model: %s; baselines "
+               "const and plen (prompt length only) fitted on the same train split\n",
+               PRED_TEST_MOD, o.params ? o.params : "built-in default");
     }
-    if (pred_evaluate(&d, ms, &ev, &err)) {
+    if (o.online)
+        printf("online (prequential): per set, its scored prompts replayed in a fixed order "
+               "(seed %d%s); each predicted before its answers are seen, then every answer "
+               "(AlpacaEval: the prompt's median answer) updates the predictor as the server does "
+               "on finish (model: pred_update; const: running mean, plen: online refit of its "
+               "line, by the same RLS); every set starts from the offline models\n",
+               o.seed, o.folds ? " + fold" : "");
+    printf("rho/tau: Spearman/Kendall of p50 vs true tokens; mae: |log(1+p50) - log(1+true)|; "
+           "cov90: share of answers <= p90\n");
+    int scored = o.folds || o.online ? pred_evaluate_est(&d, est, o.boot, &ev, &err)
+                                     : pred_evaluate_boot(&d, ms, o.boot, &ev, &err);
+    if (scored) {
         fprintf(stderr, "weft predict eval: %s\n", err.msg);
         goto done;
     }
-    printf("model: %s; baselines const and plen (prompt length only) fitted on the same train "
-           "split\nrho/tau: Spearman/Kendall of p50 vs true tokens; mae: |log(1+p50) - "
-           "log(1+true)|; cov90: share of answers <= p90\n",
-           o.params ? o.params : "built-in default");
-    print_table(&ev);
+    double t2 = now_s();
+    print_table(&ev, o.folds ? "out-of-fold" : o.val ? "validation" : "held-out", o.boot);
+    printf("time: fits and predictions %.2f s, scoring with bootstrap %.2f s\n", t1 - t0,
+           t2 - t1);
     rc = 0;
 done:
     pred_eval_free(&ev);
-    for (int k = 0; k < PRED_EV_N; k++)
+    for (int k = 0; k < PRED_EV_N; k++) {
         pred_model_free(ms[k]);
+        free(est[k]);
+    }
     pred_data_free(&d);
     tok_free(tok);
     return rc;

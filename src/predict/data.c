@@ -36,6 +36,13 @@ int pred_is_val_prompt(const char *text) {
     return fnv1a(text) / PRED_TEST_MOD % PRED_VAL_MOD == 0;
 }
 
+int pred_prompt_fold(const char *text, int k) {
+    if (k < 2) return 0;
+    /* digits of the hash above those of the held-out and validation choices, so folds cut
+     * across both (K-fold over the train prompts only leaves no fold empty) */
+    return (int)(fnv1a(text) / (PRED_TEST_MOD * PRED_VAL_MOD) % (uint64_t)k);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

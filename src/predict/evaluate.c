@@ -64,7 +64,8 @@ static int bootstrap_view(const view *v, const pred_estimate *est[PRED_EV_N], ui
     int *start = malloc(sizeof *start * (size_t)(n + 1));
     double *pm = NULL, *pl = NULL, *tr = NULL;
     double *rb = malloc(sizeof *rb * (size_t)n_boot), *db = malloc(sizeof *db * (size_t)n_boot);
-    if (!ord || !start || !rb || !db) goto done;
+    double *dc = malloc(sizeof *dc * (size_t)n_boot), *dp = malloc(sizeof *dp * (size_t)n_boot);
+    if (!ord || !start || !rb || !db || !dc || !dp) goto done;
     for (int i = 0; i < n; i++)
         ord[i] = (pidx){v->prompt[i], i};
     qsort(ord, (size_t)n, sizeof *ord, cmp_pidx);
@@ -80,31 +81,45 @@ static int bootstrap_view(const view *v, const pred_estimate *est[PRED_EV_N], ui
     pl = malloc(sizeof *pl * cap);
     tr = malloc(sizeof *tr * cap);
     if (!pm || !pl || !tr) goto done;
-    int beats = 0;
+    int beats = 0, beats_all = 0;
     for (int b = 0; b < n_boot; b++) {
         int m = 0;
+        double mae[PRED_EV_N] = {0};
         for (int k = 0; k < np; k++) {
             int q = (int)(splitmix(&seed) % (uint64_t)np);
             for (int j = start[q]; j < start[q + 1]; j++) {
-                int i = ord[j].i;
-                pm[m] = est[PRED_EV_MODEL][v->prompt[i]].p50;
-                pl[m] = est[PRED_EV_PLEN][v->prompt[i]].p50;
-                tr[m++] = v->truth[i];
+                int i = ord[j].i, p = v->prompt[i];
+                pm[m] = est[PRED_EV_MODEL][p].p50;
+                pl[m] = est[PRED_EV_PLEN][p].p50;
+                tr[m] = v->truth[i];
+                double lt = log1p(tr[m++]);
+                for (int e = 0; e < PRED_EV_N; e++)
+                    mae[e] += fabs(log1p(est[e][p].p50) - lt);
             }
         }
         double rm = pred_spearman(pm, tr, m), rl = pred_spearman(pl, tr, m);
         rb[b] = rm;
         db[b] = rm - rl;
+        dc[b] = (mae[PRED_EV_MODEL] - mae[PRED_EV_CONST]) / m;
+        dp[b] = (mae[PRED_EV_MODEL] - mae[PRED_EV_PLEN]) / m;
         beats += rm > rl && rm > 0;
+        beats_all += rm > rl && rm > 0 && dc[b] < 0 && dp[b] < 0;
     }
     qsort(rb, (size_t)n_boot, sizeof *rb, cmp_d);
     qsort(db, (size_t)n_boot, sizeof *db, cmp_d);
+    qsort(dc, (size_t)n_boot, sizeof *dc, cmp_d);
+    qsort(dp, (size_t)n_boot, sizeof *dp, cmp_d);
     int lo = n_boot / 20, hi = n_boot - 1 - n_boot / 20;
     row->rho_lo = rb[lo];
     row->rho_hi = rb[hi];
     row->drho_lo = db[lo];
     row->drho_hi = db[hi];
     row->p_beats = (double)beats / n_boot;
+    row->dmae_c_lo = dc[lo];
+    row->dmae_c_hi = dc[hi];
+    row->dmae_p_lo = dp[lo];
+    row->dmae_p_hi = dp[hi];
+    row->p_beats_all = (double)beats_all / n_boot;
     rc = 0;
 done:
     free(ord);
@@ -114,6 +129,8 @@ done:
     free(tr);
     free(rb);
     free(db);
+    free(dc);
+    free(dp);
     return rc;
 }
 
@@ -168,17 +185,32 @@ int pred_evaluate_boot(const pred_data *d, pred_model *const models[PRED_EV_N], 
                        pred_eval *out, weft_err *err) {
     out->rows = NULL;
     out->n_rows = 0;
-    int rc = -1;
     pred_estimate *est[PRED_EV_N] = {0};
-    view pooled = {0}, v = {0};
-    double *tmp = NULL;
-    int **by_prompt = NULL;
+    int rc = -1;
     for (int k = 0; k < PRED_EV_N; k++) {
         est[k] = malloc(sizeof *est[k] * (size_t)(d->n_prompts ? d->n_prompts : 1));
-        if (!est[k]) goto oom;
+        if (!est[k]) {
+            weft_errf(err, "evaluate: out of memory");
+            goto done;
+        }
         for (int p = 0; p < d->n_prompts; p++)
             est[k][p] = pred_predict(models[k], &d->prompts[p].f);
     }
+    rc = pred_evaluate_est(d, est, n_boot, out, err);
+done:
+    for (int k = 0; k < PRED_EV_N; k++)
+        free(est[k]);
+    return rc;
+}
+
+int pred_evaluate_est(const pred_data *d, pred_estimate *const est[PRED_EV_N], int n_boot,
+                      pred_eval *out, weft_err *err) {
+    out->rows = NULL;
+    out->n_rows = 0;
+    int rc = -1;
+    view pooled = {0}, v = {0};
+    double *tmp = NULL;
+    int **by_prompt = NULL;
     const pred_estimate *cest[PRED_EV_N] = {est[0], est[1], est[2]};
     /* records of each prompt, for medians */
     int *cnt = calloc((size_t)d->n_prompts + 1, sizeof *cnt);
@@ -243,8 +275,6 @@ oom:
     weft_errf(err, "evaluate: out of memory");
     pred_eval_free(out);
 done:
-    for (int k = 0; k < PRED_EV_N; k++)
-        free(est[k]);
     free(pooled.truth);
     free(pooled.prompt);
     free(v.truth);

@@ -69,6 +69,9 @@ static const char *const feature_names[PF_COUNT] = {
     [PF_COMPLETION_X_LEN] = "completion_x_len",
     [PF_MEAN_WORD_LEN] = "mean_word_len",
     [PF_INFORMAL] = "informal",
+    [PF_COMPLETION_CASES] = "completion_cases",
+    [PF_GIVEN_CODE] = "given_code",
+    [PF_N_PARAMS] = "n_params",
     [PF_ENTROPY] = "entropy",
 };
 
@@ -420,7 +423,62 @@ typedef struct code_scan {
     int ends_in_code; /* the prompt stops inside code: indented last line, open block or docstring */
     long doc_words;   /* words inside docstrings and comments */
     long doctests;    /* ">>>" examples and "Example" lines */
+    long cases;       /* case words in docstrings/comments: if, otherwise, unless, each... */
+    long given;       /* non-blank lines other than imports before the last definition */
+    long params;      /* parameters of the last definition's signature (self/cls not counted) */
 } code_scan;
+
+/* Words of a specification that mark a case distinction or a per-item rule: each tends to become
+ * a branch or a loop in the body. */
+static const char *const case_words[] = {"if",     "otherwise", "else",  "unless", "when",
+                                         "whenever", "except",  "only",  "each",   "every",
+                                         "case",   "cases",     NULL};
+
+static int is_case_word(const unsigned char *p, size_t n) {
+    for (int k = 0; case_words[k]; k++) {
+        size_t l = strlen(case_words[k]);
+        if (l != n) continue;
+        size_t i = 0;
+        while (i < n && (p[i] | 0x20) == (unsigned char)case_words[k][i])
+            i++;
+        if (i == n) return 1;
+    }
+    return 0;
+}
+
+/* Parameters in the signature on line p[0..n): top-level commas between the first '(' and its
+ * ')' (or the line's end), plus one when the list is not empty; a leading self/cls is not
+ * counted. */
+static long count_params(const unsigned char *p, size_t n) {
+    size_t i = 0;
+    while (i < n && p[i] != '(')
+        i++;
+    if (i == n) return 0;
+    long count = 0;
+    int depth = 0, any = 0;
+    size_t first = ++i;
+    for (; i < n; i++) {
+        unsigned char c = p[i];
+        if (c == '(' || c == '[' || c == '{') depth++;
+        if ((c == ')' || c == ']' || c == '}') && depth > 0) {
+            depth--;
+            continue;
+        }
+        if (c == ')' && depth == 0) break;
+        if (c == ',' && depth == 0) count++;
+        if (c != ' ' && c != '\t') any = 1;
+    }
+    if (!any) return 0;
+    count++;
+    while (first < n && p[first] == ' ')
+        first++;
+    if ((n - first >= 4 && !memcmp(p + first, "self", 4) &&
+         (first + 4 == n || p[first + 4] == ',' || p[first + 4] == ')')) ||
+        (n - first >= 3 && !memcmp(p + first, "cls", 3) &&
+         (first + 3 == n || p[first + 3] == ',' || p[first + 3] == ')')))
+        count--;
+    return count;
+}
 
 /* Does line p[0..n) (leading blanks skipped) start a definition: "def f(", "class A",
  * "function f(", "func f(", "fn f(", "pub fn", or a C-like "TYPE name(..."? */
@@ -453,17 +511,26 @@ static void scan_code(const char *text, size_t len, code_scan *c) {
     const unsigned char *p = (const unsigned char *)text;
     int in_doc = 0, in_block = 0;
     size_t last_start = 0, last_end = 0; /* the last non-blank line */
+    long code_lines = 0;                 /* non-blank, non-import lines so far */
     for (size_t ls = 0; ls < len;) {
         size_t le = ls;
         while (le < len && p[le] != '\n')
             le++;
-        if (def_line(p + ls, le - ls)) c->has_def = 1;
         size_t i = ls;
         while (i < le && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
             i++;
+        if (def_line(p + ls, le - ls)) {
+            c->has_def = 1;
+            c->given = code_lines;
+            c->params = count_params(p + i, le - i);
+        }
         if (i < le) {
             last_start = ls;
             last_end = le;
+            if (!(le - i >= 7 && !memcmp(p + i, "import ", 7)) &&
+                !(le - i >= 5 && !memcmp(p + i, "from ", 5)) &&
+                !(le - i >= 8 && !memcmp(p + i, "#include", 8)))
+                code_lines++;
         }
         if (le - i >= 3 && !memcmp(p + i, ">>>", 3)) c->doctests++;
         if (le - i >= 7 && (!memcmp(p + i, "Example", 7) || !memcmp(p + i, "example", 7)))
@@ -494,7 +561,16 @@ static void scan_code(const char *text, size_t len, code_scan *c) {
             }
             int inside = in_doc || in_comment || in_block;
             int letter = (p[k] >= 'a' && p[k] <= 'z') || (p[k] >= 'A' && p[k] <= 'Z');
-            if (inside && letter && !word) c->doc_words++;
+            if (inside && letter && !word) {
+                c->doc_words++;
+                size_t e = k;
+                while (e < le && ((p[e] >= 'a' && p[e] <= 'z') || (p[e] >= 'A' && p[e] <= 'Z')))
+                    e++;
+                /* a whole word: not glued to digits or underscores (identifiers) */
+                int glued = (k > ls && (p[k - 1] == '_' || is_digit(p[k - 1]))) ||
+                            (e < le && (p[e] == '_' || is_digit(p[e])));
+                if (!glued && is_case_word(p + k, e - k)) c->cases++;
+            }
             word = inside && letter;
         }
         ls = le + 1;
@@ -570,6 +646,11 @@ void pred_features_text(const char *prompt, size_t len, int n_prompt_tokens, pre
     v[PF_DOCTESTS] = (float)log1p((double)cs.doctests);
     v[PF_COMPLETION_X_DOC] = v[PF_CODE_COMPLETION] > 0 ? v[PF_DOC_WORDS] : 0.0f;
     v[PF_COMPLETION_X_LEN] = v[PF_CODE_COMPLETION] > 0 ? v[PF_LOG_PROMPT_TOKENS] : 0.0f;
+    if (v[PF_CODE_COMPLETION] > 0) {
+        v[PF_COMPLETION_CASES] = (float)log1p((double)cs.cases);
+        v[PF_GIVEN_CODE] = (float)log1p((double)cs.given);
+        v[PF_N_PARAMS] = (float)log1p((double)cs.params);
+    }
     /* register: long words mark formal, elaborate requests; lower-case starts, a lower-case
      * "i", a missing final punctuation mark and chat spellings mark casual chat */
     long letters = 0, n_w = 0, informal = counts[PF_INFORMAL];
@@ -598,7 +679,8 @@ void pred_features_text(const char *prompt, size_t len, int n_prompt_tokens, pre
                                    PF_CODE_PRESENT,      PF_LANG_MENTION,    PF_NUMBERS,
                                    PF_CONTEXT_BLOCK,     PF_CODE_X_LEN,      PF_ENDS_OPEN,
                                    PF_CODE_COMPLETION,   PF_DOC_WORDS,       PF_DOCTESTS,
-                                   PF_COMPLETION_X_DOC,  PF_COMPLETION_X_LEN};
+                                   PF_COMPLETION_X_DOC,  PF_COMPLETION_X_LEN, PF_COMPLETION_CASES,
+                                   PF_GIVEN_CODE,        PF_N_PARAMS};
         float kept[PF_COUNT];
         memcpy(kept, v, sizeof kept);
         for (int i = 0; i < PF_ENTROPY; i++)

@@ -78,35 +78,53 @@ pred_estimate pred_predict(const pred_model *m, const pred_features *f) {
     return e;
 }
 
-/* One RLS step on head h with target y; returns the a-priori residual. */
-static double rls_step(pred_model *m, pred_head *hd, const double *x, int k1, double y) {
+/* One RLS step on head hd with target y over the k1 coordinates ix[0..k1) of w and P (x holds
+ * the design row's values at those coordinates, x[0] = 1 for the bias at ix[0] = 0); returns
+ * the a-priori residual. The full update passes every coordinate of the head in order; a
+ * baseline that uses fewer features (pred_update_masked) passes only its own, so the others
+ * stay exactly where they are. */
+static double rls_step(pred_model *m, pred_head *hd, const double *x, const int *ix, int k1,
+                       double y) {
     double Px[PRED_DIM];
-    double denom = m->forget;
+    double denom = m->forget, dot = 0;
     for (int i = 0; i < k1; i++) {
+        const double *row = hd->P + ix[i] * PRED_DIM;
         double s = 0;
         for (int j = 0; j < k1; j++)
-            s += hd->P[i * PRED_DIM + j] * x[j];
+            s += row[ix[j]] * x[j];
         Px[i] = s;
         denom += x[i] * s;
     }
-    double e = y - head_dot(hd, x, k1);
+    for (int i = 0; i < k1; i++)
+        dot += hd->w[ix[i]] * x[i];
+    double e = y - dot;
     if (!(denom > 0) || !isfinite(denom)) return e;
     for (int i = 0; i < k1; i++)
-        hd->w[i] += Px[i] / denom * e;
+        hd->w[ix[i]] += Px[i] / denom * e;
     /* P <- (P - Px Px^T / denom) / lambda; the division (forgetting) is skipped while the trace
      * is above its starting value, so directions that traffic never excites cannot wind up. The
      * new trace is known from the diagonal before the update, so one pass does both. */
     double inv = 1.0 / denom, tr = 0;
     for (int i = 0; i < k1; i++)
-        tr += hd->P[i * PRED_DIM + i] - Px[i] * Px[i] * inv;
+        tr += hd->P[ix[i] * PRED_DIM + ix[i]] - Px[i] * Px[i] * inv;
     double scale = tr / m->forget <= k1 / m->prior_n ? 1.0 / m->forget : 1.0;
     for (int i = 0; i < k1; i++) {
         double a = Px[i] * inv;
-        double *row = hd->P + i * PRED_DIM;
+        double *row = hd->P + ix[i] * PRED_DIM;
         for (int j = 0; j < k1; j++)
-            row[j] = (row[j] - a * Px[j]) * scale;
+            row[ix[j]] = (row[ix[j]] - a * Px[j]) * scale;
     }
     return e;
+}
+
+/* The RLS step on coordinates ix[0..k1) of head hd, then the Robbins-Monro tracker of the
+ * residual's 0.9 quantile. */
+static void head_update(pred_model *m, pred_head *hd, const double *x, const int *ix, int k1,
+                        double y) {
+    double e = rls_step(m, hd, x, ix, k1, y);
+    hd->q90 += m->q_step * (PRED_Q - (e <= hd->q90 ? 1.0 : 0.0));
+    if (hd->q90 < 0) hd->q90 = 0;
+    hd->n_updates++;
 }
 
 void pred_update(pred_model *m, const pred_features *f, int actual_tokens) {
@@ -114,17 +132,59 @@ void pred_update(pred_model *m, const pred_features *f, int actual_tokens) {
     double t = actual_tokens > m->max_tokens ? m->max_tokens : actual_tokens;
     /* the trees are fixed: the linear part learns what they leave */
     double y = log1p(t) - pred_trees_eval(m->trees, m->n_trees, f->v);
+    int ix[PRED_DIM];
+    for (int i = 0; i < PRED_DIM; i++)
+        ix[i] = i;
     for (int h = 0; h < 2; h++) {
         if (h == PRED_HEAD_ENT && !f->has_entropy) continue;
-        pred_head *hd = &m->head[h];
         double x[PRED_DIM];
         design_row(m, f, h, x);
-        double e = rls_step(m, hd, x, head_dims(h) + 1, y);
-        /* Robbins-Monro tracker of the residual's 0.9 quantile */
-        hd->q90 += m->q_step * (PRED_Q - (e <= hd->q90 ? 1.0 : 0.0));
-        if (hd->q90 < 0) hd->q90 = 0;
-        hd->n_updates++;
+        head_update(m, &m->head[h], x, ix, head_dims(h) + 1, y);
     }
+}
+
+void pred_update_masked(pred_model *m, const pred_features *f, int actual_tokens, const int *use) {
+    if (!use) {
+        pred_update(m, f, actual_tokens);
+        return;
+    }
+    if (!m || !f || actual_tokens < 0) return;
+    double t = actual_tokens > m->max_tokens ? m->max_tokens : actual_tokens;
+    double y = log1p(t) - pred_trees_eval(m->trees, m->n_trees, f->v);
+    double full[PRED_DIM], x[PRED_DIM];
+    int ix[PRED_DIM], k1 = 0;
+    design_row(m, f, PRED_HEAD_TEXT, full);
+    /* coefficients outside the mask stay fixed: their part of the prediction leaves the
+     * target, so the residual is that of the whole prediction */
+    const pred_head *hd = &m->head[PRED_HEAD_TEXT];
+    for (int i = 0; i <= PF_ENTROPY; i++)
+        if (i == 0 || use[i - 1]) {
+            ix[k1] = i;
+            x[k1++] = full[i];
+        } else {
+            y -= hd->w[i] * full[i];
+        }
+    head_update(m, &m->head[PRED_HEAD_TEXT], x, ix, k1, y);
+}
+
+pred_model *pred_model_clone(const pred_model *m, weft_err *err) {
+    pred_model *c = malloc(sizeof *c);
+    if (!c) {
+        weft_errf(err, "model copy: out of memory");
+        return NULL;
+    }
+    *c = *m;
+    c->trees = NULL;
+    if (m->n_trees > 0) {
+        c->trees = malloc(sizeof *c->trees * (size_t)m->n_trees);
+        if (!c->trees) {
+            free(c);
+            weft_errf(err, "model copy: out of memory");
+            return NULL;
+        }
+        memcpy(c->trees, m->trees, sizeof *c->trees * (size_t)m->n_trees);
+    }
+    return c;
 }
 
 pred_model *pred_model_default(weft_err *err) {

@@ -7,6 +7,8 @@
 #ifndef WEFT_PRED_DATA_H
 #define WEFT_PRED_DATA_H
 
+#include <stdint.h>
+
 #include "predict/pred_internal.h"
 #include "weft/tokenizer.h"
 
@@ -60,6 +62,9 @@ int pred_data_add(pred_data *d, const char *path, const weft_tokenizer *tok, wef
 void pred_data_free(pred_data *d);
 /* Whether prompt text is held out (hash of the text). */
 int pred_is_test_prompt(const char *text);
+/* Cross-validation fold (0..k-1) of a prompt text, by a hash: the same text is in the same fold
+ * in every set, and the folds are independent of the held-out and validation choices. */
+int pred_prompt_fold(const char *text, int k);
 /* Whether a train prompt is in the validation part of the train split (tune only). */
 int pred_is_val_prompt(const char *text);
 
@@ -102,6 +107,10 @@ typedef struct pred_eval_row {
      * model's rho, of rho(model) - rho(plen), and the share of replicates where the model's rho
      * beats both baselines' (the constant's is 0) */
     double rho_lo, rho_hi, drho_lo, drho_hi, p_beats;
+    /* the same replicates: 90% intervals of MAE(model) - MAE(const) and MAE(model) - MAE(plen)
+     * (negative: the model's error is lower), and the share of replicates where the model beats
+     * both baselines on rho AND on MAE (the "beats both" verdict) */
+    double dmae_c_lo, dmae_c_hi, dmae_p_lo, dmae_p_hi, p_beats_all;
 } pred_eval_row;
 
 #define PRED_BOOT 1000
@@ -119,6 +128,30 @@ int pred_evaluate(const pred_data *d, pred_model *const models[PRED_EV_N], pred_
 /* The same with n_boot bootstrap replicates (0: no intervals, as tune does per candidate). */
 int pred_evaluate_boot(const pred_data *d, pred_model *const models[PRED_EV_N], int n_boot,
                        pred_eval *out, weft_err *err);
+/* The same scoring from given estimates est[k][prompt] (only prompts with test == 1 are read):
+ * cross-validation and online replay produce their own estimates per prompt. */
+int pred_evaluate_est(const pred_data *d, pred_estimate *const est[PRED_EV_N], int n_boot,
+                      pred_eval *out, weft_err *err);
 void pred_eval_free(pred_eval *e);
+
+/* ---- cross-validation and online replay (crossval.c) ---- */
+
+/* Features predictor k uses: NULL (model: all), none (const), log_prompt_tokens only (plen). */
+const int *pred_ev_use(int k);
+/* Prequential replay: per set, the prompts with test == 1 in a fixed order (seed and the set's
+ * name), each predicted by copies of models[k] (fresh per set) before its answers are seen, then
+ * one online update per answer (pred_update for the model; pred_update_masked on the baselines'
+ * own coefficients); multi-answer sets update once with the prompt's median answer. Writes
+ * est[k][p] for those prompts. */
+int pred_online_replay(const pred_data *d, pred_model *const models[PRED_EV_N], uint64_t seed,
+                       pred_estimate *const est[PRED_EV_N], weft_err *err);
+/* K-fold cross-validation by prompt (pred_prompt_fold): for each fold the model is fitted with
+ * model_opts and the baselines with base_opts on the other folds (pred_fit, as `weft predict fit`
+ * does), then the fold's prompts are predicted (online: replayed with pred_online_replay, seed +
+ * fold). Prompts marked test == -1 take no part. On return every other prompt has test == 1 and
+ * its out-of-fold estimates in est[k][p]. */
+int pred_crossval(pred_data *d, const pred_fit_opts *model_opts, const pred_fit_opts *base_opts,
+                  int folds, int online, uint64_t seed, pred_estimate *const est[PRED_EV_N],
+                  weft_err *err);
 
 #endif

@@ -69,6 +69,9 @@ enum {
     PF_COMPLETION_X_LEN,
     PF_MEAN_WORD_LEN,
     PF_INFORMAL,
+    PF_COMPLETION_CASES,
+    PF_GIVEN_CODE,
+    PF_N_PARAMS,
     PF_ENTROPY,
     PF_COUNT
 };
@@ -150,6 +153,14 @@ pred_model *pred_model_parse(const char *text, size_t len, const char *name, wef
 char *pred_model_format(const pred_model *m, weft_err *err);
 /* log1p-space prediction of head h (h = PRED_HEAD_ENT only when f->has_entropy). */
 double pred_predict_log(const pred_model *m, const pred_features *f, int *head_used);
+
+/* The online update restricted to the text head's bias and the features with use[i] != 0 (NULL:
+ * exactly pred_update): the other coefficients and their covariance stay untouched. Evaluation
+ * uses it to give the baselines (constant: bias only; prompt length) the same online treatment
+ * (recursive least squares with the same forgetting, prior and quantile tracker) as the model. */
+void pred_update_masked(pred_model *m, const pred_features *f, int actual_tokens, const int *use);
+/* A deep copy of m (trees included), online state and all. */
+pred_model *pred_model_clone(const pred_model *m, weft_err *err);
 
 /* The default parameter text compiled into the binary (generated from share/predict/). */
 extern const char pred_default_params_text[];
