@@ -69,13 +69,15 @@ static void attn_item(attn_job *j, float *scores, int item) {
     const float scale = 1.0f / sqrtf((float)hd);
     const float *qg = j->q + (size_t)t * QD + (size_t)kh * g * hd;
     const int max_ctx = j->w->max_ctx;
-    const size_t hoff = kv_elem_off(kv, 0, kh * hd); /* this KV head's row 0 within a block */
+    /* this KV head's row 0 within a block, and (Q8_0) the row scales of its store head */
+    const size_t hoff_bytes = kv_byte_off(kv, 0, kh * hd);
+    const size_t soff_bytes = kv_scale_off(kv, kh * hd);
 
     /* scores[h][p] = q_h · k_p / sqrt(hd), one block of cached rows at a time */
-    const bool f16 = kv->dtype == KV_F16;
-    /* one head's rows of a block are contiguous only in a head-major store */
-    const size_t run_bytes = rs == (size_t)hd ? (size_t)bt * rs * kv_elem_bytes(kv) : 0;
-    const size_t hoff_bytes = hoff * kv_elem_bytes(kv);
+    const kv_dtype dt = kv->dtype;
+    /* one head's rows of a block (and their Q8_0 scales) are contiguous only in a head-major
+     * store */
+    const size_t run_bytes = rs == (size_t)hd ? kv->head_bytes : 0;
     for (int p0 = 0; p0 < n_pos; p0 += bt) {
         const void *kb = kv_k_ptr(kv, sq->blocks[p0 / bt], j->layer);
         int n = n_pos - p0 < bt ? n_pos - p0 : bt;
@@ -87,11 +89,16 @@ static void attn_item(attn_job *j, float *scores, int item) {
                 prefetch_rows((const char *)kv_v_ptr(kv, sq->blocks[0], j->layer) + hoff_bytes,
                               run_bytes);
         }
-        if (f16)
-            kn_attn_scores_f16(qg, g, hd, (const uint16_t *)kb + hoff, rs, n, scale, scores + p0,
+        const char *kh0 = (const char *)kb + hoff_bytes;
+        if (dt == KV_Q8_0)
+            kn_attn_scores_q8(qg, g, hd, (const int8_t *)kh0, rs,
+                              (const float *)((const char *)kb + soff_bytes), n, scale,
+                              scores + p0, (size_t)max_ctx);
+        else if (dt == KV_F16)
+            kn_attn_scores_f16(qg, g, hd, (const uint16_t *)kh0, rs, n, scale, scores + p0,
                                (size_t)max_ctx);
         else
-            kn_attn_scores(qg, g, hd, (const float *)kb + hoff, rs, n, scale, scores + p0,
+            kn_attn_scores(qg, g, hd, (const float *)kh0, rs, n, scale, scores + p0,
                            (size_t)max_ctx);
     }
     for (int h = 0; h < g; h++) kn_softmax(scores + (size_t)h * max_ctx, n_pos);
@@ -104,11 +111,15 @@ static void attn_item(attn_job *j, float *scores, int item) {
         if (run_bytes && p0 + bt < n_pos)
             prefetch_rows((const char *)kv_v_ptr(kv, sq->blocks[p0 / bt + 1], j->layer) + hoff_bytes,
                           run_bytes);
-        if (f16)
-            kn_attn_values_f16(scores + p0, (size_t)max_ctx, g, hd, (const uint16_t *)vb + hoff, rs,
-                               n, og);
+        const char *vh0 = (const char *)vb + hoff_bytes;
+        if (dt == KV_Q8_0)
+            kn_attn_values_q8(scores + p0, (size_t)max_ctx, g, hd, (const int8_t *)vh0, rs,
+                              (const float *)((const char *)vb + soff_bytes), n, og);
+        else if (dt == KV_F16)
+            kn_attn_values_f16(scores + p0, (size_t)max_ctx, g, hd, (const uint16_t *)vh0, rs, n,
+                               og);
         else
-            kn_attn_values(scores + p0, (size_t)max_ctx, g, hd, (const float *)vb + hoff, rs, n, og);
+            kn_attn_values(scores + p0, (size_t)max_ctx, g, hd, (const float *)vh0, rs, n, og);
     }
 }
 
