@@ -5,7 +5,9 @@
  * rounding separates them), plus the F32→F16 row conversion against the scalar converter; and
  * the Q8_0-cache variants (int8 rows with a per-row scale): the row quantizer against its
  * definition, the kernels against a double reference on the same dequantized rows (F32
- * arithmetic tolerance) and against the unquantized rows (the quantization error bound). */
+ * arithmetic tolerance) and against the unquantized rows (the quantization error bound); the
+ * integer Q·K kernel (int8 queries) against a double reference, against F32 queries within the
+ * query quantization bound, and bit-equal between the scalar and the AVX-512 VNNI kernel. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +183,73 @@ static void check_shape_q8(int hd, int g, int n) {
     free(ref); free(bound);
 }
 
+/* Integer Q·K over a Q8_0 cache (kn_attn_scores_q8q8): queries quantized per head like cache
+ * rows. The int32 dots are exact, so against a double reference on the same int8 values only the
+ * two F32 multiplies round (relative 2^-22); against F32 queries (kn_attn_scores_q8) each query
+ * element moves by at most qscale/2, so |difference| <= scale * kscale * qscale/2 * Σ|k|.
+ * out receives the scores ([g][sstride = n]) for the bit-equality check across ISAs. */
+static void check_shape_q8q8(int hd, int g, int n, float *out) {
+    unsigned seed = (unsigned)(hd * 71 + g * 5 + n);
+    const size_t kstride = (size_t)hd + 64;
+    float *q = malloc(sizeof(float) * g * hd), *kf = malloc(sizeof(float) * kstride * n);
+    float *qs = malloc(sizeof(float) * g), *ks = malloc(sizeof(float) * n);
+    float *sf = malloc(sizeof(float) * g * n);
+    int8_t *qi = malloc((size_t)g * hd), *k = malloc(kstride * n);
+    assert_non_null(q); assert_non_null(kf); assert_non_null(qs); assert_non_null(ks);
+    assert_non_null(sf); assert_non_null(qi); assert_non_null(k);
+    for (int i = 0; i < g * hd; i++) q[i] = frand(&seed) * 2.0f;
+    for (size_t i = 0; i < kstride * n; i++) kf[i] = frand(&seed) * 3.0f;
+    for (int h = 0; h < g; h++) kn_quantize_row_q8kv(qi + (size_t)h * hd, &qs[h], q + (size_t)h * hd, hd);
+    for (int i = 0; i < n; i++) kn_quantize_row_q8kv(k + (size_t)i * kstride, &ks[i], kf + (size_t)i * kstride, hd);
+    const float scale = 0.125f;
+    kn_attn_scores_q8q8(qi, qs, g, hd, k, kstride, ks, n, scale, out, (size_t)n);
+    kn_attn_scores_q8(q, g, hd, k, kstride, ks, n, scale, sf, (size_t)n);
+    for (int h = 0; h < g; h++)
+        for (int i = 0; i < n; i++) {
+            double r = 0, kabs = 0;
+            for (int d = 0; d < hd; d++) {
+                r += ((double)qs[h] * qi[h * hd + d]) * ((double)ks[i] * k[i * kstride + d]);
+                kabs += fabs((double)ks[i] * k[i * kstride + d]);
+            }
+            r *= scale;
+            double got = out[h * n + i];
+            if (fabs(got - r) > 3e-7 * fabs(r) + 1e-30)
+                fail_msg("q8q8 scores hd=%d g=%d n=%d h=%d i=%d: %.9g vs %.9g", hd, g, n, h, i, got, r);
+            double bound = scale * qs[h] * 0.5 * kabs + 1e-5 * (1 + fabs(r)) * hd;
+            if (fabs(got - sf[h * n + i]) > bound)
+                fail_msg("q8q8 vs F32-query scores hd=%d g=%d n=%d h=%d i=%d: %g vs %g (bound %g)",
+                         hd, g, n, h, i, got, sf[h * n + i], bound);
+        }
+    free(q); free(kf); free(qs); free(ks); free(sf); free(qi); free(k);
+}
+
+/* The AVX-512 VNNI integer kernel equals the scalar one bit for bit (exact int32 dots, the same
+ * two F32 multiplies), on every head size it specialises and ones it does not. */
+static void test_q8q8_isa_bit_equal(void **state) {
+    (void)state;
+    const int hds[] = {8, 48, 64, 128, 192, 256};
+    const int gs[] = {1, 3, 8};
+    const int ns[] = {1, 5, 16, 33, 70};
+    kn_isa best = kn_isa_detected();
+    if (best < KN_ISA_AVX512) printf("SKIP part: no AVX-512 (only the scalar kernel checked)\n");
+    for (size_t a = 0; a < sizeof hds / sizeof *hds; a++)
+        for (size_t b = 0; b < sizeof gs / sizeof *gs; b++)
+            for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+                const size_t sz = sizeof(float) * (size_t)gs[b] * ns[c];
+                float *x = malloc(sz), *y = malloc(sz);
+                assert_non_null(x);
+                assert_non_null(y);
+                kn_isa_set(KN_ISA_SCALAR);
+                check_shape_q8q8(hds[a], gs[b], ns[c], x);
+                kn_isa_set(best);
+                check_shape_q8q8(hds[a], gs[b], ns[c], y);
+                assert_memory_equal(x, y, sz);
+                free(x);
+                free(y);
+            }
+    kn_isa_set(best);
+}
+
 static void run_all(void) {
     const int hds[] = {8, 16, 32, 48, 64, 128, 256};
     const int gs[] = {1, 2, 4, 8};
@@ -209,6 +278,7 @@ static void test_attn_every_isa(void **state) {
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_attn_every_isa)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_attn_every_isa),
+                                       cmocka_unit_test(test_q8q8_isa_bit_equal)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

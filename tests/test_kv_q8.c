@@ -4,7 +4,8 @@
  *    tokens and log-probabilities the sequential engine (same layout) produces, request by
  *    request (the
  *    cache is quantized per token and head, so a sequence's cache never depends on its batch);
- *    at head size 8 (scalar attention) and 64 (AVX-512 attention);
+ *    at head size 8 (scalar attention) and 64 (AVX-512 attention), with F32 queries (default)
+ *    and with the integer Q·K variant;
  *  - the trained stories260K (../shared, skipped loudly when absent): teacher-forced logits with
  *    a Q8_0 cache stay within a stated tolerance of F32-cache logits, and greedy decoding from BOS
  *    is compared with llama2.c's 200-token expectation (reported, not asserted: a quantized cache
@@ -169,6 +170,16 @@ static void test_engine_batch_invariant_hd64(void **state) {
     engine_batch_invariant("test-hd64", "kvq8-hd64.gguf");
 }
 
+/* The integer Q·K variant (WEFT_ATTN_Q8_QK=int, read when the engine builds its forward pass):
+ * queries are quantized per token and head, so it is batch-invariant too. */
+static void test_engine_batch_invariant_int_qk(void **state) {
+    (void)state;
+    assert_int_equal(setenv("WEFT_ATTN_Q8_QK", "int", 1), 0);
+    engine_batch_invariant("test-hd64", "kvq8-hd64.gguf");
+    engine_batch_invariant("test-gqa", "kvq8-gqa.gguf");
+    assert_int_equal(unsetenv("WEFT_ATTN_Q8_QK"), 0);
+}
+
 /* ---- stories260K ---- */
 
 #define GREEDY_N 200
@@ -317,6 +328,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_batch_invariant_hd8),
         cmocka_unit_test(test_engine_batch_invariant_hd64),
+        cmocka_unit_test(test_engine_batch_invariant_int_qk),
         cmocka_unit_test(test_story_logits_close),
         cmocka_unit_test(test_story_greedy_200),
     };

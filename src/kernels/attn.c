@@ -132,6 +132,24 @@ void kn_attn_values_q8(const float *p, size_t pstride, int g, int hd, const int8
     attn_values_q8_generic(p, pstride, g, hd, v, vstride, vscale, n, out);
 }
 
+void kn_attn_scores_q8q8(const int8_t *q, const float *qscale, int g, int hd, const int8_t *k,
+                         size_t kstride, const float *kscale, int n, float scale, float *s,
+                         size_t sstride) {
+    if (kn_isa_active() == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni() &&
+        kn_attn_scores_q8q8_avx512vnni(q, qscale, g, hd, k, kstride, kscale, n, scale, s, sstride))
+        return;
+    for (int h = 0; h < g; h++) {
+        const int8_t *qh = q + (size_t)h * hd;
+        const float f = scale * qscale[h];
+        for (int i = 0; i < n; i++) {
+            const int8_t *kr = k + (size_t)i * kstride;
+            int32_t dot = 0;
+            for (int d = 0; d < hd; d++) dot += (int32_t)qh[d] * kr[d];
+            s[(size_t)h * sstride + i] = ((float)dot * f) * kscale[i];
+        }
+    }
+}
+
 void kn_quantize_row_q8kv(int8_t *dst, float *scale, const float *src, int n) {
     float amax = 0.0f;
     for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(src[i]));

@@ -125,6 +125,9 @@ uint64_t kn_read_sum_avx2(const void *p, size_t n);
 uint64_t kn_read_sum_avx512(const void *p, size_t n);
 
 /* ---- attention inner loops (attn_avx512.c); false = shape not specialised ---- */
+bool kn_attn_scores_q8q8_avx512vnni(const int8_t *q, const float *qscale, int g, int hd,
+                                    const int8_t *k, size_t kstride, const float *kscale, int n,
+                                    float scale, float *s, size_t sstride);
 bool kn_attn_scores_q8_avx512(const float *q, int g, int hd, const int8_t *k, size_t kstride,
                               const float *kscale, int n, float scale, float *s, size_t sstride);
 bool kn_attn_values_q8_avx512(const float *p, size_t pstride, int g, int hd, const int8_t *v,
