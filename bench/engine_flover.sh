@@ -62,7 +62,14 @@ md=$results/$name.md
 # that mixes rows from several --only runs says where each came from
 runlog=$results/$name.runs
 if [ $runs = 1 ]; then
-    [ -z "$only" ] && rm -f "$runlog"
+    if [ -z "$only" ]; then
+        rm -f "$runlog"
+    elif [ -f "$runlog" ]; then # drop lines whose types were all re-run now
+        awk -v only="$only" 'BEGIN { n = split(only, o, " "); for (i = 1; i <= n; i++) redo[o[i]] = 1 }
+            { t = $2; sub(/:$/, "", t); m = split(t, ts, ","); keep = 0
+              for (i = 1; i <= m; i++) if (!(ts[i] in redo)) keep = 1
+              if (keep) print }' "$runlog" >"$runlog.tmp" && mv "$runlog.tmp" "$runlog"
+    fi
     echo "- $(echo $run_types | tr ' ' ','): $(machine_line); $(load_line)" >>"$runlog"
 fi
 machine="Runs (types: machine and load):

@@ -250,6 +250,36 @@ static void test_q8q8_isa_bit_equal(void **state) {
     kn_isa_set(best);
 }
 
+/* The AVX-512 Q8_0 row quantizer writes the same bytes and scale as the scalar one, also on
+ * exact .5 ties, zero rows, rows with a NaN or an infinity. */
+static void test_quantize_row_isa_equal(void **state) {
+    (void)state;
+    kn_isa best = kn_isa_detected();
+    unsigned seed = 99;
+    for (int trial = 0; trial < 200; trial++) {
+        const int n = 16 * (1 + trial % 8);
+        float x[128];
+        int8_t a[128], b[128];
+        float sa = -1, sb = -2;
+        for (int i = 0; i < n; i++) x[i] = frand(&seed) * (float)(1 + trial);
+        if (trial % 5 == 1) { /* ties: amax 127 makes inv 1, x.5 values round to even */
+            for (int i = 0; i < n; i++) x[i] = (float)((i % 20) - 10) + 0.5f;
+            x[0] = 127.0f;
+        }
+        if (trial % 5 == 2)
+            for (int i = 0; i < n; i++) x[i] = 0.0f;
+        if (trial % 5 == 3) x[trial % n] = NAN;
+        if (trial % 5 == 4 && trial % 2) x[trial % n] = INFINITY;
+        kn_isa_set(KN_ISA_SCALAR);
+        kn_quantize_row_q8kv(a, &sa, x, n);
+        kn_isa_set(best);
+        kn_quantize_row_q8kv(b, &sb, x, n);
+        assert_memory_equal(&sa, &sb, sizeof sa);
+        assert_memory_equal(a, b, (size_t)n);
+    }
+    kn_isa_set(best);
+}
+
 static void run_all(void) {
     const int hds[] = {8, 16, 32, 48, 64, 128, 256};
     const int gs[] = {1, 2, 4, 8};
@@ -279,6 +309,7 @@ static void test_attn_every_isa(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_attn_every_isa),
-                                       cmocka_unit_test(test_q8q8_isa_bit_equal)};
+                                       cmocka_unit_test(test_q8q8_isa_bit_equal),
+                                       cmocka_unit_test(test_quantize_row_isa_equal)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -151,6 +151,10 @@ void kn_attn_scores_q8q8(const int8_t *q, const float *qscale, int g, int hd, co
 }
 
 void kn_quantize_row_q8kv(int8_t *dst, float *scale, const float *src, int n) {
+    if (kn_isa_active() == KN_ISA_AVX512 && n % 16 == 0) {
+        kn_quantize_row_q8kv_avx512(dst, scale, src, n);
+        return;
+    }
     float amax = 0.0f;
     for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(src[i]));
     if (!(amax > 0.0f) || !isfinite(amax)) {
