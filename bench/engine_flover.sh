@@ -4,33 +4,76 @@
 # mean gap λ from 0 (all at once) to long relative to one request's service time; the speed-up
 # of fused over sequential in makespan (= in throughput: same tokens) against λ, as a table
 # (bench/results/engine_flover.md, .csv) and a plot (engine_flover.png or .svg).
+# A type is WEIGHTS or WEIGHTS/KV: the weight type, and the KV cache element type both modes
+# use (--kv-type; f16, the default, when not given): f32, q8_0 and q8_0/q8_0 (Q8_0 weights and
+# a Q8_0 KV cache).
 # Reproduce: make build && bash bench/engine_flover.sh        (full; --quick for a smoke test;
-#            --report-only redraws the table and plot from the existing CSV)
+#            --report-only redraws the table and plot from the existing CSV;
+#            --only TYPE[,TYPE] re-runs only those types, replacing their rows in the CSV, so one
+#            call holds the bench lock for less than the whole sweep)
+only=""
+args=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --only) [ $# -ge 2 ] || { echo "--only needs a value" >&2; exit 2; }; only=${2//,/ }; shift 2 ;;
+    *) args+=("$1"); shift ;;
+    esac
+done
 source "$(dirname "$0")/engine_lib.sh"
-bench_args "$@"
+bench_args "${args[@]+"${args[@]}"}"
 if [ $quick = 1 ]; then
-    name=engine_flover.quick; n=8; out_len=16; types="q8_0"; lambdas="0 0.5"
+    name=engine_flover.quick; n=8; out_len=16; types="q8_0 q8_0/q8_0"; lambdas="0 0.5"
 else
     # Flover's setting: 32 requests of 256 output tokens. Sequential F32 alone takes ~100 s per λ
     # on 2 cores, so the λ sweep is short: 0 (the headline), one moderate and one long gap
     # (one 256-token request takes a sequential server ~0.7 s in Q8_0 and ~2.5 s in F32, so at
     # λ = 2 Q8_0 requests rarely overlap while F32 is still near saturation).
-    name=engine_flover; n=32; out_len=256; types="f32 q8_0"; lambdas="0 1 2"
+    name=engine_flover; n=32; out_len=256; types="f32 q8_0 q8_0/q8_0"; lambdas="0 1 2"
 fi
 csv=$results/$name.csv
-[ $runs = 1 ] && rm -f "$csv"
-for t in $types; do
+run_types=$types
+if [ -n "$only" ]; then
+    for t in $only; do
+        case " $types " in *" $t "*) ;; *) echo "--only: unknown type '$t' (one of: $types)" >&2; exit 2 ;; esac
+    done
+    run_types=$only
+    # keep every other type's rows
+    if [ $runs = 1 ] && [ -f "$csv" ]; then
+        awk -F, -v drop="$only" 'BEGIN { n = split(drop, d, " "); for (i = 1; i <= n; i++) gone[d[i]] = 1 }
+            NR == 1 { for (i = 1; i <= NF; i++) if ($i == "label") c = i; print; next }
+            { split($c, k, ":"); if (!(k[1] in gone)) print }' "$csv" >"$csv.tmp" && mv "$csv.tmp" "$csv"
+    fi
+elif [ $runs = 1 ]; then
+    rm -f "$csv"
+fi
+for t in $run_types; do
     [ $runs = 1 ] || break
-    synth_model tiny110m "$t" "$scratch/model.gguf"
+    wt=${t%%/*} kvt=f16
+    case $t in */*) kvt=${t#*/} ;; esac
+    synth_model tiny110m "$wt" "$scratch/model.gguf"
     for l in $lambdas; do
-        echo "== tiny110m $t, λ = $l s" >&2
+        echo "== tiny110m $wt weights, $kvt KV cache, λ = $l s" >&2
         "$WEFT" bench engine --model "$scratch/model.gguf" --mode fused,sequential -n $n --prompt-len 32 \
-            --output-len $out_len --gap-mean "$l" --seed 1 --label "$t:$l" --csv-append "$csv" -q >/dev/null
+            --output-len $out_len --gap-mean "$l" --seed 1 --kv-type "$kvt" --label "$t:$l" --csv-append "$csv" -q >/dev/null
     done
 done
 md=$results/$name.md
-if [ $runs = 1 ]; then machine="$(machine_line)
-$(load_line)"; else machine=$(grep -A1 -m1 '^machine:' "$md" || echo "machine: unknown (redrawn)"); fi
+# one line per run of this script (which types it ran, the machine and its load), so a table
+# that mixes rows from several --only runs says where each came from
+runlog=$results/$name.runs
+if [ $runs = 1 ]; then
+    if [ -z "$only" ]; then
+        rm -f "$runlog"
+    elif [ -f "$runlog" ]; then # drop lines whose types were all re-run now
+        awk -v only="$only" 'BEGIN { n = split(only, o, " "); for (i = 1; i <= n; i++) redo[o[i]] = 1 }
+            { t = $2; sub(/:$/, "", t); m = split(t, ts, ","); keep = 0
+              for (i = 1; i <= m; i++) if (!(ts[i] in redo)) keep = 1
+              if (keep) print }' "$runlog" >"$runlog.tmp" && mv "$runlog.tmp" "$runlog"
+    fi
+    echo "- $(echo $run_types | tr ' ' ','): $(machine_line); $(load_line)" >>"$runlog"
+fi
+machine="Runs (types: machine and load):
+$(cat "$runlog" 2>/dev/null || echo "- unknown (redrawn without a run log)")"
 {
     echo "# engine_flover — temporal fusion vs sequential serving (Flover's experiment)"
     echo
@@ -40,15 +83,16 @@ $(load_line)"; else machine=$(grep -A1 -m1 '^machine:' "$md" || echo "machine: u
     echo "$out_len output tokens each (ignore_eos), Poisson arrivals with mean gap λ (λ = 0: all at t = 0), seed 1."
     echo "Speed-up = sequential makespan / fused makespan (same tokens, so also the throughput ratio)."
     echo
-    echo "| type | λ s | fused makespan s | sequential makespan s | speed-up | fused tok/s | sequential tok/s | fused e2e p99 s | sequential e2e p99 s |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| weights | KV cache | λ s | fused makespan s | sequential makespan s | speed-up | fused tok/s | sequential tok/s | fused e2e p99 s | sequential e2e p99 s |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     csv_select "$csv" label mode makespan_s out_tok_s e2e_p99_s | awk '
         { split($1, k, ":"); key = $1; if ($2 == "fused") { fm[key] = $3; ft[key] = $4; fp[key] = $5; order[++n] = key }
           else { sm[key] = $3; st[key] = $4; sp[key] = $5 } }
         END { for (i = 1; i <= n; i++) { key = order[i]; split(key, k, ":");
-              printf "| %s | %s | %.2f | %.2f | **%.2fx** | %.1f | %.1f | %.2f | %.2f |\n", k[1], k[2], fm[key], sm[key], sm[key] / fm[key], ft[key], st[key], fp[key], sp[key] } }'
+              w = k[1]; kvt = "f16"; if (index(w, "/")) { kvt = substr(w, index(w, "/") + 1); w = substr(w, 1, index(w, "/") - 1) }
+              printf "| %s | %s | %s | %.2f | %.2f | **%.2fx** | %.1f | %.1f | %.2f | %.2f |\n", w, kvt, k[2], fm[key], sm[key], sm[key] / fm[key], ft[key], st[key], fp[key], sp[key] } }'
     echo
-    echo "Reproduce: \`make build && bash bench/engine_flover.sh$([ $quick = 1 ] && echo ' --quick')\`"
+    echo "Reproduce: \`make build && bash bench/engine_flover.sh$([ $quick = 1 ] && echo ' --quick')\` (the rows of some types only: \`--only TYPE[,TYPE]\`)"
 } >"$md"
 gnuplot_term
 dat=$(mktemp)

@@ -45,6 +45,15 @@ expect 2 "--threads expects an integer" engine --synth test-gqa --threads x
 expect 2 "unknown option '--bogus'" engine --synth test-gqa --bogus
 expect 2 "--csv needs a value" engine --synth test-gqa --csv
 expect 1 "cannot open" engine --model "$tmp/missing.gguf"
+expect 2 "--kv-type expects f16, f32 or q8_0, got 'q4'" engine --synth test-gqa --kv-type q4
+# a q8_0 KV cache runs both layouts to the end
+for kv in dense paged; do
+    "$weft" bench engine --synth test-gqa --vocab-from none -n 4 --output-len 8 --prompt-len 6 \
+        --kv $kv --kv-type q8_0 --mode fused --threads 1 --label q8kv >"$tmp/out" 2>"$tmp/err" ||
+        fail "--kv-type q8_0 --kv $kv exited $?: $(cat "$tmp/err")"
+    grep -q "^| q8kv | fused | $kv | 4/4 |" "$tmp/out" || fail "--kv-type q8_0 --kv $kv: $(cat "$tmp/out")"
+    echo "ok: weft bench engine --kv-type q8_0 --kv $kv"
+done
 expect 1 "workload: " engine --synth test-gqa --vocab-from none --trace "$tmp/missing.csv"
 
 # --- all four modes on one workload ---

@@ -587,12 +587,15 @@ typedef struct fwd_fixture {
     weft_forward *f;
 } fwd_fixture;
 
-static void fwd_setup(fwd_fixture *fx) {
+/* Q8_0 weights make the forward pass batch-invariant bit for bit (the quantized matmuls sum
+ * in one order whatever the batch), which lets the Q8_0-cache tests below demand equality. */
+static void fwd_setup_typed(fwd_fixture *fx, weft_dtype type) {
     char path[4096];
-    tu_scratch("kvc-gqa.gguf", path, sizeof path);
+    tu_scratch(type == WEFT_F32 ? "kvc-gqa.gguf" : "kvc-gqa-q8.gguf", path, sizeof path);
     synth_options o;
     synth_options_init(&o);
     o.preset = "test-gqa";
+    o.type = type;
     o.seed = 5;
     weft_err err = {{0}};
     if (synth_write(&o, path, NULL, &err) != 0) fail_msg("synth: %s", err.msg);
@@ -610,10 +613,10 @@ static void fwd_teardown(fwd_fixture *fx) {
     model_free(fx->m);
 }
 
-static void test_forward_shared_prefix(void **state) {
-    (void)state;
+/* tol: largest relative logit error allowed (0 = bit-identical). */
+static void forward_shared_prefix(kv_dtype dt, weft_dtype wt, double tol) {
     fwd_fixture fx;
-    fwd_setup(&fx);
+    fwd_setup_typed(&fx, wt);
     weft_model *m = fx.m;
     weft_forward *f = fx.f;
     weft_err err = {{0}};
@@ -632,7 +635,7 @@ static void test_forward_shared_prefix(void **state) {
     assert_non_null(got);
 
     /* B alone in a cache without sharing */
-    kv_cache_config cfg = {KV_LAYOUT_PAGED, 16 * 16, 0, 64, 16, false, KV_F32};
+    kv_cache_config cfg = {KV_LAYOUT_PAGED, 16 * 16, 0, 64, 16, false, dt};
     kv_cache *plain = kv_cache_new(&m->cfg, &cfg, &err);
     assert_non_null(plain);
     kv_handle hb = kv_seq_open(plain, b_tok, 48, NULL, &err);
@@ -653,7 +656,7 @@ static void test_forward_shared_prefix(void **state) {
     run_seq(f, c, hb, b_tok, cached, 48, NDEC, got, V);
     for (int d = 0; d <= NDEC; d++) {
         double e = max_rel_err(got + (size_t)d * V, ref + (size_t)d * V, V);
-        if (e > 1e-5) fail_msg("output %d: rel err %.3g", d, e);
+        if (e > tol) fail_msg("output %d: rel err %.3g", d, e);
     }
     check(c);
     kv_seq_close(c, hb);
@@ -663,11 +666,25 @@ static void test_forward_shared_prefix(void **state) {
     fwd_teardown(&fx);
 }
 
+static void test_forward_shared_prefix(void **state) {
+    (void)state;
+    forward_shared_prefix(KV_F32, WEFT_F32, 1e-5);
+}
+
+/* Q8_0 cache: B reads A's quantized rows (int8 and scales) through shared blocks; with Q8_0
+ * weights those rows are bit-identical to the ones B would write, so are the logits. */
+static void test_forward_shared_prefix_q8(void **state) {
+    (void)state;
+    forward_shared_prefix(KV_Q8_0, WEFT_Q8_0, 0);
+}
+
 /* Compaction moves a sequence mid-generation; decoding on from its new slot must give the same
- * logits as never moving (for an F32 and an F16 store: the move copies elements, not floats). */
-static void forward_dense_compaction(kv_dtype dt) {
+ * logits as never moving (for an F32, an F16 and a Q8_0 store: the move copies elements, not
+ * floats, and for Q8_0 the rows' scales too; a Q8_0 move that forgot the scales reads zeros or
+ * another sequence's scales). */
+static void forward_dense_compaction(kv_dtype dt, weft_dtype wt, double tol) {
     fwd_fixture fx;
-    fwd_setup(&fx);
+    fwd_setup_typed(&fx, wt);
     const int V = fx.m->cfg.vocab_size, NDEC = 3, N = 20;
     weft_err err = {{0}};
     int32_t tok[4][64];
@@ -701,12 +718,12 @@ static void forward_dense_compaction(kv_dtype dt) {
     assert_int_equal(kv_cache_compact(c, &bytes), 1); /* slot 3 -> slot 1 */
     assert_int_equal(kv_seq_view(c, hs[3]).blocks[0], 1);
     assert_int_equal(bytes, 2 * (size_t)fx.m->cfg.n_layers * N * fx.m->cfg.n_kv_heads *
-                                fx.m->cfg.head_dim * kv_dtype_bytes(dt));
+                                kv_row_bytes(dt, fx.m->cfg.head_dim));
     for (int d = 1; d <= NDEC; d++)
         run_seq(fx.f, c, hs[3], tok[3], N + d - 1, N + d, 0, got + (size_t)d * V, V);
     for (int d = 0; d <= NDEC; d++) {
         double e = max_rel_err(got + (size_t)d * V, ref + (size_t)d * V, V);
-        if (e > 1e-5) fail_msg("output %d: rel err %.3g", d, e);
+        if (e > tol) fail_msg("output %d: rel err %.3g", d, e);
     }
     check(c);
     kv_cache_free(c);
@@ -717,12 +734,18 @@ static void forward_dense_compaction(kv_dtype dt) {
 
 static void test_forward_dense_compaction(void **state) {
     (void)state;
-    forward_dense_compaction(KV_F32);
+    forward_dense_compaction(KV_F32, WEFT_F32, 1e-5);
 }
 
 static void test_forward_dense_compaction_f16(void **state) {
     (void)state;
-    forward_dense_compaction(KV_F16);
+    forward_dense_compaction(KV_F16, WEFT_F32, 1e-5);
+}
+
+static void test_forward_dense_compaction_q8(void **state) {
+    (void)state;
+    forward_dense_compaction(KV_Q8_0, WEFT_Q8_0, 0);
+    forward_dense_compaction(KV_Q8_0, WEFT_F32, 1e-5);
 }
 
 /* ---------------------------------------------------------------- 5. random operations */
@@ -878,6 +901,45 @@ static void expect_config_error(const weft_config *m, kv_cache_config cfg, const
     if (!strstr(err.msg, needle)) fail_msg("message '%s' lacks '%s'", err.msg, needle);
 }
 
+/* Byte capacity with a Q8_0 store: a row of head_dim elements takes head_dim + 4 bytes (int8 and
+ * an F32 scale) against 2 * head_dim for F16, so at head size 64 (tiny110m: 12 layers, 12 KV
+ * heads) the same bytes hold 128/68 = 1.88x the tokens; the store never exceeds the budget. */
+static void test_q8_capacity(void **state) {
+    (void)state;
+    weft_config m;
+    memset(&m, 0, sizeof m);
+    m.n_layers = 12;
+    m.n_kv_heads = 12;
+    m.head_dim = 64;
+    const int64_t budget = 64ll << 20;
+    int64_t tok[3];
+    const kv_dtype dts[3] = {KV_F32, KV_F16, KV_Q8_0};
+    const int64_t per_token[3] = {2 * 12 * 12 * 64 * 4, 2 * 12 * 12 * 64 * 2, 2 * 12 * 12 * 68};
+    for (int layout = 0; layout < 2; layout++) {
+        for (int i = 0; i < 3; i++) {
+            kv_cache_config cfg = {layout ? KV_LAYOUT_PAGED : KV_LAYOUT_DENSE, 0, budget, 256,
+                                   16, false, dts[i]};
+            weft_err err = {{0}};
+            kv_cache *c = kv_cache_new(&m, &cfg, &err);
+            if (!c) fail_msg("kv_cache_new: %s", err.msg);
+            const int bt = layout ? 16 : 256;
+            tok[i] = kv_cache_capacity_tokens(c);
+            assert_int_equal(tok[i], budget / per_token[i] / bt * bt);
+            assert_int_equal(kv_store_bytes(kv_cache_store(c)), (size_t)(tok[i] * per_token[i]));
+            assert_true((int64_t)kv_store_bytes(kv_cache_store(c)) <= budget);
+            kv_cache_free(c);
+        }
+        double ratio = (double)tok[2] / (double)tok[1];
+        printf("layout %d: f32 %lld, f16 %lld, q8_0 %lld tokens in 64 MiB (q8_0/f16 %.3f)\n",
+               layout, (long long)tok[0], (long long)tok[1], (long long)tok[2], ratio);
+        assert_true(ratio > 1.8 && ratio < 1.95);
+    }
+    /* a head size that is not a multiple of 4 cannot hold aligned scales: refused clearly */
+    m.head_dim = 6;
+    kv_cache_config cfg = {KV_LAYOUT_PAGED, 1024, 0, 64, 16, false, KV_Q8_0};
+    expect_config_error(&m, cfg, "q8_0 cache needs a head size that is a multiple of 4");
+}
+
 static void test_config_errors(void **state) {
     (void)state;
     weft_config m = small_model();
@@ -984,6 +1046,9 @@ int main(void) {
         cmocka_unit_test(test_forward_shared_prefix),
         cmocka_unit_test(test_forward_dense_compaction),
         cmocka_unit_test(test_forward_dense_compaction_f16),
+        cmocka_unit_test(test_forward_dense_compaction_q8),
+        cmocka_unit_test(test_forward_shared_prefix_q8),
+        cmocka_unit_test(test_q8_capacity),
         cmocka_unit_test(test_random_dense),
         cmocka_unit_test(test_random_paged),
         cmocka_unit_test(test_random_shared),

@@ -84,6 +84,25 @@ void kn_attn_values_f16(const float *p, size_t pstride, int g, int hd, const uin
                         size_t vstride, int n, float *out);
 /* dst[i] = half(src[i]), round to nearest even (the F16 cache write). */
 void kn_f32_to_f16_row(uint16_t *dst, const float *src, int n);
+/* The same over a Q8_0 cache: int8 rows (strides in elements) with one F32 scale per row
+ * (kscale[i], vscale[i]): key i is kscale[i] * k_i, value i is vscale[i] * v_i. The int8
+ * elements are widened to F32 in registers; s = (scale * (q_h · k_i)) * kscale[i] and
+ * out_h += (p[h][i] * vscale[i]) * v_i, all in F32. */
+void kn_attn_scores_q8(const float *q, int g, int hd, const int8_t *k, size_t kstride,
+                       const float *kscale, int n, float scale, float *s, size_t sstride);
+void kn_attn_values_q8(const float *p, size_t pstride, int g, int hd, const int8_t *v,
+                       size_t vstride, const float *vscale, int n, float *out);
+/* Scores over a Q8_0 cache with int8 queries (each query head quantized like a cache row:
+ * q_h ≈ qscale[h] * qi_h, see kn_quantize_row_q8kv): every q·k is an exact int32 dot, and
+ * s[h*sstride + i] = ((float)dot * (scale * qscale[h])) * kscale[i]. Exact dots make the
+ * result independent of the ISA and of how rows are split (AVX-512 VNNI = scalar, bit for bit). */
+void kn_attn_scores_q8q8(const int8_t *q, const float *qscale, int g, int hd, const int8_t *k,
+                         size_t kstride, const float *kscale, int n, float scale, float *s,
+                         size_t sstride);
+/* The Q8_0 cache write: *scale = max|src|/127 (0 for an all-zero row), dst[i] =
+ * round-to-nearest-even(src[i] / *scale) in [-127, 127]. Deterministic per row, so a token's
+ * cached K/V never depend on its batch. */
+void kn_quantize_row_q8kv(int8_t *dst, float *scale, const float *src, int n);
 
 /* ---- layer operations ---- */
 /* out = x / rms(x) * w; out may alias x. */

@@ -34,7 +34,7 @@ typedef struct kv_cache_config {
     int max_seq_len;         /* longest sequence (prompt + output); dense slot size */
     int block_tokens;        /* paged block size (default 16); ignored for dense */
     bool prefix_sharing;     /* paged only */
-    kv_dtype dtype;          /* element type of the store: KV_F32 (zero value) or KV_F16 */
+    kv_dtype dtype;          /* element type of the store: KV_F32 (zero value), KV_F16, KV_Q8_0 */
 } kv_cache_config;
 
 typedef struct kv_cache kv_cache;

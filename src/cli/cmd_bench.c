@@ -54,7 +54,7 @@ static void bench_usage(FILE *out) {
             "      --mode LIST            fused,sequential,static,dynamic (default fused)\n"
             "      --kv LIST              dense,paged (default paged)\n"
             "      --prefix-sharing       share cached prompt prefixes (paged)\n"
-            "      --kv-type f16|f32      KV cache element type (default f16)\n"
+            "      --kv-type f16|f32|q8_0 KV cache element type (default f16)\n"
             "      --kv-tokens N          cache capacity in tokens (default: enough for\n"
             "                             min(max-running, requests) longest sequences)\n"
             "      --block-tokens N       paged block size (default 16)\n"
@@ -245,7 +245,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             const char *v;
             rc = cli_str(&a, s, &v);
             if (!rc && kv_dtype_parse(v, &o->kv_type) != 0) {
-                fprintf(stderr, "weft bench engine: --kv-type expects f16 or f32, got '%s'\n", v);
+                fprintf(stderr, "weft bench engine: --kv-type expects f16, f32 or q8_0, got '%s'\n", v);
                 rc = -1;
             }
         }

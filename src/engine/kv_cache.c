@@ -51,12 +51,17 @@ static int kv_check_config(const weft_config *m, const kv_cache_config *cfg, int
             return weft_errf(err, "kv_cache: block_tokens %d is too large (at most %d)", bt,
                              INT_MAX / 4);
     }
-    if (cfg->dtype != KV_F32 && cfg->dtype != KV_F16)
-        return weft_errf(err, "kv_cache: unknown element type %d (0 = f32, 1 = f16)",
+    if (!kv_dtype_valid(cfg->dtype))
+        return weft_errf(err, "kv_cache: unknown element type %d (0 = f32, 1 = f16, 2 = q8_0)",
                          (int)cfg->dtype);
-    /* K and V, every layer, in the store's element type */
-    int64_t bytes_per_token = 2 * (int64_t)m->n_layers * m->n_kv_heads * m->head_dim *
-                              (int64_t)kv_dtype_bytes(cfg->dtype);
+    if (cfg->dtype == KV_Q8_0 && m->head_dim % 4 != 0)
+        return weft_errf(err,
+                         "kv_cache: a q8_0 cache needs a head size that is a multiple of 4 "
+                         "(the model's is %d); use --kv-type f16",
+                         m->head_dim);
+    /* K and V, every layer, in the store's element type (a Q8_0 row: head_dim bytes + scale) */
+    int64_t bytes_per_token = 2 * (int64_t)m->n_layers * m->n_kv_heads *
+                              (int64_t)kv_row_bytes(cfg->dtype, m->head_dim);
     int64_t tokens = cfg->capacity_tokens;
     if (tokens == 0) tokens = cfg->capacity_bytes / bytes_per_token;
     int64_t per_seq_blocks = ((int64_t)cfg->max_seq_len + bt - 1) / bt;

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 int attn_ws_init(attn_ws *w, const weft_config *c, int n_threads, int max_ctx) {
     w->cfg = c;
@@ -18,7 +19,11 @@ int attn_ws_init(attn_ws *w, const weft_config *c, int n_threads, int max_ctx) {
     w->rope_cos = malloc(sizeof(float) * (size_t)max_ctx * (size_t)(half > 0 ? half : 1));
     w->rope_sin = malloc(sizeof(float) * (size_t)max_ctx * (size_t)(half > 0 ? half : 1));
     w->scores = malloc(sizeof(float) * (size_t)n_threads * (size_t)w->group * (size_t)max_ctx);
-    if (!w->rope_cos || !w->rope_sin || !w->scores) return -1;
+    w->qi = malloc((size_t)n_threads * (size_t)w->group * (size_t)c->head_dim);
+    w->qscale = malloc(sizeof(float) * (size_t)n_threads * (size_t)w->group);
+    const char *qk = getenv("WEFT_ATTN_Q8_QK");
+    w->q8_int_qk = qk && strcmp(qk, "int") == 0;
+    if (!w->rope_cos || !w->rope_sin || !w->scores || !w->qi || !w->qscale) return -1;
     for (int p = 0; p < max_ctx; p++) {
         for (int i = 0; i < half; i++) {
             /* theta_i = scale * pos * base^(-2i/rope_dim), computed in double then rounded */
@@ -35,7 +40,10 @@ void attn_ws_free(attn_ws *w) {
     free(w->rope_cos);
     free(w->rope_sin);
     free(w->scores);
-    w->rope_cos = w->rope_sin = w->scores = NULL;
+    free(w->qi);
+    free(w->qscale);
+    w->rope_cos = w->rope_sin = w->scores = w->qscale = NULL;
+    w->qi = NULL;
 }
 
 typedef struct attn_job {
@@ -57,7 +65,7 @@ static inline void prefetch_rows(const void *p, size_t bytes) {
     for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
 }
 
-static void attn_item(attn_job *j, float *scores, int item) {
+static void attn_item(attn_job *j, float *scores, int8_t *qi, float *qsc, int item) {
     const weft_config *c = j->w->cfg;
     const kv_store *kv = j->kv;
     const int hd = c->head_dim, g = j->w->group, bt = kv->block_tokens;
@@ -69,13 +77,19 @@ static void attn_item(attn_job *j, float *scores, int item) {
     const float scale = 1.0f / sqrtf((float)hd);
     const float *qg = j->q + (size_t)t * QD + (size_t)kh * g * hd;
     const int max_ctx = j->w->max_ctx;
-    const size_t hoff = kv_elem_off(kv, 0, kh * hd); /* this KV head's row 0 within a block */
+    /* this KV head's row 0 within a block, and (Q8_0) the row scales of its store head */
+    const size_t hoff_bytes = kv_byte_off(kv, 0, kh * hd);
+    const size_t soff_bytes = kv_scale_off(kv, kh * hd);
 
     /* scores[h][p] = q_h · k_p / sqrt(hd), one block of cached rows at a time */
-    const bool f16 = kv->dtype == KV_F16;
-    /* one head's rows of a block are contiguous only in a head-major store */
-    const size_t run_bytes = rs == (size_t)hd ? (size_t)bt * rs * kv_elem_bytes(kv) : 0;
-    const size_t hoff_bytes = hoff * kv_elem_bytes(kv);
+    const kv_dtype dt = kv->dtype;
+    const bool int_qk = dt == KV_Q8_0 && j->w->q8_int_qk;
+    if (int_qk) /* each query head quantized like a cache row: per token, so batch-invariant */
+        for (int h = 0; h < g; h++)
+            kn_quantize_row_q8kv(qi + (size_t)h * hd, &qsc[h], qg + (size_t)h * hd, hd);
+    /* one head's rows of a block (and their Q8_0 scales) are contiguous only in a head-major
+     * store */
+    const size_t run_bytes = rs == (size_t)hd ? kv->head_bytes : 0;
     for (int p0 = 0; p0 < n_pos; p0 += bt) {
         const void *kb = kv_k_ptr(kv, sq->blocks[p0 / bt], j->layer);
         int n = n_pos - p0 < bt ? n_pos - p0 : bt;
@@ -87,11 +101,20 @@ static void attn_item(attn_job *j, float *scores, int item) {
                 prefetch_rows((const char *)kv_v_ptr(kv, sq->blocks[0], j->layer) + hoff_bytes,
                               run_bytes);
         }
-        if (f16)
-            kn_attn_scores_f16(qg, g, hd, (const uint16_t *)kb + hoff, rs, n, scale, scores + p0,
+        const char *kh0 = (const char *)kb + hoff_bytes;
+        if (int_qk)
+            kn_attn_scores_q8q8(qi, qsc, g, hd, (const int8_t *)kh0, rs,
+                                (const float *)((const char *)kb + soff_bytes), n, scale,
+                                scores + p0, (size_t)max_ctx);
+        else if (dt == KV_Q8_0)
+            kn_attn_scores_q8(qg, g, hd, (const int8_t *)kh0, rs,
+                              (const float *)((const char *)kb + soff_bytes), n, scale,
+                              scores + p0, (size_t)max_ctx);
+        else if (dt == KV_F16)
+            kn_attn_scores_f16(qg, g, hd, (const uint16_t *)kh0, rs, n, scale, scores + p0,
                                (size_t)max_ctx);
         else
-            kn_attn_scores(qg, g, hd, (const float *)kb + hoff, rs, n, scale, scores + p0,
+            kn_attn_scores(qg, g, hd, (const float *)kh0, rs, n, scale, scores + p0,
                            (size_t)max_ctx);
     }
     for (int h = 0; h < g; h++) kn_softmax(scores + (size_t)h * max_ctx, n_pos);
@@ -104,11 +127,15 @@ static void attn_item(attn_job *j, float *scores, int item) {
         if (run_bytes && p0 + bt < n_pos)
             prefetch_rows((const char *)kv_v_ptr(kv, sq->blocks[p0 / bt + 1], j->layer) + hoff_bytes,
                           run_bytes);
-        if (f16)
-            kn_attn_values_f16(scores + p0, (size_t)max_ctx, g, hd, (const uint16_t *)vb + hoff, rs,
-                               n, og);
+        const char *vh0 = (const char *)vb + hoff_bytes;
+        if (dt == KV_Q8_0)
+            kn_attn_values_q8(scores + p0, (size_t)max_ctx, g, hd, (const int8_t *)vh0, rs,
+                              (const float *)((const char *)vb + soff_bytes), n, og);
+        else if (dt == KV_F16)
+            kn_attn_values_f16(scores + p0, (size_t)max_ctx, g, hd, (const uint16_t *)vh0, rs, n,
+                               og);
         else
-            kn_attn_values(scores + p0, (size_t)max_ctx, g, hd, (const float *)vb + hoff, rs, n, og);
+            kn_attn_values(scores + p0, (size_t)max_ctx, g, hd, (const float *)vh0, rs, n, og);
     }
 }
 
@@ -116,10 +143,12 @@ static void attn_worker(void *ctx, int ith, int nth) {
     (void)nth;
     attn_job *j = ctx;
     float *scores = j->w->scores + (size_t)ith * j->w->group * j->w->max_ctx;
+    int8_t *qi = j->w->qi + (size_t)ith * j->w->group * j->w->cfg->head_dim;
+    float *qsc = j->w->qscale + (size_t)ith * j->w->group;
     for (;;) {
         int item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (item >= j->n_items) break;
-        attn_item(j, scores, item);
+        attn_item(j, scores, qi, qsc, item);
     }
 }
 

@@ -3,12 +3,22 @@
 #ifndef WEFT_FORWARD_ATTENTION_H
 #define WEFT_FORWARD_ATTENTION_H
 
+#include <stdbool.h>
+
 #include "weft/forward.h"
 
 typedef struct attn_ws {
     int n_threads, max_ctx, group; /* group = query heads per KV head */
     float *rope_cos, *rope_sin;    /* [max_ctx][rope_dim/2] */
     float *scores;                 /* [n_threads][group][max_ctx] */
+    /* Q8_0 cache: by default Q·K keeps the queries in F32 and widens the int8 keys;
+     * q8_int_qk (WEFT_ATTN_Q8_QK=int) quantizes each query head like a cache row and takes
+     * exact int32 dots instead, into a thread's qi ([n_threads][group][head_dim]) and qscale
+     * ([n_threads][group]). bench_attn measured both equally fast on tiny110m shapes; F32
+     * queries are the default because they add no second rounding (docs/kv-cache.md). */
+    int8_t *qi;
+    float *qscale;
+    bool q8_int_qk;
     const weft_config *cfg;
 } attn_ws;
 

@@ -177,12 +177,17 @@ static int check_batch(weft_forward *f, const kv_store *kv, const weft_batch *b,
 }
 
 /* Stores one token's K and V rows into the cache (one head_dim piece per store head), rounding
- * to F16 for an F16 store. */
+ * to F16 for an F16 store, quantizing each piece with its own scale for a Q8_0 store. */
 static void kv_write_row(kv_store *kv, int blk, int layer, int row, const float *k, const float *v) {
     const int hs = kv->head_dim;
     for (int col = 0; col < kv->kv_dim; col += hs) {
         const size_t off = kv_elem_off(kv, row, col);
-        if (kv->dtype == KV_F16) {
+        if (kv->dtype == KV_Q8_0) {
+            char *kb = kv_k_ptr(kv, blk, layer), *vb = kv_v_ptr(kv, blk, layer);
+            const size_t bo = kv_byte_off(kv, row, col), so = kv_scale_off(kv, col);
+            kn_quantize_row_q8kv((int8_t *)(kb + bo), (float *)(kb + so) + row, k + col, hs);
+            kn_quantize_row_q8kv((int8_t *)(vb + bo), (float *)(vb + so) + row, v + col, hs);
+        } else if (kv->dtype == KV_F16) {
             kn_f32_to_f16_row((uint16_t *)kv_k_ptr(kv, blk, layer) + off, k + col, hs);
             kn_f32_to_f16_row((uint16_t *)kv_v_ptr(kv, blk, layer) + off, v + col, hs);
         } else {

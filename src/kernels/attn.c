@@ -2,7 +2,10 @@
  * of query heads against n key rows, and the probability-weighted sum of n value rows. They
  * exist because calling kn_dot_f32 / kn_axpy_f32 once per (row, head) spends more time in call
  * and load/store overhead than in arithmetic at head sizes of 64-128; the AVX-512 versions keep
- * the queries (or the output accumulators) in registers across rows. */
+ * the queries (or the output accumulators) in registers across rows. Each comes for F32, F16
+ * and Q8_0 cache rows (int8 with a per-row scale, plus the Q8_0 cache write). */
+#include <math.h>
+
 #include "kernels/kn_internal.h"
 #include "weft/dtype.h"
 
@@ -83,4 +86,88 @@ void kn_f32_to_f16_row(uint16_t *dst, const float *src, int n) {
         return;
     }
     for (int i = 0; i < n; i++) dst[i] = f32_to_fp16(src[i]);
+}
+
+/* ---- Q8_0 cache: int8 rows with one F32 scale per row ---- */
+
+static void attn_scores_q8_generic(const float *q, int g, int hd, const int8_t *k, size_t kstride,
+                                   const float *kscale, int n, float scale, float *s,
+                                   size_t sstride) {
+    for (int i = 0; i < n; i++) {
+        const int8_t *kr = k + (size_t)i * kstride;
+        for (int h = 0; h < g; h++) {
+            const float *qh = q + (size_t)h * hd;
+            float acc = 0.0f;
+            for (int d = 0; d < hd; d++) acc += qh[d] * (float)kr[d];
+            s[(size_t)h * sstride + i] = acc * scale * kscale[i];
+        }
+    }
+}
+
+static void attn_values_q8_generic(const float *p, size_t pstride, int g, int hd, const int8_t *v,
+                                   size_t vstride, const float *vscale, int n, float *out) {
+    for (int i = 0; i < n; i++) {
+        const int8_t *vr = v + (size_t)i * vstride;
+        for (int h = 0; h < g; h++) {
+            float w = p[(size_t)h * pstride + i] * vscale[i];
+            float *oh = out + (size_t)h * hd;
+            for (int d = 0; d < hd; d++) oh[d] += w * (float)vr[d];
+        }
+    }
+}
+
+void kn_attn_scores_q8(const float *q, int g, int hd, const int8_t *k, size_t kstride,
+                       const float *kscale, int n, float scale, float *s, size_t sstride) {
+    if (kn_isa_active() == KN_ISA_AVX512 && hd % 16 == 0 && hd <= 256 &&
+        kn_attn_scores_q8_avx512(q, g, hd, k, kstride, kscale, n, scale, s, sstride))
+        return;
+    attn_scores_q8_generic(q, g, hd, k, kstride, kscale, n, scale, s, sstride);
+}
+
+void kn_attn_values_q8(const float *p, size_t pstride, int g, int hd, const int8_t *v,
+                       size_t vstride, const float *vscale, int n, float *out) {
+    if (kn_isa_active() == KN_ISA_AVX512 && hd % 16 == 0 && hd <= 256 &&
+        kn_attn_values_q8_avx512(p, pstride, g, hd, v, vstride, vscale, n, out))
+        return;
+    attn_values_q8_generic(p, pstride, g, hd, v, vstride, vscale, n, out);
+}
+
+void kn_attn_scores_q8q8(const int8_t *q, const float *qscale, int g, int hd, const int8_t *k,
+                         size_t kstride, const float *kscale, int n, float scale, float *s,
+                         size_t sstride) {
+    if (kn_isa_active() == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni() &&
+        kn_attn_scores_q8q8_avx512vnni(q, qscale, g, hd, k, kstride, kscale, n, scale, s, sstride))
+        return;
+    for (int h = 0; h < g; h++) {
+        const int8_t *qh = q + (size_t)h * hd;
+        const float f = scale * qscale[h];
+        for (int i = 0; i < n; i++) {
+            const int8_t *kr = k + (size_t)i * kstride;
+            int32_t dot = 0;
+            for (int d = 0; d < hd; d++) dot += (int32_t)qh[d] * kr[d];
+            s[(size_t)h * sstride + i] = ((float)dot * f) * kscale[i];
+        }
+    }
+}
+
+void kn_quantize_row_q8kv(int8_t *dst, float *scale, const float *src, int n) {
+    if (kn_isa_active() == KN_ISA_AVX512 && n % 16 == 0) {
+        kn_quantize_row_q8kv_avx512(dst, scale, src, n);
+        return;
+    }
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(src[i]));
+    if (!(amax > 0.0f) || !isfinite(amax)) {
+        /* all zero (or not finite: a broken activation must not poison the row with NaN
+         * scales; the row reads back as zeros) */
+        *scale = 0.0f;
+        memset(dst, 0, (size_t)n);
+        return;
+    }
+    const float inv = 127.0f / amax;
+    *scale = amax / 127.0f;
+    for (int i = 0; i < n; i++) {
+        float r = nearbyintf(src[i] * inv);
+        dst[i] = (int8_t)(r > 127.0f ? 127 : r < -127.0f ? -127 : r == r ? (int)r : 0);
+    }
 }

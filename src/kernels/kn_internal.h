@@ -125,6 +125,14 @@ uint64_t kn_read_sum_avx2(const void *p, size_t n);
 uint64_t kn_read_sum_avx512(const void *p, size_t n);
 
 /* ---- attention inner loops (attn_avx512.c); false = shape not specialised ---- */
+void kn_quantize_row_q8kv_avx512(int8_t *dst, float *scale, const float *src, int n);
+bool kn_attn_scores_q8q8_avx512vnni(const int8_t *q, const float *qscale, int g, int hd,
+                                    const int8_t *k, size_t kstride, const float *kscale, int n,
+                                    float scale, float *s, size_t sstride);
+bool kn_attn_scores_q8_avx512(const float *q, int g, int hd, const int8_t *k, size_t kstride,
+                              const float *kscale, int n, float scale, float *s, size_t sstride);
+bool kn_attn_values_q8_avx512(const float *p, size_t pstride, int g, int hd, const int8_t *v,
+                              size_t vstride, const float *vscale, int n, float *out);
 bool kn_attn_scores_avx512(const float *q, int g, int hd, const float *k, size_t kstride, int n,
                            float scale, float *s, size_t sstride);
 bool kn_attn_values_avx512(const float *p, size_t pstride, int g, int hd, const float *v,

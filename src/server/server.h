@@ -18,7 +18,7 @@ typedef struct srv_config {
     int64_t kv_cache_tokens;   /* 0 = use kv_cache_bytes; both 0 = engine default */
     int64_t kv_cache_bytes;
     bool kv_paged;
-    bool kv_f32;               /* --kv-type f32 (default f16) */
+    int kv_type;               /* --kv-type: a kv_dtype (default KV_F16) */
     bool prefix_sharing;
     int ctx;                   /* 0 = the model's trained context */
     int max_tokens_cap;        /* 0 = none; a larger max_tokens is lowered to it */

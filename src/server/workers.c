@@ -44,7 +44,7 @@ int workers_start(srv *s, weft_err *err) {
         if (ec.max_running > ec.max_batch_tokens) ec.max_batch_tokens = ec.max_running;
         ec.kv.layout = c->kv_paged ? KV_LAYOUT_PAGED : KV_LAYOUT_DENSE;
         ec.kv.prefix_sharing = c->prefix_sharing;
-        ec.kv.dtype = c->kv_f32 ? KV_F32 : KV_F16;
+        ec.kv.dtype = (kv_dtype)c->kv_type;
         ec.kv.capacity_tokens = c->kv_cache_tokens;
         ec.kv.capacity_bytes = c->kv_cache_bytes;
         ec.kv.max_seq_len = s->ctx;

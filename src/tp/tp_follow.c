@@ -53,7 +53,7 @@ static void fit_geometry(tp_session *s, follower *f, const weft_model *m, const 
     const weft_config *c = &m->cfg;
     weft_err err = {{0}};
     /* the same element type and head-major layout as the leader's store, over this rank's heads */
-    if (geo[4] != KV_F32 && geo[4] != KV_F16)
+    if (!kv_dtype_valid(geo[4]))
         tp_fail(s, "the leader sent an unknown KV element type %d", geo[4]);
     f->kv = kv_store_new_typed(c->n_layers, c->n_kv_heads, c->head_dim, geo[1], geo[0],
                                (kv_dtype)geo[4], &err);
