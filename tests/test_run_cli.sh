@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test_run_cli.sh — end-to-end check of `weft run`: usage and argument errors exit 2 naming the
 # option, unreadable or corrupt models exit 1 with the loader's message, stdout carries only the
-# text and stderr the speed line, --stop cuts the text exactly, and a synthesized model samples
-# reproducibly with every sampling option set. The stories260K checks skip loudly without
-# ../shared.
+# text and stderr the speed line, --stop cuts the text exactly, the KV cache types (--kv-type)
+# generate, and a synthesized model samples reproducibly with every sampling option set. The
+# stories260K checks skip loudly without ../shared.
 # usage: tests/test_run_cli.sh BUILD_DIR SHARED_DIR
 set -u
 build=$1
@@ -41,6 +41,7 @@ expect 2 "--seed expects a non-negative integer" -m x.gguf --seed -1
 expect 2 "--ctx expects an integer" -m x.gguf --ctx 0
 expect 2 "--prompt needs a value" -m x.gguf --prompt
 expect 2 "unknown option '--bogus'" -m x.gguf --bogus
+expect 2 "--kv-type expects f32, f16 or q8_0, got 'f8'" -m x.gguf --kv-type f8
 [ ! -s "$tmp/out" ] || fail "argument errors must print nothing on stdout"
 
 # --- unreadable and corrupt models ---
@@ -109,6 +110,16 @@ done
 cmp -s "$tmp/out" <(printf 'Once upon a time, there was a little girl named Lily. She loved to play outside in the \n') \
     || fail "two --stop strings: got '$(cat "$tmp/out")'"
 echo "ok: --stop"
+
+# --kv-type: an F16 cache reproduces the 200-token greedy text exactly; a Q8_0 cache (int8
+# rows, one scale each) generates the full length and starts with the same words (its logits
+# are within the tolerance test_kv_q8 asserts, so a later greedy step may take another branch).
+"$weft" run -m "$gguf" --temp 0 -n 200 --kv-type f16 >"$tmp/out" 2>"$tmp/err" || fail "--kv-type f16 exited $?"
+cmp -s "$tmp/out" "$greedy" || fail "--kv-type f16: the greedy text differs: $(cat "$tmp/out")"
+"$weft" run -m "$gguf" --temp 0 -n 200 --kv-type q8_0 >"$tmp/out" 2>"$tmp/err" || fail "--kv-type q8_0 exited $?"
+grep -q "generation: 200 tokens" "$tmp/err" || fail "--kv-type q8_0: $(cat "$tmp/err")"
+cmp -s <(head -c 60 "$tmp/out") <(head -c 60 "$greedy") || fail "--kv-type q8_0: the text starts differently: $(cat "$tmp/out")"
+echo "ok: --kv-type f16 and q8_0"
 
 # A prompt that does not fit the context: exit 1, a clear message, nothing on stdout.
 "$weft" run -m "$gguf" -c 4 -p "Once upon a time, there was a little girl" >"$tmp/out" 2>"$tmp/err"

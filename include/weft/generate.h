@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include "weft/error.h"
 #include "weft/kernels.h"
+#include "weft/kv.h"
 #include "weft/model.h"
 #include "weft/sampler.h"
 
@@ -21,6 +22,7 @@ typedef struct gen_params {
     const char *const *stop_strs;
     int n_stop_strs;
     bool ignore_eos;             /* keep going through end tokens (benchmarks) */
+    kv_dtype kv_type;            /* KV cache element type (zero value: KV_F32) */
 } gen_params;
 
 typedef enum gen_stop { GEN_STOP_LENGTH, GEN_STOP_EOS, GEN_STOP_STRING, GEN_STOP_CONTEXT } gen_stop;

@@ -30,6 +30,7 @@ static void run_usage(FILE *out) {
             "      --stop TEXT        stop string (repeatable, up to 8)\n"
             "      --ignore-eos       do not stop at end tokens\n"
             "  -c, --ctx N            context length (default: the model's)\n"
+            "      --kv-type T        KV cache element type: f32 (default), f16 or q8_0\n"
             "  -t, --threads N        worker threads (default: all cores)\n"
             "      --no-echo          do not print the prompt before the generation\n"
             "      --tp N             tensor parallelism over N MPI ranks (under mpirun -np N)\n");
@@ -94,7 +95,14 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(o, "-c") || !strcmp(o, "--ctx")) { if (cli_int(&a, o, 1, 1 << 20, &ctx)) return 2; }
         else if (!strcmp(o, "-t") || !strcmp(o, "--threads")) { if (cli_int(&a, o, 1, 1024, &threads)) return 2; }
         else if (!strcmp(o, "--tp")) { if (cli_int(&a, o, 1, 4096, &tp)) return 2; }
-        else if (!strcmp(o, "--ignore-eos")) ignore_eos = 1;
+        else if (!strcmp(o, "--kv-type")) {
+            const char *v = NULL;
+            if (cli_str(&a, o, &v)) return 2;
+            if (kv_dtype_parse(v, &gp.kv_type) != 0) {
+                fprintf(stderr, "weft run: --kv-type expects f32, f16 or q8_0, got '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(o, "--ignore-eos")) ignore_eos = 1;
         else if (!strcmp(o, "--no-echo")) echo = 0;
         else if (!strcmp(o, "--stop")) {
             if (n_stops == STOP_MAX_STRINGS) { fprintf(stderr, "weft run: at most %d --stop strings\n", STOP_MAX_STRINGS); return 2; }

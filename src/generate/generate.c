@@ -89,7 +89,7 @@ int generate(const weft_model *m, tp_pool *pool, const gen_params *p, gen_emit_f
         weft_errf(err, "out of memory");
         goto done;
     }
-    s.kv = kv_store_new_typed(c->n_layers, c->n_kv_heads, c->head_dim, ctx, 1, KV_F32, err);
+    s.kv = kv_store_new_typed(c->n_layers, c->n_kv_heads, c->head_dim, ctx, 1, p->kv_type, err);
     if (!s.kv) goto done;
     s.fwd = fwd_new(m, pool, chunk, ctx, err);
     if (!s.fwd) goto done;
