@@ -194,6 +194,9 @@ static void free_parts(engine *e) {
     free(e->b_victims);
     free(e->logits);
     free(e->lp_row);
+    free(e->b_samp);
+    free(e->b_samp_row);
+    free(e->b_samp_tok);
     free(e->b_hidden);
     free(e->b_entry);
     free(e);
@@ -250,10 +253,13 @@ engine *engine_new(const weft_model *m, const engine_config *cfg, weft_err *err)
     e->b_victims = malloc((size_t)nb * sizeof *e->b_victims);
     e->logits = malloc((size_t)nb * (size_t)m->cfg.vocab_size * sizeof *e->logits);
     e->lp_row = malloc((size_t)m->cfg.vocab_size * sizeof *e->lp_row);
+    e->b_samp = malloc((size_t)nb * sizeof *e->b_samp);
+    e->b_samp_row = malloc((size_t)nb * sizeof *e->b_samp_row);
+    e->b_samp_tok = malloc((size_t)nb * sizeof *e->b_samp_tok);
     e->b_hidden = malloc(bt * (size_t)m->cfg.dim * sizeof *e->b_hidden);
     e->b_entry = malloc(bt * sizeof *e->b_entry);
     if (!e->b_tok || !e->b_pos || !e->b_seq || !e->b_want || !e->b_views || !e->b_seqs ||
-        !e->b_info || !e->b_victims || !e->logits || !e->lp_row || !e->b_hidden ||
+        !e->b_info || !e->b_victims || !e->logits || !e->lp_row || !e->b_samp || !e->b_samp_row || !e->b_samp_tok || !e->b_hidden ||
         !e->b_entry || seq_list_reserve(&e->running, nb) != 0) {
         weft_errf(err, "engine: out of memory for the step workspace");
         goto fail;

@@ -127,6 +127,8 @@ struct engine {
     engine_seq **b_victims;
     float *logits;
     float *lp_row; /* one row of raw logits kept for want_logprobs (the sampler edits its row) */
+    engine_seq **b_samp; /* the step's sequences that sample a token, in batch order */
+    int32_t *b_samp_row, *b_samp_tok; /* their logits row; the token sampled on the pool */
     float *b_hidden; /* [max_batch_tokens][dim]: split entrants' states, in batch order */
     int32_t *b_entry;
 };

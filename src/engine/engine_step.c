@@ -278,10 +278,33 @@ static void logprobs_of(engine_seq *s, const float *row, int V, int chosen) {
         s->lp_top[i] = row[s->lp_top_ids[i]] - lse;
 }
 
+/* Sampling on the pool: each sequence's sampler, token history and logits row are its own, so
+ * the rows of a batch are sampled in parallel with the same result as one by one. Sequences
+ * that want logprobs keep the serial path (they share lp_row). Below ENGINE_SAMPLE_POOL_MIN
+ * rows waking the workers costs more than it saves. */
+enum { ENGINE_SAMPLE_POOL_MIN = 4 };
+
+typedef struct sample_job {
+    engine *e;
+    int n;
+} sample_job;
+
+static void sample_rows(void *ctx, int ith, int nth) {
+    const sample_job *j = ctx;
+    engine *e = j->e;
+    const size_t V = (size_t)e->m->cfg.vocab_size;
+    for (int i = ith; i < j->n; i += nth) {
+        engine_seq *s = e->b_samp[i];
+        if (s->req.want_logprobs) continue;
+        float *lg = e->logits + (size_t)e->b_samp_row[i] * V;
+        e->b_samp_tok[i] = sampler_sample(s->smp, lg, s->tokens, s->n_tokens);
+    }
+}
+
 /* After the forward pass: commit, sample, emit, finish. */
 static void absorb(engine *e, int n_seqs) {
     const int V = e->m->cfg.vocab_size;
-    int row = 0;
+    int row = 0, ns = 0;
     for (int k = 0; k < n_seqs; k++) {
         engine_seq *s = e->b_seqs[k];
         if (s->padding) continue;
@@ -295,11 +318,23 @@ static void absorb(engine *e, int n_seqs) {
             if (s->n_computed < s->n_tokens) seq_emit(e, s, ENGINE_EV_CONSUMED, 0, 0);
         }
         if (s->n_computed < s->n_tokens) continue; /* a prefill chunk short of the end */
-        float *lg = e->logits + (size_t)row++ * (size_t)V;
-        if (s->req.want_logprobs) memcpy(e->lp_row, lg, (size_t)V * sizeof *lg);
+        float *lg = e->logits + (size_t)row * (size_t)V;
         if (!s->refined) engine_predict_refine(e, s, lg); /* before the sampler edits the row */
-        int tok = sampler_sample(s->smp, lg, s->tokens, s->n_tokens);
-        if (s->req.want_logprobs) logprobs_of(s, e->lp_row, V, tok);
+        e->b_samp[ns] = s;
+        e->b_samp_row[ns++] = row++;
+    }
+    sample_job job = {e, ns};
+    if (ns >= ENGINE_SAMPLE_POOL_MIN && tp_size(e->pool) > 1) tp_run(e->pool, sample_rows, &job);
+    else sample_rows(&job, 0, 1);
+    for (int i = 0; i < ns; i++) {
+        engine_seq *s = e->b_samp[i];
+        int tok = e->b_samp_tok[i];
+        if (s->req.want_logprobs) {
+            float *lg = e->logits + (size_t)e->b_samp_row[i] * (size_t)V;
+            memcpy(e->lp_row, lg, (size_t)V * sizeof *lg);
+            tok = sampler_sample(s->smp, lg, s->tokens, s->n_tokens);
+            logprobs_of(s, e->lp_row, V, tok);
+        }
         s->state = SEQ_DECODING;
         int f = seq_accept_token(e, s, tok);
         if (f >= 0) finish_running(e, s, (engine_finish)f);
