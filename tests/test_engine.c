@@ -14,7 +14,6 @@
 #include "support/testutil.h"
 #include "weft/engine.h"
 #include "weft/generate.h"
-#include "weft/synth.h"
 
 #define NP 8       /* story prompts */
 #define MAXREQ 64  /* request ids a recorder tracks */
@@ -130,20 +129,7 @@ static void make_ref(fixture *fx, int i, bool ignore_eos, ref *out) {
 }
 
 static weft_model *make_synth(void) {
-    char path[4096];
-    tu_scratch("engine-gqa.gguf", path, sizeof path);
-    synth_options o;
-    synth_options_init(&o);
-    o.preset = "test-gqa";
-    o.seed = 7;
-    weft_err err = {{0}};
-    if (synth_write(&o, path, NULL, &err) != 0) {
-        fprintf(stderr, "synth: %s\n", err.msg);
-        return NULL;
-    }
-    weft_model *m = model_load(path, NULL, &err);
-    if (!m) fprintf(stderr, "load: %s\n", err.msg);
-    return m;
+    return tu_synth_model("engine-gqa.gguf", "test-gqa", WEFT_F32, 7);
 }
 
 static int setup(void **state) {

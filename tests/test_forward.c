@@ -15,7 +15,6 @@
 #include "support/testutil.h"
 #include "weft/forward.h"
 #include "weft/model.h"
-#include "weft/synth.h"
 
 #define NSEQ 8
 #define NDEC 4
@@ -29,21 +28,7 @@ typedef struct fixture {
 } fixture;
 
 static weft_model *make_model(const char *preset, weft_dtype type, const char *tag) {
-    char path[4096];
-    tu_scratch(tag, path, sizeof path);
-    synth_options o;
-    synth_options_init(&o);
-    o.preset = preset;
-    o.type = type;
-    o.seed = 11;
-    weft_err err = {{0}};
-    if (synth_write(&o, path, NULL, &err) != 0) {
-        fprintf(stderr, "synth: %s\n", err.msg);
-        return NULL;
-    }
-    weft_model *m = model_load(path, NULL, &err);
-    if (!m) fprintf(stderr, "load: %s\n", err.msg);
-    return m;
+    return tu_synth_model(tag, preset, type, 11);
 }
 
 static double max_rel_err(const float *a, const float *b, int n) {

@@ -14,7 +14,6 @@
 #include "weft/forward.h"
 #include "weft/kv_cache.h"
 #include "weft/model.h"
-#include "weft/synth.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -590,17 +589,10 @@ typedef struct fwd_fixture {
 /* Q8_0 weights make the forward pass batch-invariant bit for bit (the quantized matmuls sum
  * in one order whatever the batch), which lets the Q8_0-cache tests below demand equality. */
 static void fwd_setup_typed(fwd_fixture *fx, weft_dtype type) {
-    char path[4096];
-    tu_scratch(type == WEFT_F32 ? "kvc-gqa.gguf" : "kvc-gqa-q8.gguf", path, sizeof path);
-    synth_options o;
-    synth_options_init(&o);
-    o.preset = "test-gqa";
-    o.type = type;
-    o.seed = 5;
+    const char *name = type == WEFT_F32 ? "kvc-gqa.gguf" : "kvc-gqa-q8.gguf";
+    fx->m = tu_synth_model(name, "test-gqa", type, 5);
+    if (!fx->m) fail_msg("cannot synthesize and load the test model");
     weft_err err = {{0}};
-    if (synth_write(&o, path, NULL, &err) != 0) fail_msg("synth: %s", err.msg);
-    fx->m = model_load(path, NULL, &err);
-    if (!fx->m) fail_msg("load: %s", err.msg);
     fx->pool = tp_new(2);
     assert_non_null(fx->pool);
     fx->f = fwd_new(fx->m, fx->pool, 64, 64, &err);

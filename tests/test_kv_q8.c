@@ -21,7 +21,6 @@
 #include "weft/generate.h"
 #include "weft/kv.h"
 #include "weft/model.h"
-#include "weft/synth.h"
 
 #define NREQ 10
 #define MAXOUT 40
@@ -53,17 +52,8 @@ static void on_event(void *ctx, const engine_event *ev) {
 }
 
 static weft_model *synth_model(const char *preset, weft_dtype type, const char *tag) {
-    char path[4096];
-    tu_scratch(tag, path, sizeof path);
-    synth_options o;
-    synth_options_init(&o);
-    o.preset = preset;
-    o.type = type;
-    o.seed = 3;
-    weft_err err = {{0}};
-    if (synth_write(&o, path, NULL, &err) != 0) fail_msg("synth: %s", err.msg);
-    weft_model *m = model_load(path, NULL, &err);
-    if (!m) fail_msg("load: %s", err.msg);
+    weft_model *m = tu_synth_model(tag, preset, type, 3);
+    if (!m) fail_msg("cannot synthesize and load %s", tag);
     return m;
 }
 

@@ -11,7 +11,6 @@
 #include "support/testutil.h"
 #include "weft/engine.h"
 #include "weft/sched.h"
-#include "weft/synth.h"
 
 static void test_group_nearest_to_head(void **state) {
     (void)state;
@@ -170,15 +169,7 @@ static int static_run(const weft_model *m, bool consolidate, fin_log *f) {
 
 static void test_group_in_static_engine(void **state) {
     (void)state;
-    char path[4096];
-    tu_scratch("sched-group.gguf", path, sizeof path);
-    synth_options o;
-    synth_options_init(&o);
-    o.preset = "test-gqa";
-    o.seed = 5;
-    weft_err err = {{0}};
-    assert_int_equal(synth_write(&o, path, NULL, &err), 0);
-    weft_model *m = model_load(path, NULL, &err);
+    weft_model *m = tu_synth_model("sched-group.gguf", "test-gqa", WEFT_F32, 5);
     assert_non_null(m);
     fin_log plain = {0}, grouped = {0};
     int s_plain = static_run(m, false, &plain);

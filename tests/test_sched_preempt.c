@@ -17,7 +17,6 @@
 
 #include "support/testutil.h"
 #include "weft/engine.h"
-#include "weft/synth.h"
 
 #define MAXREQ 64
 #define MAXTOK 128
@@ -51,19 +50,7 @@ static weft_model *g_model;
 
 static int setup(void **state) {
     (void)state;
-    char path[4096];
-    tu_scratch("sched-preempt.gguf", path, sizeof path);
-    synth_options o;
-    synth_options_init(&o);
-    o.preset = "test-gqa";
-    o.seed = 11;
-    weft_err err = {{0}};
-    if (synth_write(&o, path, NULL, &err) != 0) {
-        fprintf(stderr, "synth: %s\n", err.msg);
-        return -1;
-    }
-    g_model = model_load(path, NULL, &err);
-    if (!g_model) fprintf(stderr, "load: %s\n", err.msg);
+    g_model = tu_synth_model("sched-preempt.gguf", "test-gqa", WEFT_F32, 11);
     return g_model ? 0 : -1;
 }
 

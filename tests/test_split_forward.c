@@ -14,7 +14,6 @@
 #include "weft/dtype.h"
 #include "weft/forward.h"
 #include "weft/model.h"
-#include "weft/synth.h"
 
 #define CTX 64
 #define NGEN 12
@@ -31,15 +30,7 @@ typedef struct fixture {
 } fixture;
 
 static weft_model *synth_model(const char *tag) {
-    char path[4096];
-    tu_scratch(tag, path, sizeof path);
-    synth_options o;
-    synth_options_init(&o);
-    o.preset = "test-gqa";
-    o.seed = 5;
-    weft_err err = {{0}};
-    if (synth_write(&o, path, NULL, &err) != 0) return NULL;
-    return model_load(path, NULL, &err);
+    return tu_synth_model(tag, "test-gqa", WEFT_F32, 5);
 }
 
 static int argmax(const float *v, int n) {

@@ -27,7 +27,6 @@
 #include "support/testutil.h"
 #include "weft/engine.h"
 #include "weft/split_client.h"
-#include "weft/synth.h"
 
 #define NGEN 24
 #define KEY "sekret-key"
@@ -170,15 +169,9 @@ static int setup_with(void **state, weft_model *m) {
 }
 
 static int setup_synth(void **state) {
-    char path[4096];
-    tu_scratch("split_net.gguf", path, sizeof path);
-    synth_options o;
-    synth_options_init(&o);
-    o.preset = "test-gqa";
-    o.seed = 9;
-    weft_err err = {{0}};
-    if (synth_write(&o, path, NULL, &err) != 0) return -1;
-    return setup_with(state, model_load(path, NULL, &err));
+    weft_model *m = tu_synth_model("split_net.gguf", "test-gqa", WEFT_F32, 9);
+    if (!m) return -1;
+    return setup_with(state, m);
 }
 
 static int setup_stories(void **state) {

@@ -1,6 +1,9 @@
 /* testutil.c — see testutil.h. */
 #include "support/testutil.h"
 
+#include "weft/error.h"
+#include "weft/synth.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -33,4 +36,22 @@ char *tu_read_file(const char *path, size_t *size) {
     b[n] = 0;
     if (size) *size = (size_t)n;
     return b;
+}
+
+weft_model *tu_synth_model(const char *name, const char *preset, weft_dtype type, uint64_t seed) {
+    char path[4096];
+    tu_scratch(name, path, sizeof path);
+    synth_options o;
+    synth_options_init(&o);
+    o.preset = preset;
+    o.type = type;
+    o.seed = seed;
+    weft_err err = {{0}};
+    if (synth_write(&o, path, NULL, &err) != 0) {
+        fprintf(stderr, "synth %s: %s\n", name, err.msg);
+        return NULL;
+    }
+    weft_model *m = model_load(path, NULL, &err);
+    if (!m) fprintf(stderr, "load %s: %s\n", name, err.msg);
+    return m;
 }
