@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "support/testutil.h"
+#include "support/engine_util.h"
 #include "weft/engine.h"
 
 #define MAXREQ 256
@@ -71,42 +71,11 @@ static engine_config config(const char *policy, const sched_config *sc, int max_
     return c;
 }
 
-static engine *make_engine(engine_config *c) {
-    weft_err err = {{0}};
-    engine *e = engine_new(g_model, c, &err);
-    if (!e) fprintf(stderr, "engine: %s\n", err.msg);
-    assert_non_null(e);
-    return e;
-}
-
 static engine_request request(rec *r, uint64_t id, int n_prompt, int max_tokens, int predicted) {
-    static int32_t prompt[64];
-    for (int i = 0; i < 64; i++)
-        prompt[i] = 3 + (int32_t)((id * 13 + (uint64_t)i * 5) % 200);
-    engine_request q = {0};
-    q.id = id;
-    q.prompt = prompt;
-    q.n_prompt = n_prompt;
-    q.max_tokens = max_tokens;
-    sampling_defaults(&q.sampling);
-    q.sampling.temperature = 0;
-    q.ignore_eos = true;
+    static int32_t prompt[64]; /* engine_submit copies the prompt */
+    engine_request q = tu_greedy_request(id, prompt, n_prompt, max_tokens, on_event, r);
     q.predicted_tokens = predicted;
-    q.on_event = on_event;
-    q.ctx = r;
     return q;
-}
-
-static void submit(engine *e, const engine_request *q) {
-    weft_err err = {{0}};
-    int rc = engine_submit(e, q, &err);
-    if (rc) fprintf(stderr, "submit: %s\n", err.msg);
-    assert_int_equal(rc, 0);
-}
-
-static void step(engine *e) {
-    weft_err err = {{0}};
-    assert_true(engine_step(e, &err) >= 0);
 }
 
 /* One running slot; a long request (predicted 200 tokens) and, for stream_s seconds, a stream
@@ -117,9 +86,9 @@ static bool stream_run(double aging_s, double stream_s, rec *r) {
     sched_config_defaults(&sc);
     sc.aging_s = aging_s;
     engine_config c = config("spf", &sc, 1, 4096);
-    engine *e = make_engine(&c);
+    engine *e = tu_engine_new(g_model, &c);
     engine_request q = request(r, 0, 8, 12, 200);
-    submit(e, &q);
+    tu_submit(e, &q);
     uint64_t next = 1;
     double t_end = engine_now_s(e) + stream_s;
     bool during = false;
@@ -128,9 +97,9 @@ static bool stream_run(double aging_s, double stream_s, rec *r) {
         engine_get_stats(e, &st);
         for (; st.waiting < 3; st.waiting++) {
             q = request(r, next++, 4, 2, 2);
-            submit(e, &q);
+            tu_submit(e, &q);
         }
-        step(e);
+        tu_step(e);
         if (r->fin[0]) {
             during = true;
             break;
@@ -173,16 +142,16 @@ static void test_laxity_drop_option(void **state) {
         sched_config_defaults(&sc);
         sc.late_policy = (sched_late)late;
         engine_config c = config("laxity", &sc, 1, 4096);
-        engine *e = make_engine(&c);
+        engine *e = tu_engine_new(g_model, &c);
         engine_request q = request(r, 0, 8, 200, 200); /* occupies the only slot */
-        submit(e, &q);
-        step(e);
+        tu_submit(e, &q);
+        tu_step(e);
         q = request(r, 1, 8, 20, 20);
         q.deadline_ms = 1; /* 20 tokens cannot be done in 1 ms behind 200 of request 0 */
-        submit(e, &q);
+        tu_submit(e, &q);
         q = request(r, 2, 8, 5, 5);
         q.deadline_ms = 60000; /* easy */
-        submit(e, &q);
+        tu_submit(e, &q);
         assert_int_equal(engine_wait_idle(e, 60), 0);
         engine_stats st;
         engine_get_stats(e, &st);
@@ -216,10 +185,10 @@ static void test_laxity_drop_option(void **state) {
 static uint64_t consolidation_run(bool consolidate, rec *r) {
     engine_config c = config("fcfs", NULL, 8, 320);
     c.consolidate = consolidate;
-    engine *e = make_engine(&c);
+    engine *e = tu_engine_new(g_model, &c);
     for (int i = 0; i < 8; i++) {
         engine_request q = request(r, (uint64_t)i, 8, 100, 100);
-        submit(e, &q);
+        tu_submit(e, &q);
     }
     assert_int_equal(engine_wait_idle(e, 120), 0);
     engine_stats st;
@@ -283,7 +252,7 @@ static void test_predictor_hooks(void **state) {
     assert_non_null(fp);
     engine_config c = config("rtlm", NULL, 4, 4096);
     c.predictor = (engine_predictor){fp, fake_predict, fake_refine, fake_update};
-    engine *e = make_engine(&c);
+    engine *e = tu_engine_new(g_model, &c);
     for (int i = 0; i < 4; i++) {
         pred_features f = {0};
         f.n = 3;
@@ -292,7 +261,7 @@ static void test_predictor_hooks(void **state) {
         f.v[2] = (float)i; /* lets the fake tell requests apart */
         engine_request q = request(r, (uint64_t)i, 6, 3 + i, 0);
         q.features = &f; /* copied at submit: f may go out of scope */
-        submit(e, &q);
+        tu_submit(e, &q);
     }
     assert_int_equal(engine_wait_idle(e, 60), 0);
     engine_stats st;

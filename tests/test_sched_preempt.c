@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "support/testutil.h"
+#include "support/engine_util.h"
 #include "weft/engine.h"
 
 #define MAXREQ 64
@@ -73,45 +73,18 @@ static engine *make_engine(const char *policy, const sched_config *sc, kv_layout
     c.n_threads = 1;
     c.policy = sched_policy_new(policy, sc);
     assert_non_null(c.policy);
-    weft_err err = {{0}};
-    engine *e = engine_new(g_model, &c, &err);
-    if (!e) fprintf(stderr, "engine: %s\n", err.msg);
-    assert_non_null(e);
-    return e;
+    return tu_engine_new(g_model, &c);
 }
 
 static int32_t g_prompt[MAXREQ][64];
 
 /* A request with true length max_tokens (oracle) and a matching prediction (spf). */
 static engine_request request(rec *r, uint64_t id, int n_prompt, int max_tokens) {
-    int32_t *p = g_prompt[id % MAXREQ];
-    for (int i = 0; i < 64; i++)
-        p[i] = 3 + (int32_t)((id * 13 + (uint64_t)i * 5) % 200);
-    engine_request q = {0};
-    q.id = id;
-    q.prompt = p;
-    q.n_prompt = n_prompt;
-    q.max_tokens = max_tokens;
-    sampling_defaults(&q.sampling);
-    q.sampling.temperature = 0;
-    q.ignore_eos = true;
+    engine_request q =
+        tu_greedy_request(id, g_prompt[id % MAXREQ], n_prompt, max_tokens, on_event, r);
     q.predicted_tokens = max_tokens;
     q.true_tokens = max_tokens;
-    q.on_event = on_event;
-    q.ctx = r;
     return q;
-}
-
-static void submit(engine *e, const engine_request *q) {
-    weft_err err = {{0}};
-    int rc = engine_submit(e, q, &err);
-    if (rc) fprintf(stderr, "submit: %s\n", err.msg);
-    assert_int_equal(rc, 0);
-}
-
-static void step(engine *e) {
-    weft_err err = {{0}};
-    assert_true(engine_step(e, &err) >= 0);
 }
 
 static void run_idle(engine *e) {
@@ -119,7 +92,7 @@ static void run_idle(engine *e) {
         engine_stats st;
         engine_get_stats(e, &st);
         if (st.waiting == 0 && st.running == 0) return;
-        step(e);
+        tu_step(e);
     }
     fail_msg("engine did not go idle");
 }
@@ -128,7 +101,7 @@ static void run_idle(engine *e) {
 static void alone(kv_layout layout, int id, int n_prompt, int max_tokens, rec *out) {
     engine *e = make_engine("fcfs", NULL, layout, 4096, 1);
     engine_request q = request(out, (uint64_t)id, n_prompt, max_tokens);
-    submit(e, &q);
+    tu_submit(e, &q);
     run_idle(e);
     engine_free(e);
     assert_int_equal(out->n_tok[id], max_tokens);
@@ -146,11 +119,11 @@ static void short_preempts_long(kv_layout layout, int64_t kv_tokens, int long_pr
 
     engine *e = make_engine("oracle", NULL, layout, kv_tokens, 1);
     engine_request q = request(r, 0, long_prompt, long_len);
-    submit(e, &q);
+    tu_submit(e, &q);
     for (int i = 0; i < 12; i++)
-        step(e);
+        tu_step(e);
     q = request(r, 1, short_prompt, short_len);
-    submit(e, &q);
+    tu_submit(e, &q);
     run_idle(e);
     engine_stats st;
     engine_get_stats(e, &st);
@@ -206,10 +179,10 @@ static double stream_run(double aging_s, double stream_s, rec *r, engine_stats *
     sc.aging_s = aging_s;
     engine *e = make_engine("spf", &sc, KV_LAYOUT_PAGED, 4096, 1);
     engine_request q = request(r, 0, 8, 60);
-    submit(e, &q);
+    tu_submit(e, &q);
     double t_sub = engine_now_s(e);
     for (int i = 0; i < 10; i++)
-        step(e);
+        tu_step(e);
     uint64_t next = 1;
     double t_end = engine_now_s(e) + stream_s, resp = 0;
     while (engine_now_s(e) < t_end) {
@@ -217,9 +190,9 @@ static double stream_run(double aging_s, double stream_s, rec *r, engine_stats *
         engine_get_stats(e, &s);
         for (; s.waiting < 2; s.waiting++) {
             q = request(r, next++, 4, 2);
-            submit(e, &q);
+            tu_submit(e, &q);
         }
-        step(e);
+        tu_step(e);
         if (r->fin[0] && resp == 0) {
             resp = r->fin_t[0] - t_sub;
             break;
@@ -280,16 +253,16 @@ static double bound_run(const char *policy, double bound, double stream_s, engin
             q = request(r, next++ % (MAXREQ - 1), 4, 12);
             q.priority = 1;
             q.deadline_ms = 60000;
-            submit(e, &q);
+            tu_submit(e, &q);
         }
         if (!long_in && next > 3) {
             q = request(r, long_id, 8, 40);
             q.priority = 0;
-            submit(e, &q);
+            tu_submit(e, &q);
             t_sub = engine_now_s(e);
             long_in = true;
         }
-        step(e);
+        tu_step(e);
         if (r->fin[long_id]) {
             resp = r->fin_t[long_id] - t_sub;
             break;
@@ -331,11 +304,11 @@ static void test_no_thrash(void **state) {
     /* similar sizes (40 left vs 30): hysteresis, nobody is paused */
     engine *e = make_engine("oracle", NULL, KV_LAYOUT_PAGED, 4096, 1);
     engine_request q = request(r, 0, 8, 50);
-    submit(e, &q);
+    tu_submit(e, &q);
     for (int i = 0; i < 10; i++)
-        step(e);
+        tu_step(e);
     q = request(r, 1, 8, 30);
-    submit(e, &q);
+    tu_submit(e, &q);
     run_idle(e);
     engine_stats st;
     engine_get_stats(e, &st);
@@ -351,16 +324,16 @@ static void test_no_thrash(void **state) {
     sc.aging_s = 1e9;
     e = make_engine("oracle", &sc, KV_LAYOUT_PAGED, 4096, 1);
     q = request(r, 0, 8, 100);
-    submit(e, &q);
+    tu_submit(e, &q);
     int seg = 0, n_seg = 0, short_seg = 0;
     uint64_t next = 1;
     for (int i = 0; i < 400 && !r->fin[0]; i++) {
         if (i % 3 == 0 && next < MAXREQ - 1) {
             q = request(r, next++, 4, 2);
-            submit(e, &q);
+            tu_submit(e, &q);
         }
         int before = r->n_tok[0];
-        step(e);
+        tu_step(e);
         if (r->n_tok[0] > before) {
             seg++;
         } else if (seg > 0) { /* a run of the long request ended: it was paused */
@@ -397,7 +370,7 @@ static void test_sched_max_tokens_hides_length(void **state) {
             q.predicted_tokens = 0;
             q.true_tokens = 0;
             if (masked) q.sched_max_tokens = 64;
-            submit(e, &q);
+            tu_submit(e, &q);
         }
         run_idle(e);
         engine_free(e);
