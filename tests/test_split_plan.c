@@ -361,6 +361,29 @@ static void check_plan(const split_request *r, int n, const split_server *s, con
     }
 }
 
+/* The four planners on one instance: DP, exhaustive search, ratio greedy, arrival greedy. Asserts
+ * that the DP finds exactly the exhaustive optimum (same feasibility, same server work) and that
+ * both of their plans keep the cost model's constraints (check_plan). `what` and `t` name the
+ * instance in a failure message. */
+static void plan_four(const char *what, int t, const split_request *r, int n, const split_server *s,
+                      split_choice *cd, split_choice *ce, split_choice *cg, split_choice *ca,
+                      split_plan_summary *sd, split_plan_summary *se, split_plan_summary *sg,
+                      split_plan_summary *sa) {
+    weft_err e;
+    assert_int_equal(split_plan_dp(r, n, s, cd, sd, &e), 0);
+    assert_int_equal(split_plan_exhaustive(r, n, s, ce, se, &e), 0);
+    assert_int_equal(split_plan_greedy(r, n, s, SPLIT_GREEDY_EFFICIENCY, cg, sg, &e), 0);
+    assert_int_equal(split_plan_greedy(r, n, s, SPLIT_GREEDY_ARRIVAL, ca, sa, &e), 0);
+    assert_int_equal(sd->feasible, se->feasible);
+    if (!rel_close(sd->server_work_s, se->server_work_s)) {
+        print_message("%s instance %d: dp %.12g exhaustive %.12g\n", what, t, sd->server_work_s,
+                      se->server_work_s);
+        fail();
+    }
+    check_plan(r, n, s, cd, sd);
+    check_plan(r, n, s, ce, se);
+}
+
 static void test_dp_equals_exhaustive(void **state) {
     (void)state;
     uint64_t rng = 12345;
@@ -373,20 +396,9 @@ static void test_dp_equals_exhaustive(void **state) {
         split_choice cd[6], ce[6], cg[6], ca[6], cu[6];
         split_plan_summary sd, se, sg, sa, su;
         weft_err e;
-        assert_int_equal(split_plan_dp(r, n, &s, cd, &sd, &e), 0);
-        assert_int_equal(split_plan_exhaustive(r, n, &s, ce, &se, &e), 0);
-        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_EFFICIENCY, cg, &sg, &e), 0);
-        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_ARRIVAL, ca, &sa, &e), 0);
+        plan_four("", t, r, n, &s, cd, ce, cg, ca, &sd, &se, &sg, &sa);
         instances++;
-        assert_int_equal(sd.feasible, se.feasible);
         assert_int_equal(sd.fits_kv, se.fits_kv);
-        if (!rel_close(sd.server_work_s, se.server_work_s)) {
-            print_message("instance %d: dp %.12g exhaustive %.12g\n", t, sd.server_work_s,
-                          se.server_work_s);
-            fail();
-        }
-        check_plan(r, n, &s, cd, &sd);
-        check_plan(r, n, &s, ce, &se);
         check_plan(r, n, &s, cg, &sg);
         check_plan(r, n, &s, ca, &sa);
         if (!sd.fits_kv) {
@@ -484,20 +496,9 @@ static void test_dp_equals_exhaustive_devices(void **state) {
         split_choice cd[6], ce[6], cg[6], ca[6], cu[6];
         split_plan_summary sd, se, sg, sa, su;
         weft_err e;
-        assert_int_equal(split_plan_dp(r, n, &s, cd, &sd, &e), 0);
-        assert_int_equal(split_plan_exhaustive(r, n, &s, ce, &se, &e), 0);
-        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_EFFICIENCY, cg, &sg, &e), 0);
-        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_ARRIVAL, ca, &sa, &e), 0);
+        plan_four("device", t, r, n, &s, cd, ce, cg, ca, &sd, &se, &sg, &sa);
         instances++;
-        assert_int_equal(sd.feasible, se.feasible);
         assert_int_equal(sd.fits_kv && sd.fits_devices, se.fits_kv && se.fits_devices);
-        if (!rel_close(sd.server_work_s, se.server_work_s)) {
-            print_message("device instance %d: dp %.12g exhaustive %.12g\n", t, sd.server_work_s,
-                          se.server_work_s);
-            fail();
-        }
-        check_plan(r, n, &s, cd, &sd);
-        check_plan(r, n, &s, ce, &se);
         check_devices(r, n, &s, cd, &sd);
         check_devices(r, n, &s, ce, &se);
         check_devices(r, n, &s, cg, &sg);
@@ -890,19 +891,8 @@ static void test_dp_equals_exhaustive_step(void **state) {
         split_choice cd[6], ce[6], cg[6], ca[6], cs[6], x[6];
         split_plan_summary sd, se, sg, sa, ss;
         weft_err e;
-        assert_int_equal(split_plan_dp(r, n, &s, cd, &sd, &e), 0);
-        assert_int_equal(split_plan_exhaustive(r, n, &s, ce, &se, &e), 0);
-        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_EFFICIENCY, cg, &sg, &e), 0);
-        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_ARRIVAL, ca, &sa, &e), 0);
+        plan_four("step", t, r, n, &s, cd, ce, cg, ca, &sd, &se, &sg, &sa);
         instances++;
-        assert_int_equal(sd.feasible, se.feasible);
-        if (!rel_close(sd.server_work_s, se.server_work_s)) {
-            print_message("step instance %d: dp %.12g exhaustive %.12g\n", t, sd.server_work_s,
-                          se.server_work_s);
-            fail();
-        }
-        check_plan(r, n, &s, cd, &sd);
-        check_plan(r, n, &s, ce, &se);
         check_devices(r, n, &s, cd, &sd);
         /* Every planner's reported work is the true (physical) work of its plan, and each
          * request's part is split_plan_work's attribution. */
