@@ -199,11 +199,9 @@ static void test_layouts_identical(void **state) {
     free(b);
 }
 
-/* An F16 cache rounds each K/V element once (relative 2^-11); through attention and the
- * remaining layers the logits move by far less than 1% of their range. */
-#define F16KV_TOL 1e-2
-static void test_f16kv_close_to_f32(void **state) {
-    fixture *fx = *state;
+/* The largest relative logit error of a `type` cache against an F32 cache over every fixture
+ * sequence and decode step; asserts the caches really differ and stay under tol. */
+static void kv_type_close_to_f32(fixture *fx, kv_dtype type, double tol) {
     const int V = fx->m->cfg.vocab_size;
     float *a = malloc(sizeof(float) * (NDEC + 1) * (size_t)V);
     float *b = malloc(sizeof(float) * (NDEC + 1) * (size_t)V);
@@ -212,45 +210,30 @@ static void test_f16kv_close_to_f32(void **state) {
     double worst = 0;
     for (int s = 0; s < NSEQ; s++) {
         run_solo(fx, s, a, KV_F32);
-        run_solo(fx, s, b, KV_F16);
+        run_solo(fx, s, b, type);
         for (int d = 0; d <= NDEC; d++) {
             double e = max_rel_err(b + (size_t)d * V, a + (size_t)d * V, V);
             if (e > worst) worst = e;
         }
     }
-    printf("F16 KV vs F32 KV: max relative logit error %.3g (tolerance %.0e)\n", worst, F16KV_TOL);
+    printf("%s KV vs F32 KV: max relative logit error %.3g (tolerance %.0e)\n",
+           kv_dtype_name(type), worst, tol);
     assert_true(worst > 0); /* the caches really differ */
-    assert_true(worst < F16KV_TOL);
+    assert_true(worst < tol);
     free(a);
     free(b);
 }
+
+/* An F16 cache rounds each K/V element once (relative 2^-11); through attention and the
+ * remaining layers the logits move by far less than 1% of their range. */
+static void test_f16kv_close_to_f32(void **state) { kv_type_close_to_f32(*state, KV_F16, 1e-2); }
+
 /* A Q8_0 cache rounds each K/V element to a step of max|row|/127 (up to 0.4% of the row's
  * largest element, vs 2^-11 relative for F16): through softmax and the remaining layers the
  * logits move by a few percent of their range at most (measured, printed: 0.015 F32 weights,
  * 0.017 head size 64, 0.042 Q8_0 weights, whose activation quantization amplifies it). */
-#define Q8KV_TOL 8e-2
-static void test_q8kv_close_to_f32(void **state) {
-    fixture *fx = *state;
-    const int V = fx->m->cfg.vocab_size;
-    float *a = malloc(sizeof(float) * (NDEC + 1) * (size_t)V);
-    float *b = malloc(sizeof(float) * (NDEC + 1) * (size_t)V);
-    assert_non_null(a);
-    assert_non_null(b);
-    double worst = 0;
-    for (int s = 0; s < NSEQ; s++) {
-        run_solo(fx, s, a, KV_F32);
-        run_solo(fx, s, b, KV_Q8_0);
-        for (int d = 0; d <= NDEC; d++) {
-            double e = max_rel_err(b + (size_t)d * V, a + (size_t)d * V, V);
-            if (e > worst) worst = e;
-        }
-    }
-    printf("Q8_0 KV vs F32 KV: max relative logit error %.3g (tolerance %.0e)\n", worst, Q8KV_TOL);
-    assert_true(worst > 0);
-    assert_true(worst < Q8KV_TOL);
-    free(a);
-    free(b);
-}
+static void test_q8kv_close_to_f32(void **state) { kv_type_close_to_f32(*state, KV_Q8_0, 8e-2); }
+
 /* F32 weights: batched and single matmuls may differ in the last F32 bit, and a K/V element
  * next to a rounding boundary then moves by one quantization step; the tolerance allows that
  * (a wrong row, scale or position would be off by O(1)). */
