@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# engine_ab.sh — before/after comparison of the fused engine on one change: `weft` built from
+# BASE_COMMIT and this tree's build/weft run the same Flover λ = 0 workload (tiny110m Q8_0
+# weights, a Q8_0 KV cache, 32 requests × 256 output tokens, 32-token prompts, all at t = 0),
+# alternating base/new for ROUNDS rounds (default 3) in one session, so machine drift hits both.
+# Prints output tok/s per run and the medians. Used for the sampling-on-the-pool change
+# (base f84e75b; README, "Temporal fusion engine").
+# Reproduce: make build && bash bench/quiet.sh bash bench/engine_ab.sh BASE_COMMIT [ROUNDS]
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+[ $# -ge 1 ] || { echo "usage: bash bench/engine_ab.sh BASE_COMMIT [ROUNDS]" >&2; exit 2; }
+[ -x build/weft ] || { echo "build first: make build" >&2; exit 1; }
+base=$1 rounds=${2:-3}
+bdir=/tmp/weft-engine-ab-$(git rev-parse --short "$base")
+if [ ! -x "$bdir/build/weft" ]; then
+    rm -rf "$bdir" && mkdir -p "$bdir"
+    git archive "$base" | tar -x -C "$bdir"
+    cmake -S "$bdir" -B "$bdir/build" -DCMAKE_BUILD_TYPE=Release -DWEFT_TESTS=OFF >/dev/null
+    cmake --build "$bdir/build" -j "$(nproc)" --target weft >/dev/null
+fi
+model=$(mktemp --suffix=.gguf)
+trap 'rm -f "$model"' EXIT
+vocab=../shared/models/tokenizers/tokenizer_llama2_32000.bin
+args=(); [ -r "$vocab" ] && args=(--vocab-from "$vocab")
+build/weft model synth --preset tiny110m --type q8_0 "${args[@]}" --out "$model" >/dev/null
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; $(date -u +%F\ %T) UTC; load $(cut -d' ' -f1-3 /proc/loadavg)"
+run() { # run BINARY: output tok/s of the fused run
+    "$1" bench engine --model "$model" --mode fused -n 32 --prompt-len 32 --output-len 256 \
+        --gap-mean 0 --seed 1 --kv-type q8_0 -q 2>/dev/null |
+        awk -F'|' '$3 ~ /fused/ { gsub(/ /, "", $7); print $7 }'
+}
+declare -a old=() new=()
+for r in $(seq 1 "$rounds"); do
+    o=$(run "$bdir/build/weft"); n=$(run build/weft)
+    echo "round $r: base $o tok/s, new $n tok/s"
+    old+=("$o"); new+=("$n")
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "median: base $(median "${old[@]}") tok/s, new $(median "${new[@]}") tok/s"
