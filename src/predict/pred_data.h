@@ -97,9 +97,10 @@ typedef struct pred_fit_opts {
 #define PRED_FIT_LEARN_RATE 0.1
 #define PRED_FIT_TREES 200
 #define PRED_FIT_ABSOLUTE 0
-/* The per-kind stack (stack.c): inner folds, ridge toward the identity (as strong as this many
- * prompts of evidence), and the least train weight of a kind for it to get its own stack. */
-#define PRED_FIT_STACK_FOLDS 5
+/* The per-kind stack (stack.c): inner folds (0: off by default — it is shipped only if the
+ * pre-registered evaluation in docs/predict.md says so), ridge toward the identity (as strong as
+ * this many prompts of evidence), and the least train weight of a kind to get its own stack. */
+#define PRED_FIT_STACK_FOLDS 0
 #define PRED_FIT_STACK_RIDGE 10.0
 #define PRED_STACK_MIN_W 30.0
 #define PRED_FIT_STACK_ABSOLUTE 0
