@@ -648,6 +648,8 @@ static int cmd_features(int argc, char **argv) {
         printf("  %-20s %8.4f\n", pred_feature_name(i), f.v[i]);
     printf("  %-20s (after prefill only)\n", pred_feature_name(PF_ENTROPY));
     pred_estimate e = pred_predict(m, &f);
+    printf("prompt kind: %s (per-kind stack: %s)\n", pred_kind_name(pred_prompt_kind(f.v)),
+           m->has_stack ? "yes" : "none in these parameters");
     printf("predicted output tokens: p50 %.0f  p90 %.0f\n", e.p50, e.p90);
     /* cost of the online update, on a scratch copy of the model (both heads: with entropy) */
     pred_model *scratch = o.params ? pred_model_load(o.params, &err) : pred_model_default(&err);
