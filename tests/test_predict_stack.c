@@ -32,8 +32,7 @@ static void test_prompt_kinds(void **state) {
     assert_int_equal(kind_of("Tom has 3 apples and buys 5 more bags with 4 apples each. How "
                              "many apples does he have in total?"),
                      PRED_KIND_MATHS);
-    assert_int_equal(kind_of("Write a Python function that reverses a string."),
-                     PRED_KIND_CODE);
+    assert_int_equal(kind_of("Write a Python function that reverses a string."), PRED_KIND_CODE);
     assert_int_equal(kind_of("Tell me about the history of Paris."), PRED_KIND_CHAT);
     assert_int_equal(kind_of(""), PRED_KIND_CHAT);
     assert_string_equal(pred_kind_name(PRED_KIND_COMPLETION), "completion");
@@ -72,8 +71,8 @@ static void test_stack_fit_kind(void **state) {
         yo[i] = y[i] + (i % 4 == 0 ? 3.0 : 0.0);
     pred_stack ls = pred_stack_fit_kind(yo, raw, lp, w, N, 0, 1);
     pred_stack la = pred_stack_fit_kind_lad(yo, raw, lp, w, N, 0, 1, sc);
-    print_message("with outliers: LS c0 %.3f c1 %.3f c2 %.3f, LAD c0 %.3f c1 %.3f c2 %.3f\n",
-                  ls.c0, ls.c1, ls.c2, la.c0, la.c1, la.c2);
+    print_message("with outliers: LS c0 %.3f c1 %.3f c2 %.3f, LAD c0 %.3f c1 %.3f c2 %.3f\n", ls.c0,
+                  ls.c1, ls.c2, la.c0, la.c1, la.c2);
     /* at the centre (raw 3, lp 4; truth 3.5) LS sits near the mean shift of 0.75 above */
     assert_true(ls.c0 + 3 * ls.c1 + 4 * ls.c2 - 3.5 > 0.5);
     assert_float_equal(la.c0, 0.5, 0.05);
@@ -149,7 +148,8 @@ static void test_fit_recovers_per_kind_relation(void **state) {
     assert_int_equal(pred_prompt_kind(chat.v), PRED_KIND_CHAT);
     assert_int_equal(pred_prompt_kind(comp.v), PRED_KIND_COMPLETION);
     print_message("slopes in log prompt length: flat %.3f/%.3f, stacked chat %.3f completion "
-                  "%.3f\n", slope_lp(flat, chat), slope_lp(flat, comp), slope_lp(st, chat),
+                  "%.3f\n",
+                  slope_lp(flat, chat), slope_lp(flat, comp), slope_lp(st, chat),
                   slope_lp(st, comp));
     /* one slope for both kinds without the stack, about half of 0.8 */
     assert_float_equal(slope_lp(flat, chat), slope_lp(flat, comp), 1e-9);

@@ -124,8 +124,10 @@ int pred_fit_stack(const pred_data *d, const pred_fit_opts *o, pred_model *m, co
     pred_data in = *d; /* shallow: the inner fits only read; the test flags are the copy's */
     in.prompts = malloc(sizeof *in.prompts * (size_t)(np ? np : 1));
     double *raw = calloc((size_t)(np ? np : 1), sizeof *raw);
-    double *y = malloc(sizeof *y * (size_t)(np ? np : 1)), *lp = malloc(sizeof *lp * (size_t)(np ? np : 1));
-    double *w = malloc(sizeof *w * (size_t)(np ? np : 1)), *rk = malloc(sizeof *rk * (size_t)(np ? np : 1));
+    double *y = malloc(sizeof *y * (size_t)(np ? np : 1)),
+           *lp = malloc(sizeof *lp * (size_t)(np ? np : 1));
+    double *w = malloc(sizeof *w * (size_t)(np ? np : 1)),
+           *rk = malloc(sizeof *rk * (size_t)(np ? np : 1));
     int *fold = malloc(sizeof *fold * (size_t)(np ? np : 1));
     double *sc = malloc(sizeof *sc * (size_t)(np ? np : 1));
     double *med = o->stack_absolute ? calloc((size_t)(np ? np : 1), sizeof *med) : NULL;
@@ -136,7 +138,7 @@ int pred_fit_stack(const pred_data *d, const pred_fit_opts *o, pred_model *m, co
     }
     memcpy(in.prompts, d->prompts, sizeof *in.prompts * (size_t)np);
     for (int p = 0; p < np; p++)
-        fold[p] = !(pw[p] > 0)          ? -1
+        fold[p] = !(pw[p] > 0)         ? -1
                   : d->prompts[p].text ? pred_prompt_inner_fold(d->prompts[p].text, o->stack_folds)
                                        : p % o->stack_folds; /* data built without texts */
     pred_fit_opts io = *o;
@@ -168,10 +170,10 @@ int pred_fit_stack(const pred_data *d, const pred_fit_opts *o, pred_model *m, co
             rk[n] = raw[p];
             n++;
         }
-        m->stack[k] = o->stack_absolute ? pred_stack_fit_kind_lad(y, rk, lp, w, n, o->stack_ridge,
-                                                                  PRED_STACK_MIN_W, sc)
-                                        : pred_stack_fit_kind(y, rk, lp, w, n, o->stack_ridge,
-                                                              PRED_STACK_MIN_W);
+        m->stack[k] =
+            o->stack_absolute
+                ? pred_stack_fit_kind_lad(y, rk, lp, w, n, o->stack_ridge, PRED_STACK_MIN_W, sc)
+                : pred_stack_fit_kind(y, rk, lp, w, n, o->stack_ridge, PRED_STACK_MIN_W);
     }
     m->has_stack = 1;
     rc = 0;
