@@ -110,9 +110,40 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     r.hidden_bytes_per_token = (double)c->dim * ((h->flags & SPLIT_HELLO_F16) ? 2 : 4);
     split_choice ch;
     weft_err err = {{0}};
-    int p = h->split >= 0 ? (split_cost_eval(&r, &s, h->split, &ch, &err) == 0 ? h->split : -1)
-                          : split_choose_one(&r, &s, -1, &ch, &err);
-    if (h->split >= 0 && p >= 0) ch.server_work_s = split_plan_work(&s, &ch, 1, NULL);
+    /* The counterfactual batch model (src/split/batch_model.c): the requests the engine runs,
+     * with their split points, tokens left and measured client cycles, plus this one at each
+     * candidate p; where the profile has the decode cost at two batch sizes. */
+    split_step_model sm;
+    split_auto_detail det = {0};
+    int use_model = split_step_model_from_server(&s, &sm, &err) == 0;
+    engine_split_seq snap[ENGINE_SPLIT_SNAPSHOT_MAX];
+    split_active act[ENGINE_SPLIT_SNAPSHOT_MAX];
+    int n_act = 0;
+    if (use_model) {
+        int k = engine_split_snapshot(a->eng, snap, ENGINE_SPLIT_SNAPSHOT_MAX);
+        if (k > ENGINE_SPLIT_SNAPSHOT_MAX) k = ENGINE_SPLIT_SNAPSHOT_MAX;
+        for (int i = 0; i < k; i++) {
+            const int l = snap[i].split_layer;
+            if (l >= c->n_layers) continue; /* fully local: never on this server's steps */
+            act[n_act++] = (split_active){l, snap[i].tokens_left, snap[i].cycle_s,
+                                          snap[i].split_auto ? 1 : 0};
+        }
+    }
+    int p;
+    if (h->split >= 0) { /* a fixed split: predicted the same way, not chosen */
+        p = split_cost_eval(&r, &s, h->split, &ch, &err) == 0 ? h->split : -1;
+        if (p >= 0) ch.server_work_s = split_plan_work(&s, &ch, 1, NULL);
+        if (p >= 0 && use_model) {
+            split_choice cf;
+            weft_err e2 = {{0}};
+            if (split_predict_auto(&r, &s, &sm, act, n_act, h->split, &cf, &det, &e2) == h->split)
+                ch = cf;
+        }
+    } else if (use_model) {
+        p = split_choose_auto(&r, &s, &sm, act, n_act, &ch, &det, &err);
+    } else {
+        p = split_choose_one(&r, &s, -1, &ch, &err);
+    }
     if (p < 0) {
         if (h->split >= 0) return h->split; /* a fixed split needs no prediction */
         snprintf(msg, msg_size, "auto split: %s", err.msg);
@@ -121,10 +152,12 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     /* the planner's prediction, for comparison with what the request then costs */
     fprintf(stderr,
             "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f streaming=%d split_live=%d "
-            "batch=%g batch_split=%g batch_connect=%g min_entry=%d predicted server_work_s=%.6f latency_s=%.4f "
-            "sla_ok=%d\n",
+            "batch=%g batch_split=%g batch_connect=%g min_entry=%d model=%d active=%d movable=%d "
+            "sim_batch=%g world_s=%.6f stream_world_s=%.6f predicted server_work_s=%.6f "
+            "latency_s=%.4f sla_ok=%d\n",
             h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s, streaming,
-            split_live, s.batch, s.batch_split, batch_connect, s.batch_min_entry, ch.server_work_s, ch.latency_s,
-            ch.sla_ok);
+            split_live, s.batch, s.batch_split, batch_connect, s.batch_min_entry, use_model,
+            det.n_active, det.n_movable, det.batch, det.world_work_s, det.stream_world_s,
+            ch.server_work_s, ch.latency_s, ch.sla_ok);
     return p;
 }

@@ -1,0 +1,334 @@
+/* batch_model.c — the counterfactual batch model of `--split auto`: which step each token of the
+ * requests the server runs would join under a given set of split points, and what the steps cost.
+ * A streamed token (p = 0) is in every step while its request runs; a split token (0 < p < L)
+ * arrives one client round trip after the step that answered the previous one, joins the next
+ * step that starts, and runs alone when no other token is ready. The fixed part of a step (the
+ * head's classifier read, each layer's weights read and the pool's sync, for the layers at or
+ * above the step's lowest entry) is paid once per step, so the batch a token runs in — and with
+ * it the server's work — depends on every request's split point, not on one request's alone.
+ * This file simulates those steps (split_batch_simulate) and chooses one new request's split
+ * point against the requests already running, at plan level (split_choose_auto;
+ * docs/split.md, "The counterfactual batch model"). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft/split_plan.h"
+
+#define TOKEN_ID_BYTES 4.0
+
+static int finite_nonneg(double x) {
+    return isfinite(x) && x >= 0;
+}
+
+int split_step_model_from_server(const split_server *s, split_step_model *m, weft_err *err) {
+    memset(m, 0, sizeof *m);
+    m->n_layers = s->n_layers;
+    m->cores = s->cores > 0 ? s->cores : 1;
+    m->io_token_s = s->io_token_s;
+    m->io_frame_s = s->io_frame_s;
+    if (s->batched_n > 1) {
+        /* a per-sequence cost x1 alone and xB with B per step: a step of b costs f + a b with
+         * f = (x1 - xB) B / (B - 1), a = x1 - f (each clamped to >= 0) */
+        const double B = s->batched_n;
+        double f = (s->cost.layer_decode_s - s->cost_batched.layer_decode_s) * B / (B - 1);
+        if (!(f > 0)) f = 0;
+        if (f > s->cost.layer_decode_s) f = s->cost.layer_decode_s;
+        m->layer_fixed_s = f;
+        m->layer_marginal_s = s->cost.layer_decode_s - f;
+        f = (s->cost.head_decode_s - s->cost_batched.head_decode_s) * B / (B - 1);
+        if (!(f > 0)) f = 0;
+        if (f > s->cost.head_decode_s) f = s->cost.head_decode_s;
+        m->head_fixed_s = f;
+        m->head_marginal_s = s->cost.head_decode_s - f;
+    } else if (s->step_fixed_layer_s > 0 && s->step_batch >= 1) {
+        m->layer_fixed_s = s->step_fixed_layer_s;
+        const double a = s->cost.layer_decode_s - s->step_fixed_layer_s / s->step_batch;
+        m->layer_marginal_s = a > 0 ? a : 0;
+        m->head_fixed_s = 0; /* no second batch size for the head: all of it per token */
+        m->head_marginal_s = s->cost.head_decode_s;
+    } else {
+        return weft_errf(err, "the batch model needs the server's decode cost at two batch "
+                              "sizes (a profile with \"batched\" or \"step\")");
+    }
+    return 0;
+}
+
+static int model_check(const split_step_model *m, weft_err *err) {
+    if (m->n_layers < 1 || m->n_layers > SPLIT_MAX_LAYERS)
+        return weft_errf(err, "batch model: n_layers %d out of range 1..%d", m->n_layers,
+                         SPLIT_MAX_LAYERS);
+    if (!finite_nonneg(m->layer_fixed_s) || !finite_nonneg(m->layer_marginal_s) ||
+        !finite_nonneg(m->head_fixed_s) || !finite_nonneg(m->head_marginal_s) ||
+        !finite_nonneg(m->io_token_s) || !finite_nonneg(m->io_frame_s))
+        return weft_errf(err, "batch model: costs must be finite and >= 0");
+    if (!isfinite(m->cores) || m->cores <= 0)
+        return weft_errf(err, "batch model: cores %g must be > 0", m->cores);
+    return 0;
+}
+
+double split_batch_simulate(const split_step_model *m, const split_active *a, int n,
+                            const double *phase, double *work, double *inv_batch, double *end_s,
+                            weft_err *err) {
+    if (model_check(m, err)) return -1;
+    if (n < 0 || n > SPLIT_SIM_MAX_SEQS || (n > 0 && !a))
+        return weft_errf(err, "batch model: %d requests (at most %d)", n, SPLIT_SIM_MAX_SEQS), -1;
+    const int L = m->n_layers;
+    double total_tokens = 0;
+    for (int i = 0; i < n; i++) {
+        if (a[i].p < 0 || a[i].p >= L || a[i].tokens_left < 0 || !finite_nonneg(a[i].cycle_s) ||
+            (phase && !(phase[i] >= 0 && phase[i] <= 1)))
+            return weft_errf(err, "batch model: request %d: p %d (0..%d), tokens %d, cycle %g",
+                             i, a[i].p, L - 1, a[i].tokens_left, a[i].cycle_s), -1;
+        total_tokens += a[i].tokens_left;
+    }
+    if (total_tokens * (n > 0 ? n : 1) > SPLIT_SIM_MAX_TOKENS)
+        return weft_errf(err, "batch model: %.0f tokens x %d requests is more than %d to step",
+                         total_tokens, n, SPLIT_SIM_MAX_TOKENS), -1;
+    int *left = malloc(sizeof *left * (size_t)(n > 0 ? n : 1));
+    double *next = malloc(sizeof *next * (size_t)(n > 0 ? n : 1));
+    int *in = malloc(sizeof *in * (size_t)(n > 0 ? n : 1));
+    if (!left || !next || !in) {
+        free(left);
+        free(next);
+        free(in);
+        return weft_errf(err, "batch model: out of memory"), -1;
+    }
+    for (int i = 0; i < n; i++) {
+        left[i] = a[i].tokens_left;
+        next[i] = a[i].p > 0 ? a[i].cycle_s * (phase ? phase[i] : 0.5) : 0;
+        if (work) work[i] = 0;
+        if (inv_batch) inv_batch[i] = 0;
+        if (end_s) end_s[i] = 0;
+    }
+    double t = 0, total = 0;
+    for (;;) {
+        int b = 0, lo = L;
+        double wake = INFINITY;
+        for (int i = 0; i < n; i++) {
+            if (left[i] <= 0) continue;
+            if (next[i] <= t) {
+                in[b++] = i;
+                if (a[i].p < lo) lo = a[i].p;
+            } else if (next[i] < wake) {
+                wake = next[i];
+            }
+        }
+        if (b == 0) {
+            if (!isfinite(wake)) break; /* everyone is done */
+            t = wake;                   /* idle until the next hidden state arrives */
+            continue;
+        }
+        const double fixed = m->head_fixed_s + m->layer_fixed_s * (L - lo);
+        double step = fixed;
+        for (int k = 0; k < b; k++)
+            step += m->head_marginal_s + m->layer_marginal_s * (L - a[in[k]].p);
+        t += step; /* the step's wall seconds (the profile's costs are the server's seconds) */
+        for (int k = 0; k < b; k++) {
+            const int i = in[k];
+            const double own = m->head_marginal_s + m->layer_marginal_s * (L - a[i].p);
+            const double io = a[i].p == 0 ? m->io_token_s : m->io_frame_s;
+            const double w = m->cores * (fixed / b + own) + io;
+            total += w;
+            if (work) work[i] += w;
+            if (inv_batch) inv_batch[i] += 1.0 / b;
+            left[i]--;
+            if (end_s && left[i] == 0) end_s[i] = t;
+            next[i] = a[i].p > 0 ? t + a[i].cycle_s : t;
+        }
+    }
+    free(left);
+    free(next);
+    free(in);
+    return total;
+}
+
+/* r's cycle at split p: its client's layers for one token and the link's round trip with one
+ * hidden-state row up and one token id down (the cost model's per-step client and link parts). */
+static double cycle_at(const split_request *r, int p) {
+    return p * r->client.layer_decode_s + r->link_rtt_s +
+           r->hidden_bytes_per_token / r->link_bw_Bps + TOKEN_ID_BYTES / r->link_bw_Bps;
+}
+
+/* r's prefill on the server at p, CPU-seconds (the cost model's, with its first frame's io). */
+static double prefill_work(const split_request *r, const split_server *s, int p) {
+    const int ls = s->n_layers - p;
+    if (ls <= 0) return 0;
+    const double pre = ls * r->prompt_tokens * s->cost.layer_prefill_s + s->cost.head_prefill_s;
+    return s->cores * pre + (p == 0 ? s->io_token_s : s->io_frame_s);
+}
+
+/* The simulation state one choice shares between its candidate split points. */
+typedef struct auto_ctx {
+    const split_request *r;
+    const split_server *s;
+    const split_step_model *m;
+    const split_active *act;
+    int n_act, n_mov;
+    split_active *w; /* the others as simulated, then r */
+    double *ph, *wk, *ib;
+    double base;     /* the others' total without r */
+} auto_ctx;
+
+static int ctx_open(auto_ctx *x, const split_request *r, const split_server *s,
+                    const split_step_model *m, const split_active *act, int n_act,
+                    weft_err *err) {
+    memset(x, 0, sizeof *x);
+    if (split_request_check(r, s, err) || model_check(m, err)) return -1;
+    if (m->n_layers != s->n_layers)
+        return weft_errf(err, "batch model: %d layers, server %d", m->n_layers, s->n_layers);
+    if (n_act < 0 || n_act + 1 > SPLIT_SIM_MAX_SEQS || (n_act > 0 && !act))
+        return weft_errf(err, "batch model: %d active requests (at most %d)", n_act,
+                         SPLIT_SIM_MAX_SEQS - 1);
+    const int L = s->n_layers, n = n_act + 1;
+    x->r = r;
+    x->s = s;
+    x->m = m;
+    x->act = act;
+    x->n_act = n_act;
+    x->w = malloc(sizeof *x->w * (size_t)n);
+    x->ph = malloc(sizeof *x->ph * (size_t)n);
+    x->wk = malloc(sizeof *x->wk * (size_t)n);
+    x->ib = malloc(sizeof *x->ib * (size_t)n);
+    if (!x->w || !x->ph || !x->wk || !x->ib) return weft_errf(err, "batch model: out of memory");
+    /* the others as they are; a split one whose cycle is not measured yet takes the mean of
+     * the measured ones (or, with none, this client's own cycle at its split point) */
+    double csum = 0;
+    int cn = 0;
+    for (int i = 0; i < n_act; i++)
+        if (act[i].p > 0 && act[i].cycle_s > 0) {
+            csum += act[i].cycle_s;
+            cn++;
+        }
+    for (int i = 0; i < n_act; i++) {
+        x->w[i] = act[i];
+        if (x->w[i].p >= L) x->w[i].p = L - 1; /* cannot happen from the engine: clamp */
+        if (x->w[i].p < 0) x->w[i].p = 0;
+        if (x->w[i].p > 0 && !(x->w[i].cycle_s > 0))
+            x->w[i].cycle_s = cn ? csum / cn : cycle_at(r, x->w[i].p);
+        x->ph[i] = 0.5; /* an arbitrary point of its cycle: half of one to go on average */
+        x->n_mov += act[i].movable && act[i].p > 0;
+    }
+    if (n_act > 0) {
+        x->base = split_batch_simulate(m, x->w, n_act, x->ph, NULL, NULL, NULL, err);
+        if (x->base < 0) return -1;
+    }
+    return 0;
+}
+
+static void ctx_close(auto_ctx *x) {
+    free(x->w);
+    free(x->ph);
+    free(x->wk);
+    free(x->ib);
+}
+
+/* r at p: its choice (latency with its simulated batch; server_work_s its predicted part),
+ * the plan-level objective and its tokens' batch. */
+static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsim,
+                   weft_err *err) {
+    const split_request *r = x->r;
+    const int L = x->s->n_layers, n_act = x->n_act, n = n_act + 1;
+    const int Dd = r->output_tokens - 1;
+    double pred = 0;
+    *bsim = 1;
+    *obj = x->base;
+    if (p < L) {
+        x->w[n_act] = (split_active){p, Dd, p > 0 ? cycle_at(r, p) : 0, 0};
+        x->ph[n_act] = 1; /* its first decode state: one cycle after its prefill's step */
+        const double with = split_batch_simulate(x->m, x->w, n, x->ph, x->wk, x->ib, NULL, err);
+        if (with < 0) return -1;
+        pred = prefill_work(r, x->s, p) + (with - x->base);
+        if (Dd > 0 && x->ib[n_act] > 0) *bsim = Dd / x->ib[n_act];
+        *obj = with + prefill_work(r, x->s, p);
+        if (p == 0 && x->n_mov > 0) {
+            /* plan level: the movable split requests' clients follow the same plan, so where
+             * this one streams unsplit they stream too (their remaining tokens) */
+            int keep[SPLIT_SIM_MAX_SEQS];
+            for (int i = 0; i < n_act; i++) {
+                keep[i] = x->w[i].p;
+                if (x->w[i].movable && x->w[i].p > 0) x->w[i].p = 0;
+            }
+            const double sw = split_batch_simulate(x->m, x->w, n, x->ph, NULL, NULL, NULL, err);
+            for (int i = 0; i < n_act; i++)
+                x->w[i].p = keep[i];
+            if (sw < 0) return -1;
+            *obj = sw + prefill_work(r, x->s, p);
+        }
+    }
+    /* latency: the cost model with the batch this request's tokens ran in */
+    split_server s2 = *x->s;
+    s2.batch = *bsim;
+    s2.batch_split = *bsim;
+    s2.batch_entry_known = 0;
+    if (split_cost_eval(r, &s2, p, c, err)) return -1;
+    c->server_work_s = r->count * pred;
+    return 0;
+}
+
+int split_predict_auto(const split_request *r, const split_server *s, const split_step_model *m,
+                       const split_active *act, int n_act, int p, split_choice *out,
+                       split_auto_detail *detail, weft_err *err) {
+    auto_ctx x;
+    int rc = -1;
+    double obj, bsim;
+    if (ctx_open(&x, r, s, m, act, n_act, err) == 0) {
+        if (p < 0 || p > s->n_layers)
+            weft_errf(err, "split point %d out of range 0..%d", p, s->n_layers);
+        else if (eval_at(&x, p, out, &obj, &bsim, err) == 0) {
+            rc = p;
+            if (detail) *detail = (split_auto_detail){bsim, obj, -1, n_act, x.n_mov};
+        }
+    }
+    ctx_close(&x);
+    return rc;
+}
+
+int split_choose_auto(const split_request *r, const split_server *s, const split_step_model *m,
+                      const split_active *act, int n_act, split_choice *out,
+                      split_auto_detail *detail, weft_err *err) {
+    auto_ctx x;
+    int rc = -1;
+    if (ctx_open(&x, r, s, m, act, n_act, err) != 0) goto done;
+    const int L = s->n_layers;
+    int best = -1, fast = -1;
+    double best_obj = INFINITY, best_lat = INFINITY, stream_world = -1;
+    double best_batch = 1, fast_batch = 1;
+    split_choice best_c = {0}, fast_c = {0};
+    for (int p = 0; p <= L; p++) {
+        if (p > r->client_max_layers || (p == L && !r->client_can_head)) continue;
+        split_choice c;
+        double obj, bsim;
+        if (eval_at(&x, p, &c, &obj, &bsim, err)) goto done;
+        if (p == 0) stream_world = c.sla_ok ? obj : -1;
+        if (c.latency_s < best_lat) {
+            best_lat = c.latency_s;
+            fast = p;
+            fast_c = c;
+            fast_batch = bsim;
+        }
+        if (c.sla_ok && obj < best_obj - 1e-12) {
+            best_obj = obj;
+            best = p;
+            best_c = c;
+            best_batch = bsim;
+        }
+    }
+    if (best < 0) { /* no allowed p meets the SLA: the fastest */
+        best = fast;
+        best_c = fast_c;
+        best_batch = fast_batch;
+    }
+    if (best < 0) {
+        weft_errf(err, "no allowed split point (client_max_layers %d)", r->client_max_layers);
+        goto done;
+    }
+    *out = best_c;
+    if (detail)
+        *detail = (split_auto_detail){best_batch, isfinite(best_obj) ? best_obj : -1,
+                                      stream_world, n_act, x.n_mov};
+    rc = best;
+done:
+    ctx_close(&x);
+    return rc;
+}
