@@ -5,12 +5,17 @@
  * constructed situations: many streamers about to finish make streaming cheaper than a split that
  * will then run alone, while alone on a slow link the split that saves layers is cheaper; the SLA
  * still rules; movable split requests (plan level) turn a split into streaming; the prediction is
- * the request's increment of the total; bad input is refused. */
+ * the request's increment of the total; bad input is refused; and the engine's side: the
+ * snapshot of the sequences it runs, with a split client's measured cycle. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "support/testutil.h"
+#include "weft/engine.h"
 #include "weft/split_plan.h"
 
 #define assert_near(a, b, eps)                                                                  \
@@ -320,6 +325,105 @@ static void test_choose_rejects(void **state) {
     assert_non_null(strstr(err.msg, "out of range"));
 }
 
+
+/* ---- the engine's snapshot (engine_split_snapshot) ---- */
+
+typedef struct evwait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int answers; /* CONSUMED + TOKEN events */
+    int finished;
+} evwait;
+
+static void on_ev(void *ctx, const engine_event *ev) {
+    evwait *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    if (ev->type == ENGINE_EV_TOKEN || ev->type == ENGINE_EV_CONSUMED) w->answers++;
+    if (ev->type == ENGINE_EV_FINISHED) w->finished = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void wait_answers(evwait *w, int n) {
+    pthread_mutex_lock(&w->mu);
+    while (w->answers < n && !w->finished)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void sleep_s(double s) {
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* A split request whose "client" answers each token 30 ms after it gets it: the snapshot shows
+ * it with its split layer, the auto flag, its tokens left and a cycle of at least 30 ms; an
+ * ordinary request beside it shows as a streamer. */
+static void test_engine_snapshot(void **state) {
+    (void)state;
+    weft_model *m = tu_synth_model("split_batch.gguf", "test-gqa", WEFT_F32, 5);
+    assert_non_null(m);
+    engine_config ec;
+    engine_config_defaults(&ec);
+    ec.n_threads = 1;
+    ec.kv.max_seq_len = 64;
+    ec.kv.capacity_tokens = 64 * 8;
+    weft_err err = {{0}};
+    engine *e = engine_new(m, &ec, &err);
+    assert_non_null(e);
+    assert_int_equal(engine_start(e, &err), 0);
+    evwait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    int32_t zeros[2] = {0, 0};
+    engine_request r = {0};
+    r.id = 7;
+    r.prompt = zeros;
+    r.n_prompt = 2;
+    r.max_tokens = 6;
+    sampling_defaults(&r.sampling);
+    r.sampling.temperature = 0;
+    r.ignore_eos = true;
+    r.on_event = on_ev;
+    r.ctx = &w;
+    r.split = true;
+    r.split_layer = 1;
+    r.split_auto = true;
+    assert_int_equal(engine_submit(e, &r, &err), 0);
+    const int D = m->cfg.dim;
+    float *rows = calloc((size_t)2 * D, sizeof *rows);
+    assert_non_null(rows);
+    for (int i = 0; i < 2 * D; i++)
+        rows[i] = 0.01f * (float)(i % 7);
+    assert_int_equal(engine_split_feed(e, 7, rows, 2, &err), 0); /* the prompt */
+    wait_answers(&w, 1);
+    for (int t = 1; t <= 3; t++) { /* three decode tokens, each answered after 30 ms */
+        sleep_s(0.03);
+        assert_int_equal(engine_split_feed(e, 7, rows, 1, &err), 0);
+        wait_answers(&w, 1 + t);
+    }
+    engine_split_seq snap[4];
+    int n = 0;
+    for (int k = 0; k < 400; k++) { /* published at the end of each step, after its events */
+        n = engine_split_snapshot(e, snap, 4);
+        if (n == 1 && snap[0].tokens_left == 6 - 4) break;
+        sleep_s(0.005);
+    }
+    assert_int_equal(n, 1);
+    assert_int_equal(snap[0].split_layer, 1);
+    assert_true(snap[0].split_auto);
+    assert_int_equal(snap[0].tokens_left, 6 - 4);
+    assert_true(snap[0].cycle_s >= 0.03);
+    assert_true(snap[0].cycle_s < 1.0);
+    engine_cancel(e, 7);
+    pthread_mutex_lock(&w.mu);
+    while (!w.finished)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    assert_int_equal(engine_split_snapshot(NULL, snap, 4), 0);
+    engine_free(e);
+    free(rows);
+    model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_step_model_from_profile),
@@ -330,6 +434,7 @@ int main(void) {
         cmocka_unit_test(test_plan_level),
         cmocka_unit_test(test_prediction_is_increment),
         cmocka_unit_test(test_choose_rejects),
+        cmocka_unit_test(test_engine_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
