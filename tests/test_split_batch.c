@@ -97,13 +97,13 @@ static void test_simulate_by_hand(void **state) {
     double work[3], ib[3], end[3];
     weft_err err = {{0}};
     /* one streamer alone: every step is its own */
-    split_active one = {0, 10, 0, 0};
+    split_active one = {0, 10, 0, 0, 0};
     double t = split_batch_simulate(&m, &one, 1, NULL, work, ib, end, &err);
     assert_near(t, 10 * (F0 + mu0 + m.io_token_s), 1e-12);
     assert_near(ib[0], 10, 1e-12);
     assert_near(end[0], 10 * (F0 + mu0), 1e-12);
     /* two streamers: every step holds both, the fixed part is paid once and shared */
-    split_active two[2] = {{0, 10, 0, 0}, {0, 10, 0, 0}};
+    split_active two[2] = {{0, 10, 0, 0, 0}, {0, 10, 0, 0, 0}};
     t = split_batch_simulate(&m, two, 2, NULL, work, ib, NULL, &err);
     assert_near(t, 10 * (F0 + 2 * mu0 + 2 * m.io_token_s), 1e-12);
     assert_near(work[0], 10 * (F0 / 2 + mu0 + m.io_token_s), 1e-12);
@@ -113,7 +113,7 @@ static void test_simulate_by_hand(void **state) {
     const int p = 4;
     const double Fp = m.head_fixed_s + (L - p) * m.layer_fixed_s;
     const double mup = m.head_marginal_s + (L - p) * m.layer_marginal_s;
-    split_active sp = {p, 8, 0.01, 1};
+    split_active sp = {p, 8, 0.01, 1, 0};
     double ph = 1;
     t = split_batch_simulate(&m, &sp, 1, &ph, work, ib, end, &err);
     assert_near(t, 8 * (Fp + mup + m.io_frame_s), 1e-12);
@@ -121,7 +121,7 @@ static void test_simulate_by_hand(void **state) {
     assert_near(end[0], 8 * 0.01 + 8 * (Fp + mup), 1e-9);
     /* beside a streamer that outlives it, every split token joins the streamer's next step: the
      * step's lowest entry is 0 and its fixed part is shared by 2 */
-    split_active mix[2] = {{0, 1000, 0, 0}, {p, 8, 0.01, 1}};
+    split_active mix[2] = {{0, 1000, 0, 0, 0}, {p, 8, 0.01, 1, 0}};
     double phs[2] = {0, 1};
     t = split_batch_simulate(&m, mix, 2, phs, work, ib, NULL, &err);
     assert_near(ib[1], 8 * 0.5, 1e-12);
@@ -129,7 +129,7 @@ static void test_simulate_by_hand(void **state) {
     assert_near(t, work[0] + work[1], 1e-12);
     /* a split token that arrives while the engine is idle runs alone at once: two split
      * requests with the same cycle but offset phases never meet */
-    split_active sp2[2] = {{p, 5, 0.02, 1}, {p, 5, 0.02, 1}};
+    split_active sp2[2] = {{p, 5, 0.02, 1, 0}, {p, 5, 0.02, 1, 0}};
     double off[2] = {0, 0.5};
     t = split_batch_simulate(&m, sp2, 2, off, work, ib, NULL, &err);
     assert_near(ib[0] + ib[1], 10, 1e-12);
@@ -140,24 +140,46 @@ static void test_simulate_by_hand(void **state) {
     assert_near(t, 5 * (Fp + 2 * mup + 2 * m.io_frame_s), 1e-12);
 }
 
+/* A request that starts later: nothing before its start_s, then its steps. */
+static void test_simulate_start(void **state) {
+    (void)state;
+    const split_step_model m = model();
+    const double F0 = m.head_fixed_s + L * m.layer_fixed_s;
+    const double mu0 = m.head_marginal_s + L * m.layer_marginal_s;
+    double work[2], ib[2], end[2];
+    weft_err err = {{0}};
+    /* the second streamer starts after the first is done: they never share */
+    split_active a[2] = {{0, 5, 0, 0, 0}, {0, 5, 0, 0, 1.0}};
+    double t = split_batch_simulate(&m, a, 2, NULL, work, ib, end, &err);
+    assert_near(t, 10 * (F0 + mu0 + m.io_token_s), 1e-12);
+    assert_near(end[1], 1.0 + 5 * (F0 + mu0), 1e-9);
+    assert_near(ib[1], 5, 1e-12);
+    /* it starts in the middle of the first one's steps: they share from then on */
+    a[1].start_s = 2.5 * (F0 + mu0);
+    split_batch_simulate(&m, a, 2, NULL, work, ib, end, &err);
+    assert_near(ib[0], 3 + 2 * 0.5, 1e-12);
+    split_active bad = {0, 5, 0, 0, -1};
+    assert_true(split_batch_simulate(&m, &bad, 1, NULL, NULL, NULL, NULL, &err) < 0);
+}
+
 static void test_simulate_rejects(void **state) {
     (void)state;
     const split_step_model m = model();
     weft_err err = {{0}};
-    split_active bad = {L, 3, 0.01, 0}; /* p = L never runs on the server */
+    split_active bad = {L, 3, 0.01, 0, 0}; /* p = L never runs on the server */
     assert_true(split_batch_simulate(&m, &bad, 1, NULL, NULL, NULL, NULL, &err) < 0);
     assert_non_null(strstr(err.msg, "request 0"));
-    split_active neg = {1, -1, 0.01, 0};
+    split_active neg = {1, -1, 0.01, 0, 0};
     assert_true(split_batch_simulate(&m, &neg, 1, NULL, NULL, NULL, NULL, &err) < 0);
-    split_active cyc = {1, 3, NAN, 0};
+    split_active cyc = {1, 3, NAN, 0, 0};
     assert_true(split_batch_simulate(&m, &cyc, 1, NULL, NULL, NULL, NULL, &err) < 0);
     split_step_model m2 = m;
     m2.cores = 0;
-    split_active ok = {0, 3, 0, 0};
+    split_active ok = {0, 3, 0, 0, 0};
     assert_true(split_batch_simulate(&m2, &ok, 1, NULL, NULL, NULL, NULL, &err) < 0);
     assert_non_null(strstr(err.msg, "cores"));
     /* too much to step: refused, not run */
-    split_active big = {0, 3000000, 0, 0};
+    split_active big = {0, 3000000, 0, 0, 0};
     assert_true(split_batch_simulate(&m, &big, 1, NULL, NULL, NULL, NULL, &err) < 0);
     assert_non_null(strstr(err.msg, "more than"));
     assert_near(split_batch_simulate(&m, NULL, 0, NULL, NULL, NULL, NULL, &err), 0, 0);
@@ -168,7 +190,7 @@ static int choose(const split_request *r, const split_active *act, int n, split_
     split_server s = server();
     split_step_model m = model();
     weft_err err = {{0}};
-    int p = split_choose_auto(r, &s, &m, act, n, c, d, &err);
+    int p = split_choose_auto(r, &s, &m, act, n, 0, c, d, &err);
     if (p < 0) print_message("split_choose_auto: %s\n", err.msg);
     assert_true(p >= 0 && p < L);
     assert_int_equal(c->p, p);
@@ -200,7 +222,7 @@ static void test_streamers_vs_alone(void **state) {
     assert_true(predicted(&r, NULL, 0, L - 1) < predicted(&r, NULL, 0, 0));
     split_active many[4];
     for (int i = 0; i < 4; i++)
-        many[i] = (split_active){0, 48, 0, 0};
+        many[i] = (split_active){0, 48, 0, 0, 0};
     p = choose(&r, many, 4, &c, &d);
     assert_int_equal(p, 0);
     assert_true(d.batch > 4); /* it ran with the four */
@@ -213,6 +235,30 @@ static void test_streamers_vs_alone(void **state) {
     r.output_tokens = 16;
     p = choose(&r, many, 4, &c, &d);
     assert_int_equal(p, L - 1);
+}
+
+/* Plan level over time: alone now, but requests like this one keep arriving. Split, each of them
+ * runs alone one round trip after another; streamed, they share their steps. With no arrivals
+ * the same request splits. */
+static void test_arrivals(void **state) {
+    (void)state;
+    split_server s = server();
+    split_step_model m = model();
+    split_request r = request(0.03);
+    split_choice c;
+    split_auto_detail d;
+    weft_err err = {{0}};
+    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, 0, &c, &d, &err), L - 1);
+    assert_int_equal(d.n_arrivals, 0);
+    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, 40, &c, &d, &err), 0);
+    assert_true(d.n_arrivals > 10 && d.n_arrivals <= 64);
+    /* the prediction is the request's own increment, arrivals or not */
+    const double pred0 = c.server_work_s;
+    split_choice c2;
+    assert_int_equal(split_predict_auto(&r, &s, &m, NULL, 0, 0, &c2, NULL, &err), 0);
+    assert_near(pred0, c2.server_work_s, 1e-15);
+    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, -1, &c, &d, &err), -1);
+    assert_non_null(strstr(err.msg, "arrival rate"));
 }
 
 /* The SLA rules: the cheapest point alone (a deep split on a slow link) is too slow for a tight
@@ -257,7 +303,7 @@ static void test_plan_level(void **state) {
     split_auto_detail d;
     split_active act[3];
     for (int i = 0; i < 3; i++)
-        act[i] = (split_active){L - 1, 40, 0.02, 0};
+        act[i] = (split_active){L - 1, 40, 0.02, 0, 0};
     int p = choose(&r, act, 3, &c, &d);
     assert_true(p > 0);
     assert_int_equal(d.n_movable, 0);
@@ -278,7 +324,7 @@ static void test_prediction_is_increment(void **state) {
     const split_server s = server();
     split_request r = request(0.004);
     weft_err err = {{0}};
-    split_active act[3] = {{0, 30, 0, 0}, {3, 20, 0.01, 1}, {0, 5, 0, 0}};
+    split_active act[3] = {{0, 30, 0, 0, 0}, {3, 20, 0.01, 1, 0}, {0, 5, 0, 0, 0}};
     double ph[4] = {0.5, 0.5, 0.5, 1};
     const double base = split_batch_simulate(&m, act, 3, ph, NULL, NULL, NULL, &err);
     for (int p = 0; p < L; p++) {
@@ -286,7 +332,7 @@ static void test_prediction_is_increment(void **state) {
         memcpy(w, act, sizeof act);
         const double cyc = p * r.client.layer_decode_s + r.link_rtt_s +
                            (r.hidden_bytes_per_token + 4) / r.link_bw_Bps;
-        w[3] = (split_active){p, r.output_tokens - 1, p > 0 ? cyc : 0, 0};
+        w[3] = (split_active){p, r.output_tokens - 1, p > 0 ? cyc : 0, 0, 0};
         const double with = split_batch_simulate(&m, w, 4, ph, NULL, NULL, NULL, &err);
         const double pre = s.cores * ((L - p) * r.prompt_tokens * s.cost.layer_prefill_s +
                                       s.cost.head_prefill_s) +
@@ -297,9 +343,9 @@ static void test_prediction_is_increment(void **state) {
      * second's (beside the first) add up to the total of both */
     split_request r2 = request(0.004);
     const double p1 = predicted(&r2, NULL, 0, 0);
-    split_active first = {0, r2.output_tokens - 1, 0, 0};
+    split_active first = {0, r2.output_tokens - 1, 0, 0, 0};
     const double p2 = predicted(&r2, &first, 1, 0);
-    split_active both[2] = {first, {0, r2.output_tokens - 1, 0, 0}};
+    split_active both[2] = {first, {0, r2.output_tokens - 1, 0, 0, 0}};
     const double tot = split_batch_simulate(&m, both, 2, NULL, NULL, NULL, NULL, &err);
     const double pre0 = s.cores * (L * r2.prompt_tokens * s.cost.layer_prefill_s +
                                    s.cost.head_prefill_s) + s.io_token_s;
@@ -314,13 +360,13 @@ static void test_choose_rejects(void **state) {
     split_choice c;
     weft_err err = {{0}};
     m.n_layers = L + 1;
-    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, &c, NULL, &err), -1);
+    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, 0, &c, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "layers"));
     m = model();
     r.output_tokens = 0;
-    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, &c, NULL, &err), -1);
+    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, 0, &c, NULL, &err), -1);
     r = request(0.01);
-    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, SPLIT_SIM_MAX_SEQS, &c, NULL, &err), -1);
+    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, SPLIT_SIM_MAX_SEQS, 0, &c, NULL, &err), -1);
     assert_int_equal(split_predict_auto(&r, &s, &m, NULL, 0, L + 1, &c, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "out of range"));
 }
@@ -428,7 +474,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_step_model_from_profile),
         cmocka_unit_test(test_simulate_by_hand),
+        cmocka_unit_test(test_simulate_start),
         cmocka_unit_test(test_simulate_rejects),
+        cmocka_unit_test(test_arrivals),
         cmocka_unit_test(test_streamers_vs_alone),
         cmocka_unit_test(test_sla_respected),
         cmocka_unit_test(test_plan_level),

@@ -291,14 +291,16 @@ typedef struct split_active {
     int movable;     /* 1: planned by `--split auto`: at plan level its client's requests follow
                         the same plan, so in the counterfactual where the new request streams
                         unsplit it streams too (its remaining tokens) */
+    double start_s;  /* when it starts decoding, seconds from now (>= 0; 0 for a running one) */
 } split_active;
 
 #define SPLIT_SIM_MAX_SEQS 512
 #define SPLIT_SIM_MAX_TOKENS 2000000 /* sum of tokens x sequences one simulation may step */
 
 /* Simulates the engine's decode steps for a[0..n) from time 0: a streaming request is in every
- * step until its tokens are done; a split one's first hidden state arrives at its cycle_s x
- * phase (phase[i] in [0, 1], NULL = 0.5: the mean residual of a cycle under way) and each next
+ * step from its start_s until its tokens are done; a split one's first hidden state arrives at
+ * start_s + its cycle_s x phase (phase[i] in [0, 1], NULL = 0.5: the mean residual of a cycle
+ * under way) and each next
  * one cycle_s after the step that answered it ends; a step runs every request whose state has
  * arrived (one token each), pays the fixed part of the layers >= its lowest entry and the head
  * once, each token's marginal part and its network path, and lasts work / cores. Returns the
@@ -318,20 +320,24 @@ typedef struct split_auto_detail {
     double stream_world_s;   /* the same with the new request unsplit (p = 0) and the movable
                                 split requests streaming too; -1 if p = 0 was not eligible */
     int n_active, n_movable; /* requests seen, and how many of them movable */
+    int n_arrivals;          /* requests like this one expected during its life (plan level) */
 } split_auto_detail;
 
 /* `--split auto` with the counterfactual batch model: for every allowed p of r, simulates the
- * active requests plus r at p (p = 0: r streams and so do the movable split requests, the plan
- * level; 0 < p: the others as they are, r's cycle its client's layers + the link round trip)
- * and takes the p with the least total server work (r's prefill + every request's decode work:
- * r's own cost plus what it changes in the others' steps) whose latency (split_cost_eval with
- * r's simulated batch) meets the SLA; none: the lowest-latency p. out->server_work_s is r's
- * predicted part: r's prefill plus the simulated total with r at p minus the total without r
- * (the others as they are), so that summed over requests the predictions add up to the
- * total. s gives the prefill, the link and the latency; m the steps. Returns p or -1. */
+ * active requests plus r at p and takes the p with the least total server work (r's prefill +
+ * every simulated request's decode work: r's own cost plus what it changes in the others'
+ * steps) whose latency (split_cost_eval with r's simulated batch) meets the SLA; none: the
+ * lowest-latency p. Plan level: the others with r's profile take r's choice — the movable split
+ * requests stream where r streams (p = 0; elsewhere they stay as they are), and requests like r
+ * arriving at arrival_rate_hz (>= 0; 0 = none) over r's life (its longest latency over the
+ * allowed p, at most 64 of them) are simulated at the same p, with their prefill. r's cycle at p
+ * is its client's layers + the link's round trip. out->server_work_s is r's predicted part: its
+ * prefill plus the simulated total with r at p minus the total without r (the others as they
+ * are, no arrivals), so that summed over requests that join one another the predictions add up
+ * to the total. s gives the prefill, the link and the latency; m the steps. Returns p or -1. */
 int split_choose_auto(const split_request *r, const split_server *s, const split_step_model *m,
-                      const split_active *act, int n_act, split_choice *out,
-                      split_auto_detail *detail, weft_err *err);
+                      const split_active *act, int n_act, double arrival_rate_hz,
+                      split_choice *out, split_auto_detail *detail, weft_err *err);
 /* The same prediction at a given p (a client that fixed its split point): out as above, detail's
  * stream_world_s -1. Returns p or -1. */
 int split_predict_auto(const split_request *r, const split_server *s, const split_step_model *m,

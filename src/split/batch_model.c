@@ -16,6 +16,7 @@
 #include "weft/split_plan.h"
 
 #define TOKEN_ID_BYTES 4.0
+#define AUTO_MAX_ARRIVALS 64 /* requests like the new one simulated at plan level */
 
 static int finite_nonneg(double x) {
     return isfinite(x) && x >= 0;
@@ -77,7 +78,7 @@ double split_batch_simulate(const split_step_model *m, const split_active *a, in
     double total_tokens = 0;
     for (int i = 0; i < n; i++) {
         if (a[i].p < 0 || a[i].p >= L || a[i].tokens_left < 0 || !finite_nonneg(a[i].cycle_s) ||
-            (phase && !(phase[i] >= 0 && phase[i] <= 1)))
+            !finite_nonneg(a[i].start_s) || (phase && !(phase[i] >= 0 && phase[i] <= 1)))
             return weft_errf(err, "batch model: request %d: p %d (0..%d), tokens %d, cycle %g",
                              i, a[i].p, L - 1, a[i].tokens_left, a[i].cycle_s), -1;
         total_tokens += a[i].tokens_left;
@@ -96,7 +97,7 @@ double split_batch_simulate(const split_step_model *m, const split_active *a, in
     }
     for (int i = 0; i < n; i++) {
         left[i] = a[i].tokens_left;
-        next[i] = a[i].p > 0 ? a[i].cycle_s * (phase ? phase[i] : 0.5) : 0;
+        next[i] = a[i].start_s + (a[i].p > 0 ? a[i].cycle_s * (phase ? phase[i] : 0.5) : 0);
         if (work) work[i] = 0;
         if (inv_batch) inv_batch[i] = 0;
         if (end_s) end_s[i] = 0;
@@ -165,14 +166,16 @@ typedef struct auto_ctx {
     const split_step_model *m;
     const split_active *act;
     int n_act, n_mov;
-    split_active *w; /* the others as simulated, then r */
+    int n_arr;        /* requests like r arriving during its life (plan level) */
+    double rate_hz;
+    split_active *w; /* the others as simulated, then r, then the arrivals */
     double *ph, *wk, *ib;
     double base;     /* the others' total without r */
 } auto_ctx;
 
 static int ctx_open(auto_ctx *x, const split_request *r, const split_server *s,
                     const split_step_model *m, const split_active *act, int n_act,
-                    weft_err *err) {
+                    double rate_hz, weft_err *err) {
     memset(x, 0, sizeof *x);
     if (split_request_check(r, s, err) || model_check(m, err)) return -1;
     if (m->n_layers != s->n_layers)
@@ -180,7 +183,24 @@ static int ctx_open(auto_ctx *x, const split_request *r, const split_server *s,
     if (n_act < 0 || n_act + 1 > SPLIT_SIM_MAX_SEQS || (n_act > 0 && !act))
         return weft_errf(err, "batch model: %d active requests (at most %d)", n_act,
                          SPLIT_SIM_MAX_SEQS - 1);
-    const int L = s->n_layers, n = n_act + 1;
+    if (!finite_nonneg(rate_hz))
+        return weft_errf(err, "batch model: arrival rate %g must be finite and >= 0", rate_hz);
+    const int L = s->n_layers;
+    /* requests like r over its life: its longest latency over the allowed split points */
+    if (rate_hz > 0) {
+        double life = 0;
+        for (int p = 0; p <= L; p++) {
+            split_choice c;
+            if (p > r->client_max_layers || (p == L && !r->client_can_head)) continue;
+            if (split_cost_eval(r, s, p, &c, err)) return -1;
+            if (c.latency_s > life) life = c.latency_s;
+        }
+        const double k = floor(life * rate_hz + 0.5);
+        x->n_arr = k < AUTO_MAX_ARRIVALS ? (int)k : AUTO_MAX_ARRIVALS;
+        if (n_act + 1 + x->n_arr > SPLIT_SIM_MAX_SEQS) x->n_arr = SPLIT_SIM_MAX_SEQS - n_act - 1;
+    }
+    x->rate_hz = rate_hz;
+    const int n = n_act + 1 + x->n_arr;
     x->r = r;
     x->s = s;
     x->m = m;
@@ -228,34 +248,39 @@ static void ctx_close(auto_ctx *x) {
 static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsim,
                    weft_err *err) {
     const split_request *r = x->r;
-    const int L = x->s->n_layers, n_act = x->n_act, n = n_act + 1;
+    const int L = x->s->n_layers, n_act = x->n_act, n = n_act + 1, na = x->n_arr;
     const int Dd = r->output_tokens - 1;
     double pred = 0;
     *bsim = 1;
     *obj = x->base;
     if (p < L) {
-        x->w[n_act] = (split_active){p, Dd, p > 0 ? cycle_at(r, p) : 0, 0};
+        x->w[n_act] = (split_active){p, Dd, p > 0 ? cycle_at(r, p) : 0, 0, 0};
         x->ph[n_act] = 1; /* its first decode state: one cycle after its prefill's step */
         const double with = split_batch_simulate(x->m, x->w, n, x->ph, x->wk, x->ib, NULL, err);
         if (with < 0) return -1;
         pred = prefill_work(r, x->s, p) + (with - x->base);
         if (Dd > 0 && x->ib[n_act] > 0) *bsim = Dd / x->ib[n_act];
-        *obj = with + prefill_work(r, x->s, p);
-        if (p == 0 && x->n_mov > 0) {
-            /* plan level: the movable split requests' clients follow the same plan, so where
-             * this one streams unsplit they stream too (their remaining tokens) */
-            int keep[SPLIT_SIM_MAX_SEQS];
-            for (int i = 0; i < n_act; i++) {
-                keep[i] = x->w[i].p;
-                if (x->w[i].movable && x->w[i].p > 0) x->w[i].p = 0;
-            }
-            const double sw = split_batch_simulate(x->m, x->w, n, x->ph, NULL, NULL, NULL, err);
-            for (int i = 0; i < n_act; i++)
-                x->w[i].p = keep[i];
-            if (sw < 0) return -1;
-            *obj = sw + prefill_work(r, x->s, p);
-        }
     }
+    /* The objective, at plan level: the others with r's profile take r's choice. Where r streams
+     * the movable split requests stream too; requests like r arriving over its life run at p. */
+    int keep[SPLIT_SIM_MAX_SEQS];
+    for (int i = 0; i < n_act; i++) {
+        keep[i] = x->w[i].p;
+        if (p == 0 && x->w[i].movable && x->w[i].p > 0) x->w[i].p = 0;
+    }
+    int k = p < L ? n : n_act; /* at p = L r is not on the server */
+    for (int j = 0; j < na && p < L; j++, k++) {
+        x->w[k] = (split_active){p, Dd, p > 0 ? cycle_at(r, p) : 0, 0, (j + 0.5) / x->rate_hz};
+        x->ph[k] = 1;
+    }
+    if (p == L) { /* the arrivals run nothing on the server either */
+        k = n_act;
+    }
+    const double sw = k > 0 ? split_batch_simulate(x->m, x->w, k, x->ph, NULL, NULL, NULL, err) : 0;
+    for (int i = 0; i < n_act; i++)
+        x->w[i].p = keep[i];
+    if (sw < 0) return -1;
+    *obj = sw + (p < L ? (1 + na) * prefill_work(r, x->s, p) : 0);
     /* latency: the cost model with the batch this request's tokens ran in */
     split_server s2 = *x->s;
     s2.batch = *bsim;
@@ -272,12 +297,12 @@ int split_predict_auto(const split_request *r, const split_server *s, const spli
     auto_ctx x;
     int rc = -1;
     double obj, bsim;
-    if (ctx_open(&x, r, s, m, act, n_act, err) == 0) {
+    if (ctx_open(&x, r, s, m, act, n_act, 0, err) == 0) {
         if (p < 0 || p > s->n_layers)
             weft_errf(err, "split point %d out of range 0..%d", p, s->n_layers);
         else if (eval_at(&x, p, out, &obj, &bsim, err) == 0) {
             rc = p;
-            if (detail) *detail = (split_auto_detail){bsim, obj, -1, n_act, x.n_mov};
+            if (detail) *detail = (split_auto_detail){bsim, obj, -1, n_act, x.n_mov, 0};
         }
     }
     ctx_close(&x);
@@ -285,11 +310,11 @@ int split_predict_auto(const split_request *r, const split_server *s, const spli
 }
 
 int split_choose_auto(const split_request *r, const split_server *s, const split_step_model *m,
-                      const split_active *act, int n_act, split_choice *out,
-                      split_auto_detail *detail, weft_err *err) {
+                      const split_active *act, int n_act, double arrival_rate_hz,
+                      split_choice *out, split_auto_detail *detail, weft_err *err) {
     auto_ctx x;
     int rc = -1;
-    if (ctx_open(&x, r, s, m, act, n_act, err) != 0) goto done;
+    if (ctx_open(&x, r, s, m, act, n_act, arrival_rate_hz, err) != 0) goto done;
     const int L = s->n_layers;
     int best = -1, fast = -1;
     double best_obj = INFINITY, best_lat = INFINITY, stream_world = -1;
@@ -326,7 +351,7 @@ int split_choose_auto(const split_request *r, const split_server *s, const split
     *out = best_c;
     if (detail)
         *detail = (split_auto_detail){best_batch, isfinite(best_obj) ? best_obj : -1,
-                                      stream_world, n_act, x.n_mov};
+                                      stream_world, n_act, x.n_mov, x.n_arr};
     rc = best;
 done:
     ctx_close(&x);
