@@ -320,7 +320,8 @@ typedef struct split_auto_detail {
     double stream_world_s;   /* the same with the new request unsplit (p = 0) and the movable
                                 split requests streaming too; -1 if p = 0 was not eligible */
     int n_active, n_movable; /* requests seen, and how many of them movable */
-    int n_arrivals;          /* requests like this one expected during its life (plan level) */
+    double n_arrivals;       /* requests like this one expected during its life (plan level; the
+                                mean over the simulated arrival sequences) */
 } split_auto_detail;
 
 /* `--split auto` with the counterfactual batch model: for every allowed p of r, simulates the
@@ -329,8 +330,9 @@ typedef struct split_auto_detail {
  * steps) whose latency (split_cost_eval with r's simulated batch) meets the SLA; none: the
  * lowest-latency p. Plan level: the others with r's profile take r's choice — the movable split
  * requests stream where r streams (p = 0; elsewhere they stay as they are), and requests like r
- * arriving at arrival_rate_hz (>= 0; 0 = none) over r's life (its longest latency over the
- * allowed p, at most 64 of them) are simulated at the same p, with their prefill. r's cycle at p
+ * arriving at arrival_rate_hz (>= 0; 0 = none; Poisson, 8 fixed-seed sequences averaged) over
+ * r's life (its longest latency over the allowed p, at most 64 of them) are simulated at the
+ * same p, with their prefill. r's cycle at p
  * is its client's layers + the link's round trip. out->server_work_s is r's predicted part: its
  * prefill plus the simulated total with r at p minus the total without r (the others as they
  * are, no arrivals), so that summed over requests that join one another the predictions add up

@@ -172,7 +172,7 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     fprintf(stderr,
             "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f streaming=%d split_live=%d "
             "batch=%g batch_split=%g batch_connect=%g min_entry=%d model=%d active=%d movable=%d "
-            "sim_batch=%g arrivals=%d rate_hz=%.2f world_s=%.6f stream_world_s=%.6f "
+            "sim_batch=%g arrivals=%.2f rate_hz=%.2f world_s=%.6f stream_world_s=%.6f "
             "predicted server_work_s=%.6f latency_s=%.4f sla_ok=%d\n",
             h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s, streaming,
             split_live, s.batch, s.batch_split, batch_connect, s.batch_min_entry, use_model,

@@ -10,6 +10,7 @@
  * point against the requests already running, at plan level (split_choose_auto;
  * docs/split.md, "The counterfactual batch model"). */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,14 @@
 
 #define TOKEN_ID_BYTES 4.0
 #define AUTO_MAX_ARRIVALS 64 /* requests like the new one simulated at plan level */
+#define AUTO_SAMPLES 8       /* arrival sequences averaged (fixed seeds: deterministic) */
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
 
 static int finite_nonneg(double x) {
     return isfinite(x) && x >= 0;
@@ -166,8 +175,11 @@ typedef struct auto_ctx {
     const split_step_model *m;
     const split_active *act;
     int n_act, n_mov;
-    int n_arr;        /* requests like r arriving during its life (plan level) */
-    double rate_hz;
+    int n_arr;        /* most requests like r arriving during its life in one sample */
+    int n_samples;    /* arrival sequences (1 with no arrivals) */
+    int arr_n[AUTO_SAMPLES];
+    double arr_t[AUTO_SAMPLES][AUTO_MAX_ARRIVALS]; /* their start times */
+    double mean_arr;  /* mean arrivals per sample */
     split_active *w; /* the others as simulated, then r, then the arrivals */
     double *ph, *wk, *ib;
     double base;     /* the others' total without r */
@@ -195,11 +207,31 @@ static int ctx_open(auto_ctx *x, const split_request *r, const split_server *s,
             if (split_cost_eval(r, s, p, &c, err)) return -1;
             if (c.latency_s > life) life = c.latency_s;
         }
-        const double k = floor(life * rate_hz + 0.5);
-        x->n_arr = k < AUTO_MAX_ARRIVALS ? (int)k : AUTO_MAX_ARRIVALS;
-        if (n_act + 1 + x->n_arr > SPLIT_SIM_MAX_SEQS) x->n_arr = SPLIT_SIM_MAX_SEQS - n_act - 1;
+        /* Poisson arrivals (exponential gaps from a fixed generator, so the choice is
+         * deterministic), several sequences averaged: evenly spaced arrivals would never meet
+         * when their lives are shorter than the mean gap, random ones sometimes do */
+        int room = SPLIT_SIM_MAX_SEQS - n_act - 1;
+        if (room > AUTO_MAX_ARRIVALS) room = AUTO_MAX_ARRIVALS;
+        uint64_t g = 0x5eed5eedULL;
+        x->n_samples = AUTO_SAMPLES;
+        double sum = 0;
+        for (int k = 0; k < AUTO_SAMPLES; k++) {
+            double t = 0;
+            int c = 0;
+            for (;;) {
+                const double u = ((double)(splitmix(&g) >> 11) + 0.5) / 9007199254740992.0;
+                t += -log(u) / rate_hz;
+                if (t >= life || c >= room) break;
+                x->arr_t[k][c++] = t;
+            }
+            x->arr_n[k] = c;
+            if (c > x->n_arr) x->n_arr = c;
+            sum += c;
+        }
+        x->mean_arr = sum / AUTO_SAMPLES;
+    } else {
+        x->n_samples = 1;
     }
-    x->rate_hz = rate_hz;
     const int n = n_act + 1 + x->n_arr;
     x->r = r;
     x->s = s;
@@ -248,7 +280,7 @@ static void ctx_close(auto_ctx *x) {
 static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsim,
                    weft_err *err) {
     const split_request *r = x->r;
-    const int L = x->s->n_layers, n_act = x->n_act, n = n_act + 1, na = x->n_arr;
+    const int L = x->s->n_layers, n_act = x->n_act, n = n_act + 1;
     const int Dd = r->output_tokens - 1;
     double pred = 0;
     *bsim = 1;
@@ -262,25 +294,33 @@ static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsi
         if (Dd > 0 && x->ib[n_act] > 0) *bsim = Dd / x->ib[n_act];
     }
     /* The objective, at plan level: the others with r's profile take r's choice. Where r streams
-     * the movable split requests stream too; requests like r arriving over its life run at p. */
+     * the movable split requests stream too; requests like r arriving over its life (each
+     * sample of arrivals) run at p. */
     int keep[SPLIT_SIM_MAX_SEQS];
     for (int i = 0; i < n_act; i++) {
         keep[i] = x->w[i].p;
         if (p == 0 && x->w[i].movable && x->w[i].p > 0) x->w[i].p = 0;
     }
-    int k = p < L ? n : n_act; /* at p = L r is not on the server */
-    for (int j = 0; j < na && p < L; j++, k++) {
-        x->w[k] = (split_active){p, Dd, p > 0 ? cycle_at(r, p) : 0, 0, (j + 0.5) / x->rate_hz};
-        x->ph[k] = 1;
+    double acc = 0;
+    int bad = 0;
+    for (int smp = 0; smp < x->n_samples && !bad; smp++) {
+        int k = n_act;
+        if (p < L) { /* at p = L neither r nor the requests like it run on the server */
+            k = n;
+            for (int j = 0; j < x->arr_n[smp]; j++, k++) {
+                x->w[k] = (split_active){p, Dd, p > 0 ? cycle_at(r, p) : 0, 0, x->arr_t[smp][j]};
+                x->ph[k] = 1;
+            }
+        }
+        const double sw = k > 0 ? split_batch_simulate(x->m, x->w, k, x->ph, NULL, NULL, NULL, err)
+                                : 0;
+        if (sw < 0) bad = 1;
+        acc += sw + (p < L ? (1 + x->arr_n[smp]) * prefill_work(r, x->s, p) : 0);
     }
-    if (p == L) { /* the arrivals run nothing on the server either */
-        k = n_act;
-    }
-    const double sw = k > 0 ? split_batch_simulate(x->m, x->w, k, x->ph, NULL, NULL, NULL, err) : 0;
     for (int i = 0; i < n_act; i++)
         x->w[i].p = keep[i];
-    if (sw < 0) return -1;
-    *obj = sw + (p < L ? (1 + na) * prefill_work(r, x->s, p) : 0);
+    if (bad) return -1;
+    *obj = acc / x->n_samples;
     /* latency: the cost model with the batch this request's tokens ran in */
     split_server s2 = *x->s;
     s2.batch = *bsim;
@@ -351,7 +391,7 @@ int split_choose_auto(const split_request *r, const split_server *s, const split
     *out = best_c;
     if (detail)
         *detail = (split_auto_detail){best_batch, isfinite(best_obj) ? best_obj : -1,
-                                      stream_world, n_act, x.n_mov, x.n_arr};
+                                      stream_world, n_act, x.n_mov, x.mean_arr};
     rc = best;
 done:
     ctx_close(&x);
