@@ -23,8 +23,9 @@ RELAY=$root/build/split_relay
 PROFILE=$root/build/split_real_profile
 [ -x "$RELAY" ] && [ -x "$PROFILE" ] || { echo "build first (no $RELAY / $PROFILE)" >&2; exit 1; }
 
-reqs=${SPLIT_REQS:-8} # requests per client per phase, one after another
-[ $quick = 1 ] && reqs=1
+reqs=${SPLIT_REQS:-8} # requests per client per round of a phase, one after another
+rounds=${SPLIT_ROUNDS:-2} # rounds of each phase, in the order no split, auto, auto, no split, ...
+[ $quick = 1 ] && { reqs=1; rounds=1; }
 tag=${SPLIT_RUN:+_run$SPLIT_RUN} # SPLIT_RUN=N: keep repeated runs side by side
 out_md=$results/split_real$tag.md
 out_csv=$results/split_real$tag.csv
@@ -141,7 +142,7 @@ run_phase() { # PHASE SPLIT(0|auto)
     done
     wait $(jobs -p | grep -v -e "$srv" $(printf -- '-e %s ' "${relays[@]}")) 2>/dev/null || true
     c1=$(cpu_s)
-    grep '^split plan:' "$scratch/srv.err" | tail -n +$((n0 + 1)) >"$scratch/$phase.plan"
+    grep '^split plan:' "$scratch/srv.err" | tail -n +$((n0 + 1)) >>"$scratch/$phase.plan"
     # the server's plan for every request (p, batch, batch_split, min_entry, prediction)
     [ $quick = 1 ] || cp "$scratch/$phase.plan" "$results/split_real${tag}_$phase.plan.log"
     echo "$phase $c0 $c1" >>"$scratch/cpu"
@@ -208,16 +209,24 @@ kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 start_server "$sp"
 
 : >"$scratch/cpu"
-echo "== phase: no split (p = 0)" >&2
-run_phase nosplit 0
-echo "== phase: auto (the planner picks p per request)" >&2
-run_phase auto auto
+# ABBA: the machine drifts (other work, the CPU's state) over a run; alternating the phases'
+# order round by round lets the drift fall on both
+for k in $(seq 1 "$rounds"); do
+    if [ $((k % 2)) = 1 ]; then order="nosplit auto"; else order="auto nosplit"; fi
+    for ph in $order; do
+        echo "== round $k, phase: $ph" >&2
+        if [ $ph = nosplit ]; then run_phase nosplit 0; else run_phase auto auto; fi
+    done
+done
 
 python3 - "$scratch" "$nc" "$out_md" "$out_csv" "$(machine_line)" "$L" "${clients[@]}" <<'PY'
 import re, sys, json
 d, nc, md, csv, machine, L = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 clients = [c.split() for c in sys.argv[7:]]
-cpu = {l.split()[0]: float(l.split()[2]) - float(l.split()[1]) for l in open(f"{d}/cpu")}
+cpu = {}; rounds = []
+for l in open(f"{d}/cpu"):  # summed over the rounds of each phase
+    ph, a, b = l.split()[:3]
+    cpu[ph] = cpu.get(ph, 0.0) + float(b) - float(a); rounds.append((ph, float(b) - float(a)))
 srvp = json.load(open(f"{d}/server.json")); clip = json.load(open(f"{d}/client.json"))
 rows = []; lines = []
 for phase in ["nosplit", "auto"]:
@@ -274,9 +283,11 @@ out.append("|---|---|---|---|---|---|---|---|---|")
 for (phase, n, fails, toks, meas, pred, ok, pok, npl, pc) in rows:
     for i, (name, pset, cok, cn, ml, pl, pokc, npc) in enumerate(pc):
         out.append(f"| {phase} | {name} | {pset} | {ml:.3f} s | {pl:.3f} s | {ml / pl if pl > 0 else float('nan'):.2f} | {clients[i][5]} s | {cok}/{cn} | {pokc}/{npc} |")
+out.append("\nServer CPU-s of each round, in the order run (the phases alternate ABBA so that the machine's drift falls on both): "
+           + ", ".join(f"{ph} {c:.3f}" for ph, c in rounds))
 if rows[0][4] > 0:
-    out.append(f"\nServer work, auto vs no split (measured): {100*(1-rows[1][4]/rows[0][4]):.1f}% less; "
-               f"predicted: {100*(1-rows[1][5]/rows[0][5]):.1f}% less.")
+    out.append(f"\nServer work, auto vs no split: measured {100*(rows[1][4]/rows[0][4]-1):+.1f}%, "
+               f"predicted {100*(rows[1][5]/rows[0][5]-1):+.1f}% (negative: auto did less work).")
 open(md, "w").write("\n".join(out) + "\n")
 print("\n".join(out))
 PY

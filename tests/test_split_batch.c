@@ -162,6 +162,42 @@ static void test_simulate_start(void **state) {
     assert_true(split_batch_simulate(&m, &bad, 1, NULL, NULL, NULL, NULL, &err) < 0);
 }
 
+/* Where every request is in every step (a batching-bound server, the offline planner's
+ * assumption), the simulation and the offline fused step model (split_plan_work, whose
+ * per-request costs carry fixed / b and whose batch pays the fixed part of every layer at or above
+ * its lowest entry) give the same total. */
+static void test_offline_consistency(void **state) {
+    (void)state;
+    split_step_model m = model();
+    m.io_token_s = m.io_frame_s = 0;
+    m.cores = 2;
+    const int b = 5, Dd = 20;
+    const int ps[5] = {0, 0, 2, 3, 5};
+    split_active a[5];
+    for (int i = 0; i < b; i++)
+        a[i] = (split_active){ps[i], Dd, 0, 0, 0}; /* a split at cycle 0 is in every step too */
+    double ib[5];
+    weft_err err = {{0}};
+    const double sim = split_batch_simulate(&m, a, b, NULL, NULL, ib, NULL, &err);
+    for (int i = 0; i < b; i++)
+        assert_near(ib[i], (double)Dd / b, 1e-12);
+    split_server s = server();
+    s.batched_n = 0;
+    s.io_token_s = s.io_frame_s = 0;
+    s.cores = m.cores;
+    s.cost = (split_device_cost){0, m.layer_marginal_s + m.layer_fixed_s / b, 0,
+                                 m.head_marginal_s + m.head_fixed_s / b};
+    s.step_fixed_layer_s = m.layer_fixed_s;
+    s.step_batch = b;
+    split_request r = request(0.001);
+    r.output_tokens = Dd + 1;
+    r.client_max_layers = L;
+    split_choice c[5];
+    for (int i = 0; i < b; i++)
+        assert_int_equal(split_cost_eval(&r, &s, ps[i], &c[i], &err), 0);
+    assert_near(split_plan_work(&s, c, b, NULL), sim, 1e-12);
+}
+
 static void test_simulate_rejects(void **state) {
     (void)state;
     const split_step_model m = model();
@@ -475,6 +511,7 @@ int main(void) {
         cmocka_unit_test(test_step_model_from_profile),
         cmocka_unit_test(test_simulate_by_hand),
         cmocka_unit_test(test_simulate_start),
+        cmocka_unit_test(test_offline_consistency),
         cmocka_unit_test(test_simulate_rejects),
         cmocka_unit_test(test_arrivals),
         cmocka_unit_test(test_streamers_vs_alone),

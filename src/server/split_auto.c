@@ -160,6 +160,7 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
         }
     } else if (use_model) {
         p = split_choose_auto(&r, &s, &sm, act, n_act, rate_hz, &ch, &det, &err);
+        /* the plan's own cost is server work too: logged, so the real run can see it */
     } else {
         p = split_choose_one(&r, &s, -1, &ch, &err);
     }
@@ -173,11 +174,11 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
             "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f streaming=%d split_live=%d "
             "batch=%g batch_split=%g batch_connect=%g min_entry=%d model=%d active=%d movable=%d "
             "sim_batch=%g arrivals=%.2f rate_hz=%.2f world_s=%.6f stream_world_s=%.6f "
-            "predicted server_work_s=%.6f latency_s=%.4f sla_ok=%d\n",
+            "plan_ms=%.3f predicted server_work_s=%.6f latency_s=%.4f sla_ok=%d\n",
             h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s, streaming,
             split_live, s.batch, s.batch_split, batch_connect, s.batch_min_entry, use_model,
             det.n_active, det.n_movable, det.batch, det.n_arrivals, rate_hz, det.world_work_s,
-            det.stream_world_s,
+            det.stream_world_s, 1e3 * (mono_s() - now),
             ch.server_work_s, ch.latency_s, ch.sla_ok);
     return p;
 }
