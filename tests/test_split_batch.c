@@ -29,6 +29,11 @@
 
 enum { L = 6 };
 
+/* A request as the batch model sees it (no recurrence). */
+#define ACT(p_, n_, c_, mv_, st_)                                                               \
+    ((split_active){.p = (p_), .tokens_left = (n_), .cycle_s = (c_), .movable = (mv_),        \
+                    .start_s = (st_)})
+
 /* Shaped like the real run's server (bench/split_real.sh: tiny15m, 1 thread): per layer and
  * decode step 0.134 ms alone, 0.051 ms per sequence with 4 per step; the head 1.12 / 0.40 ms. */
 static split_server server(void) {
@@ -97,14 +102,14 @@ static void test_simulate_by_hand(void **state) {
     double work[3], ib[3], end[3];
     weft_err err = {{0}};
     /* one streamer alone: every step is its own */
-    split_active one = {0, 10, 0, 0, 0};
-    double t = split_batch_simulate(&m, &one, 1, NULL, work, ib, end, &err);
+    split_active one = ACT(0, 10, 0, 0, 0);
+    double t = split_batch_simulate(&m, &one, 1, NULL, 0, work, ib, end, NULL, &err);
     assert_near(t, 10 * (F0 + mu0 + m.io_token_s), 1e-12);
     assert_near(ib[0], 10, 1e-12);
     assert_near(end[0], 10 * (F0 + mu0), 1e-12);
     /* two streamers: every step holds both, the fixed part is paid once and shared */
-    split_active two[2] = {{0, 10, 0, 0, 0}, {0, 10, 0, 0, 0}};
-    t = split_batch_simulate(&m, two, 2, NULL, work, ib, NULL, &err);
+    split_active two[2] = {ACT(0, 10, 0, 0, 0), ACT(0, 10, 0, 0, 0)};
+    t = split_batch_simulate(&m, two, 2, NULL, 0, work, ib, NULL, NULL, &err);
     assert_near(t, 10 * (F0 + 2 * mu0 + 2 * m.io_token_s), 1e-12);
     assert_near(work[0], 10 * (F0 / 2 + mu0 + m.io_token_s), 1e-12);
     assert_near(ib[0], 5, 1e-12);
@@ -113,29 +118,29 @@ static void test_simulate_by_hand(void **state) {
     const int p = 4;
     const double Fp = m.head_fixed_s + (L - p) * m.layer_fixed_s;
     const double mup = m.head_marginal_s + (L - p) * m.layer_marginal_s;
-    split_active sp = {p, 8, 0.01, 1, 0};
+    split_active sp = ACT(p, 8, 0.01, 1, 0);
     double ph = 1;
-    t = split_batch_simulate(&m, &sp, 1, &ph, work, ib, end, &err);
+    t = split_batch_simulate(&m, &sp, 1, &ph, 0, work, ib, end, NULL, &err);
     assert_near(t, 8 * (Fp + mup + m.io_frame_s), 1e-12);
     assert_near(ib[0], 8, 1e-12);
     assert_near(end[0], 8 * 0.01 + 8 * (Fp + mup), 1e-9);
     /* beside a streamer that outlives it, every split token joins the streamer's next step: the
      * step's lowest entry is 0 and its fixed part is shared by 2 */
-    split_active mix[2] = {{0, 1000, 0, 0, 0}, {p, 8, 0.01, 1, 0}};
+    split_active mix[2] = {ACT(0, 1000, 0, 0, 0), ACT(p, 8, 0.01, 1, 0)};
     double phs[2] = {0, 1};
-    t = split_batch_simulate(&m, mix, 2, phs, work, ib, NULL, &err);
+    t = split_batch_simulate(&m, mix, 2, phs, 0, work, ib, NULL, NULL, &err);
     assert_near(ib[1], 8 * 0.5, 1e-12);
     assert_near(work[1], 8 * (F0 / 2 + mup + m.io_frame_s), 1e-12);
     assert_near(t, work[0] + work[1], 1e-12);
     /* a split token that arrives while the engine is idle runs alone at once: two split
      * requests with the same cycle but offset phases never meet */
-    split_active sp2[2] = {{p, 5, 0.02, 1, 0}, {p, 5, 0.02, 1, 0}};
+    split_active sp2[2] = {ACT(p, 5, 0.02, 1, 0), ACT(p, 5, 0.02, 1, 0)};
     double off[2] = {0, 0.5};
-    t = split_batch_simulate(&m, sp2, 2, off, work, ib, NULL, &err);
+    t = split_batch_simulate(&m, sp2, 2, off, 0, work, ib, NULL, NULL, &err);
     assert_near(ib[0] + ib[1], 10, 1e-12);
     /* the same two with the same phase share every step */
     double same[2] = {0.5, 0.5};
-    t = split_batch_simulate(&m, sp2, 2, same, work, ib, NULL, &err);
+    t = split_batch_simulate(&m, sp2, 2, same, 0, work, ib, NULL, NULL, &err);
     assert_near(ib[0] + ib[1], 5, 1e-12);
     assert_near(t, 5 * (Fp + 2 * mup + 2 * m.io_frame_s), 1e-12);
 }
@@ -149,17 +154,17 @@ static void test_simulate_start(void **state) {
     double work[2], ib[2], end[2];
     weft_err err = {{0}};
     /* the second streamer starts after the first is done: they never share */
-    split_active a[2] = {{0, 5, 0, 0, 0}, {0, 5, 0, 0, 1.0}};
-    double t = split_batch_simulate(&m, a, 2, NULL, work, ib, end, &err);
+    split_active a[2] = {ACT(0, 5, 0, 0, 0), ACT(0, 5, 0, 0, 1.0)};
+    double t = split_batch_simulate(&m, a, 2, NULL, 0, work, ib, end, NULL, &err);
     assert_near(t, 10 * (F0 + mu0 + m.io_token_s), 1e-12);
     assert_near(end[1], 1.0 + 5 * (F0 + mu0), 1e-9);
     assert_near(ib[1], 5, 1e-12);
     /* it starts in the middle of the first one's steps: they share from then on */
     a[1].start_s = 2.5 * (F0 + mu0);
-    split_batch_simulate(&m, a, 2, NULL, work, ib, end, &err);
+    split_batch_simulate(&m, a, 2, NULL, 0, work, ib, end, NULL, &err);
     assert_near(ib[0], 3 + 2 * 0.5, 1e-12);
-    split_active bad = {0, 5, 0, 0, -1};
-    assert_true(split_batch_simulate(&m, &bad, 1, NULL, NULL, NULL, NULL, &err) < 0);
+    split_active bad = ACT(0, 5, 0, 0, -1);
+    assert_true(split_batch_simulate(&m, &bad, 1, NULL, 0, NULL, NULL, NULL, NULL, &err) < 0);
 }
 
 /* Where every request is in every step (a batching-bound server, the offline planner's
@@ -175,10 +180,10 @@ static void test_offline_consistency(void **state) {
     const int ps[5] = {0, 0, 2, 3, 5};
     split_active a[5];
     for (int i = 0; i < b; i++)
-        a[i] = (split_active){ps[i], Dd, 0, 0, 0}; /* a split at cycle 0 is in every step too */
+        a[i] = ACT(ps[i], Dd, 0, 0, 0); /* a split at cycle 0 is in every step too */
     double ib[5];
     weft_err err = {{0}};
-    const double sim = split_batch_simulate(&m, a, b, NULL, NULL, ib, NULL, &err);
+    const double sim = split_batch_simulate(&m, a, b, NULL, 0, NULL, ib, NULL, NULL, &err);
     for (int i = 0; i < b; i++)
         assert_near(ib[i], (double)Dd / b, 1e-12);
     split_server s = server();
@@ -202,23 +207,23 @@ static void test_simulate_rejects(void **state) {
     (void)state;
     const split_step_model m = model();
     weft_err err = {{0}};
-    split_active bad = {L, 3, 0.01, 0, 0}; /* p = L never runs on the server */
-    assert_true(split_batch_simulate(&m, &bad, 1, NULL, NULL, NULL, NULL, &err) < 0);
+    split_active bad = ACT(L, 3, 0.01, 0, 0); /* p = L never runs on the server */
+    assert_true(split_batch_simulate(&m, &bad, 1, NULL, 0, NULL, NULL, NULL, NULL, &err) < 0);
     assert_non_null(strstr(err.msg, "request 0"));
-    split_active neg = {1, -1, 0.01, 0, 0};
-    assert_true(split_batch_simulate(&m, &neg, 1, NULL, NULL, NULL, NULL, &err) < 0);
-    split_active cyc = {1, 3, NAN, 0, 0};
-    assert_true(split_batch_simulate(&m, &cyc, 1, NULL, NULL, NULL, NULL, &err) < 0);
+    split_active neg = ACT(1, -1, 0.01, 0, 0);
+    assert_true(split_batch_simulate(&m, &neg, 1, NULL, 0, NULL, NULL, NULL, NULL, &err) < 0);
+    split_active cyc = ACT(1, 3, NAN, 0, 0);
+    assert_true(split_batch_simulate(&m, &cyc, 1, NULL, 0, NULL, NULL, NULL, NULL, &err) < 0);
     split_step_model m2 = m;
     m2.cores = 0;
-    split_active ok = {0, 3, 0, 0, 0};
-    assert_true(split_batch_simulate(&m2, &ok, 1, NULL, NULL, NULL, NULL, &err) < 0);
+    split_active ok = ACT(0, 3, 0, 0, 0);
+    assert_true(split_batch_simulate(&m2, &ok, 1, NULL, 0, NULL, NULL, NULL, NULL, &err) < 0);
     assert_non_null(strstr(err.msg, "cores"));
     /* too much to step: refused, not run */
-    split_active big = {0, 3000000, 0, 0, 0};
-    assert_true(split_batch_simulate(&m, &big, 1, NULL, NULL, NULL, NULL, &err) < 0);
+    split_active big = ACT(0, 3000000, 0, 0, 0);
+    assert_true(split_batch_simulate(&m, &big, 1, NULL, 0, NULL, NULL, NULL, NULL, &err) < 0);
     assert_non_null(strstr(err.msg, "more than"));
-    assert_near(split_batch_simulate(&m, NULL, 0, NULL, NULL, NULL, NULL, &err), 0, 0);
+    assert_near(split_batch_simulate(&m, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, &err), 0, 0);
 }
 
 static int choose(const split_request *r, const split_active *act, int n, split_choice *c,
@@ -226,7 +231,7 @@ static int choose(const split_request *r, const split_active *act, int n, split_
     split_server s = server();
     split_step_model m = model();
     weft_err err = {{0}};
-    int p = split_choose_auto(r, &s, &m, act, n, 0, c, d, &err);
+    int p = split_choose_auto(r, &s, &m, act, n, c, d, &err);
     if (p < 0) print_message("split_choose_auto: %s\n", err.msg);
     assert_true(p >= 0 && p < L);
     assert_int_equal(c->p, p);
@@ -258,7 +263,7 @@ static void test_streamers_vs_alone(void **state) {
     assert_true(predicted(&r, NULL, 0, L - 1) < predicted(&r, NULL, 0, 0));
     split_active many[4];
     for (int i = 0; i < 4; i++)
-        many[i] = (split_active){0, 48, 0, 0, 0};
+        many[i] = ACT(0, 48, 0, 0, 0);
     p = choose(&r, many, 4, &c, &d);
     assert_int_equal(p, 0);
     assert_true(d.batch > 4); /* it ran with the four */
@@ -273,28 +278,61 @@ static void test_streamers_vs_alone(void **state) {
     assert_int_equal(p, L - 1);
 }
 
-/* Plan level over time: alone now, but requests like this one keep arriving. Split, each of them
- * runs alone one round trip after another; streamed, they share their steps. With no arrivals
- * the same request splits. */
-static void test_arrivals(void **state) {
+/* Recurrence: a client that sends its next request like the current one as soon as it ends.
+ * Over a horizon a recurring streamer alone produces one token per step, and each restart adds
+ * its prefill; without a horizon a recurring request is refused. */
+static void test_recurrence(void **state) {
+    (void)state;
+    const split_step_model m = model();
+    const double F0 = m.head_fixed_s + L * m.layer_fixed_s;
+    const double mu0 = m.head_marginal_s + L * m.layer_marginal_s;
+    const double step = F0 + mu0;
+    split_active a = ACT(0, 3, 0, 0, 0);
+    a.recur_tokens = 4;
+    a.recur_prefill_s = 0.01;
+    weft_err err = {{0}};
+    double toks = 0;
+    assert_true(split_batch_simulate(&m, &a, 1, NULL, 0, NULL, NULL, NULL, NULL, &err) < 0);
+    assert_non_null(strstr(err.msg, "no horizon"));
+    /* 3 + 4 + 4 tokens end at 11 steps: a horizon of 10.5 steps holds 11 of them (the 11th
+     * starts before it), two restarts (the one after the 11th is past the horizon) */
+    const double t = split_batch_simulate(&m, &a, 1, NULL, 10.5 * step, NULL, NULL, NULL, &toks,
+                                          &err);
+    assert_near(toks, 11, 0);
+    assert_near(t, 11 * (step + m.io_token_s) + 2 * 0.01, 1e-12);
+    /* with no horizon the world ends when the requests that do not recur are done: beside a
+     * 5-token one, the recurring one shares 5 steps and restarts once (after its 3) */
+    split_active two[2] = {a, ACT(0, 5, 0, 0, 0)};
+    double end[2];
+    split_batch_simulate(&m, two, 2, NULL, 0, NULL, NULL, end, &toks, &err);
+    assert_near(toks, 10, 0);
+    assert_near(end[1], 5 * (F0 + 2 * mu0), 1e-12);
+}
+
+/* Plan level over time: the movable split requests' clients keep coming back. One movable split
+ * request with few tokens left: as they are, it ends soon and this one is alone, so split; at
+ * plan level it and its successors stream where this one streams and share every step. */
+static void test_plan_level_recurring(void **state) {
     (void)state;
     split_server s = server();
     split_step_model m = model();
-    split_request r = request(0.03);
+    split_request r = request(0.002);
     split_choice c;
     split_auto_detail d;
     weft_err err = {{0}};
-    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, 0, &c, &d, &err), L - 1);
-    assert_near(d.n_arrivals, 0, 0);
-    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, 40, &c, &d, &err), 0);
-    assert_true(d.n_arrivals > 10 && d.n_arrivals <= 64);
-    /* the prediction is the request's own increment, arrivals or not */
-    const double pred0 = c.server_work_s;
+    split_active o = ACT(L - 1, 3, 0.02, 1, 0);
+    o.prompt_tokens = 25;
+    assert_int_equal(split_choose_auto(&r, &s, &m, &o, 1, &c, &d, &err), L - 1);
+    o.recur_tokens = 47;
+    assert_int_equal(split_choose_auto(&r, &s, &m, &o, 1, &c, &d, &err), 0);
+    assert_true(d.stream_world_s > 0 && d.world_work_s <= d.stream_world_s);
+    /* the prediction is the request's own increment with the other as it is, recurrence or not */
     split_choice c2;
-    assert_int_equal(split_predict_auto(&r, &s, &m, NULL, 0, 0, &c2, NULL, &err), 0);
-    assert_near(pred0, c2.server_work_s, 1e-15);
-    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, -1, &c, &d, &err), -1);
-    assert_non_null(strstr(err.msg, "arrival rate"));
+    assert_int_equal(split_predict_auto(&r, &s, &m, &o, 1, 0, &c2, NULL, &err), 0);
+    assert_near(c.server_work_s, c2.server_work_s, 1e-15);
+    o.recur_tokens = 0;
+    assert_int_equal(split_predict_auto(&r, &s, &m, &o, 1, 0, &c2, NULL, &err), 0);
+    assert_near(c.server_work_s, c2.server_work_s, 1e-15);
 }
 
 /* The SLA rules: the cheapest point alone (a deep split on a slow link) is too slow for a tight
@@ -339,7 +377,7 @@ static void test_plan_level(void **state) {
     split_auto_detail d;
     split_active act[3];
     for (int i = 0; i < 3; i++)
-        act[i] = (split_active){L - 1, 40, 0.02, 0, 0};
+        act[i] = ACT(L - 1, 40, 0.02, 0, 0);
     int p = choose(&r, act, 3, &c, &d);
     assert_true(p > 0);
     assert_int_equal(d.n_movable, 0);
@@ -360,16 +398,16 @@ static void test_prediction_is_increment(void **state) {
     const split_server s = server();
     split_request r = request(0.004);
     weft_err err = {{0}};
-    split_active act[3] = {{0, 30, 0, 0, 0}, {3, 20, 0.01, 1, 0}, {0, 5, 0, 0, 0}};
+    split_active act[3] = {ACT(0, 30, 0, 0, 0), ACT(3, 20, 0.01, 1, 0), ACT(0, 5, 0, 0, 0)};
     double ph[4] = {0.5, 0.5, 0.5, 1};
-    const double base = split_batch_simulate(&m, act, 3, ph, NULL, NULL, NULL, &err);
+    const double base = split_batch_simulate(&m, act, 3, ph, 0, NULL, NULL, NULL, NULL, &err);
     for (int p = 0; p < L; p++) {
         split_active w[4];
         memcpy(w, act, sizeof act);
         const double cyc = p * r.client.layer_decode_s + r.link_rtt_s +
                            (r.hidden_bytes_per_token + 4) / r.link_bw_Bps;
-        w[3] = (split_active){p, r.output_tokens - 1, p > 0 ? cyc : 0, 0, 0};
-        const double with = split_batch_simulate(&m, w, 4, ph, NULL, NULL, NULL, &err);
+        w[3] = ACT(p, r.output_tokens - 1, p > 0 ? cyc : 0, 0, 0);
+        const double with = split_batch_simulate(&m, w, 4, ph, 0, NULL, NULL, NULL, NULL, &err);
         const double pre = s.cores * ((L - p) * r.prompt_tokens * s.cost.layer_prefill_s +
                                       s.cost.head_prefill_s) +
                            (p == 0 ? s.io_token_s : s.io_frame_s);
@@ -379,10 +417,10 @@ static void test_prediction_is_increment(void **state) {
      * second's (beside the first) add up to the total of both */
     split_request r2 = request(0.004);
     const double p1 = predicted(&r2, NULL, 0, 0);
-    split_active first = {0, r2.output_tokens - 1, 0, 0, 0};
+    split_active first = ACT(0, r2.output_tokens - 1, 0, 0, 0);
     const double p2 = predicted(&r2, &first, 1, 0);
-    split_active both[2] = {first, {0, r2.output_tokens - 1, 0, 0, 0}};
-    const double tot = split_batch_simulate(&m, both, 2, NULL, NULL, NULL, NULL, &err);
+    split_active both[2] = {first, ACT(0, r2.output_tokens - 1, 0, 0, 0)};
+    const double tot = split_batch_simulate(&m, both, 2, NULL, 0, NULL, NULL, NULL, NULL, &err);
     const double pre0 = s.cores * (L * r2.prompt_tokens * s.cost.layer_prefill_s +
                                    s.cost.head_prefill_s) + s.io_token_s;
     assert_near(p1 + p2, tot + 2 * pre0, 1e-12);
@@ -396,13 +434,13 @@ static void test_choose_rejects(void **state) {
     split_choice c;
     weft_err err = {{0}};
     m.n_layers = L + 1;
-    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, 0, &c, NULL, &err), -1);
+    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, &c, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "layers"));
     m = model();
     r.output_tokens = 0;
-    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, 0, &c, NULL, &err), -1);
+    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, 0, &c, NULL, &err), -1);
     r = request(0.01);
-    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, SPLIT_SIM_MAX_SEQS, 0, &c, NULL, &err), -1);
+    assert_int_equal(split_choose_auto(&r, &s, &m, NULL, SPLIT_SIM_MAX_SEQS, &c, NULL, &err), -1);
     assert_int_equal(split_predict_auto(&r, &s, &m, NULL, 0, L + 1, &c, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "out of range"));
 }
@@ -513,7 +551,8 @@ int main(void) {
         cmocka_unit_test(test_simulate_start),
         cmocka_unit_test(test_offline_consistency),
         cmocka_unit_test(test_simulate_rejects),
-        cmocka_unit_test(test_arrivals),
+        cmocka_unit_test(test_recurrence),
+        cmocka_unit_test(test_plan_level_recurring),
         cmocka_unit_test(test_streamers_vs_alone),
         cmocka_unit_test(test_sla_respected),
         cmocka_unit_test(test_plan_level),

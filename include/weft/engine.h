@@ -230,6 +230,7 @@ typedef struct engine_split_seq {
     int split_layer;  /* 0: streams (in every step while it runs); > 0: waits for its client */
     bool split_auto;  /* engine_request.split_auto */
     int tokens_left;  /* tokens it still generates (max_tokens - generated) */
+    int max_tokens, n_prompt; /* its request's */
     double cycle_s;   /* split: measured mean seconds from the end of the step that produced its
                        * token to the arrival of its next hidden state (its client's layers and
                        * the link's round trip); 0 = not measured yet */

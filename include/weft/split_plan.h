@@ -290,56 +290,65 @@ typedef struct split_active {
                         next hidden state's arrival (client layers + round trip), >= 0 */
     int movable;     /* 1: planned by `--split auto`: at plan level its client's requests follow
                         the same plan, so in the counterfactual where the new request streams
-                        unsplit it streams too (its remaining tokens) */
+                        unsplit it streams too */
     double start_s;  /* when it starts decoding, seconds from now (>= 0; 0 for a running one) */
+    int recur_tokens; /* > 0: its client sends the next request like it as soon as it ends, with
+                        this many decode tokens (a closed loop; split_batch_simulate needs a
+                        horizon then); 0 = it does not recur */
+    double recur_prefill_s; /* server CPU-seconds of each recurrence's prefill (simulation input;
+                        split_choose_auto sets it from prompt_tokens and the world's p) */
+    int prompt_tokens; /* its prompt (for its recurrences' prefill in split_choose_auto) */
 } split_active;
 
 #define SPLIT_SIM_MAX_SEQS 512
-#define SPLIT_SIM_MAX_TOKENS 2000000 /* sum of tokens x sequences one simulation may step */
+#define SPLIT_SIM_MAX_TOKENS 2000000 /* sum over steps of the requests scanned, one simulation */
 
 /* Simulates the engine's decode steps for a[0..n) from time 0: a streaming request is in every
  * step from its start_s until its tokens are done; a split one's first hidden state arrives at
  * start_s + its cycle_s x phase (phase[i] in [0, 1], NULL = 0.5: the mean residual of a cycle
- * under way) and each next
- * one cycle_s after the step that answered it ends; a step runs every request whose state has
- * arrived (one token each), pays the fixed part of the layers >= its lowest entry and the head
- * once, each token's marginal part and its network path, and lasts work / cores. Returns the
- * total CPU-seconds; work[i] (may be NULL) receives request i's share (the step's fixed part
- * divided among its tokens), inv_batch[i] (may be NULL) the sum over its tokens of 1 / their
- * step's batch, end_s[i] (may be NULL) when its last token's step ended. -1 on bad input. */
+ * under way) and each next one cycle_s after the step that answered it ends; a step runs every
+ * request whose state has arrived (one token each), pays the fixed part of the layers >= its
+ * lowest entry and the head once, each token's marginal part and its network path, and lasts
+ * its cost (the profile's server seconds; work = cores x that + the network path). A request
+ * with recur_tokens starts again when it ends before the horizon (its recur_prefill_s added to
+ * its work). With horizon_s > 0 the simulation stops at the first step that would start at or
+ * after it; 0 = when every request that does not recur is done (at least one must not). Returns the total CPU-seconds; work[i]
+ * (may be NULL) receives request i's share (the step's fixed part divided among its tokens),
+ * inv_batch[i] (may be NULL) the sum over its tokens of 1 / their step's batch, end_s[i] (may be
+ * NULL) when its last token's step ended, *n_tokens (may be NULL) the tokens produced. -1 on bad
+ * input or more than SPLIT_SIM_MAX_TOKENS to step. */
 double split_batch_simulate(const split_step_model *m, const split_active *a, int n,
-                            const double *phase, double *work, double *inv_batch, double *end_s,
-                            weft_err *err);
+                            const double *phase, double horizon_s, double *work,
+                            double *inv_batch, double *end_s, double *n_tokens, weft_err *err);
 
 /* What split_choose_auto found for the chosen p (for the server's log). */
 typedef struct split_auto_detail {
     double batch;            /* the new request's tokens' batch in the simulation (tokens /
                                 sum of 1 / batch) */
-    double world_work_s;     /* the objective at the chosen p: all requests' decode work in the
-                                plan-level world (CPU-s) */
-    double stream_world_s;   /* the same with the new request unsplit (p = 0) and the movable
-                                split requests streaming too; -1 if p = 0 was not eligible */
+    double world_work_s;     /* the objective at the chosen p: the request's cost plus what it
+                                changes in the others' steps in the plan-level world (CPU-s) */
+    double stream_world_s;   /* the same at p = 0 (where the movable split requests stream too);
+                                -1 if p = 0 does not meet the SLA */
     int n_active, n_movable; /* requests seen, and how many of them movable */
-    double n_arrivals;       /* requests like this one expected during its life (plan level; the
-                                mean over the simulated arrival sequences) */
 } split_auto_detail;
 
 /* `--split auto` with the counterfactual batch model: for every allowed p of r, simulates the
- * active requests plus r at p and takes the p with the least total server work (r's prefill +
- * every simulated request's decode work: r's own cost plus what it changes in the others'
- * steps) whose latency (split_cost_eval with r's simulated batch) meets the SLA; none: the
- * lowest-latency p. Plan level: the others with r's profile take r's choice — the movable split
- * requests stream where r streams (p = 0; elsewhere they stay as they are), and requests like r
- * arriving at arrival_rate_hz (>= 0; 0 = none; Poisson, 8 fixed-seed sequences averaged) over
- * r's life (its longest latency over the allowed p, at most 64 of them) are simulated at the
- * same p, with their prefill. r's cycle at p
- * is its client's layers + the link's round trip. out->server_work_s is r's predicted part: its
- * prefill plus the simulated total with r at p minus the total without r (the others as they
- * are, no arrivals), so that summed over requests that join one another the predictions add up
- * to the total. s gives the prefill, the link and the latency; m the steps. Returns p or -1. */
+ * active requests plus r at p in the plan-level world and takes the p with the least objective
+ * whose latency (split_cost_eval with r's simulated batch) meets the SLA; none: the
+ * lowest-latency p. The objective is r's prefill plus what the simulated total gains with r:
+ * r's own cost and what it changes in the others' steps. The plan-level world: every client
+ * keeps sending requests like its current one as soon as one ends (a closed loop: the active
+ * requests with recur_tokens > 0, each recurrence with its prefill), and the others with r's
+ * profile take r's choice: where r streams (p = 0) the movable split requests stream too,
+ * elsewhere the others stay as they are. The world with r runs until r and every request that
+ * does not recur are done, the world without r exactly as long. r's cycle at p is its client's
+ * layers + the link's round trip. out->server_work_s is r's predicted part, the same increment
+ * with the requests as they are (no recurrence, no plan-level change): summed over requests that
+ * join one another the predictions add up to the total. s gives the prefill, the link and the
+ * latency; m the steps. Returns p or -1. */
 int split_choose_auto(const split_request *r, const split_server *s, const split_step_model *m,
-                      const split_active *act, int n_act, double arrival_rate_hz,
-                      split_choice *out, split_auto_detail *detail, weft_err *err);
+                      const split_active *act, int n_act, split_choice *out,
+                      split_auto_detail *detail, weft_err *err);
 /* The same prediction at a given p (a client that fixed its split point): out as above, detail's
  * stream_world_s -1. Returns p or -1. */
 int split_predict_auto(const split_request *r, const split_server *s, const split_step_model *m,

@@ -146,6 +146,8 @@ static void snap_one(engine *e, int *n, const engine_seq *s) {
             .split_layer = s->req.split ? s->req.split_layer : 0,
             .split_auto = s->req.split_auto,
             .tokens_left = left > 0 ? left : 0,
+            .max_tokens = s->req.max_tokens,
+            .n_prompt = s->n_prompt,
             .cycle_s = s->req.split ? s->cycle_s : 0,
         };
     }

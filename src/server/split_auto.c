@@ -18,10 +18,6 @@ struct split_auto {
     const weft_model *m;
     engine *eng;
     split_profile prof;
-    /* split clients' arrivals (HELLOs), for the batch model's plan level; only the split
-     * server's thread calls split_auto_choose */
-    double last_hello_s; /* CLOCK_MONOTONIC of the last HELLO; 0 = none */
-    double gap_ewma_s;   /* mean seconds between HELLOs (about the last 8); 0 = none yet */
 };
 
 static double mono_s(void) {
@@ -59,14 +55,7 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
                       size_t msg_size) {
     split_auto *a = ctx;
     const weft_config *c = &a->m->cfg;
-    /* the arrival rate of split clients: requests that will share (or not) this one's steps */
-    const double now = mono_s();
-    if (a->last_hello_s > 0) {
-        const double g = now - a->last_hello_s;
-        a->gap_ewma_s = a->gap_ewma_s > 0 ? 0.875 * a->gap_ewma_s + 0.125 * g : g;
-    }
-    a->last_hello_s = now;
-    const double rate_hz = a->gap_ewma_s > 0 ? 1 / a->gap_ewma_s : 0;
+    const double now = mono_s(); /* the plan's own time is logged */
     split_server s = {0};
     s.n_layers = c->n_layers;
     s.cost = a->prof.cost;
@@ -144,8 +133,16 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
         for (int i = 0; i < k; i++) {
             const int l = snap[i].split_layer;
             if (l >= c->n_layers) continue; /* fully local: never on this server's steps */
-            act[n_act++] = (split_active){l, snap[i].tokens_left, snap[i].cycle_s,
-                                          snap[i].split_auto ? 1 : 0, 0};
+            /* its client's next request is like it: max_tokens - 1 decode tokens (prefill gives
+             * the first), the same prompt */
+            act[n_act++] = (split_active){l,
+                                          snap[i].tokens_left,
+                                          snap[i].cycle_s,
+                                          snap[i].split_auto ? 1 : 0,
+                                          0,
+                                          snap[i].max_tokens > 1 ? snap[i].max_tokens - 1 : 1,
+                                          0,
+                                          snap[i].n_prompt};
         }
     }
     int p;
@@ -159,8 +156,15 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
                 ch = cf;
         }
     } else if (use_model) {
-        p = split_choose_auto(&r, &s, &sm, act, n_act, rate_hz, &ch, &det, &err);
+        p = split_choose_auto(&r, &s, &sm, act, n_act, &ch, &det, &err);
         /* the plan's own cost is server work too: logged, so the real run can see it */
+        if (p < 0) { /* beyond the simulation's bounds: the per-request chooser, said so */
+            fprintf(stderr, "split auto: batch model: %s; planning with the measured batch\n",
+                    err.msg);
+            use_model = 0;
+            err = (weft_err){{0}};
+            p = split_choose_one(&r, &s, -1, &ch, &err);
+        }
     } else {
         p = split_choose_one(&r, &s, -1, &ch, &err);
     }
@@ -173,11 +177,11 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     fprintf(stderr,
             "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f streaming=%d split_live=%d "
             "batch=%g batch_split=%g batch_connect=%g min_entry=%d model=%d active=%d movable=%d "
-            "sim_batch=%g arrivals=%.2f rate_hz=%.2f world_s=%.6f stream_world_s=%.6f "
+            "sim_batch=%g world_s=%.6f stream_world_s=%.6f "
             "plan_ms=%.3f predicted server_work_s=%.6f latency_s=%.4f sla_ok=%d\n",
             h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s, streaming,
             split_live, s.batch, s.batch_split, batch_connect, s.batch_min_entry, use_model,
-            det.n_active, det.n_movable, det.batch, det.n_arrivals, rate_hz, det.world_work_s,
+            det.n_active, det.n_movable, det.batch, det.world_work_s,
             det.stream_world_s, 1e3 * (mono_s() - now),
             ch.server_work_s, ch.latency_s, ch.sla_ok);
     return p;

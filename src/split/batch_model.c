@@ -10,22 +10,12 @@
  * point against the requests already running, at plan level (split_choose_auto;
  * docs/split.md, "The counterfactual batch model"). */
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "weft/split_plan.h"
 
 #define TOKEN_ID_BYTES 4.0
-#define AUTO_MAX_ARRIVALS 64 /* requests like the new one simulated at plan level */
-#define AUTO_SAMPLES 8       /* arrival sequences averaged (fixed seeds: deterministic) */
-
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 static int finite_nonneg(double x) {
     return isfinite(x) && x >= 0;
@@ -78,21 +68,31 @@ static int model_check(const split_step_model *m, weft_err *err) {
 }
 
 double split_batch_simulate(const split_step_model *m, const split_active *a, int n,
-                            const double *phase, double *work, double *inv_batch, double *end_s,
-                            weft_err *err) {
+                            const double *phase, double horizon_s, double *work,
+                            double *inv_batch, double *end_s, double *n_tokens, weft_err *err) {
     if (model_check(m, err)) return -1;
     if (n < 0 || n > SPLIT_SIM_MAX_SEQS || (n > 0 && !a))
         return weft_errf(err, "batch model: %d requests (at most %d)", n, SPLIT_SIM_MAX_SEQS), -1;
+    if (!isfinite(horizon_s))
+        return weft_errf(err, "batch model: horizon %g must be finite", horizon_s), -1;
     const int L = m->n_layers;
     double total_tokens = 0;
+    int recurring = 0;
     for (int i = 0; i < n; i++) {
         if (a[i].p < 0 || a[i].p >= L || a[i].tokens_left < 0 || !finite_nonneg(a[i].cycle_s) ||
-            !finite_nonneg(a[i].start_s) || (phase && !(phase[i] >= 0 && phase[i] <= 1)))
+            !finite_nonneg(a[i].start_s) || a[i].recur_tokens < 0 ||
+            !finite_nonneg(a[i].recur_prefill_s) || (phase && !(phase[i] >= 0 && phase[i] <= 1)))
             return weft_errf(err, "batch model: request %d: p %d (0..%d), tokens %d, cycle %g",
                              i, a[i].p, L - 1, a[i].tokens_left, a[i].cycle_s), -1;
         total_tokens += a[i].tokens_left;
+        recurring |= a[i].recur_tokens > 0;
     }
-    if (total_tokens * (n > 0 ? n : 1) > SPLIT_SIM_MAX_TOKENS)
+    int once = 0; /* requests that do not recur and still have tokens */
+    for (int i = 0; i < n; i++)
+        once += a[i].recur_tokens == 0 && a[i].tokens_left > 0;
+    if (recurring && !(horizon_s > 0) && once == 0)
+        return weft_errf(err, "batch model: only recurring requests and no horizon"), -1;
+    if (!(horizon_s > 0) && total_tokens * (n > 0 ? n : 1) > SPLIT_SIM_MAX_TOKENS)
         return weft_errf(err, "batch model: %.0f tokens x %d requests is more than %d to step",
                          total_tokens, n, SPLIT_SIM_MAX_TOKENS), -1;
     int *left = malloc(sizeof *left * (size_t)(n > 0 ? n : 1));
@@ -111,8 +111,10 @@ double split_batch_simulate(const split_step_model *m, const split_active *a, in
         if (inv_batch) inv_batch[i] = 0;
         if (end_s) end_s[i] = 0;
     }
-    double t = 0, total = 0;
+    double t = 0, total = 0, toks = 0, scanned = 0;
+    int rc = 0;
     for (;;) {
+        if (recurring && !(horizon_s > 0) && once == 0) break; /* the ones that end are done */
         int b = 0, lo = L;
         double wake = INFINITY;
         for (int i = 0; i < n; i++) {
@@ -127,7 +129,15 @@ double split_batch_simulate(const split_step_model *m, const split_active *a, in
         if (b == 0) {
             if (!isfinite(wake)) break; /* everyone is done */
             t = wake;                   /* idle until the next hidden state arrives */
+            if (horizon_s > 0 && t >= horizon_s) break;
             continue;
+        }
+        if (horizon_s > 0 && t >= horizon_s) break;
+        scanned += n;
+        if (scanned > SPLIT_SIM_MAX_TOKENS) {
+            rc = weft_errf(err, "batch model: more than %d token x request steps before the "
+                                "horizon %g s", SPLIT_SIM_MAX_TOKENS, horizon_s);
+            break;
         }
         const double fixed = m->head_fixed_s + m->layer_fixed_s * (L - lo);
         double step = fixed;
@@ -138,18 +148,28 @@ double split_batch_simulate(const split_step_model *m, const split_active *a, in
             const int i = in[k];
             const double own = m->head_marginal_s + m->layer_marginal_s * (L - a[i].p);
             const double io = a[i].p == 0 ? m->io_token_s : m->io_frame_s;
-            const double w = m->cores * (fixed / b + own) + io;
-            total += w;
-            if (work) work[i] += w;
+            double w = m->cores * (fixed / b + own) + io;
+            toks += 1;
             if (inv_batch) inv_batch[i] += 1.0 / b;
             left[i]--;
             if (end_s && left[i] == 0) end_s[i] = t;
+            if (left[i] == 0 && a[i].recur_tokens == 0) once--;
             next[i] = a[i].p > 0 ? t + a[i].cycle_s : t;
+            if (left[i] == 0 && a[i].recur_tokens > 0 && (!(horizon_s > 0) || t < horizon_s)) {
+                /* its client's next request, like it, at once: its prefill now, its first
+                 * decode state a cycle later (a streamer's next step) */
+                left[i] = a[i].recur_tokens;
+                w += a[i].recur_prefill_s;
+            }
+            total += w;
+            if (work) work[i] += w;
         }
     }
     free(left);
     free(next);
     free(in);
+    if (rc) return -1;
+    if (n_tokens) *n_tokens = toks;
     return total;
 }
 
@@ -175,19 +195,22 @@ typedef struct auto_ctx {
     const split_step_model *m;
     const split_active *act;
     int n_act, n_mov;
-    int n_arr;        /* most requests like r arriving during its life in one sample */
-    int n_samples;    /* arrival sequences (1 with no arrivals) */
-    int arr_n[AUTO_SAMPLES];
-    double arr_t[AUTO_SAMPLES][AUTO_MAX_ARRIVALS]; /* their start times */
-    double mean_arr;  /* mean arrivals per sample */
-    split_active *w; /* the others as simulated, then r, then the arrivals */
+    split_active *w; /* the others as simulated, then r */
     double *ph, *wk, *ib;
-    double base;     /* the others' total without r */
+    double base;      /* the others' total without r (as they are, no recurrence) */
 } auto_ctx;
+
+/* a request's prefill on the server at p, CPU-seconds (the cost model's, with its first frame) */
+static double prefill_at(const split_server *s, int prompt_tokens, int p) {
+    const int ls = s->n_layers - p;
+    if (ls <= 0 || prompt_tokens <= 0) return 0;
+    const double pre = ls * prompt_tokens * s->cost.layer_prefill_s + s->cost.head_prefill_s;
+    return s->cores * pre + (p == 0 ? s->io_token_s : s->io_frame_s);
+}
 
 static int ctx_open(auto_ctx *x, const split_request *r, const split_server *s,
                     const split_step_model *m, const split_active *act, int n_act,
-                    double rate_hz, weft_err *err) {
+                    weft_err *err) {
     memset(x, 0, sizeof *x);
     if (split_request_check(r, s, err) || model_check(m, err)) return -1;
     if (m->n_layers != s->n_layers)
@@ -195,44 +218,7 @@ static int ctx_open(auto_ctx *x, const split_request *r, const split_server *s,
     if (n_act < 0 || n_act + 1 > SPLIT_SIM_MAX_SEQS || (n_act > 0 && !act))
         return weft_errf(err, "batch model: %d active requests (at most %d)", n_act,
                          SPLIT_SIM_MAX_SEQS - 1);
-    if (!finite_nonneg(rate_hz))
-        return weft_errf(err, "batch model: arrival rate %g must be finite and >= 0", rate_hz);
-    const int L = s->n_layers;
-    /* requests like r over its life: its longest latency over the allowed split points */
-    if (rate_hz > 0) {
-        double life = 0;
-        for (int p = 0; p <= L; p++) {
-            split_choice c;
-            if (p > r->client_max_layers || (p == L && !r->client_can_head)) continue;
-            if (split_cost_eval(r, s, p, &c, err)) return -1;
-            if (c.latency_s > life) life = c.latency_s;
-        }
-        /* Poisson arrivals (exponential gaps from a fixed generator, so the choice is
-         * deterministic), several sequences averaged: evenly spaced arrivals would never meet
-         * when their lives are shorter than the mean gap, random ones sometimes do */
-        int room = SPLIT_SIM_MAX_SEQS - n_act - 1;
-        if (room > AUTO_MAX_ARRIVALS) room = AUTO_MAX_ARRIVALS;
-        uint64_t g = 0x5eed5eedULL;
-        x->n_samples = AUTO_SAMPLES;
-        double sum = 0;
-        for (int k = 0; k < AUTO_SAMPLES; k++) {
-            double t = 0;
-            int c = 0;
-            for (;;) {
-                const double u = ((double)(splitmix(&g) >> 11) + 0.5) / 9007199254740992.0;
-                t += -log(u) / rate_hz;
-                if (t >= life || c >= room) break;
-                x->arr_t[k][c++] = t;
-            }
-            x->arr_n[k] = c;
-            if (c > x->n_arr) x->n_arr = c;
-            sum += c;
-        }
-        x->mean_arr = sum / AUTO_SAMPLES;
-    } else {
-        x->n_samples = 1;
-    }
-    const int n = n_act + 1 + x->n_arr;
+    const int L = s->n_layers, n = n_act + 1;
     x->r = r;
     x->s = s;
     x->m = m;
@@ -258,11 +244,14 @@ static int ctx_open(auto_ctx *x, const split_request *r, const split_server *s,
         if (x->w[i].p < 0) x->w[i].p = 0;
         if (x->w[i].p > 0 && !(x->w[i].cycle_s > 0))
             x->w[i].cycle_s = cn ? csum / cn : cycle_at(r, x->w[i].p);
+        x->w[i].start_s = 0;
         x->ph[i] = 0.5; /* an arbitrary point of its cycle: half of one to go on average */
         x->n_mov += act[i].movable && act[i].p > 0;
     }
     if (n_act > 0) {
-        x->base = split_batch_simulate(m, x->w, n_act, x->ph, NULL, NULL, NULL, err);
+        for (int i = 0; i < n_act; i++)
+            x->w[i].recur_tokens = 0; /* the prediction's world: as they are */
+        x->base = split_batch_simulate(m, x->w, n_act, x->ph, 0, NULL, NULL, NULL, NULL, err);
         if (x->base < 0) return -1;
     }
     return 0;
@@ -276,53 +265,60 @@ static void ctx_close(auto_ctx *x) {
 }
 
 /* r at p: its choice (latency with its simulated batch; server_work_s its predicted part),
- * the plan-level objective and its tokens' batch. */
+ * the plan-level objective (server CPU-seconds per token) and its tokens' batch. */
 static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsim,
                    weft_err *err) {
     const split_request *r = x->r;
-    const int L = x->s->n_layers, n_act = x->n_act, n = n_act + 1;
+    const split_server *s = x->s;
+    const int L = s->n_layers, n_act = x->n_act, n = n_act + 1;
     const int Dd = r->output_tokens - 1;
     double pred = 0;
     *bsim = 1;
-    *obj = x->base;
+    /* the prediction: the others as they are, r once */
+    for (int i = 0; i < n_act; i++)
+        x->w[i].recur_tokens = 0;
     if (p < L) {
-        x->w[n_act] = (split_active){p, Dd, p > 0 ? cycle_at(r, p) : 0, 0, 0};
+        x->w[n_act] = (split_active){p, Dd, p > 0 ? cycle_at(r, p) : 0, 0, 0, 0, 0, 0};
         x->ph[n_act] = 1; /* its first decode state: one cycle after its prefill's step */
-        const double with = split_batch_simulate(x->m, x->w, n, x->ph, x->wk, x->ib, NULL, err);
+        const double with =
+            split_batch_simulate(x->m, x->w, n, x->ph, 0, x->wk, x->ib, NULL, NULL, err);
         if (with < 0) return -1;
-        pred = prefill_work(r, x->s, p) + (with - x->base);
+        pred = prefill_work(r, s, p) + (with - x->base);
         if (Dd > 0 && x->ib[n_act] > 0) *bsim = Dd / x->ib[n_act];
     }
-    /* The objective, at plan level: the others with r's profile take r's choice. Where r streams
-     * the movable split requests stream too; requests like r arriving over its life (each
-     * sample of arrivals) run at p. */
-    int keep[SPLIT_SIM_MAX_SEQS];
+    /* The objective, at plan level: r's cost plus what it changes in the others' steps, in the
+     * world where every client keeps sending requests like its current one as soon as one ends
+     * (a closed loop: the active requests with recur_tokens > 0), and the others with r's profile
+     * take r's choice: where r streams, the movable split requests stream too. The world with r
+     * runs until r (and every request that does not recur) is done; the world without r runs
+     * exactly as long. */
     for (int i = 0; i < n_act; i++) {
-        keep[i] = x->w[i].p;
-        if (p == 0 && x->w[i].movable && x->w[i].p > 0) x->w[i].p = 0;
+        const split_active *o = &x->act[i];
+        if (p == 0 && o->movable && x->w[i].p > 0) x->w[i].p = 0;
+        x->w[i].recur_tokens = o->recur_tokens;
+        x->w[i].recur_prefill_s = prefill_at(s, o->prompt_tokens, x->w[i].p);
     }
-    double acc = 0;
-    int bad = 0;
-    for (int smp = 0; smp < x->n_samples && !bad; smp++) {
-        int k = n_act;
-        if (p < L) { /* at p = L neither r nor the requests like it run on the server */
-            k = n;
-            for (int j = 0; j < x->arr_n[smp]; j++, k++) {
-                x->w[k] = (split_active){p, Dd, p > 0 ? cycle_at(r, p) : 0, 0, x->arr_t[smp][j]};
-                x->ph[k] = 1;
-            }
-        }
-        const double sw = k > 0 ? split_batch_simulate(x->m, x->w, k, x->ph, NULL, NULL, NULL, err)
-                                : 0;
-        if (sw < 0) bad = 1;
-        acc += sw + (p < L ? (1 + x->arr_n[smp]) * prefill_work(r, x->s, p) : 0);
+    double with = x->base, without = x->base;
+    if (p < L) {
+        double *end = x->ib; /* free again: r's batch is taken above */
+        with = split_batch_simulate(x->m, x->w, n, x->ph, 0, NULL, NULL, end, NULL, err);
+        double T = 0;
+        for (int i = 0; i < n && with >= 0; i++)
+            if (i == n_act || x->w[i].recur_tokens == 0) T = end[i] > T ? end[i] : T;
+        without = 0;
+        if (with >= 0 && n_act > 0)
+            without = T > 0 ? split_batch_simulate(x->m, x->w, n_act, x->ph, T, NULL, NULL, NULL,
+                                                   NULL, err)
+                            : 0;
     }
-    for (int i = 0; i < n_act; i++)
-        x->w[i].p = keep[i];
-    if (bad) return -1;
-    *obj = acc / x->n_samples;
+    for (int i = 0; i < n_act; i++) { /* back as they are */
+        x->w[i].p = x->act[i].p < L ? (x->act[i].p > 0 ? x->act[i].p : 0) : L - 1;
+        x->w[i].recur_tokens = 0;
+    }
+    if (with < 0 || without < 0) return -1;
+    *obj = p < L ? prefill_work(r, s, p) + with - without : 0;
     /* latency: the cost model with the batch this request's tokens ran in */
-    split_server s2 = *x->s;
+    split_server s2 = *s;
     s2.batch = *bsim;
     s2.batch_split = *bsim;
     s2.batch_entry_known = 0;
@@ -337,12 +333,12 @@ int split_predict_auto(const split_request *r, const split_server *s, const spli
     auto_ctx x;
     int rc = -1;
     double obj, bsim;
-    if (ctx_open(&x, r, s, m, act, n_act, 0, err) == 0) {
+    if (ctx_open(&x, r, s, m, act, n_act, err) == 0) {
         if (p < 0 || p > s->n_layers)
             weft_errf(err, "split point %d out of range 0..%d", p, s->n_layers);
         else if (eval_at(&x, p, out, &obj, &bsim, err) == 0) {
             rc = p;
-            if (detail) *detail = (split_auto_detail){bsim, obj, -1, n_act, x.n_mov, 0};
+            if (detail) *detail = (split_auto_detail){bsim, obj, -1, n_act, x.n_mov};
         }
     }
     ctx_close(&x);
@@ -350,11 +346,11 @@ int split_predict_auto(const split_request *r, const split_server *s, const spli
 }
 
 int split_choose_auto(const split_request *r, const split_server *s, const split_step_model *m,
-                      const split_active *act, int n_act, double arrival_rate_hz,
-                      split_choice *out, split_auto_detail *detail, weft_err *err) {
+                      const split_active *act, int n_act, split_choice *out,
+                      split_auto_detail *detail, weft_err *err) {
     auto_ctx x;
     int rc = -1;
-    if (ctx_open(&x, r, s, m, act, n_act, arrival_rate_hz, err) != 0) goto done;
+    if (ctx_open(&x, r, s, m, act, n_act, err) != 0) goto done;
     const int L = s->n_layers;
     int best = -1, fast = -1;
     double best_obj = INFINITY, best_lat = INFINITY, stream_world = -1;
@@ -391,7 +387,7 @@ int split_choose_auto(const split_request *r, const split_server *s, const split
     *out = best_c;
     if (detail)
         *detail = (split_auto_detail){best_batch, isfinite(best_obj) ? best_obj : -1,
-                                      stream_world, n_act, x.n_mov, x.mean_arr};
+                                      stream_world, n_act, x.n_mov};
     rc = best;
 done:
     ctx_close(&x);
