@@ -315,11 +315,11 @@ typedef struct split_active {
  * after it; 0 = when every request that does not recur is done (at least one must not). Returns the total CPU-seconds; work[i]
  * (may be NULL) receives request i's share (the step's fixed part divided among its tokens),
  * inv_batch[i] (may be NULL) the sum over its tokens of 1 / their step's batch, end_s[i] (may be
- * NULL) when its last token's step ended, *n_tokens (may be NULL) the tokens produced. -1 on bad
- * input or more than SPLIT_SIM_MAX_TOKENS to step. */
+ * NULL) when its last token's step ended, tokens[i] (may be NULL) the tokens it produced. -1 on
+ * bad input or more than SPLIT_SIM_MAX_TOKENS to step. */
 double split_batch_simulate(const split_step_model *m, const split_active *a, int n,
                             const double *phase, double horizon_s, double *work,
-                            double *inv_batch, double *end_s, double *n_tokens, weft_err *err);
+                            double *inv_batch, double *end_s, double *tokens, weft_err *err);
 
 /* What split_choose_auto found for the chosen p (for the server's log). */
 typedef struct split_auto_detail {
@@ -335,13 +335,15 @@ typedef struct split_auto_detail {
 /* `--split auto` with the counterfactual batch model: for every allowed p of r, simulates the
  * active requests plus r at p in the plan-level world and takes the p with the least objective
  * whose latency (split_cost_eval with r's simulated batch) meets the SLA; none: the
- * lowest-latency p. The objective is r's prefill plus what the simulated total gains with r:
- * r's own cost and what it changes in the others' steps. The plan-level world: every client
+ * lowest-latency p. The objective is r's prefill plus its simulated decode work plus what it
+ * changes in the others' steps: each other's work with r minus the same tokens at its per-token
+ * cost without r (token for token: on a busy server r's steps push the others' later work past
+ * any time horizon, so equal times would undercount r). The plan-level world: every client
  * keeps sending requests like its current one as soon as one ends (a closed loop: the active
  * requests with recur_tokens > 0, each recurrence with its prefill), and the others with r's
  * profile take r's choice: where r streams (p = 0) the movable split requests stream too,
  * elsewhere the others stay as they are. The world with r runs until r and every request that
- * does not recur are done, the world without r exactly as long. r's cycle at p is its client's
+ * does not recur are done, the world without r as long. r's cycle at p is its client's
  * layers + the link's round trip. out->server_work_s is r's predicted part, the same increment
  * with the requests as they are (no recurrence, no plan-level change): summed over requests that
  * join one another the predictions add up to the total. s gives the prefill, the link and the

@@ -69,7 +69,7 @@ static int model_check(const split_step_model *m, weft_err *err) {
 
 double split_batch_simulate(const split_step_model *m, const split_active *a, int n,
                             const double *phase, double horizon_s, double *work,
-                            double *inv_batch, double *end_s, double *n_tokens, weft_err *err) {
+                            double *inv_batch, double *end_s, double *tokens, weft_err *err) {
     if (model_check(m, err)) return -1;
     if (n < 0 || n > SPLIT_SIM_MAX_SEQS || (n > 0 && !a))
         return weft_errf(err, "batch model: %d requests (at most %d)", n, SPLIT_SIM_MAX_SEQS), -1;
@@ -110,8 +110,9 @@ double split_batch_simulate(const split_step_model *m, const split_active *a, in
         if (work) work[i] = 0;
         if (inv_batch) inv_batch[i] = 0;
         if (end_s) end_s[i] = 0;
+        if (tokens) tokens[i] = 0;
     }
-    double t = 0, total = 0, toks = 0, scanned = 0;
+    double t = 0, total = 0, scanned = 0;
     int rc = 0;
     for (;;) {
         if (recurring && !(horizon_s > 0) && once == 0) break; /* the ones that end are done */
@@ -149,7 +150,7 @@ double split_batch_simulate(const split_step_model *m, const split_active *a, in
             const double own = m->head_marginal_s + m->layer_marginal_s * (L - a[i].p);
             const double io = a[i].p == 0 ? m->io_token_s : m->io_frame_s;
             double w = m->cores * (fixed / b + own) + io;
-            toks += 1;
+            if (tokens) tokens[i] += 1;
             if (inv_batch) inv_batch[i] += 1.0 / b;
             left[i]--;
             if (end_s && left[i] == 0) end_s[i] = t;
@@ -169,7 +170,6 @@ double split_batch_simulate(const split_step_model *m, const split_active *a, in
     free(next);
     free(in);
     if (rc) return -1;
-    if (n_tokens) *n_tokens = toks;
     return total;
 }
 
@@ -196,7 +196,7 @@ typedef struct auto_ctx {
     const split_active *act;
     int n_act, n_mov;
     split_active *w; /* the others as simulated, then r */
-    double *ph, *wk, *ib;
+    double *ph, *wk, *ib, *tk, *wk0, *tk0;
     double base;      /* the others' total without r (as they are, no recurrence) */
 } auto_ctx;
 
@@ -228,7 +228,11 @@ static int ctx_open(auto_ctx *x, const split_request *r, const split_server *s,
     x->ph = malloc(sizeof *x->ph * (size_t)n);
     x->wk = malloc(sizeof *x->wk * (size_t)n);
     x->ib = malloc(sizeof *x->ib * (size_t)n);
-    if (!x->w || !x->ph || !x->wk || !x->ib) return weft_errf(err, "batch model: out of memory");
+    x->tk = malloc(sizeof *x->tk * (size_t)n);
+    x->wk0 = malloc(sizeof *x->wk0 * (size_t)n);
+    x->tk0 = malloc(sizeof *x->tk0 * (size_t)n);
+    if (!x->w || !x->ph || !x->wk || !x->ib || !x->tk || !x->wk0 || !x->tk0)
+        return weft_errf(err, "batch model: out of memory");
     /* the others as they are; a split one whose cycle is not measured yet takes the mean of
      * the measured ones (or, with none, this client's own cycle at its split point) */
     double csum = 0;
@@ -262,6 +266,9 @@ static void ctx_close(auto_ctx *x) {
     free(x->ph);
     free(x->wk);
     free(x->ib);
+    free(x->tk);
+    free(x->wk0);
+    free(x->tk0);
 }
 
 /* r at p: its choice (latency with its simulated batch; server_work_s its predicted part),
@@ -298,25 +305,37 @@ static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsi
         x->w[i].recur_tokens = o->recur_tokens;
         x->w[i].recur_prefill_s = prefill_at(s, o->prompt_tokens, x->w[i].p);
     }
-    double with = x->base, without = x->base;
+    double delta = 0;
     if (p < L) {
         double *end = x->ib; /* free again: r's batch is taken above */
-        with = split_batch_simulate(x->m, x->w, n, x->ph, 0, NULL, NULL, end, NULL, err);
+        const double with =
+            split_batch_simulate(x->m, x->w, n, x->ph, 0, x->wk, NULL, end, x->tk, err);
         double T = 0;
         for (int i = 0; i < n && with >= 0; i++)
             if (i == n_act || x->w[i].recur_tokens == 0) T = end[i] > T ? end[i] : T;
-        without = 0;
-        if (with >= 0 && n_act > 0)
-            without = T > 0 ? split_batch_simulate(x->m, x->w, n_act, x->ph, T, NULL, NULL, NULL,
-                                                   NULL, err)
-                            : 0;
+        double without = 0;
+        if (with >= 0 && n_act > 0 && T > 0)
+            without = split_batch_simulate(x->m, x->w, n_act, x->ph, T, x->wk0, NULL, NULL,
+                                           x->tk0, err);
+        if (with < 0 || without < 0) {
+            delta = -1;
+        } else {
+            /* r's own work, plus each other's work with r minus what the same tokens of it cost
+             * without r (per token): compared token for token, not over the same time, since
+             * on a busy server r's steps push the others' later work past any time horizon */
+            delta = x->wk[n_act];
+            for (int i = 0; i < n_act; i++) {
+                const double c0 = x->tk0[i] > 0 ? x->wk0[i] / x->tk0[i] : 0;
+                delta += x->wk[i] - (x->tk0[i] > 0 ? c0 * x->tk[i] : x->wk[i]);
+            }
+        }
     }
     for (int i = 0; i < n_act; i++) { /* back as they are */
         x->w[i].p = x->act[i].p < L ? (x->act[i].p > 0 ? x->act[i].p : 0) : L - 1;
         x->w[i].recur_tokens = 0;
     }
-    if (with < 0 || without < 0) return -1;
-    *obj = p < L ? prefill_work(r, s, p) + with - without : 0;
+    if (delta == -1) return -1;
+    *obj = p < L ? prefill_work(r, s, p) + delta : 0;
     /* latency: the cost model with the batch this request's tokens ran in */
     split_server s2 = *s;
     s2.batch = *bsim;
