@@ -289,8 +289,8 @@ typedef struct split_active {
     double cycle_s;  /* 0 < p: seconds from the end of the step that answered its token to its
                         next hidden state's arrival (client layers + round trip), >= 0 */
     int movable;     /* 1: planned by `--split auto`: at plan level its client's requests follow
-                        the same plan, so in the counterfactual where the new request streams
-                        unsplit it streams too */
+                        the same plan as the new request's: where that one streams unsplit it
+                        streams too, where that one splits it splits too */
     double start_s;  /* when it starts decoding, seconds from now (>= 0; 0 for a running one) */
     int recur_tokens; /* > 0: its client sends the next request like it as soon as it ends, with
                         this many decode tokens (a closed loop; split_batch_simulate needs a
@@ -341,8 +341,9 @@ typedef struct split_auto_detail {
  * any time horizon, so equal times would undercount r). The plan-level world: every client
  * keeps sending requests like its current one as soon as one ends (a closed loop: the active
  * requests with recur_tokens > 0, each recurrence with its prefill), and the others with r's
- * profile take r's choice: where r streams (p = 0) the movable split requests stream too,
- * elsewhere the others stay as they are. The world with r runs until r and every request that
+ * profile take r's choice: where r streams (p = 0) the movable requests stream too, where r
+ * splits the movable streaming ones split too (at p, with r's cycle) and the split ones keep
+ * their split; the others (not movable) stay as they are. The world with r runs until r and every request that
  * does not recur are done, the world without r as long. r's cycle at p is its client's
  * layers + the link's round trip. out->server_work_s is r's predicted part, the same increment
  * with the requests as they are (no recurrence, no plan-level change): summed over requests that

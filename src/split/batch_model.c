@@ -197,6 +197,7 @@ typedef struct auto_ctx {
     int n_act, n_mov;
     split_active *w; /* the others as simulated, then r */
     double *ph, *wk, *ib, *tk, *wk0, *tk0;
+    split_active *w0; /* the others as they are (w is changed per world and restored) */
     double base;      /* the others' total without r (as they are, no recurrence) */
 } auto_ctx;
 
@@ -231,7 +232,8 @@ static int ctx_open(auto_ctx *x, const split_request *r, const split_server *s,
     x->tk = malloc(sizeof *x->tk * (size_t)n);
     x->wk0 = malloc(sizeof *x->wk0 * (size_t)n);
     x->tk0 = malloc(sizeof *x->tk0 * (size_t)n);
-    if (!x->w || !x->ph || !x->wk || !x->ib || !x->tk || !x->wk0 || !x->tk0)
+    x->w0 = malloc(sizeof *x->w0 * (size_t)n);
+    if (!x->w || !x->ph || !x->wk || !x->ib || !x->tk || !x->wk0 || !x->tk0 || !x->w0)
         return weft_errf(err, "batch model: out of memory");
     /* the others as they are; a split one whose cycle is not measured yet takes the mean of
      * the measured ones (or, with none, this client's own cycle at its split point) */
@@ -250,11 +252,14 @@ static int ctx_open(auto_ctx *x, const split_request *r, const split_server *s,
             x->w[i].cycle_s = cn ? csum / cn : cycle_at(r, x->w[i].p);
         x->w[i].start_s = 0;
         x->ph[i] = 0.5; /* an arbitrary point of its cycle: half of one to go on average */
-        x->n_mov += act[i].movable && act[i].p > 0;
+        x->n_mov += act[i].movable != 0;
+    }
+    for (int i = 0; i < n_act; i++) {
+        x->w[i].recur_tokens = 0; /* the prediction's world: as they are */
+        x->w[i].recur_prefill_s = 0;
+        x->w0[i] = x->w[i];
     }
     if (n_act > 0) {
-        for (int i = 0; i < n_act; i++)
-            x->w[i].recur_tokens = 0; /* the prediction's world: as they are */
         x->base = split_batch_simulate(m, x->w, n_act, x->ph, 0, NULL, NULL, NULL, NULL, err);
         if (x->base < 0) return -1;
     }
@@ -269,6 +274,7 @@ static void ctx_close(auto_ctx *x) {
     free(x->tk);
     free(x->wk0);
     free(x->tk0);
+    free(x->w0);
 }
 
 /* r at p: its choice (latency with its simulated batch; server_work_s its predicted part),
@@ -296,12 +302,17 @@ static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsi
     /* The objective, at plan level: r's cost plus what it changes in the others' steps, in the
      * world where every client keeps sending requests like its current one as soon as one ends
      * (a closed loop: the active requests with recur_tokens > 0), and the others with r's profile
-     * take r's choice: where r streams, the movable split requests stream too. The world with r
-     * runs until r (and every request that does not recur) is done; the world without r runs
-     * exactly as long. */
+     * take r's choice: where r streams the movable requests stream, where r splits the movable
+     * streaming ones split too (at p, with r's cycle; the split ones keep theirs). The world with
+     * r runs until r (and every request that does not recur) is done; the world without r runs
+     * as long. */
     for (int i = 0; i < n_act; i++) {
         const split_active *o = &x->act[i];
-        if (p == 0 && o->movable && x->w[i].p > 0) x->w[i].p = 0;
+        if (o->movable && p == 0) x->w[i].p = 0; /* they stream too */
+        if (o->movable && p > 0 && p < L && x->w[i].p == 0) { /* they split too, like r */
+            x->w[i].p = p;
+            x->w[i].cycle_s = cycle_at(r, p);
+        }
         x->w[i].recur_tokens = o->recur_tokens;
         x->w[i].recur_prefill_s = prefill_at(s, o->prompt_tokens, x->w[i].p);
     }
@@ -330,10 +341,7 @@ static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsi
             }
         }
     }
-    for (int i = 0; i < n_act; i++) { /* back as they are */
-        x->w[i].p = x->act[i].p < L ? (x->act[i].p > 0 ? x->act[i].p : 0) : L - 1;
-        x->w[i].recur_tokens = 0;
-    }
+    memcpy(x->w, x->w0, sizeof *x->w * (size_t)n_act); /* back as they are */
     if (delta == -1) return -1;
     *obj = p < L ? prefill_work(r, s, p) + delta : 0;
     /* latency: the cost model with the batch this request's tokens ran in */
