@@ -25,6 +25,7 @@ PROFILE=$root/build/split_real_profile
 
 reqs=${SPLIT_REQS:-8} # requests per client per round of a phase, one after another
 rounds=${SPLIT_ROUNDS:-2} # rounds of each phase, in the order no split, auto, auto, no split, ...
+auto_arg=${SPLIT_AUTO_ARG:-auto} # the "auto" phase's --split; SPLIT_AUTO_ARG=0: an A/A control (both phases unsplit)
 [ $quick = 1 ] && { reqs=1; rounds=1; }
 tag=${SPLIT_RUN:+_run$SPLIT_RUN} # SPLIT_RUN=N: keep repeated runs side by side
 out_md=$results/split_real$tag.md
@@ -215,7 +216,7 @@ for k in $(seq 1 "$rounds"); do
     if [ $((k % 2)) = 1 ]; then order="nosplit auto"; else order="auto nosplit"; fi
     for ph in $order; do
         echo "== round $k, phase: $ph" >&2
-        if [ $ph = nosplit ]; then run_phase nosplit 0; else run_phase auto auto; fi
+        if [ $ph = nosplit ]; then run_phase nosplit 0; else run_phase auto "$auto_arg"; fi
     done
 done
 
