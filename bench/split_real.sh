@@ -262,12 +262,12 @@ out.append(f"Model: synthetic tiny15m (F32, {L} layers, dim 288, Llama-2 vocabul
            "Server `weft serve --split-port 0 --split-profile server.json --threads 1` pinned to CPU 0; "
            f"{nc} client namespaces (veth + tbf both ways, delay by bench/split_relay.c because this kernel has no "
            "sch_netem), clients and relays pinned to CPU 1, each client running its requests one after another, "
-           "all clients at once.\n")
+           f"all clients at once; {reqs} requests per client per round, {rounds} rounds of each phase (ABBA).\n")
 out.append(f"Server profile (bench/split_real_profile.c --engine: CPU-seconds through the engine, ordinary requests on the model cut to 1 and to L layers, alone and 4 at once, 64-token prompt, least of 7 runs; 1 thread): layer prefill {srvp['cost']['layer_prefill_s']:.3g} s/token, "
            f"layer decode {srvp['cost']['layer_decode_s']:.3g} s, head prefill {srvp['cost']['head_prefill_s']:.3g} s, "
            f"head decode {srvp['cost']['head_decode_s']:.3g} s; batched x{srvp.get('batched', {}).get('decode_batch', 1)}: layer decode {srvp.get('batched', {}).get('cost', srvp['cost'])['layer_decode_s']:.3g} s, head decode {srvp.get('batched', {}).get('cost', srvp['cost'])['head_decode_s']:.3g} s; "
            f"network path (calibration before the phases: 8 + 8 requests of the first client alone at p = 0 and p = L - 1, 4 requests from every client at once at p = 0): {1e3*srvp.get('io', {}).get('token_s', 0):.3f} ms per streamed token alone, {1e3*srvp.get('io', {}).get('token_batched_s', 0):.3f} ms with 4 streams, {1e3*srvp.get('io', {}).get('frame_s', 0):.3f} ms per round trip. Client profile: the same measurement on CPU 1 times {nc} "
-           "(the clients share that core; bench/split_real_profile.c without --engine: the forward alone, median of 31). The planner (split_cost_eval / split_choose_one) predicts from these and, for each request, from the server's decode batch when it connects, measured over the engine's recent steps (step-weighted mean of sequences per step, about the last 64 steps).\n")
+           "(the clients share that core; bench/split_real_profile.c without --engine: the forward alone, median of 31). The planner (split_choose_auto / split_predict_auto, the counterfactual batch model of src/split/batch_model.c) predicts each request's server work from these by simulating the engine's steps with the requests the server runs when it connects (their split points, tokens left and measured client cycles) plus this one at its p: its prefill plus what the simulated total gains with it.\n")
 out.append("| client | link | one-way delay | prompt words | output | SLA |\n|---|---|---|---|---|---|")
 for c in clients: out.append(f"| {c[0]} | {c[1]} | {c[2]} ms | {c[3]} | {c[4]} | {c[5]} s |")
 out.append("")
