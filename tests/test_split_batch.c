@@ -389,6 +389,16 @@ static void test_plan_level(void **state) {
     assert_int_equal(d.n_movable, 3);
     assert_true(d.stream_world_s > 0);
     assert_near(d.world_work_s, d.stream_world_s, 1e-15);
+    /* the other way: a long streamer whose steps a split would join. Not planned by auto, it
+     * streams whatever this one does, and the split saves its layers' marginal part; planned by
+     * auto, it would split too where this one splits, and the split would run alone */
+    split_request r2 = request(0.03);
+    r2.output_tokens = 16;
+    split_active st = ACT(0, 100000, 0, 0, 0);
+    assert_int_equal(choose(&r2, &st, 1, &c, &d), L - 1);
+    st.movable = 1;
+    assert_int_equal(choose(&r2, &st, 1, &c, &d), 0);
+    assert_int_equal(d.n_movable, 1);
 }
 
 /* The prediction is the request's increment of the total: its prefill plus what the simulated
