@@ -18,21 +18,21 @@
 #include "weft/engine.h"
 #include "weft/split_plan.h"
 
-#define assert_near(a, b, eps)                                                                  \
-    do {                                                                                        \
-        double a_ = (a), b_ = (b);                                                              \
-        if (!(fabs(a_ - b_) <= (eps))) {                                                        \
-            print_message("%s = %.17g, expected %.17g (eps %g)\n", #a, a_, b_, (double)(eps)); \
-            fail();                                                                             \
-        }                                                                                       \
+#define assert_near(a, b, eps)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (eps))) {                                                           \
+            print_message("%s = %.17g, expected %.17g (eps %g)\n", #a, a_, b_, (double)(eps));     \
+            fail();                                                                                \
+        }                                                                                          \
     } while (0)
 
 enum { L = 6 };
 
 /* A request as the batch model sees it (no recurrence). */
-#define ACT(p_, n_, c_, mv_, st_)                                                               \
-    ((split_active){.p = (p_), .tokens_left = (n_), .cycle_s = (c_), .movable = (mv_),        \
-                    .start_s = (st_)})
+#define ACT(p_, n_, c_, mv_, st_)                                                                  \
+    ((split_active){                                                                               \
+        .p = (p_), .tokens_left = (n_), .cycle_s = (c_), .movable = (mv_), .start_s = (st_)})
 
 /* Shaped like the real run's server (bench/split_real.sh: tiny15m, 1 thread): per layer and
  * decode step 0.134 ms alone, 0.051 ms per sequence with 4 per step; the head 1.12 / 0.40 ms. */
@@ -296,8 +296,8 @@ static void test_recurrence(void **state) {
     assert_non_null(strstr(err.msg, "no horizon"));
     /* 3 + 4 + 4 tokens end at 11 steps: a horizon of 10.5 steps holds 11 of them (the 11th
      * starts before it), two restarts (the one after the 11th is past the horizon) */
-    const double t = split_batch_simulate(&m, &a, 1, NULL, 10.5 * step, NULL, NULL, NULL, &toks,
-                                          &err);
+    const double t =
+        split_batch_simulate(&m, &a, 1, NULL, 10.5 * step, NULL, NULL, NULL, &toks, &err);
     assert_near(toks, 11, 0);
     assert_near(t, 11 * (step + m.io_token_s) + 2 * 0.01, 1e-12);
     /* with no horizon the world ends when the requests that do not recur are done: beside a
@@ -419,9 +419,9 @@ static void test_prediction_is_increment(void **state) {
                            (r.hidden_bytes_per_token + 4) / r.link_bw_Bps;
         w[3] = ACT(p, r.output_tokens - 1, p > 0 ? cyc : 0, 0, 0);
         const double with = split_batch_simulate(&m, w, 4, ph, 0, NULL, NULL, NULL, NULL, &err);
-        const double pre = s.cores * ((L - p) * r.prompt_tokens * s.cost.layer_prefill_s +
-                                      s.cost.head_prefill_s) +
-                           (p == 0 ? s.io_token_s : s.io_frame_s);
+        const double pre =
+            s.cores * ((L - p) * r.prompt_tokens * s.cost.layer_prefill_s + s.cost.head_prefill_s) +
+            (p == 0 ? s.io_token_s : s.io_frame_s);
         assert_near(predicted(&r, act, 3, p), pre + with - base, 1e-12);
     }
     /* two requests, the second joining the first: the first's prediction (alone) and the
@@ -432,8 +432,9 @@ static void test_prediction_is_increment(void **state) {
     const double p2 = predicted(&r2, &first, 1, 0);
     split_active both[2] = {first, ACT(0, r2.output_tokens - 1, 0, 0, 0)};
     const double tot = split_batch_simulate(&m, both, 2, NULL, 0, NULL, NULL, NULL, NULL, &err);
-    const double pre0 = s.cores * (L * r2.prompt_tokens * s.cost.layer_prefill_s +
-                                   s.cost.head_prefill_s) + s.io_token_s;
+    const double pre0 =
+        s.cores * (L * r2.prompt_tokens * s.cost.layer_prefill_s + s.cost.head_prefill_s) +
+        s.io_token_s;
     assert_near(p1 + p2, tot + 2 * pre0, 1e-12);
 }
 
@@ -455,7 +456,6 @@ static void test_choose_rejects(void **state) {
     assert_int_equal(split_predict_auto(&r, &s, &m, NULL, 0, L + 1, &c, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "out of range"));
 }
-
 
 /* ---- the engine's snapshot (engine_split_snapshot) ---- */
 
@@ -557,18 +557,12 @@ static void test_engine_snapshot(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_step_model_from_profile),
-        cmocka_unit_test(test_simulate_by_hand),
-        cmocka_unit_test(test_simulate_start),
-        cmocka_unit_test(test_offline_consistency),
-        cmocka_unit_test(test_simulate_rejects),
-        cmocka_unit_test(test_recurrence),
-        cmocka_unit_test(test_plan_level_recurring),
-        cmocka_unit_test(test_streamers_vs_alone),
-        cmocka_unit_test(test_sla_respected),
-        cmocka_unit_test(test_plan_level),
-        cmocka_unit_test(test_prediction_is_increment),
-        cmocka_unit_test(test_choose_rejects),
+        cmocka_unit_test(test_step_model_from_profile), cmocka_unit_test(test_simulate_by_hand),
+        cmocka_unit_test(test_simulate_start),          cmocka_unit_test(test_offline_consistency),
+        cmocka_unit_test(test_simulate_rejects),        cmocka_unit_test(test_recurrence),
+        cmocka_unit_test(test_plan_level_recurring),    cmocka_unit_test(test_streamers_vs_alone),
+        cmocka_unit_test(test_sla_respected),           cmocka_unit_test(test_plan_level),
+        cmocka_unit_test(test_prediction_is_increment), cmocka_unit_test(test_choose_rejects),
         cmocka_unit_test(test_engine_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -68,33 +68,43 @@ static int model_check(const split_step_model *m, weft_err *err) {
 }
 
 double split_batch_simulate(const split_step_model *m, const split_active *a, int n,
-                            const double *phase, double horizon_s, double *work,
-                            double *inv_batch, double *end_s, double *tokens, weft_err *err) {
+                            const double *phase, double horizon_s, double *work, double *inv_batch,
+                            double *end_s, double *tokens, weft_err *err) {
     if (model_check(m, err)) return -1;
-    if (n < 0 || n > SPLIT_SIM_MAX_SEQS || (n > 0 && !a))
-        return weft_errf(err, "batch model: %d requests (at most %d)", n, SPLIT_SIM_MAX_SEQS), -1;
-    if (!isfinite(horizon_s))
-        return weft_errf(err, "batch model: horizon %g must be finite", horizon_s), -1;
+    if (n < 0 || n > SPLIT_SIM_MAX_SEQS || (n > 0 && !a)) {
+        weft_errf(err, "batch model: %d requests (at most %d)", n, SPLIT_SIM_MAX_SEQS);
+        return -1;
+    }
+    if (!isfinite(horizon_s)) {
+        weft_errf(err, "batch model: horizon %g must be finite", horizon_s);
+        return -1;
+    }
     const int L = m->n_layers;
     double total_tokens = 0;
     int recurring = 0;
     for (int i = 0; i < n; i++) {
         if (a[i].p < 0 || a[i].p >= L || a[i].tokens_left < 0 || !finite_nonneg(a[i].cycle_s) ||
             !finite_nonneg(a[i].start_s) || a[i].recur_tokens < 0 ||
-            !finite_nonneg(a[i].recur_prefill_s) || (phase && !(phase[i] >= 0 && phase[i] <= 1)))
-            return weft_errf(err, "batch model: request %d: p %d (0..%d), tokens %d, cycle %g",
-                             i, a[i].p, L - 1, a[i].tokens_left, a[i].cycle_s), -1;
+            !finite_nonneg(a[i].recur_prefill_s) || (phase && !(phase[i] >= 0 && phase[i] <= 1))) {
+            weft_errf(err, "batch model: request %d: p %d (0..%d), tokens %d, cycle %g", i, a[i].p,
+                      L - 1, a[i].tokens_left, a[i].cycle_s);
+            return -1;
+        }
         total_tokens += a[i].tokens_left;
         recurring |= a[i].recur_tokens > 0;
     }
     int once = 0; /* requests that do not recur and still have tokens */
     for (int i = 0; i < n; i++)
         once += a[i].recur_tokens == 0 && a[i].tokens_left > 0;
-    if (recurring && !(horizon_s > 0) && once == 0)
-        return weft_errf(err, "batch model: only recurring requests and no horizon"), -1;
-    if (!(horizon_s > 0) && total_tokens * (n > 0 ? n : 1) > SPLIT_SIM_MAX_TOKENS)
-        return weft_errf(err, "batch model: %.0f tokens x %d requests is more than %d to step",
-                         total_tokens, n, SPLIT_SIM_MAX_TOKENS), -1;
+    if (recurring && !(horizon_s > 0) && once == 0) {
+        weft_errf(err, "batch model: only recurring requests and no horizon");
+        return -1;
+    }
+    if (!(horizon_s > 0) && total_tokens * (n > 0 ? n : 1) > SPLIT_SIM_MAX_TOKENS) {
+        weft_errf(err, "batch model: %.0f tokens x %d requests is more than %d to step",
+                  total_tokens, n, SPLIT_SIM_MAX_TOKENS);
+        return -1;
+    }
     int *left = malloc(sizeof *left * (size_t)(n > 0 ? n : 1));
     double *next = malloc(sizeof *next * (size_t)(n > 0 ? n : 1));
     int *in = malloc(sizeof *in * (size_t)(n > 0 ? n : 1));
@@ -102,7 +112,8 @@ double split_batch_simulate(const split_step_model *m, const split_active *a, in
         free(left);
         free(next);
         free(in);
-        return weft_errf(err, "batch model: out of memory"), -1;
+        weft_errf(err, "batch model: out of memory");
+        return -1;
     }
     for (int i = 0; i < n; i++) {
         left[i] = a[i].tokens_left;
@@ -136,8 +147,10 @@ double split_batch_simulate(const split_step_model *m, const split_active *a, in
         if (horizon_s > 0 && t >= horizon_s) break;
         scanned += n;
         if (scanned > SPLIT_SIM_MAX_TOKENS) {
-            rc = weft_errf(err, "batch model: more than %d token x request steps before the "
-                                "horizon %g s", SPLIT_SIM_MAX_TOKENS, horizon_s);
+            rc = weft_errf(err,
+                           "batch model: more than %d token x request steps before the "
+                           "horizon %g s",
+                           SPLIT_SIM_MAX_TOKENS, horizon_s);
             break;
         }
         const double fixed = m->head_fixed_s + m->layer_fixed_s * (L - lo);
@@ -180,12 +193,16 @@ static double cycle_at(const split_request *r, int p) {
            r->hidden_bytes_per_token / r->link_bw_Bps + TOKEN_ID_BYTES / r->link_bw_Bps;
 }
 
-/* r's prefill on the server at p, CPU-seconds (the cost model's, with its first frame's io). */
-static double prefill_work(const split_request *r, const split_server *s, int p) {
+/* a request's prefill on the server at p, CPU-seconds (the cost model's, with its first frame) */
+static double prefill_at(const split_server *s, int prompt_tokens, int p) {
     const int ls = s->n_layers - p;
-    if (ls <= 0) return 0;
-    const double pre = ls * r->prompt_tokens * s->cost.layer_prefill_s + s->cost.head_prefill_s;
+    if (ls <= 0 || prompt_tokens <= 0) return 0;
+    const double pre = ls * prompt_tokens * s->cost.layer_prefill_s + s->cost.head_prefill_s;
     return s->cores * pre + (p == 0 ? s->io_token_s : s->io_frame_s);
+}
+
+static double prefill_work(const split_request *r, const split_server *s, int p) {
+    return prefill_at(s, r->prompt_tokens, p);
 }
 
 /* The simulation state one choice shares between its candidate split points. */
@@ -201,17 +218,8 @@ typedef struct auto_ctx {
     double base;      /* the others' total without r (as they are, no recurrence) */
 } auto_ctx;
 
-/* a request's prefill on the server at p, CPU-seconds (the cost model's, with its first frame) */
-static double prefill_at(const split_server *s, int prompt_tokens, int p) {
-    const int ls = s->n_layers - p;
-    if (ls <= 0 || prompt_tokens <= 0) return 0;
-    const double pre = ls * prompt_tokens * s->cost.layer_prefill_s + s->cost.head_prefill_s;
-    return s->cores * pre + (p == 0 ? s->io_token_s : s->io_frame_s);
-}
-
 static int ctx_open(auto_ctx *x, const split_request *r, const split_server *s,
-                    const split_step_model *m, const split_active *act, int n_act,
-                    weft_err *err) {
+                    const split_step_model *m, const split_active *act, int n_act, weft_err *err) {
     memset(x, 0, sizeof *x);
     if (split_request_check(r, s, err) || model_check(m, err)) return -1;
     if (m->n_layers != s->n_layers)
@@ -279,8 +287,7 @@ static void ctx_close(auto_ctx *x) {
 
 /* r at p: its choice (latency with its simulated batch; server_work_s its predicted part),
  * the plan-level objective (server CPU-seconds per token) and its tokens' batch. */
-static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsim,
-                   weft_err *err) {
+static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsim, weft_err *err) {
     const split_request *r = x->r;
     const split_server *s = x->s;
     const int L = s->n_layers, n_act = x->n_act, n = n_act + 1;
@@ -308,7 +315,7 @@ static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsi
      * as long. */
     for (int i = 0; i < n_act; i++) {
         const split_active *o = &x->act[i];
-        if (o->movable && p == 0) x->w[i].p = 0; /* they stream too */
+        if (o->movable && p == 0) x->w[i].p = 0;              /* they stream too */
         if (o->movable && p > 0 && p < L && x->w[i].p == 0) { /* they split too, like r */
             x->w[i].p = p;
             x->w[i].cycle_s = cycle_at(r, p);
@@ -326,8 +333,8 @@ static int eval_at(auto_ctx *x, int p, split_choice *c, double *obj, double *bsi
             if (i == n_act || x->w[i].recur_tokens == 0) T = end[i] > T ? end[i] : T;
         double without = 0;
         if (with >= 0 && n_act > 0 && T > 0)
-            without = split_batch_simulate(x->m, x->w, n_act, x->ph, T, x->wk0, NULL, NULL,
-                                           x->tk0, err);
+            without =
+                split_batch_simulate(x->m, x->w, n_act, x->ph, T, x->wk0, NULL, NULL, x->tk0, err);
         if (with < 0 || without < 0) {
             delta = -1;
         } else {
@@ -413,8 +420,8 @@ int split_choose_auto(const split_request *r, const split_server *s, const split
     }
     *out = best_c;
     if (detail)
-        *detail = (split_auto_detail){best_batch, isfinite(best_obj) ? best_obj : -1,
-                                      stream_world, n_act, x.n_mov};
+        *detail = (split_auto_detail){best_batch, isfinite(best_obj) ? best_obj : -1, stream_world,
+                                      n_act, x.n_mov};
     rc = best;
 done:
     ctx_close(&x);
