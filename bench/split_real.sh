@@ -13,7 +13,10 @@
 # and whether it meets the SLA). Server on CPU 0 (1 thread), clients and relays on CPU 1.
 # Needs root, ip netns, veth, tc tbf. Writes bench/results/split_real.md and .csv
 # (--quick: a smoke run, results in the scratch folder only). Not a test.
-# usage: [SPLIT_RUN=N] bench/split_real.sh [--quick]
+# The phases run in rounds, ABBA (no split, auto, auto, no split, ...: SPLIT_ROUNDS, default 2;
+# SPLIT_REQS requests per client per round, default 8), so that the machine's drift over a run
+# falls on both; SPLIT_AUTO_ARG=0 runs the "auto" phase unsplit (an A/A control of that noise).
+# usage: [SPLIT_RUN=N] [SPLIT_ROUNDS=R] [SPLIT_REQS=Q] [SPLIT_AUTO_ARG=auto|P] bench/split_real.sh [--quick]
 source "$(dirname "$0")/engine_lib.sh"
 quick=0
 [ "${1:-}" = --quick ] && quick=1
