@@ -13,7 +13,10 @@
 # and whether it meets the SLA). Server on CPU 0 (1 thread), clients and relays on CPU 1.
 # Needs root, ip netns, veth, tc tbf. Writes bench/results/split_real.md and .csv
 # (--quick: a smoke run, results in the scratch folder only). Not a test.
-# usage: [SPLIT_RUN=N] bench/split_real.sh [--quick]
+# The phases run in rounds, ABBA (no split, auto, auto, no split, ...: SPLIT_ROUNDS, default 2;
+# SPLIT_REQS requests per client per round, default 8), so that the machine's drift over a run
+# falls on both; SPLIT_AUTO_ARG=0 runs the "auto" phase unsplit (an A/A control of that noise).
+# usage: [SPLIT_RUN=N] [SPLIT_ROUNDS=R] [SPLIT_REQS=Q] [SPLIT_AUTO_ARG=auto|P] bench/split_real.sh [--quick]
 source "$(dirname "$0")/engine_lib.sh"
 quick=0
 [ "${1:-}" = --quick ] && quick=1
@@ -23,8 +26,10 @@ RELAY=$root/build/split_relay
 PROFILE=$root/build/split_real_profile
 [ -x "$RELAY" ] && [ -x "$PROFILE" ] || { echo "build first (no $RELAY / $PROFILE)" >&2; exit 1; }
 
-reqs=${SPLIT_REQS:-8} # requests per client per phase, one after another
-[ $quick = 1 ] && reqs=1
+reqs=${SPLIT_REQS:-8} # requests per client per round of a phase, one after another
+rounds=${SPLIT_ROUNDS:-2} # rounds of each phase, in the order no split, auto, auto, no split, ...
+auto_arg=${SPLIT_AUTO_ARG:-auto} # the "auto" phase's --split; SPLIT_AUTO_ARG=0: an A/A control (both phases unsplit)
+[ $quick = 1 ] && { reqs=1; rounds=1; }
 tag=${SPLIT_RUN:+_run$SPLIT_RUN} # SPLIT_RUN=N: keep repeated runs side by side
 out_md=$results/split_real$tag.md
 out_csv=$results/split_real$tag.csv
@@ -141,7 +146,7 @@ run_phase() { # PHASE SPLIT(0|auto)
     done
     wait $(jobs -p | grep -v -e "$srv" $(printf -- '-e %s ' "${relays[@]}")) 2>/dev/null || true
     c1=$(cpu_s)
-    grep '^split plan:' "$scratch/srv.err" | tail -n +$((n0 + 1)) >"$scratch/$phase.plan"
+    grep '^split plan:' "$scratch/srv.err" | tail -n +$((n0 + 1)) >>"$scratch/$phase.plan"
     # the server's plan for every request (p, batch, batch_split, min_entry, prediction)
     [ $quick = 1 ] || cp "$scratch/$phase.plan" "$results/split_real${tag}_$phase.plan.log"
     echo "$phase $c0 $c1" >>"$scratch/cpu"
@@ -208,16 +213,24 @@ kill -TERM "$srv"; wait "$srv" 2>/dev/null || true
 start_server "$sp"
 
 : >"$scratch/cpu"
-echo "== phase: no split (p = 0)" >&2
-run_phase nosplit 0
-echo "== phase: auto (the planner picks p per request)" >&2
-run_phase auto auto
+# ABBA: the machine drifts (other work, the CPU's state) over a run; alternating the phases'
+# order round by round lets the drift fall on both
+for k in $(seq 1 "$rounds"); do
+    if [ $((k % 2)) = 1 ]; then order="nosplit auto"; else order="auto nosplit"; fi
+    for ph in $order; do
+        echo "== round $k, phase: $ph" >&2
+        if [ $ph = nosplit ]; then run_phase nosplit 0; else run_phase auto "$auto_arg"; fi
+    done
+done
 
 python3 - "$scratch" "$nc" "$out_md" "$out_csv" "$(machine_line)" "$L" "${clients[@]}" <<'PY'
 import re, sys, json
 d, nc, md, csv, machine, L = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 clients = [c.split() for c in sys.argv[7:]]
-cpu = {l.split()[0]: float(l.split()[2]) - float(l.split()[1]) for l in open(f"{d}/cpu")}
+cpu = {}; rounds = []
+for l in open(f"{d}/cpu"):  # summed over the rounds of each phase
+    ph, a, b = l.split()[:3]
+    cpu[ph] = cpu.get(ph, 0.0) + float(b) - float(a); rounds.append((ph, float(b) - float(a)))
 srvp = json.load(open(f"{d}/server.json")); clip = json.load(open(f"{d}/client.json"))
 rows = []; lines = []
 for phase in ["nosplit", "auto"]:
@@ -252,12 +265,12 @@ out.append(f"Model: synthetic tiny15m (F32, {L} layers, dim 288, Llama-2 vocabul
            "Server `weft serve --split-port 0 --split-profile server.json --threads 1` pinned to CPU 0; "
            f"{nc} client namespaces (veth + tbf both ways, delay by bench/split_relay.c because this kernel has no "
            "sch_netem), clients and relays pinned to CPU 1, each client running its requests one after another, "
-           "all clients at once.\n")
+           f"all clients at once; {reqs} requests per client per round, {rounds} rounds of each phase (ABBA).\n")
 out.append(f"Server profile (bench/split_real_profile.c --engine: CPU-seconds through the engine, ordinary requests on the model cut to 1 and to L layers, alone and 4 at once, 64-token prompt, least of 7 runs; 1 thread): layer prefill {srvp['cost']['layer_prefill_s']:.3g} s/token, "
            f"layer decode {srvp['cost']['layer_decode_s']:.3g} s, head prefill {srvp['cost']['head_prefill_s']:.3g} s, "
            f"head decode {srvp['cost']['head_decode_s']:.3g} s; batched x{srvp.get('batched', {}).get('decode_batch', 1)}: layer decode {srvp.get('batched', {}).get('cost', srvp['cost'])['layer_decode_s']:.3g} s, head decode {srvp.get('batched', {}).get('cost', srvp['cost'])['head_decode_s']:.3g} s; "
            f"network path (calibration before the phases: 8 + 8 requests of the first client alone at p = 0 and p = L - 1, 4 requests from every client at once at p = 0): {1e3*srvp.get('io', {}).get('token_s', 0):.3f} ms per streamed token alone, {1e3*srvp.get('io', {}).get('token_batched_s', 0):.3f} ms with 4 streams, {1e3*srvp.get('io', {}).get('frame_s', 0):.3f} ms per round trip. Client profile: the same measurement on CPU 1 times {nc} "
-           "(the clients share that core; bench/split_real_profile.c without --engine: the forward alone, median of 31). The planner (split_cost_eval / split_choose_one) predicts from these and, for each request, from the server's decode batch when it connects, measured over the engine's recent steps (step-weighted mean of sequences per step, about the last 64 steps).\n")
+           "(the clients share that core; bench/split_real_profile.c without --engine: the forward alone, median of 31). The planner (split_choose_auto / split_predict_auto, the counterfactual batch model of src/split/batch_model.c) predicts each request's server work from these by simulating the engine's steps with the requests the server runs when it connects (their split points, tokens left and measured client cycles) plus this one at its p: its prefill plus what the simulated total gains with it.\n")
 out.append("| client | link | one-way delay | prompt words | output | SLA |\n|---|---|---|---|---|---|")
 for c in clients: out.append(f"| {c[0]} | {c[1]} | {c[2]} ms | {c[3]} | {c[4]} | {c[5]} s |")
 out.append("")
@@ -274,9 +287,11 @@ out.append("|---|---|---|---|---|---|---|---|---|")
 for (phase, n, fails, toks, meas, pred, ok, pok, npl, pc) in rows:
     for i, (name, pset, cok, cn, ml, pl, pokc, npc) in enumerate(pc):
         out.append(f"| {phase} | {name} | {pset} | {ml:.3f} s | {pl:.3f} s | {ml / pl if pl > 0 else float('nan'):.2f} | {clients[i][5]} s | {cok}/{cn} | {pokc}/{npc} |")
+out.append("\nServer CPU-s of each round, in the order run (the phases alternate ABBA so that the machine's drift falls on both): "
+           + ", ".join(f"{ph} {c:.3f}" for ph, c in rounds))
 if rows[0][4] > 0:
-    out.append(f"\nServer work, auto vs no split (measured): {100*(1-rows[1][4]/rows[0][4]):.1f}% less; "
-               f"predicted: {100*(1-rows[1][5]/rows[0][5]):.1f}% less.")
+    out.append(f"\nServer work, auto vs no split: measured {100*(rows[1][4]/rows[0][4]-1):+.1f}%, "
+               f"predicted {100*(rows[1][5]/rows[0][5]-1):+.1f}% (negative: auto did less work).")
 open(md, "w").write("\n".join(out) + "\n")
 print("\n".join(out))
 PY

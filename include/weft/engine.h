@@ -142,6 +142,9 @@ typedef struct engine_request {
      * be recomputed, so where another would be preempted it ends with ENGINE_FINISH_ERROR. */
     bool split;
     int split_layer; /* 0..n_layers */
+    bool split_auto; /* the server planned this request's split point (`--split auto`, split 0
+                      * included): its client's next request follows the same plan, which the
+                      * counterfactual batch model uses (engine_split_snapshot) */
 } engine_request;
 
 typedef struct engine engine;
@@ -220,5 +223,21 @@ typedef struct engine_stats {
     double stream_inv_batch_ewma;
 } engine_stats;
 void engine_get_stats(engine *e, engine_stats *s); /* thread-safe snapshot */
+
+/* One sequence the engine is running or about to run, as `--split auto`'s counterfactual batch
+ * model sees it (split_active in weft/split_plan.h). */
+typedef struct engine_split_seq {
+    int split_layer;  /* 0: streams (in every step while it runs); > 0: waits for its client */
+    bool split_auto;  /* engine_request.split_auto */
+    int tokens_left;  /* tokens it still generates (max_tokens - generated) */
+    int max_tokens, n_prompt; /* its request's */
+    double cycle_s;   /* split: measured mean seconds from the end of the step that produced its
+                       * token to the arrival of its next hidden state (its client's layers and
+                       * the link's round trip); 0 = not measured yet */
+} engine_split_seq;
+#define ENGINE_SPLIT_SNAPSHOT_MAX 256
+/* Thread-safe: copies up to max (<= ENGINE_SPLIT_SNAPSHOT_MAX) of the sequences as of the last
+ * step into out and returns how many the engine had (may exceed max; only max are copied). */
+int engine_split_snapshot(engine *e, engine_split_seq *out, int max);
 
 #endif

@@ -256,6 +256,108 @@ double split_batch_ewma_update(double prev, int n_seqs, int window_steps);
  * stream_inv_batch_ewma). */
 double split_inv_batch_ewma_update(double prev, int n_seqs, int k, int window_tokens);
 
+/* ---- the counterfactual batch model (`--split auto`, src/split/batch_model.c) ----
+ * A split token waits for its client's round trip and joins a step only if one is running (or
+ * starting) when its hidden state arrives, else it runs alone; a streamed token (p = 0) is in
+ * every step while its request runs. So the batch each token runs in is a function of every
+ * request's split point, and a split that looks cheap against the batch measured now can be
+ * what keeps the batch small. The model simulates the engine's steps for the requests the
+ * server is running plus the new one at each candidate split point (docs/split.md, "The
+ * counterfactual batch model"). */
+
+/* The fused step, split into what a step pays once and what each of its tokens adds. */
+typedef struct split_step_model {
+    int n_layers;              /* L */
+    double layer_fixed_s;      /* per layer, once per step in which some token runs it (CPU-s) */
+    double layer_marginal_s;   /* per layer, per token that runs it */
+    double head_fixed_s;       /* final norm + classifier: once per step */
+    double head_marginal_s;    /* per token */
+    double io_token_s;         /* network path per streamed token (p = 0), CPU-s */
+    double io_frame_s;         /* network path per round trip (0 < p < L), CPU-s */
+    double cores;              /* a step's wall time is its work / cores (> 0) */
+} split_step_model;
+
+/* Fills m from a server's costs: the step profile when s has step_fixed_layer_s (its head's fixed
+ * part from cost / cost_batched), else the line through cost (1 sequence per step) and
+ * cost_batched (batched_n). -1 when s has neither (no batch to model). */
+int split_step_model_from_server(const split_server *s, split_step_model *m, weft_err *err);
+
+/* One request on the server when another connects (from the engine, engine_split_snapshot). */
+typedef struct split_active {
+    int p;           /* 0: streams; 0 < p < L: split */
+    int tokens_left; /* decode tokens it still produces (>= 0) */
+    double cycle_s;  /* 0 < p: seconds from the end of the step that answered its token to its
+                        next hidden state's arrival (client layers + round trip), >= 0 */
+    int movable;     /* 1: planned by `--split auto`: at plan level its client's requests follow
+                        the same plan as the new request's: where that one streams unsplit it
+                        streams too, where that one splits it splits too */
+    double start_s;  /* when it starts decoding, seconds from now (>= 0; 0 for a running one) */
+    int recur_tokens; /* > 0: its client sends the next request like it as soon as it ends, with
+                        this many decode tokens (a closed loop; split_batch_simulate needs a
+                        horizon then); 0 = it does not recur */
+    double recur_prefill_s; /* server CPU-seconds of each recurrence's prefill (simulation input;
+                        split_choose_auto sets it from prompt_tokens and the world's p) */
+    int prompt_tokens; /* its prompt (for its recurrences' prefill in split_choose_auto) */
+} split_active;
+
+#define SPLIT_SIM_MAX_SEQS 512
+#define SPLIT_SIM_MAX_TOKENS 2000000 /* sum over steps of the requests scanned, one simulation */
+
+/* Simulates the engine's decode steps for a[0..n) from time 0: a streaming request is in every
+ * step from its start_s until its tokens are done; a split one's first hidden state arrives at
+ * start_s + its cycle_s x phase (phase[i] in [0, 1], NULL = 0.5: the mean residual of a cycle
+ * under way) and each next one cycle_s after the step that answered it ends; a step runs every
+ * request whose state has arrived (one token each), pays the fixed part of the layers >= its
+ * lowest entry and the head once, each token's marginal part and its network path, and lasts
+ * its cost (the profile's server seconds; work = cores x that + the network path). A request
+ * with recur_tokens starts again when it ends before the horizon (its recur_prefill_s added to
+ * its work). With horizon_s > 0 the simulation stops at the first step that would start at or
+ * after it; 0 = when every request that does not recur is done (at least one must not). Returns the total CPU-seconds; work[i]
+ * (may be NULL) receives request i's share (the step's fixed part divided among its tokens),
+ * inv_batch[i] (may be NULL) the sum over its tokens of 1 / their step's batch, end_s[i] (may be
+ * NULL) when its last token's step ended, tokens[i] (may be NULL) the tokens it produced. -1 on
+ * bad input or more than SPLIT_SIM_MAX_TOKENS to step. */
+double split_batch_simulate(const split_step_model *m, const split_active *a, int n,
+                            const double *phase, double horizon_s, double *work,
+                            double *inv_batch, double *end_s, double *tokens, weft_err *err);
+
+/* What split_choose_auto found for the chosen p (for the server's log). */
+typedef struct split_auto_detail {
+    double batch;            /* the new request's tokens' batch in the simulation (tokens /
+                                sum of 1 / batch) */
+    double world_work_s;     /* the objective at the chosen p: the request's cost plus what it
+                                changes in the others' steps in the plan-level world (CPU-s) */
+    double stream_world_s;   /* the same at p = 0 (where the movable split requests stream too);
+                                -1 if p = 0 does not meet the SLA */
+    int n_active, n_movable; /* requests seen, and how many of them movable */
+} split_auto_detail;
+
+/* `--split auto` with the counterfactual batch model: for every allowed p of r, simulates the
+ * active requests plus r at p in the plan-level world and takes the p with the least objective
+ * whose latency (split_cost_eval with r's simulated batch) meets the SLA; none: the
+ * lowest-latency p. The objective is r's prefill plus its simulated decode work plus what it
+ * changes in the others' steps: each other's work with r minus the same tokens at its per-token
+ * cost without r (token for token: on a busy server r's steps push the others' later work past
+ * any time horizon, so equal times would undercount r). The plan-level world: every client
+ * keeps sending requests like its current one as soon as one ends (a closed loop: the active
+ * requests with recur_tokens > 0, each recurrence with its prefill), and the others with r's
+ * profile take r's choice: where r streams (p = 0) the movable requests stream too, where r
+ * splits the movable streaming ones split too (at p, with r's cycle) and the split ones keep
+ * their split; the others (not movable) stay as they are. The world with r runs until r and every request that
+ * does not recur are done, the world without r as long. r's cycle at p is its client's
+ * layers + the link's round trip. out->server_work_s is r's predicted part, the same increment
+ * with the requests as they are (no recurrence, no plan-level change): summed over requests that
+ * join one another the predictions add up to the total. s gives the prefill, the link and the
+ * latency; m the steps. Returns p or -1. */
+int split_choose_auto(const split_request *r, const split_server *s, const split_step_model *m,
+                      const split_active *act, int n_act, split_choice *out,
+                      split_auto_detail *detail, weft_err *err);
+/* The same prediction at a given p (a client that fixed its split point): out as above, detail's
+ * stream_world_s -1. Returns p or -1. */
+int split_predict_auto(const split_request *r, const split_server *s, const split_step_model *m,
+                       const split_active *act, int n_act, int p, split_choice *out,
+                       split_auto_detail *detail, weft_err *err);
+
 /* ---- measured costs: `weft split profile` ---- */
 
 typedef struct split_profile {

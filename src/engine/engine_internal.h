@@ -61,12 +61,15 @@ typedef struct engine_seq {
     /* split requests: fed hidden states of positions [n_computed, n_computed + hid_n) */
     float *hid;
     int hid_n, hid_cap;
+    double split_out_s; /* engine clock when its last step ended (0: none pending) */
+    double cycle_s;     /* measured mean of feed arrival - split_out_s (0: none yet) */
 } engine_seq;
 
 typedef struct split_feed {
     uint64_t id;
     float *rows;
     int n;
+    double t; /* engine clock at arrival */
 } split_feed;
 
 typedef struct feed_list {
@@ -109,6 +112,8 @@ struct engine {
     bool thread_started, stop;
     pthread_t thread;
     engine_stats pub; /* the snapshot engine_get_stats returns */
+    engine_split_seq split_snap[ENGINE_SPLIT_SNAPSHOT_MAX]; /* engine_split_snapshot's */
+    int split_snap_n;
 
     /* the stepping thread's own */
     seq_list waiting, running;
@@ -205,6 +210,10 @@ int engine_predicted_blocks(const engine *e, const engine_seq *s);
  * cannot be stored ends with ERROR). */
 void split_take_feeds(engine *e);
 void split_feeds_free(feed_list *l);
+/* Marks the split sequences of the step's batch (n_seqs) as having ended a step at t. */
+void engine_split_mark_out(engine *e, int n_seqs, double t);
+/* Refreshes the snapshot engine_split_snapshot returns (takes the engine lock). */
+void engine_split_publish(engine *e);
 /* Tokens s could compute now: all it has left, or for a split request what was fed. */
 int seq_ready(const engine_seq *s);
 /* Lowest entry layer among running and waiting sequences (0: an ordinary one), -1: none. */

@@ -29,7 +29,7 @@ int engine_split_feed(engine *e, uint64_t id, const float *rows, int n, weft_err
         }
     }
     if (rc == 0) {
-        e->feeds.v[e->feeds.n++] = (split_feed){id, copy, n};
+        e->feeds.v[e->feeds.n++] = (split_feed){id, copy, n, engine_clock(e)};
         copy = NULL;
         pthread_cond_signal(&e->wake);
     }
@@ -64,6 +64,12 @@ static int store(engine *e, engine_seq *s, const split_feed *f) {
     }
     memcpy(s->hid + (size_t)s->hid_n * D, f->rows, sizeof(float) * (size_t)f->n * D);
     s->hid_n += f->n;
+    /* its client's cycle: from the end of the step that answered it to this state's arrival */
+    if (s->split_out_s > 0 && f->t >= s->split_out_s) {
+        const double c = f->t - s->split_out_s;
+        s->cycle_s = s->cycle_s > 0 ? 0.75 * s->cycle_s + 0.25 * c : c;
+    }
+    s->split_out_s = 0;
     return 0;
 }
 
@@ -124,4 +130,49 @@ int engine_split_count(const engine *e, int n) {
     for (int i = 0; i < n; i++)
         k += e->b_seqs[i]->req.split && !e->b_seqs[i]->padding;
     return k;
+}
+
+void engine_split_mark_out(engine *e, int n_seqs, double t) {
+    for (int i = 0; i < n_seqs; i++) {
+        engine_seq *s = e->b_seqs[i];
+        if (s->req.split && !s->padding) s->split_out_s = t;
+    }
+}
+
+static void snap_one(engine *e, int *n, const engine_seq *s) {
+    if (*n < ENGINE_SPLIT_SNAPSHOT_MAX) {
+        const int left = s->req.max_tokens - s->n_generated;
+        e->split_snap[*n] = (engine_split_seq){
+            .split_layer = s->req.split ? s->req.split_layer : 0,
+            .split_auto = s->req.split_auto,
+            .tokens_left = left > 0 ? left : 0,
+            .max_tokens = s->req.max_tokens,
+            .n_prompt = s->n_prompt,
+            .cycle_s = s->req.split ? s->cycle_s : 0,
+        };
+    }
+    (*n)++;
+}
+
+void engine_split_publish(engine *e) {
+    /* the stepping thread owns the lists; the snapshot is written under the lock */
+    engine_lock(e);
+    int n = 0;
+    for (int i = 0; i < e->running.n; i++)
+        if (!e->running.v[i]->padding) snap_one(e, &n, e->running.v[i]);
+    for (int i = 0; i < e->waiting.n; i++)
+        snap_one(e, &n, e->waiting.v[i]);
+    e->split_snap_n = n;
+    engine_unlock(e);
+}
+
+int engine_split_snapshot(engine *e, engine_split_seq *out, int max) {
+    if (!e || !out || max <= 0) return 0;
+    if (max > ENGINE_SPLIT_SNAPSHOT_MAX) max = ENGINE_SPLIT_SNAPSHOT_MAX;
+    engine_lock(e);
+    const int n = e->split_snap_n;
+    const int k = n < max ? n : max;
+    memcpy(out, e->split_snap, sizeof *out * (size_t)k);
+    engine_unlock(e);
+    return n;
 }

@@ -380,6 +380,7 @@ static void publish(engine *e) {
     e->st.waiting_pred_tokens = wt;
     e->st.running_left_tokens = rt;
     e->st.batch_min_entry = engine_split_min_entry(e);
+    engine_split_publish(e);
     engine_lock(e);
     e->st.waiting = e->waiting.n; /* engine_get_stats adds the inbox */
     e->pub = e->st;
@@ -440,6 +441,7 @@ int engine_step(engine *e, weft_err *err) {
         return -1;
     }
     e->st.steps++;
+    engine_split_mark_out(e, n_seqs, t2);
     absorb(e, n_seqs);
     if (batch_mode(e)) release_idle_padding(e);
     double t3 = engine_clock(e);

@@ -9,6 +9,7 @@
  * do), and a client that states no bandwidth is taken as on a fast local link. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "server/split_server.h"
 #include "weft/split_plan.h"
@@ -18,6 +19,12 @@ struct split_auto {
     engine *eng;
     split_profile prof;
 };
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 split_auto *split_auto_new(const weft_model *m, engine *e, const char *path, weft_err *err) {
     split_auto *a = calloc(1, sizeof *a);
@@ -48,6 +55,7 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
                       size_t msg_size) {
     split_auto *a = ctx;
     const weft_config *c = &a->m->cfg;
+    const double now = mono_s(); /* the plan's own time is logged */
     split_server s = {0};
     s.n_layers = c->n_layers;
     s.cost = a->prof.cost;
@@ -110,9 +118,56 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     r.hidden_bytes_per_token = (double)c->dim * ((h->flags & SPLIT_HELLO_F16) ? 2 : 4);
     split_choice ch;
     weft_err err = {{0}};
-    int p = h->split >= 0 ? (split_cost_eval(&r, &s, h->split, &ch, &err) == 0 ? h->split : -1)
-                          : split_choose_one(&r, &s, -1, &ch, &err);
-    if (h->split >= 0 && p >= 0) ch.server_work_s = split_plan_work(&s, &ch, 1, NULL);
+    /* The counterfactual batch model (src/split/batch_model.c): the requests the engine runs,
+     * with their split points, tokens left and measured client cycles, plus this one at each
+     * candidate p; where the profile has the decode cost at two batch sizes. */
+    split_step_model sm;
+    split_auto_detail det = {0};
+    int use_model = split_step_model_from_server(&s, &sm, &err) == 0;
+    engine_split_seq snap[ENGINE_SPLIT_SNAPSHOT_MAX];
+    split_active act[ENGINE_SPLIT_SNAPSHOT_MAX];
+    int n_act = 0;
+    if (use_model) {
+        int k = engine_split_snapshot(a->eng, snap, ENGINE_SPLIT_SNAPSHOT_MAX);
+        if (k > ENGINE_SPLIT_SNAPSHOT_MAX) k = ENGINE_SPLIT_SNAPSHOT_MAX;
+        for (int i = 0; i < k; i++) {
+            const int l = snap[i].split_layer;
+            if (l >= c->n_layers) continue; /* fully local: never on this server's steps */
+            /* its client's next request is like it: max_tokens - 1 decode tokens (prefill gives
+             * the first), the same prompt */
+            act[n_act++] = (split_active){l,
+                                          snap[i].tokens_left,
+                                          snap[i].cycle_s,
+                                          snap[i].split_auto ? 1 : 0,
+                                          0,
+                                          snap[i].max_tokens > 1 ? snap[i].max_tokens - 1 : 1,
+                                          0,
+                                          snap[i].n_prompt};
+        }
+    }
+    int p;
+    if (h->split >= 0) { /* a fixed split: predicted the same way, not chosen */
+        p = split_cost_eval(&r, &s, h->split, &ch, &err) == 0 ? h->split : -1;
+        if (p >= 0) ch.server_work_s = split_plan_work(&s, &ch, 1, NULL);
+        if (p >= 0 && use_model) {
+            split_choice cf;
+            weft_err e2 = {{0}};
+            if (split_predict_auto(&r, &s, &sm, act, n_act, h->split, &cf, &det, &e2) == h->split)
+                ch = cf;
+        }
+    } else if (use_model) {
+        p = split_choose_auto(&r, &s, &sm, act, n_act, &ch, &det, &err);
+        /* the plan's own cost is server work too: logged, so the real run can see it */
+        if (p < 0) { /* beyond the simulation's bounds: the per-request chooser, said so */
+            fprintf(stderr, "split auto: batch model: %s; planning with the measured batch\n",
+                    err.msg);
+            use_model = 0;
+            err = (weft_err){{0}};
+            p = split_choose_one(&r, &s, -1, &ch, &err);
+        }
+    } else {
+        p = split_choose_one(&r, &s, -1, &ch, &err);
+    }
     if (p < 0) {
         if (h->split >= 0) return h->split; /* a fixed split needs no prediction */
         snprintf(msg, msg_size, "auto split: %s", err.msg);
@@ -121,10 +176,13 @@ int split_auto_choose(void *ctx, const split_hello *h, int split_live, char *msg
     /* the planner's prediction, for comparison with what the request then costs */
     fprintf(stderr,
             "split plan: %s p=%d prompt=%d output=%d sla_s=%.4f streaming=%d split_live=%d "
-            "batch=%g batch_split=%g batch_connect=%g min_entry=%d predicted server_work_s=%.6f latency_s=%.4f "
-            "sla_ok=%d\n",
+            "batch=%g batch_split=%g batch_connect=%g min_entry=%d model=%d active=%d movable=%d "
+            "sim_batch=%g world_s=%.6f stream_world_s=%.6f "
+            "plan_ms=%.3f predicted server_work_s=%.6f latency_s=%.4f sla_ok=%d\n",
             h->split >= 0 ? "fixed" : "auto", p, h->n_prompt, h->max_tokens, r.sla_s, streaming,
-            split_live, s.batch, s.batch_split, batch_connect, s.batch_min_entry, ch.server_work_s, ch.latency_s,
-            ch.sla_ok);
+            split_live, s.batch, s.batch_split, batch_connect, s.batch_min_entry, use_model,
+            det.n_active, det.n_movable, det.batch, det.world_work_s,
+            det.stream_world_s, 1e3 * (mono_s() - now),
+            ch.server_work_s, ch.latency_s, ch.sla_ok);
     return p;
 }

@@ -249,6 +249,7 @@ static void on_hello(sconn *c, const uint8_t *p, uint32_t len) {
     r.ctx = c;
     r.split = !c->ids_mode;
     r.split_layer = pl;
+    r.split_auto = h.split < 0; /* planned by the server: the batch model may move its next one */
     if (c->ids_mode) { /* submitted with the ids (on_ids) */
         c->req = r;
         c->req.prompt = NULL;
