@@ -142,5 +142,14 @@ bool kn_attn_scores_f16_avx512(const float *q, int g, int hd, const uint16_t *k,
 bool kn_attn_values_f16_avx512(const float *p, size_t pstride, int g, int hd, const uint16_t *v,
                                size_t vstride, int n, float *out);
 void kn_f32_to_f16_row_avx512(uint16_t *dst, const float *src, int n);
+/* 16-bit-operand Q8_0 attention (attn_q8_avx512vnni.c; kn_attn_*_q8q16/q8w16 in attn.c). */
+#define KN_W16_ROWS 16 /* value rows sharing one 16-bit weight scale */
+void kn_quantize_q16_avx512(uint8_t *dst, float *qscale, const float *src, int n);
+bool kn_attn_scores_q8q16_avx512vnni(const uint8_t *q, const float *qscale, int g, int hd,
+                                     const int8_t *k, size_t kstride, const float *kscale, int n,
+                                     float scale, float *s, size_t sstride);
+bool kn_attn_values_q8w16_avx512vnni(const float *p, size_t pstride, int g, int hd,
+                                     const int8_t *v, size_t vstride, const float *vscale, int n,
+                                     float *out);
 
 #endif
