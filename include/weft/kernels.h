@@ -6,6 +6,7 @@
 #ifndef WEFT_KERNELS_H
 #define WEFT_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "weft/dtype.h"
@@ -39,12 +40,26 @@ void tp_run(tp_pool *p, tp_fn fn, void *ctx);
 /* ---- weights ----
  * A 2-D weight matrix in row-major order: `rows` output features, each a row of `cols`
  * elements of type `type` (quantized rows are consecutive blocks). Typically mmap'd. */
+typedef struct kn_packed kn_packed;
 typedef struct kn_matrix {
     weft_dtype type;
     int rows, cols;
     const void *data;
     size_t row_bytes;
+    /* NULL, or the same weights packed once for the AVX-512 VNNI kernel (kn_pack_new); used
+     * only while it still matches data and shape, so a view made by changing those falls
+     * back to the per-call path by itself. Results are the same bits either way. */
+    const kn_packed *packed;
 } kn_matrix;
+
+/* Q8_0 packing at load (src/kernels/qpack.c): kn_pack_supported is true for a Q8_0 matrix on
+ * a CPU with AVX-512 VNNI; kn_pack_new returns a packed copy (NULL: not supported or out of
+ * memory; the caller then simply leaves W->packed NULL), which must outlive every kn_matrix
+ * pointing at it. kn_pack_bytes: its size (about the matrix's own). */
+bool kn_pack_supported(const kn_matrix *W);
+kn_packed *kn_pack_new(const kn_matrix *W);
+void kn_pack_free(kn_packed *p);
+size_t kn_pack_bytes(const kn_packed *p);
 
 /* Y[n][W.rows] = X[n][W.cols] · Wᵀ. X and Y are dense F32 row-major.
  * F32 weights with large n (>= 128, measured crossover) go through BLAS sgemm; everything

@@ -85,6 +85,19 @@ typedef struct kn_qact {
     int packed_min_n;
 } kn_qact;
 
+/* Q8_0 weights packed once (qpack.c): 16-row groups of group_bytes, see there. */
+struct kn_packed {
+    uint8_t *data;
+    const void *src; /* the kn_matrix it was packed from: data, shape */
+    weft_dtype type;
+    int rows, cols;
+    size_t row_bytes, group_bytes, bytes;
+};
+bool kn_pack_matches(const kn_packed *p, const kn_matrix *W);
+/* The VNNI kernel over packed weights (rows [r0, r1), r0 a multiple of 16). */
+void kn_mm_q8_packed_avx512(const kn_matrix *W, const kn_packed *P, const kn_qact *A, int n,
+                            float *Y, int r0, int r1);
+
 /* Quantizes one row of `cols` floats (a multiple of 32). */
 void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *dsum,
                          int32_t *asum);
