@@ -236,7 +236,7 @@ static void mm_quant_worker(void *ctx, int ith, int nth) {
     quant_worker(j, ith, nth);
     atomic_fetch_add_explicit(&j->quant_done, 1, memory_order_acq_rel);
     for (int spins = 0; atomic_load_explicit(&j->quant_done, memory_order_acquire) < nth; spins++) {
-        if (spins < 20000)
+        if (spins < 2000)
             _mm_pause();
         else
             sched_yield(); /* a descheduled peer (oversubscribed machine): give it the core */
@@ -304,8 +304,14 @@ static void mm_run(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const flo
     bool vnni = isa == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni();
     job.avx512_quant = vnni;
     atomic_init(&job.quant_done, 0);
-    const bool fused_quant = n > 1 && pool;
-    if (!fused_quant) quant_worker(&job, 0, 1);
+    const char *fq = getenv("WEFT_MM_FUSED_QUANT");
+    const bool fused_quant = n > 1 && pool && !(fq && strcmp(fq, "off") == 0);
+    if (!fused_quant) {
+        if (n == 1 || !pool)
+            quant_worker(&job, 0, 1);
+        else
+            tp_run(pool, quant_worker, &job);
+    }
 
     kn_qact act = {.qs = job.qs,
                    .d = job.d,
