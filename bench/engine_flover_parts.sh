@@ -6,7 +6,8 @@
 # (WEFT_Q8_PREPACK=off: Q8_0 weights repacked per call instead of once at load;
 # WEFT_MM_FUSED_QUANT=off: activation quantization as its own pool dispatch), alternating
 # variants in each of ROUNDS rounds (default 2), so machine drift hits all of them. Prints output
-# tok/s per run and each variant's median.
+# tok/s per run and each variant's median; then the sequential (batch-1) server of base and new,
+# alternating, ROUNDS rounds: batch 1 is the baseline of Flover's ratio and must not get slower.
 # Reproduce: make build && bash bench/quiet.sh bash bench/engine_flover_parts.sh BASE_COMMIT [ROUNDS]
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,11 +28,12 @@ vocab=../shared/models/tokenizers/tokenizer_llama2_32000.bin
 args=(); [ -r "$vocab" ] && args=(--vocab-from "$vocab")
 build/weft model synth --preset tiny110m --type q8_0 "${args[@]}" --out "$model" >/dev/null
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; $(date -u +%F\ %T) UTC; load $(cut -d' ' -f1-3 /proc/loadavg)"
+mode=fused
 run() { # run BINARY [ENV...]: output tok/s and the engine's fwd/sample/sched/compact split
     local bin=$1; shift
-    env "$@" "$bin" bench engine --model "$model" --mode fused -n 32 --prompt-len 32 --output-len 256 \
+    env "$@" "$bin" bench engine --model "$model" --mode $mode -n 32 --prompt-len 32 --output-len 256 \
         --gap-mean 0 --seed 1 --kv-type q8_0 -q 2>/dev/null |
-        awk -F'|' '$3 ~ /fused/ { gsub(/ /, "", $7); gsub(/ /, "", $18); print $7, $18 }'
+        awk -F'|' -v m=$mode '$3 ~ m { gsub(/ /, "", $7); gsub(/ /, "", $18); print $7, $18 }'
 }
 names=("base $base" "new" "new, WEFT_Q8_PREPACK=off" "new, WEFT_MM_FUSED_QUANT=off")
 declare -A res
@@ -52,3 +54,11 @@ for v in 0 1 2 3; do
     # shellcheck disable=SC2086
     echo "median: ${names[$v]}: $(median ${res[$v]}) tok/s"
 done
+mode=sequential
+seqb=() seqn=()
+for r in $(seq 1 "$rounds"); do
+    o=$(run "$bdir/build/weft"); n=$(run build/weft)
+    echo "sequential round $r: base ${o% *} tok/s, new ${n% *} tok/s"
+    seqb+=("${o% *}"); seqn+=("${n% *}")
+done
+echo "sequential median: base $(median "${seqb[@]}") tok/s, new $(median "${seqn[@]}") tok/s"
