@@ -55,9 +55,14 @@ typedef struct kn_matrix {
 /* Q8_0 packing at load (src/kernels/qpack.c): kn_pack_supported is true for a Q8_0 matrix on
  * a CPU with AVX-512 VNNI; kn_pack_new returns a packed copy (NULL: not supported or out of
  * memory; the caller then simply leaves W->packed NULL), which must outlive every kn_matrix
- * pointing at it. kn_pack_bytes: its size (about the matrix's own). */
+ * pointing at it. kn_pack_bytes: its size (about the matrix's own). kn_pack_size: the bytes
+ * kn_pack_new would allocate (0 when not supported). */
+size_t kn_pack_size(const kn_matrix *W);
 bool kn_pack_supported(const kn_matrix *W);
 kn_packed *kn_pack_new(const kn_matrix *W);
+/* n matrices packed into one allocation (out[0..n)): 0, or -1 when one is not supported or
+ * out of memory. Freeing out[0] frees them all; kn_pack_free of the others does nothing. */
+int kn_pack_many(const kn_matrix *const *Ws, int n, kn_packed **out);
 void kn_pack_free(kn_packed *p);
 size_t kn_pack_bytes(const kn_packed *p);
 

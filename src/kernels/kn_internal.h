@@ -92,6 +92,7 @@ struct kn_packed {
     weft_dtype type;
     int rows, cols;
     size_t row_bytes, group_bytes, bytes;
+    bool owner; /* the first of a kn_pack_many set: owns the memory and the array */
 };
 bool kn_pack_matches(const kn_packed *p, const kn_matrix *W);
 /* The VNNI kernel over packed weights (rows [r0, r1), r0 a multiple of 16). */

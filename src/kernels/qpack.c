@@ -19,25 +19,18 @@ bool kn_pack_supported(const kn_matrix *W) {
            kn_isa_active() == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni();
 }
 
-kn_packed *kn_pack_new(const kn_matrix *W) {
-    if (!kn_pack_supported(W)) return NULL;
+size_t kn_pack_size(const kn_matrix *W) {
+    if (!kn_pack_supported(W)) return 0;
+    const size_t nb = (size_t)W->cols / WEFT_QK, ng = ((size_t)W->rows + PACK_ROWS - 1) / PACK_ROWS;
+    const size_t gbytes = (nb * 8 * PACK_ROWS * 4 + nb * PACK_ROWS * 2 + 63) & ~(size_t)63;
+    return gbytes * ng;
+}
+
+/* Fills mem (64-byte aligned, kn_pack_size(W) bytes) and describes it in p. */
+static void pack_into(kn_packed *p, const kn_matrix *W, uint8_t *d) {
     const size_t nb = (size_t)W->cols / WEFT_QK, ng = ((size_t)W->rows + PACK_ROWS - 1) / PACK_ROWS;
     const size_t qbytes = nb * 8 * PACK_ROWS * 4;
     const size_t gbytes = (qbytes + nb * PACK_ROWS * 2 + 63) & ~(size_t)63;
-    kn_packed *p = calloc(1, sizeof *p);
-    if (!p) return NULL;
-    const size_t bytes = gbytes * ng;
-    /* large matrices on 2 MB pages (advice only): the kernels stream them */
-    const size_t huge = (size_t)2 << 20;
-    void *mem = NULL;
-    if (posix_memalign(&mem, bytes >= huge ? huge : 64, bytes) != 0) {
-        free(p);
-        return NULL;
-    }
-#ifdef MADV_HUGEPAGE
-    if (bytes >= huge) (void)madvise(mem, bytes, MADV_HUGEPAGE);
-#endif
-    uint8_t *d = mem;
     for (size_t g = 0; g < ng; g++) {
         uint8_t *q = d + g * gbytes;
         uint16_t *sc = (uint16_t *)(q + qbytes);
@@ -67,12 +60,53 @@ kn_packed *kn_pack_new(const kn_matrix *W) {
     p->cols = W->cols;
     p->row_bytes = W->row_bytes;
     p->group_bytes = gbytes;
-    p->bytes = bytes;
+    p->bytes = gbytes * ng;
+}
+
+/* One allocation for several matrices, on 2 MB pages when large (advice only): the kernels
+ * stream the copies, and 4 KB pages cost batch-1 decode a TLB miss every 4 KB. */
+static void *alloc_packed(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    void *mem = NULL;
+    if (posix_memalign(&mem, bytes >= huge ? huge : 64, bytes) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (bytes >= huge) (void)madvise(mem, bytes, MADV_HUGEPAGE);
+#endif
+    return mem;
+}
+
+kn_packed *kn_pack_new(const kn_matrix *W) {
+    kn_packed *p = NULL;
+    if (kn_pack_many(&W, 1, &p) != 0) return NULL;
     return p;
 }
 
+int kn_pack_many(const kn_matrix *const *Ws, int n, kn_packed **out) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        size_t b = kn_pack_size(Ws[i]);
+        if (b == 0) return -1;
+        total += b;
+    }
+    uint8_t *mem = alloc_packed(total);
+    kn_packed *ps = calloc((size_t)n, sizeof *ps);
+    if (!mem || !ps) {
+        free(mem);
+        free(ps);
+        return -1;
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        pack_into(&ps[i], Ws[i], mem + off);
+        ps[i].owner = i == 0;
+        out[i] = &ps[i];
+        off += ps[i].bytes;
+    }
+    return 0;
+}
+
 void kn_pack_free(kn_packed *p) {
-    if (!p) return;
+    if (!p || !p->owner) return;
     free(p->data);
     free(p);
 }

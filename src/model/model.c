@@ -43,7 +43,7 @@ weft_model *model_load(const char *path, const char *tokenizer_path, weft_err *e
 void model_free(weft_model *m) {
     if (!m) return;
     tok_free(m->tok);
-    for (int i = 0; i < m->n_packs; i++) kn_pack_free(m->packs[i]);
+    for (int i = m->n_packs - 1; i >= 0; i--) kn_pack_free(m->packs[i]); /* packs[0] last: it owns all */
     free(m->packs);
     free(m->layers);
     free(m->owned_f32);

@@ -5,7 +5,8 @@
  * the CPU has AVX-512 VNNI. The token embedding is read by row (kn_matrix_row_f32) and stays as
  * it is; a tied head (same data) gets its own packed copy. The copies cost about the Q8_0
  * weights' size again in anonymous memory (the file mapping stays, and its pages are only read
- * while packing). WEFT_Q8_PREPACK=off skips packing (the kernels then repack per call, with
+ * while packing), in one allocation, on 2 MB pages where the kernel gives them (batch-1 decode
+ * streams all of it every token; see docs/kernels.md). WEFT_Q8_PREPACK=off skips packing (the kernels then repack per call, with
  * the same results bit for bit). */
 #include <stdlib.h>
 #include <string.h>
@@ -31,20 +32,13 @@ int model_pack_weights(weft_model *m, weft_err *err) {
         return 0;
     }
     m->packs = calloc((size_t)n, sizeof *m->packs);
-    if (!m->packs) {
+    if (!m->packs || kn_pack_many((const kn_matrix *const *)all, n, m->packs) != 0) {
         free(all);
-        return weft_errf(err, "out of memory");
+        return weft_errf(err, "out of memory packing the Q8_0 weights (WEFT_Q8_PREPACK=off "
+                              "skips packing)");
     }
-    for (int i = 0; i < n; i++) {
-        kn_packed *p = kn_pack_new(all[i]);
-        if (!p) {
-            free(all);
-            return weft_errf(err, "out of memory packing the Q8_0 weights (WEFT_Q8_PREPACK=off "
-                                  "skips packing)");
-        }
-        m->packs[m->n_packs++] = p;
-        all[i]->packed = p;
-    }
+    m->n_packs = n;
+    for (int i = 0; i < n; i++) all[i]->packed = m->packs[i];
     free(all);
     return 0;
 }
