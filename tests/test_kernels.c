@@ -543,6 +543,7 @@ static void test_matmul_q8_prepacked(void **state) {
     check_prepacked(pool, 37, 32 * 3, 34);
     check_prepacked(pool, 16, 32, 0);
     check_prepacked(pool, 35, 2048, 0); /* two K chunks of 32 blocks */
+    check_prepacked(pool, 40, 32 * 70, 0); /* 70 blocks: n = 1 takes the packed path too */
     check_prepacked(NULL, 1, 64, 2);
     check_prepacked(NULL, 64, 96, 34);
     tp_free(pool);

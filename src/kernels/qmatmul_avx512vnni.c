@@ -485,7 +485,11 @@ void kn_mm_q8_packed_avx512(const kn_matrix *W, const kn_packed *P, const kn_qac
 }
 
 void kn_mm_quant_avx512(const kn_matrix *W, const kn_qact *A, int n, float *Y, int r0, int r1) {
-    if (W->packed && r0 % PR == 0 && A->packed_min_n != INT_MAX &&
+    /* Packed-at-load weights for n >= 2, and for n = 1 on long rows; batch 1 on rows of <= 64
+     * blocks (tiny110m's 768 and 2048 columns) keeps the row-lane tile on the original rows,
+     * which bench_kernels measured as fast or faster there (docs/kernels.md), so the
+     * sequential baseline runs the code it ran before packing existed. */
+    if (W->packed && (n >= 2 || A->nb > 64) && r0 % PR == 0 && A->packed_min_n != INT_MAX &&
         kn_pack_matches(W->packed, W)) {
         kn_mm_q8_packed_avx512(W, W->packed, A, n, Y, r0, r1);
         return;
