@@ -13,7 +13,9 @@
  *    rows. Each row's block pair is one dpbusd per X row; a transpose-and-add tree turns the
  *    16 registers of 8-dword partial sums into two registers of 16 exact block sums.
  *  - packed panels (n >= packed_min_n): weights repacked per call so that 8 dpbusd give one
- *    block's sums for 16 rows directly; see below. */
+ *    block's sums for 16 rows directly; see below.
+ *  - packed at load (W->packed, Q8_0; qpack.c): the same micro-tile over the copy made once,
+ *    for n >= 2 and for n = 1 on rows of more than 64 blocks. */
 #include <immintrin.h>
 #include <limits.h>
 #include <string.h>
