@@ -5,8 +5,9 @@
  * handed out interleaved across sequences, as a fused batch's are. Prints milliseconds per
  * step (all layers), the K/V bytes one step streams and the rate that makes. The whole cache is
  * larger than the L3 cache at the default sizes, so the rows come from DRAM as in a real step.
- * Q8_0 runs twice: with F32 queries against widened keys (what attention uses by default) and
- * with int8 queries and integer Q·K (WEFT_ATTN_Q8_QK=int).
+ * Q8_0 runs three times: with F32 queries against widened keys and values
+ * (WEFT_ATTN_Q8_QK=f32), with int8 queries and integer Q·K (WEFT_ATTN_Q8_QK=int), and with the
+ * default 16-bit query magnitudes and value weights (integer Q·K and P·V).
  * Usage: bench_attn [B [L [threads [reps]]]] (default 32 sequences, context 160, all cores, 20). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,9 +68,12 @@ int main(int argc, char **argv) {
            "%d, %d threads, 16-token blocks\n",
            B, L, tp_size(pool));
     printf("| KV type | ms per step (12 layers) | K/V MB per step | GB/s |\n|---|---|---|---|\n");
-    /* the fourth row: Q8_0 with int8 queries and integer Q·K (WEFT_ATTN_Q8_QK=int) */
-    const kv_dtype types[4] = {KV_F32, KV_F16, KV_Q8_0, KV_Q8_0};
-    for (int ti = 0; ti < 4; ti++) {
+    /* Q8_0 rows: F32 queries and widened keys/values (WEFT_ATTN_Q8_QK=f32), int8 queries and
+     * integer Q·K (WEFT_ATTN_Q8_QK=int), and the default: 16-bit query magnitudes and value
+     * weights, integer Q·K and P·V */
+    const kv_dtype types[5] = {KV_F32, KV_F16, KV_Q8_0, KV_Q8_0, KV_Q8_0};
+    for (int ti = 0; ti < 5; ti++) {
+        ws.q8_f32 = ti != 4;
         ws.q8_int_qk = ti == 3;
         weft_err err = {{0}};
         kv_store *kv = kv_store_new_typed(c.n_layers, c.n_kv_heads, c.head_dim, bt, B * bps,
@@ -125,7 +129,10 @@ int main(int argc, char **argv) {
         const double bytes =
             2.0 * c.n_layers * c.n_kv_heads * (double)B * L * kv_row_bytes(types[ti], c.head_dim);
         printf("| %s%s | %.3f | %.1f | %.1f |\n", kv_dtype_name(types[ti]),
-               ti == 2 ? " (F32 q, widened k)" : ti == 3 ? " (int8 q, integer q·k)" : "", best * 1e3,
+               ti == 2   ? " (F32 q, widened k/v; default)"
+               : ti == 3 ? " (int8 q, integer q·k; =int)"
+               : ti == 4 ? " (16-bit q and p, integer q·k and p·v; =int16)"
+                         : "", best * 1e3,
                bytes / 1e6,
                bytes / best / 1e9);
         kv_store_free(kv);

@@ -6,6 +6,8 @@
  * exceed 128 MB, so weights come from DRAM as they do in a real decode step (where all layers
  * together are far larger than the L3), not from a warm cache; WEFT_BENCH_WARM=1 reuses one
  * copy instead (compute ceiling for matrices that fit in cache).
+ * Q8_0p rows time the same Q8_0 weights packed once beforehand (kn_pack_new, what model load
+ * does); type Q8_0 selects both.
  * Usage: bench_kernels [threads [type [max_n]]] (default: all cores, all types, n up to 64). */
 #include <math.h>
 #include <stdio.h>
@@ -119,6 +121,7 @@ int main(int argc, char **argv) {
     free(bw);
     printf("read bandwidth, 256 MB buffer: %.1f GB/s\n\n", bw_gbs);
 
+    /* Q8_0p: the same Q8_0 weights packed once beforehand (kn_pack_new, as model load does) */
     struct {
         weft_dtype t;
         const char *name;
@@ -127,15 +130,19 @@ int main(int argc, char **argv) {
         {WEFT_F32, "F32", 768, 2048},    {WEFT_F32, "F32", 4096, 4096},
         {WEFT_F32, "F32", 768, 32000},   {WEFT_F16, "F16", 768, 2048},
         {WEFT_F16, "F16", 4096, 4096},   {WEFT_Q8_0, "Q8_0", 768, 2048},
-        {WEFT_Q8_0, "Q8_0", 4096, 4096}, {WEFT_Q4_0, "Q4_0", 768, 2048},
-        {WEFT_Q4_0, "Q4_0", 4096, 4096},
+        {WEFT_Q8_0, "Q8_0", 4096, 4096}, {WEFT_Q8_0, "Q8_0p", 768, 2048},
+        {WEFT_Q8_0, "Q8_0p", 4096, 4096}, {WEFT_Q8_0, "Q8_0p", 768, 32000},
+        {WEFT_Q4_0, "Q4_0", 768, 2048},  {WEFT_Q4_0, "Q4_0", 4096, 4096},
     };
     const int ns[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
     printf("%-5s %11s %8s %4s %10s %9s %9s %12s %12s\n", "type", "cols x rows", "MB", "n",
            "us/call", "GFLOP/s", "GB/s", "%bandwidth", "own F32 GF/s");
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         int rows = cases[c].rows, cols = cases[c].cols;
-        if (only && strcmp(only, cases[c].name) != 0) continue;
+        if (only && strcmp(only, cases[c].name) != 0 &&
+            !(strcmp(only, "Q8_0") == 0 && strcmp(cases[c].name, "Q8_0p") == 0))
+            continue;
+        const bool pack = strcmp(cases[c].name, "Q8_0p") == 0;
         size_t wbytes = row_bytes(cases[c].t, cols) * (size_t)rows;
         int copies = getenv("WEFT_BENCH_WARM") ? 1 : (int)(((size_t)128 << 20) / wbytes) + 1;
         void *data[256];
@@ -147,6 +154,15 @@ int main(int argc, char **argv) {
             if (!data[k]) return 1;
             memcpy(data[k], data[0], wbytes);
         }
+        kn_packed *packs[256] = {NULL};
+        for (int k = 0; pack && k < copies; k++) {
+            kn_matrix Wk = {.type = cases[c].t, .rows = rows, .cols = cols, .data = data[k],
+                            .row_bytes = row_bytes(cases[c].t, cols)};
+            if (!(packs[k] = kn_pack_new(&Wk))) {
+                fprintf(stderr, "bench_kernels: cannot pack Q8_0 (no AVX-512 VNNI?)\n");
+                return 1;
+            }
+        }
         int cur = 0;
         int nalloc = max_n > 64 ? max_n : 64;
         float *X = malloc(sizeof(float) * (size_t)nalloc * (size_t)cols);
@@ -156,8 +172,9 @@ int main(int argc, char **argv) {
                        .rows = rows,
                        .cols = cols,
                        .data = data[0],
-                       .row_bytes = row_bytes(cases[c].t, cols)};
-#define NEXT_COPY() (W.data = data[cur = (cur + 1) % copies])
+                       .row_bytes = row_bytes(cases[c].t, cols),
+                       .packed = packs[0]};
+#define NEXT_COPY() (cur = (cur + 1) % copies, W.data = data[cur], W.packed = packs[cur])
         size_t sb = kn_matmul_scratch_bytes(&W, nalloc);
         void *scratch = sb ? malloc(sb) : NULL;
         for (int i = 0; i < nalloc * cols; i++)
@@ -185,8 +202,10 @@ int main(int argc, char **argv) {
         free(scratch);
         free(X);
         free(Y);
-        for (int k = 0; k < copies; k++)
+        for (int k = 0; k < copies; k++) {
             free(data[k]);
+            kn_pack_free(packs[k]);
+        }
     }
     tp_free(pool);
     return 0;

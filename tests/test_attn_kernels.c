@@ -250,6 +250,84 @@ static void test_q8q8_isa_bit_equal(void **state) {
     kn_isa_set(best);
 }
 
+/* 16-bit query magnitudes / value weights (kn_attn_scores_q8q16, kn_attn_values_q8w16, opt-in
+ * WEFT_ATTN_Q8_QK=int16): within 1/65535-relative bounds of the F32-query kernels, and the AVX-512
+ * VNNI kernels equal the scalar ones bit for bit. */
+static void run_q16(int hd, int g, int n, float *sc, float *out) {
+    unsigned seed = (unsigned)(hd * 17 + g * 3 + n);
+    const size_t kstride = (size_t)hd + 64;
+    float *q = malloc(sizeof(float) * g * hd), *kf = malloc(sizeof(float) * kstride * n);
+    float *qs = malloc(sizeof(float) * g), *ks = malloc(sizeof(float) * n), *vs = malloc(sizeof(float) * n);
+    float *sf = malloc(sizeof(float) * g * n), *of = malloc(sizeof(float) * g * hd);
+    uint8_t *q3 = malloc((size_t)g * hd * 3);
+    int8_t *k = malloc(kstride * n), *v = malloc(kstride * n);
+    assert_non_null(q); assert_non_null(kf); assert_non_null(qs); assert_non_null(ks);
+    assert_non_null(vs); assert_non_null(sf); assert_non_null(of); assert_non_null(q3);
+    assert_non_null(k); assert_non_null(v);
+    for (int i = 0; i < g * hd; i++) q[i] = frand(&seed) * 2.0f;
+    for (int i = 0; i < n; i++) {
+        for (size_t d = 0; d < kstride; d++) kf[i * kstride + d] = frand(&seed);
+        kn_quantize_row_q8kv(k + (size_t)i * kstride, &ks[i], kf + (size_t)i * kstride, hd);
+        for (size_t d = 0; d < kstride; d++) kf[i * kstride + d] = frand(&seed);
+        kn_quantize_row_q8kv(v + (size_t)i * kstride, &vs[i], kf + (size_t)i * kstride, hd);
+    }
+    for (int h = 0; h < g; h++) kn_quantize_q16(q3 + (size_t)h * 3 * hd, &qs[h], q + (size_t)h * hd, hd);
+    const float scale = 0.125f;
+    kn_attn_scores_q8q16(q3, qs, g, hd, k, kstride, ks, n, scale, sc, (size_t)n);
+    kn_attn_scores_q8(q, g, hd, k, kstride, ks, n, scale, sf, (size_t)n);
+    for (int h = 0; h < g; h++)
+        for (int i = 0; i < n; i++) {
+            double kabs = 0;
+            for (int d = 0; d < hd; d++) kabs += fabs((double)ks[i] * k[i * kstride + d]);
+            double bound = scale * qs[h] * 0.5 * kabs + 1e-5 * (1 + fabs(sf[h * n + i])) * hd;
+            if (fabs(sc[h * n + i] - sf[h * n + i]) > bound)
+                fail_msg("q8q16 scores hd=%d g=%d n=%d h=%d i=%d: %g vs %g", hd, g, n, h, i,
+                         sc[h * n + i], sf[h * n + i]);
+        }
+    for (int i = 0; i < g * n; i++) sc[i] = fabsf(sc[i]) * (i % 7 == 3 ? -1.0f : 1.0f);
+    for (int i = 0; i < g * hd; i++) out[i] = of[i] = 0.5f;
+    kn_attn_values_q8w16(sc, (size_t)n, g, hd, v, kstride, vs, n, out);
+    kn_attn_values_q8(sc, (size_t)n, g, hd, v, kstride, vs, n, of);
+    for (int h = 0; h < g; h++)
+        for (int d = 0; d < hd; d++) {
+            double bound = 1e-5 * (1 + fabs(of[h * hd + d])) * n;
+            for (int i0 = 0; i0 < n; i0 += 16) { /* each weight off by <= wmax/131070 */
+                double wmax = 0, vsum = 0;
+                for (int i = i0; i < n && i < i0 + 16; i++) {
+                    wmax = fmax(wmax, fabs((double)sc[h * n + i] * vs[i]));
+                    vsum += fabs((double)v[i * kstride + d]);
+                }
+                bound += wmax / 131070.0 * 1.0001 * vsum;
+            }
+            if (fabs(out[h * hd + d] - of[h * hd + d]) > bound)
+                fail_msg("q8w16 values hd=%d g=%d n=%d h=%d d=%d: %g vs %g", hd, g, n, h, d,
+                         out[h * hd + d], of[h * hd + d]);
+        }
+    free(q); free(kf); free(qs); free(ks); free(vs); free(sf); free(of); free(q3); free(k); free(v);
+}
+
+static void test_q16_isa_bit_equal(void **state) {
+    (void)state;
+    const int hds[] = {16, 64, 128, 192, 256}, gs[] = {1, 3}, ns[] = {1, 5, 16, 33, 70};
+    kn_isa best = kn_isa_detected();
+    for (size_t a = 0; a < sizeof hds / sizeof *hds; a++)
+        for (size_t b = 0; b < sizeof gs / sizeof *gs; b++)
+            for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+                const int g = gs[b], n = ns[c], hd = hds[a];
+                float *s1 = malloc(sizeof(float) * g * n), *s2 = malloc(sizeof(float) * g * n);
+                float *o1 = malloc(sizeof(float) * g * hd), *o2 = malloc(sizeof(float) * g * hd);
+                assert_non_null(s1); assert_non_null(s2); assert_non_null(o1); assert_non_null(o2);
+                kn_isa_set(KN_ISA_SCALAR);
+                run_q16(hd, g, n, s1, o1);
+                kn_isa_set(best);
+                run_q16(hd, g, n, s2, o2);
+                assert_memory_equal(s1, s2, sizeof(float) * g * n);
+                assert_memory_equal(o1, o2, sizeof(float) * g * hd);
+                free(s1); free(s2); free(o1); free(o2);
+            }
+    kn_isa_set(best);
+}
+
 /* The AVX-512 Q8_0 row quantizer writes the same bytes and scale as the scalar one, also on
  * exact .5 ties, zero rows, rows with a NaN or an infinity. */
 static void test_quantize_row_isa_equal(void **state) {
@@ -310,6 +388,7 @@ static void test_attn_every_isa(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_attn_every_isa),
                                        cmocka_unit_test(test_q8q8_isa_bit_equal),
+                                       cmocka_unit_test(test_q16_isa_bit_equal),
                                        cmocka_unit_test(test_quantize_row_isa_equal)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

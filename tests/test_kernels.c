@@ -483,6 +483,72 @@ static void test_matmul_quant_batch_invariant(void **state) {
     tp_free(pool);
 }
 
+/* Q8_0 weights packed once (kn_pack_new, what model load does): every n from 1 to 67 gives the
+ * scalar kernel's bits (so also batch invariance), on ragged shapes (rows not a multiple of 16:
+ * a padded last group; one block; two K chunks; padded rows), 3 threads and the caller alone;
+ * and a row-slice view of a packed matrix (data moved, as tensor parallelism does) no longer
+ * matches its packing and still computes its own rows. */
+static void check_prepacked(tp_pool *pool, int rows, int cols, size_t pad) {
+    enum { NMAX = 67 };
+    t_matrix tm = t_make(WEFT_Q8_0, rows, cols, pad);
+    float *X = malloc((size_t)NMAX * cols * sizeof(float));
+    float *Y = malloc((size_t)NMAX * rows * sizeof(float));
+    float *Yr = malloc((size_t)NMAX * rows * sizeof(float));
+    void *scratch = malloc(kn_matmul_scratch_bytes(&tm.m, NMAX));
+    assert_true(X && Y && Yr && scratch);
+    for (int i = 0; i < NMAX * cols; i++) X[i] = frand() * (i % 5 == 0 ? 6.0f : 1.0f);
+    kn_packed *pk = kn_pack_new(&tm.m);
+    if (!pk) {
+        printf("SKIP prepacked %dx%d: no AVX-512 VNNI\n", rows, cols);
+    } else {
+        assert_true(kn_pack_bytes(pk) >= (size_t)rows * cols);
+        kn_matrix wp = tm.m;
+        wp.packed = pk;
+        for (int n = 1; n <= NMAX; n++) {
+            kn_isa_set(KN_ISA_SCALAR);
+            kn_matmul(pool, &tm.m, X, n, Yr, scratch);
+            kn_isa_set(kn_isa_detected());
+            kn_matmul(pool, &wp, X, n, Y, scratch);
+            for (size_t i = 0; i < (size_t)n * rows; i++)
+                if (memcmp(&Y[i], &Yr[i], sizeof(float)) != 0)
+                    fail_msg("prepacked Q8_0 %dx%d n=%d: y[%zu][%zu]=%.9g, scalar %.9g", rows,
+                             cols, n, i / (size_t)rows, i % (size_t)rows, Y[i], Yr[i]);
+        }
+        if (rows > 3) { /* a view of rows [3, rows): the packing no longer matches */
+            kn_matrix view = wp;
+            view.data = (const uint8_t *)wp.data + 3 * wp.row_bytes;
+            view.rows = rows - 3;
+            kn_matrix plain = view;
+            plain.packed = NULL;
+            kn_isa_set(KN_ISA_SCALAR);
+            kn_matmul(pool, &plain, X, 5, Yr, scratch);
+            kn_isa_set(kn_isa_detected());
+            kn_matmul(pool, &view, X, 5, Y, scratch);
+            assert_memory_equal(Y, Yr, sizeof(float) * 5 * (size_t)view.rows);
+        }
+        kn_pack_free(pk);
+    }
+    free(X);
+    free(Y);
+    free(Yr);
+    free(scratch);
+    t_free(&tm);
+}
+
+static void test_matmul_q8_prepacked(void **state) {
+    (void)state;
+    tp_pool *pool = tp_new(3);
+    assert_non_null(pool);
+    check_prepacked(pool, 100, 32 * 45, 0); /* shares 48/32/20: a partial group at the end */
+    check_prepacked(pool, 37, 32 * 3, 34);
+    check_prepacked(pool, 16, 32, 0);
+    check_prepacked(pool, 35, 2048, 0); /* two K chunks of 32 blocks */
+    check_prepacked(pool, 40, 32 * 70, 0); /* 70 blocks: n = 1 takes the packed path too */
+    check_prepacked(NULL, 1, 64, 2);
+    check_prepacked(NULL, 64, 96, 34);
+    tp_free(pool);
+}
+
 static void test_matmul_no_pool(void **state) {
     (void)state;
     t_matrix tm = t_make(WEFT_Q4_0, 19, 64, 0);
@@ -636,6 +702,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_all),      cmocka_unit_test(test_matmul_no_pool),
         cmocka_unit_test(test_matmul_quant_batched),
         cmocka_unit_test(test_matmul_quant_batch_invariant),
+        cmocka_unit_test(test_matmul_q8_prepacked),
         cmocka_unit_test(test_matrix_row),      cmocka_unit_test(test_ops),
         cmocka_unit_test(test_bandwidth_probe),
     };

@@ -6,6 +6,7 @@
 #ifndef WEFT_KERNELS_H
 #define WEFT_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "weft/dtype.h"
@@ -39,12 +40,31 @@ void tp_run(tp_pool *p, tp_fn fn, void *ctx);
 /* ---- weights ----
  * A 2-D weight matrix in row-major order: `rows` output features, each a row of `cols`
  * elements of type `type` (quantized rows are consecutive blocks). Typically mmap'd. */
+typedef struct kn_packed kn_packed;
 typedef struct kn_matrix {
     weft_dtype type;
     int rows, cols;
     const void *data;
     size_t row_bytes;
+    /* NULL, or the same weights packed once for the AVX-512 VNNI kernel (kn_pack_new); used
+     * only while it still matches data and shape, so a view made by changing those falls
+     * back to the per-call path by itself. Results are the same bits either way. */
+    const kn_packed *packed;
 } kn_matrix;
+
+/* Q8_0 packing at load (src/kernels/qpack.c): kn_pack_supported is true for a Q8_0 matrix on
+ * a CPU with AVX-512 VNNI; kn_pack_new returns a packed copy (NULL: not supported or out of
+ * memory; the caller then simply leaves W->packed NULL), which must outlive every kn_matrix
+ * pointing at it. kn_pack_bytes: its size (about the matrix's own). kn_pack_size: the bytes
+ * kn_pack_new would allocate (0 when not supported). */
+size_t kn_pack_size(const kn_matrix *W);
+bool kn_pack_supported(const kn_matrix *W);
+kn_packed *kn_pack_new(const kn_matrix *W);
+/* n matrices packed into one allocation (out[0..n)): 0, or -1 when one is not supported or
+ * out of memory. Freeing out[0] frees them all; kn_pack_free of the others does nothing. */
+int kn_pack_many(const kn_matrix *const *Ws, int n, kn_packed **out);
+void kn_pack_free(kn_packed *p);
+size_t kn_pack_bytes(const kn_packed *p);
 
 /* Y[n][W.rows] = X[n][W.cols] · Wᵀ. X and Y are dense F32 row-major.
  * F32 weights with large n (>= 128, measured crossover) go through BLAS sgemm; everything
@@ -99,6 +119,23 @@ void kn_attn_values_q8(const float *p, size_t pstride, int g, int hd, const int8
 void kn_attn_scores_q8q8(const int8_t *q, const float *qscale, int g, int hd, const int8_t *k,
                          size_t kstride, const float *kscale, int n, float scale, float *s,
                          size_t sstride);
+/* The Q8_0 cache's default attention (docs/kernels.md): integer arithmetic with 16-bit
+ * operands, as accurate as F32 queries to ~1/65535 of the largest query element or weight.
+ * kn_quantize_q16: a query head of n floats as magnitudes Q_d = (int)(|q_d| * (65535/amax) +
+ * 0.5f) in [0, 65535] (amax = max|q|, *qscale = amax/65535; zeros when amax is 0 or not
+ * finite) into dst = [hi bytes n][lo bytes n][sign bytes n, 0x80 where q_d < 0].
+ * kn_attn_scores_q8q16: q is g such heads (3*hd bytes each); dot = Σ_d ±Q_d·k_i[d] is exact, and
+ * s[h*sstride + i] = ((float)dot * (scale * qscale[h])) * kscale[i] (AVX-512 VNNI = scalar).
+ * kn_attn_values_q8w16: for each run of 16 rows (from row 0 of the call), w_i = p[h][i] *
+ * vscale[i], wmax = max|w_i|, W_i = (int)(|w_i| * (65535/wmax) + 0.5f) with w_i's sign; D_d =
+ * Σ_i ±W_i·v_i[d] exact, out_h[d] = fmaf((float)D_d, wmax/65535, out_h[d]) (AVX-512 VNNI =
+ * scalar). Keys/values must not hold -128 (the cache quantizer never writes it). */
+void kn_quantize_q16(uint8_t *dst, float *qscale, const float *src, int n);
+void kn_attn_scores_q8q16(const uint8_t *q, const float *qscale, int g, int hd, const int8_t *k,
+                          size_t kstride, const float *kscale, int n, float scale, float *s,
+                          size_t sstride);
+void kn_attn_values_q8w16(const float *p, size_t pstride, int g, int hd, const int8_t *v,
+                          size_t vstride, const float *vscale, int n, float *out);
 /* The Q8_0 cache write: *scale = max|src|/127 (0 for an all-zero row), dst[i] =
  * round-to-nearest-even(src[i] / *scale) in [-127, 127]. Deterministic per row, so a token's
  * cached K/V never depend on its batch. */

@@ -55,6 +55,10 @@ typedef struct weft_model {
      * forward passes use; both NULL for a whole model */
     void *owned_shard;
     const struct fwd_comm *comm;
+    /* Q8_0 matmul weights packed once at load for the AVX-512 VNNI kernel (model_pack.c);
+     * each packed matrix's kn_matrix.packed points into these */
+    kn_packed **packs;
+    int n_packs;
 } weft_model;
 
 /* Loads path (GGUF by magic, otherwise llama2.c). tokenizer_path is required for llama2.c

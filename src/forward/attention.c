@@ -19,10 +19,12 @@ int attn_ws_init(attn_ws *w, const weft_config *c, int n_threads, int max_ctx) {
     w->rope_cos = malloc(sizeof(float) * (size_t)max_ctx * (size_t)(half > 0 ? half : 1));
     w->rope_sin = malloc(sizeof(float) * (size_t)max_ctx * (size_t)(half > 0 ? half : 1));
     w->scores = malloc(sizeof(float) * (size_t)n_threads * (size_t)w->group * (size_t)max_ctx);
-    w->qi = malloc((size_t)n_threads * (size_t)w->group * (size_t)c->head_dim);
+    /* 3 bytes per element: the 16-bit query's hi, lo and sign bytes (kn_quantize_q16) */
+    w->qi = malloc((size_t)n_threads * (size_t)w->group * (size_t)c->head_dim * 3);
     w->qscale = malloc(sizeof(float) * (size_t)n_threads * (size_t)w->group);
     const char *qk = getenv("WEFT_ATTN_Q8_QK");
     w->q8_int_qk = qk && strcmp(qk, "int") == 0;
+    w->q8_f32 = !(qk && strcmp(qk, "int16") == 0);
     if (!w->rope_cos || !w->rope_sin || !w->scores || !w->qi || !w->qscale) return -1;
     for (int p = 0; p < max_ctx; p++) {
         for (int i = 0; i < half; i++) {
@@ -84,9 +86,13 @@ static void attn_item(attn_job *j, float *scores, int8_t *qi, float *qsc, int it
     /* scores[h][p] = q_h · k_p / sqrt(hd), one block of cached rows at a time */
     const kv_dtype dt = kv->dtype;
     const bool int_qk = dt == KV_Q8_0 && j->w->q8_int_qk;
+    const bool q16 = dt == KV_Q8_0 && !j->w->q8_int_qk && !j->w->q8_f32;
     if (int_qk) /* each query head quantized like a cache row: per token, so batch-invariant */
         for (int h = 0; h < g; h++)
             kn_quantize_row_q8kv(qi + (size_t)h * hd, &qsc[h], qg + (size_t)h * hd, hd);
+    if (q16) /* 16-bit query magnitudes, per token and head: batch-invariant */
+        for (int h = 0; h < g; h++)
+            kn_quantize_q16((uint8_t *)qi + (size_t)h * 3 * hd, &qsc[h], qg + (size_t)h * hd, hd);
     /* one head's rows of a block (and their Q8_0 scales) are contiguous only in a head-major
      * store */
     const size_t run_bytes = rs == (size_t)hd ? kv->head_bytes : 0;
@@ -102,7 +108,11 @@ static void attn_item(attn_job *j, float *scores, int8_t *qi, float *qsc, int it
                               run_bytes);
         }
         const char *kh0 = (const char *)kb + hoff_bytes;
-        if (int_qk)
+        if (q16)
+            kn_attn_scores_q8q16((const uint8_t *)qi, qsc, g, hd, (const int8_t *)kh0, rs,
+                                 (const float *)((const char *)kb + soff_bytes), n, scale,
+                                 scores + p0, (size_t)max_ctx);
+        else if (int_qk)
             kn_attn_scores_q8q8(qi, qsc, g, hd, (const int8_t *)kh0, rs,
                                 (const float *)((const char *)kb + soff_bytes), n, scale,
                                 scores + p0, (size_t)max_ctx);
@@ -128,7 +138,10 @@ static void attn_item(attn_job *j, float *scores, int8_t *qi, float *qsc, int it
             prefetch_rows((const char *)kv_v_ptr(kv, sq->blocks[p0 / bt + 1], j->layer) + hoff_bytes,
                           run_bytes);
         const char *vh0 = (const char *)vb + hoff_bytes;
-        if (dt == KV_Q8_0)
+        if (dt == KV_Q8_0 && !j->w->q8_f32)
+            kn_attn_values_q8w16(scores + p0, (size_t)max_ctx, g, hd, (const int8_t *)vh0, rs,
+                                 (const float *)((const char *)vb + soff_bytes), n, og);
+        else if (dt == KV_Q8_0)
             kn_attn_values_q8(scores + p0, (size_t)max_ctx, g, hd, (const int8_t *)vh0, rs,
                               (const float *)((const char *)vb + soff_bytes), n, og);
         else if (dt == KV_F16)

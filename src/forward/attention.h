@@ -11,14 +11,16 @@ typedef struct attn_ws {
     int n_threads, max_ctx, group; /* group = query heads per KV head */
     float *rope_cos, *rope_sin;    /* [max_ctx][rope_dim/2] */
     float *scores;                 /* [n_threads][group][max_ctx] */
-    /* Q8_0 cache: by default Q·K keeps the queries in F32 and widens the int8 keys;
-     * q8_int_qk (WEFT_ATTN_Q8_QK=int) quantizes each query head like a cache row and takes
-     * exact int32 dots instead, into a thread's qi ([n_threads][group][head_dim]) and qscale
-     * ([n_threads][group]). bench_attn measured both equally fast on tiny110m shapes; F32
-     * queries are the default because they add no second rounding (docs/kv-cache.md). */
+    /* Q8_0 cache: by default Q·K and P·V run in integer arithmetic with 16-bit query
+     * magnitudes and 16-bit value weights (kn_attn_scores_q8q16 / kn_attn_values_q8w16; error
+     * ~1/65535 of the largest operand, docs/kernels.md), the query in a thread's qi
+     * ([n_threads][group][3*head_dim]) and qscale ([n_threads][group]). q8_int_qk
+     * (WEFT_ATTN_Q8_QK=int) quantizes each query head like a cache row instead (int8, exact
+     * int32 dots); q8_f32 (WEFT_ATTN_Q8_QK=f32) keeps F32 queries and widens the int8 keys and
+     * values (the earlier default; docs/kv-cache.md). */
     int8_t *qi;
     float *qscale;
-    bool q8_int_qk;
+    bool q8_int_qk, q8_f32;
     const weft_config *cfg;
 } attn_ws;
 

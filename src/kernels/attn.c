@@ -171,3 +171,87 @@ void kn_quantize_row_q8kv(int8_t *dst, float *scale, const float *src, int n) {
         dst[i] = (int8_t)(r > 127.0f ? 127 : r < -127.0f ? -127 : r == r ? (int)r : 0);
     }
 }
+
+/* ---- Q8_0 cache, 16-bit query magnitudes and value weights (kernels.h) ---- */
+
+/* (int)(y) for y = |x| * inv + 0.5f, NaN as 0, clamped to [0, 65535] (what vcvttps2dq and the
+ * clamps do in the AVX-512 code). */
+static int32_t q16_of(float y) {
+    int32_t w = y == y && y < 2147483648.0f ? (int32_t)y : 0;
+    return w < 0 ? 0 : w > 65535 ? 65535 : w;
+}
+
+void kn_quantize_q16(uint8_t *dst, float *qscale, const float *src, int n) {
+    if (kn_isa_active() == KN_ISA_AVX512 && n % 16 == 0) {
+        kn_quantize_q16_avx512(dst, qscale, src, n);
+        return;
+    }
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(src[i]));
+    if (!(amax > 0.0f) || !isfinite(amax)) {
+        *qscale = 0.0f;
+        memset(dst, 0, 3 * (size_t)n);
+        return;
+    }
+    const float inv = 65535.0f / amax;
+    *qscale = amax / 65535.0f;
+    for (int i = 0; i < n; i++) {
+        int32_t w = q16_of(fabsf(src[i]) * inv + 0.5f);
+        dst[i] = (uint8_t)(w >> 8);
+        dst[n + i] = (uint8_t)(w & 255);
+        dst[2 * n + i] = src[i] < 0.0f ? 0x80 : 0;
+    }
+}
+
+void kn_attn_scores_q8q16(const uint8_t *q, const float *qscale, int g, int hd, const int8_t *k,
+                          size_t kstride, const float *kscale, int n, float scale, float *s,
+                          size_t sstride) {
+    if (kn_isa_active() == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni() &&
+        kn_attn_scores_q8q16_avx512vnni(q, qscale, g, hd, k, kstride, kscale, n, scale, s,
+                                        sstride))
+        return;
+    for (int h = 0; h < g; h++) {
+        const uint8_t *qh = q + (size_t)h * 3 * hd;
+        const float f = scale * qscale[h];
+        for (int i = 0; i < n; i++) {
+            const int8_t *kr = k + (size_t)i * kstride;
+            int32_t dot = 0;
+            for (int d = 0; d < hd; d++) {
+                int32_t m = 256 * qh[d] + qh[hd + d];
+                dot += (qh[2 * hd + d] ? -m : m) * kr[d];
+            }
+            s[(size_t)h * sstride + i] = ((float)dot * f) * kscale[i];
+        }
+    }
+}
+
+void kn_attn_values_q8w16(const float *p, size_t pstride, int g, int hd, const int8_t *v,
+                          size_t vstride, const float *vscale, int n, float *out) {
+    if (kn_isa_active() == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni() &&
+        kn_attn_values_q8w16_avx512vnni(p, pstride, g, hd, v, vstride, vscale, n, out))
+        return;
+    for (int h = 0; h < g; h++) {
+        const float *ph = p + (size_t)h * pstride;
+        float *oh = out + (size_t)h * hd;
+        for (int i0 = 0; i0 < n; i0 += KN_W16_ROWS) {
+            const int m = n - i0 < KN_W16_ROWS ? n - i0 : KN_W16_ROWS;
+            float w[KN_W16_ROWS], wmax = 0.0f;
+            for (int i = 0; i < m; i++) {
+                w[i] = ph[i0 + i] * vscale[i0 + i];
+                wmax = fmaxf(wmax, fabsf(w[i]));
+            }
+            if (!(wmax > 0.0f) || !isfinite(wmax)) continue;
+            const float inv = 65535.0f / wmax, fo = wmax / 65535.0f;
+            int32_t W[KN_W16_ROWS];
+            for (int i = 0; i < m; i++) {
+                int32_t a = q16_of(fabsf(w[i]) * inv + 0.5f);
+                W[i] = w[i] < 0.0f ? -a : a;
+            }
+            for (int d = 0; d < hd; d++) {
+                int32_t D = 0;
+                for (int i = 0; i < m; i++) D += W[i] * v[(size_t)(i0 + i) * vstride + d];
+                oh[d] = fmaf((float)D, fo, oh[d]);
+            }
+        }
+    }
+}

@@ -85,6 +85,20 @@ typedef struct kn_qact {
     int packed_min_n;
 } kn_qact;
 
+/* Q8_0 weights packed once (qpack.c): 16-row groups of group_bytes, see there. */
+struct kn_packed {
+    uint8_t *data;
+    const void *src; /* the kn_matrix it was packed from: data, shape */
+    weft_dtype type;
+    int rows, cols;
+    size_t row_bytes, group_bytes, bytes;
+    bool owner; /* the first of a kn_pack_many set: owns the memory and the array */
+};
+bool kn_pack_matches(const kn_packed *p, const kn_matrix *W);
+/* The VNNI kernel over packed weights (rows [r0, r1), r0 a multiple of 16). */
+void kn_mm_q8_packed_avx512(const kn_matrix *W, const kn_packed *P, const kn_qact *A, int n,
+                            float *Y, int r0, int r1);
+
 /* Quantizes one row of `cols` floats (a multiple of 32). */
 void kn_quantize_act_row(const float *x, int cols, int8_t *qs, float *d, float *dsum,
                          int32_t *asum);
@@ -142,5 +156,14 @@ bool kn_attn_scores_f16_avx512(const float *q, int g, int hd, const uint16_t *k,
 bool kn_attn_values_f16_avx512(const float *p, size_t pstride, int g, int hd, const uint16_t *v,
                                size_t vstride, int n, float *out);
 void kn_f32_to_f16_row_avx512(uint16_t *dst, const float *src, int n);
+/* 16-bit-operand Q8_0 attention (attn_q8_avx512vnni.c; kn_attn_*_q8q16/q8w16 in attn.c). */
+#define KN_W16_ROWS 16 /* value rows sharing one 16-bit weight scale */
+void kn_quantize_q16_avx512(uint8_t *dst, float *qscale, const float *src, int n);
+bool kn_attn_scores_q8q16_avx512vnni(const uint8_t *q, const float *qscale, int g, int hd,
+                                     const int8_t *k, size_t kstride, const float *kscale, int n,
+                                     float scale, float *s, size_t sstride);
+bool kn_attn_values_q8w16_avx512vnni(const float *p, size_t pstride, int g, int hd,
+                                     const int8_t *v, size_t vstride, const float *vscale, int n,
+                                     float *out);
 
 #endif

@@ -8,7 +8,10 @@
  * read each weight row once per call for all n X rows, so a batch of a few tokens costs about
  * the same memory traffic as one. */
 #include <assert.h>
+#include <immintrin.h>
 #include <limits.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <math.h>
 #include <string.h>
@@ -155,6 +158,7 @@ typedef struct {
     float *d, *dsum;
     int32_t *asum;
     bool avx512_quant; /* AVX-512 quantizer (same values as the scalar one) */
+    atomic_int quant_done; /* threads past the quantization phase (mm_quant_worker) */
 } mm_job;
 
 /* Contiguous share of [0, total) for thread ith, in multiples of unit. */
@@ -223,6 +227,23 @@ static void quant_worker(void *ctx, int ith, int nth) {
     }
 }
 
+/* Quantization and the matmul in one pool dispatch: each thread quantizes its share of the X
+ * rows, waits at a spin barrier until every share is done (every thread reads every row), then
+ * runs its share of the weight rows. One wake-up per matmul instead of two (a tiny110m decode
+ * step issues ~50 quantized matmul groups). */
+static void mm_quant_worker(void *ctx, int ith, int nth) {
+    mm_job *j = ctx;
+    quant_worker(j, ith, nth);
+    atomic_fetch_add_explicit(&j->quant_done, 1, memory_order_acq_rel);
+    for (int spins = 0; atomic_load_explicit(&j->quant_done, memory_order_acquire) < nth; spins++) {
+        if (spins < 2000)
+            _mm_pause();
+        else
+            sched_yield(); /* a descheduled peer (oversubscribed machine): give it the core */
+    }
+    mm_worker(ctx, ith, nth);
+}
+
 /* The VNNI kernel's packed batched path runs for n >= this (bench_kernels 2 Q8_0/Q4_0, see
  * docs/kernels.md); WEFT_Q_BATCHED_MIN_N=N overrides it (N >= 1; "off" = never). Both paths
  * sum in the same order, so the choice changes speed, never results. */
@@ -282,10 +303,15 @@ static void mm_run(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const flo
     job.asum = (int32_t *)(job.dsum + (size_t)n * nb);
     bool vnni = isa == KN_ISA_AVX512 && kn_cpu_has_avx512_vnni();
     job.avx512_quant = vnni;
-    if (n == 1 || !pool)
-        quant_worker(&job, 0, 1);
-    else
-        tp_run(pool, quant_worker, &job);
+    atomic_init(&job.quant_done, 0);
+    const char *fq = getenv("WEFT_MM_FUSED_QUANT");
+    const bool fused_quant = n > 1 && pool && !(fq && strcmp(fq, "off") == 0);
+    if (!fused_quant) {
+        if (n == 1 || !pool)
+            quant_worker(&job, 0, 1);
+        else
+            tp_run(pool, quant_worker, &job);
+    }
 
     kn_qact act = {.qs = job.qs,
                    .d = job.d,
@@ -299,7 +325,7 @@ static void mm_run(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const flo
     job.qfn = vnni                 ? kn_mm_quant_avx512
               : isa >= KN_ISA_AVX2 ? kn_mm_quant_avx2
                                    : kn_mm_quant_scalar;
-    tp_run(pool, mm_worker, &job);
+    tp_run(pool, fused_quant ? mm_quant_worker : mm_worker, &job);
 }
 
 void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *Y, void *scratch) {

@@ -32,6 +32,7 @@ weft_model *model_load(const char *path, const char *tokenizer_path, weft_err *e
     if (rc == 0)
         rc = is_gguf ? model_load_gguf(m, path, err)
                      : model_load_llama2c(m, path, tokenizer_path, err);
+    if (rc == 0) rc = model_pack_weights(m, err);
     if (rc != 0) {
         model_free(m);
         return NULL;
@@ -42,6 +43,8 @@ weft_model *model_load(const char *path, const char *tokenizer_path, weft_err *e
 void model_free(weft_model *m) {
     if (!m) return;
     tok_free(m->tok);
+    for (int i = m->n_packs - 1; i >= 0; i--) kn_pack_free(m->packs[i]); /* packs[0] last: it owns all */
+    free(m->packs);
     free(m->layers);
     free(m->owned_f32);
     free(m->owned_shard);

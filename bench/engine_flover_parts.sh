@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# engine_flover_parts.sh — which change buys what in the fused Q8_0 step: the Flover λ = 0
+# workload of engine_ab.sh (tiny110m Q8_0 weights, Q8_0 KV cache, 32 requests × 256 output
+# tokens, 32-token prompts, all at t = 0), fused engine only, for `weft` built from BASE_COMMIT
+# and for this tree's build/weft as it is and with one change switched off at a time
+# (WEFT_Q8_PREPACK=off: Q8_0 weights repacked per call instead of once at load;
+# WEFT_MM_FUSED_QUANT=off: activation quantization as its own pool dispatch), alternating
+# variants in each of ROUNDS rounds (default 2), so machine drift hits all of them. Prints output
+# tok/s per run and each variant's median; then the sequential (batch-1) server of base and new,
+# alternating, ROUNDS rounds: batch 1 is the baseline of Flover's ratio and must not get slower.
+# Reproduce: make build && bash bench/quiet.sh bash bench/engine_flover_parts.sh BASE_COMMIT [ROUNDS]
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+[ $# -ge 1 ] || { echo "usage: bash bench/engine_flover_parts.sh BASE_COMMIT [ROUNDS]" >&2; exit 2; }
+[ -x build/weft ] || { echo "build first: make build" >&2; exit 1; }
+base=$1 rounds=${2:-2}
+bdir=/tmp/weft-engine-ab-$(git rev-parse --short "$base")
+if [ ! -x "$bdir/build/weft" ]; then
+    rm -rf "$bdir" && mkdir -p "$bdir"
+    git archive "$base" | tar -x -C "$bdir"
+    cmake -S "$bdir" -B "$bdir/build" -DCMAKE_BUILD_TYPE=Release -DWEFT_TESTS=OFF >/dev/null
+    cmake --build "$bdir/build" -j "$(nproc)" --target weft >/dev/null
+fi
+model=$(mktemp --suffix=.gguf)
+trap 'rm -f "$model"' EXIT
+vocab=../shared/models/tokenizers/tokenizer_llama2_32000.bin
+args=(); [ -r "$vocab" ] && args=(--vocab-from "$vocab")
+build/weft model synth --preset tiny110m --type q8_0 "${args[@]}" --out "$model" >/dev/null
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; $(date -u +%F\ %T) UTC; load $(cut -d' ' -f1-3 /proc/loadavg)"
+mode=fused
+run() { # run BINARY [ENV...]: output tok/s and the engine's fwd/sample/sched/compact split
+    local bin=$1; shift
+    env "$@" "$bin" bench engine --model "$model" --mode $mode -n 32 --prompt-len 32 --output-len 256 \
+        --gap-mean 0 --seed 1 --kv-type q8_0 -q 2>/dev/null |
+        awk -F'|' -v m=$mode '$3 ~ m { gsub(/ /, "", $7); gsub(/ /, "", $18); print $7, $18 }'
+}
+names=("base $base" "new" "new, WEFT_Q8_PREPACK=off" "new, WEFT_MM_FUSED_QUANT=off")
+declare -A res
+for r in $(seq 1 "$rounds"); do
+    for v in 0 1 2 3; do
+        case $v in
+        0) o=$(run "$bdir/build/weft") ;;
+        1) o=$(run build/weft) ;;
+        2) o=$(run build/weft WEFT_Q8_PREPACK=off) ;;
+        3) o=$(run build/weft WEFT_MM_FUSED_QUANT=off) ;;
+        esac
+        echo "round $r: ${names[$v]}: ${o% *} tok/s (fwd/sample/sched/compact % ${o#* })"
+        res[$v]="${res[$v]:-} ${o% *}"
+    done
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+for v in 0 1 2 3; do
+    # shellcheck disable=SC2086
+    echo "median: ${names[$v]}: $(median ${res[$v]}) tok/s"
+done
+mode=sequential
+seqb=() seqn=()
+for r in $(seq 1 "$rounds"); do
+    o=$(run "$bdir/build/weft"); n=$(run build/weft)
+    echo "sequential round $r: base ${o% *} tok/s, new ${n% *} tok/s"
+    seqb+=("${o% *}"); seqn+=("${n% *}")
+done
+echo "sequential median: base $(median "${seqb[@]}") tok/s, new $(median "${seqn[@]}") tok/s"
