@@ -440,6 +440,8 @@ int engine_step(engine *e, weft_err *err) {
         return -1;
     }
     e->st.steps++;
+    engine_trace(e, "step %.4f %d %d %d %.3f\n", t1, n_seqs, n_tokens, e->waiting.n,
+                 1e3 * (t2 - t1));
     absorb(e, n_seqs);
     if (batch_mode(e)) release_idle_padding(e);
     double t3 = engine_clock(e);
