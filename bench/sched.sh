@@ -40,7 +40,13 @@
 #           time (the share of fcfs's response time that is queueing bounds what any order can
 #           save, docs/scheduling.md).
 #   late:   the late policy at 95%: rtlm and laxity with --late-policy demote (their default,
-#           keep, is in part1b), to measure what demoting late requests costs under overload.
+#           keep, is in part1b), to measure what demoting late requests costs under overload;
+#   devtrace: the DEVELOPMENT workload (seed 101: other requests and arrivals than the
+#           benchmark's seed 7), rtlm and oracle at 80% with and without preemption, each run's
+#           scheduling timeline (--sched-trace) summarised by bench/sched_trace.sh into
+#           $name_devtrace.txt: how often and how long requests are paused, recompute, idle
+#           slots, forward time by batch shape (docs/scheduling.md "Diagnosis"). A diagnostic,
+#           not a benchmark: it may run without the lock, its timings are then noisy.
 # Deadlines: every request gets 2 s + 3x the measured saturated per-token time per output token
 # (a per-request SLO that scales with its length); priorities: 3 seeded random levels.
 # Reproduce: make build && for p in part1 part1b part2 part2b part3 late; do
@@ -233,6 +239,28 @@ if [ "$part" = part2b ]; then
         http_run "$p" http-0.80 "$out/$name.metrics-$p.txt"
     done
     { machine_line; load_line; } >"$out/$name.machine2b"
+    exit 0
+fi
+
+if [ "$part" = devtrace ]; then
+    need_cal; synth_model $preset f32 "$model"
+    read -r cap tok tpot mo ctok < <(calib)
+    rate=$(awk -v c="$cap" 'BEGIN { printf "%.4f", c * 0.80 }')
+    dev=(--prompts-from "$pairs" --lengths-from "$pairs" --max-prompt 128 --max-output 256
+         --max-running $max_run --threads "$(nproc)" --seed 101 --aging-s $aging --priorities 3 -q)
+    {
+        echo "# development workload: seed 101, $n requests at $rate req/s (80% of part1's capacity), $(date -u +%Y-%m-%dT%H:%MZ)"
+        machine_line
+        for pr in 2 0; do
+            # shellcheck disable=SC2046
+            "$WEFT" bench engine --model "$model" -n $n --rate "$rate" "${dev[@]}" --policy rtlm,oracle \
+                --preempt-ratio $pr $(deadline_args) --label "dev-preempt-ratio-$pr" \
+                --sched-trace "$scratch/dev.trace" >/dev/null
+            bash "$root/bench/sched_trace.sh" "$scratch/dev.trace" $max_run
+        done
+        load_line
+    } >"$out/${name}_devtrace.txt"
+    cat "$out/${name}_devtrace.txt"
     exit 0
 fi
 
