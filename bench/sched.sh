@@ -42,11 +42,11 @@
 #   late:   the late policy at 95%: rtlm and laxity with --late-policy demote (their default,
 #           keep, is in part1b), to measure what demoting late requests costs under overload;
 #   devtrace: the DEVELOPMENT workload (seed 101: other requests and arrivals than the
-#           benchmark's seed 7), rtlm and oracle at 80% with and without preemption, each run's
-#           scheduling timeline (--sched-trace) summarised by bench/sched_trace.sh into
-#           $name_devtrace.txt: how often and how long requests are paused, recompute, idle
-#           slots, forward time by batch shape (docs/scheduling.md "Diagnosis"). A diagnostic,
-#           not a benchmark: it may run without the lock, its timings are then noisy.
+#           benchmark's seed 7), rtlm and oracle at 80% (DEV_RATIOS="2 0": also without
+#           preemption), each run's scheduling timeline (--sched-trace) summarised by
+#           bench/sched_trace.sh into sched_devtrace.txt: how often and how long requests are
+#           paused, recompute, idle slots, forward time by batch shape (docs/scheduling.md
+#           "Diagnosis"). A diagnostic: without the lock its timings are noisy.
 # Deadlines: every request gets 2 s + 3x the measured saturated per-token time per output token
 # (a per-request SLO that scales with its length); priorities: 3 seeded random levels.
 # Reproduce: make build && for p in part1 part1b part2 part2b part3 late; do
@@ -251,7 +251,7 @@ if [ "$part" = devtrace ]; then
     {
         echo "# development workload: seed 101, $n requests at $rate req/s (80% of part1's capacity), $(date -u +%Y-%m-%dT%H:%MZ)"
         machine_line
-        for pr in 2 0; do
+        for pr in ${DEV_RATIOS:-2}; do
             # shellcheck disable=SC2046
             "$WEFT" bench engine --model "$model" -n $n --rate "$rate" "${dev[@]}" --policy rtlm,oracle \
                 --preempt-ratio $pr $(deadline_args) --label "dev-preempt-ratio-$pr" \
