@@ -18,7 +18,10 @@
 # Each part is one bench/quiet.sh hold of at most ~9 minutes:
 #   part1:  capacity = max_running / TPOT of a saturated run of the same SCHED_N requests at t=0
 #           (fcfs; its mean output turns tok/s into req/s), then Poisson arrivals at 80% of
-#           it, all six policies, in-process (`weft bench engine --policy ...`);
+#           it, all six policies, in-process (`weft bench engine --policy ...`). The calibration
+#           is made once (when none exists, or with --recalibrate, which also clears every other
+#           part's rows, since their loads were fractions of the old capacity); a later part1
+#           reruns only the 80% runs at the same capacity;
 #   part1b: the same at 95%;
 #   part2:  a replay of the Azure conversation trace's arrival times (first SCHED_N records,
 #           time-scaled to 80% of capacity; its token counts belong to another model and it has no
@@ -59,10 +62,12 @@
 source "$(dirname "$0")/engine_lib.sh"
 part=${1:-report}
 quick=0
+recal=0
 seeds=() # the arrival seeds of the seeds parts (numbers after the part's name)
 for a in "${@:2}"; do
     case $a in
     --quick) quick=1 ;;
+    --recalibrate) recal=1 ;;
     *[!0-9]* | '') echo "sched.sh: unknown argument '$a'" >&2; exit 2 ;;
     *) seeds+=("$a") ;;
     esac
@@ -84,6 +89,7 @@ name=sched
 csv=$out/$name.csv          # scheduling rows (report_sched_csv)
 cal=$out/$name.calib.csv    # the calibration run (report_csv)
 hcal=$out/${name}_http.calib.csv # the calibration run over HTTP (part2b)
+tsum=$out/${name}_traces.txt     # the in-process runs' scheduling traces, summarised
 md=$out/$name.md
 common=(--prompts-from "$pairs" --lengths-from "$pairs" --max-prompt 128 --max-output 256
         --max-running $max_run --threads "$(nproc)" --seed 7 --aging-s $aging --priorities 3 -q)
@@ -120,17 +126,30 @@ poisson() { # poisson LOAD LABEL [extra bench args...]: all policies at LOAD x c
     drop_rows "$label"
     # shellcheck disable=SC2046
     "$WEFT" bench engine --model "$model" -n $n --rate "$rate" "${common[@]}" \
-        --policy ${POLICIES:-$policies} $(deadline_args) "$@" --label "$label" --sched-csv "$csv" >/dev/null
+        --policy ${POLICIES:-$policies} $(deadline_args) "$@" --label "$label" --sched-csv "$csv" \
+        --sched-trace "$scratch/run.trace" >/dev/null
+    # each run's timeline, summarised (pauses, forward time per step by batch shape: the machine's
+    # speed in that run on the same step shapes); the trace itself is not kept
+    if [ -r "$tsum" ]; then
+        awk -v l="$label" 'BEGIN { keep = 1 } /^[^ ]/ { keep = ($1 != l) } keep' "$tsum" >"$scratch/tsum"
+        cp "$scratch/tsum" "$tsum"
+    fi
+    bash "$root/bench/sched_trace.sh" "$scratch/run.trace" $max_run >>"$tsum"
 }
 
 if [ "$part" = part1 ]; then
     synth_model $preset f32 "$model"
-    rm -f "$csv" "$cal"
-    # the saturated run uses the same n requests as the loaded runs, so that the capacity in
-    # requests/s is computed with their mean output length
-    echo "== calibration: $n_cal requests at t=0, fcfs" >&2
-    "$WEFT" bench engine --model "$model" -n $n_cal "${common[@]}" --label calibration \
-        --csv "$cal" >/dev/null
+    if [ ! -r "$cal" ] || [ $recal = 1 ]; then
+        # a new capacity makes every other part's rows stale: they go too
+        rm -f "$csv" "$cal" "$tsum"
+        # the saturated run uses the same n requests as the loaded runs, so that the capacity in
+        # requests/s is computed with their mean output length
+        echo "== calibration: $n_cal requests at t=0, fcfs" >&2
+        "$WEFT" bench engine --model "$model" -n $n_cal "${common[@]}" --label calibration \
+            --csv "$cal" >/dev/null
+    else
+        echo "== keeping the calibration in $cal (--recalibrate: a new one, and every part again)" >&2
+    fi
     read -r cap tok tpot mo ctok < <(calib)
     echo "== capacity $cap req/s ($ctok tok/s = $max_run / TPOT $tpot ms; makespan $tok tok/s; mean output $mo tokens)" >&2
     poisson 0.80 poisson-0.80
@@ -299,35 +318,47 @@ stats() { sort -g | awk '{ v[++n] = $1 } END { if (!n) { print "- - -"; exit }
 # speed in that run), and fcfs's queueing share (queue time / response time: no order can save
 # more than that); then the median and range over the seeds.
 seed_tables() {
-    local rows=$scratch/seedrows
+    local rows=$scratch/seedrows fb=$scratch/fullbatch
+    # each run's decode-only forward time per step at a full batch (sched_trace.sh's summary): the
+    # machine's speed on identical step shapes, unlike fwd ms/step, which mixes batch sizes and
+    # prefill steps that differ between policies
+    echo "- - 0" >"$fb" # never empty: the join below reads it as its first file
+    [ -r "$tsum" ] && awk -v b=$max_run '/^[^ ]/ { l = $1; split($2, a, "/"); p = a[3]; sub(/:$/, "", p); next }
+        /forward ms per step/ { for (i = 1; i < NF; i++) if ($i == b ":") print l, p, $(i + 1) }' "$tsum" >>"$fb"
     csv_select "$csv" label policy e2e_mean_s deadline_missed wait_max_s steps t_forward_s queue_mean_s |
-        awk '$1 == "poisson-0.80" { $1 = "seed80-7" } $1 ~ /^seed80-[0-9]+$/ {
-                 s = substr($1, 8); m[s, $2] = $3; d[s, $2] = $4; w[s, $2] = $5
+        awk 'NR == FNR { full[$1, $2] = $3; next }
+             { if ((($1, $2) in full)) fb = full[$1, $2]; else fb = 0 }
+             $1 == "poisson-0.80" { $1 = "seed80-7" } $1 ~ /^seed80-[0-9]+$/ {
+                 s = substr($1, 8); m[s, $2] = $3; d[s, $2] = $4; w[s, $2] = $5; g[s, $2] = fb
                  f[s, $2] = $6 > 0 ? 1000 * $7 / $6 : 0; q[s, $2] = $8; if (!(s in seen)) { seen[s] = 1; o[++n] = s } }
              END { for (i = 1; i <= n; i++) { s = o[i]; if (!((s, "fcfs") in m) || !((s, "rtlm") in m) || !((s, "oracle") in m)) continue
-                   printf "%s %.3f %.3f %.3f %.3f %.3f %.3f %d %d %d %.2f %.3f\n", s, m[s, "fcfs"], m[s, "rtlm"], m[s, "oracle"],
-                          f[s, "fcfs"], f[s, "rtlm"], f[s, "oracle"], d[s, "fcfs"], d[s, "rtlm"], d[s, "oracle"], w[s, "rtlm"], q[s, "fcfs"] } }' \
-        >"$rows"
+                   printf "%s %.3f %.3f %.3f %.3f %.3f %.3f %d %d %d %.2f %.3f %.3f %.3f %.3f\n", s, m[s, "fcfs"], m[s, "rtlm"], m[s, "oracle"],
+                          f[s, "fcfs"], f[s, "rtlm"], f[s, "oracle"], d[s, "fcfs"], d[s, "rtlm"], d[s, "oracle"], w[s, "rtlm"], q[s, "fcfs"],
+                          g[s, "fcfs"], g[s, "rtlm"], g[s, "oracle"] } }' "$fb" - >"$rows"
     if [ -s "$rows" ]; then
         echo "The 80% load over Poisson arrival seeds, in-process (part seeds: fcfs, rtlm and oracle one after the other per"
-        echo "seed, the same 150 requests; seed 7 is part1's run). norm.: each mean divided by its run's fwd ms/step first"
-        echo "(response time in steps, which removes the machine's speed but not its effect on the load); fcfs queue share:"
-        echo "fcfs's mean queue time over its mean response time, the most that any order could save at this load:"
+        echo "seed, the same $n requests; seed 7 is part1's run). full-batch ms: the run's forward time of a decode-only step"
+        echo "of $max_run sequences (from its scheduling trace, $name""_traces.txt), the machine's speed on the same step shape; norm.:"
+        echo "each mean divided by that first (response time in full-batch steps: it removes the machine's speed from the"
+        echo "service time, not its effect on the effective load, so it is a correction, not an exact one); fcfs queue share:"
+        echo "fcfs's mean queue time (submission to first admission) over its mean response time, the most that any order"
+        echo "could save at this load (docs/scheduling.md \"The ceiling\"):"
         echo
-        echo "| arrival seed | mean s fcfs | mean s rtlm | change | norm. change | mean s oracle | change | norm. change | fcfs queue share | fwd ms/step fcfs/rtlm/oracle | misses fcfs/rtlm/oracle | rtlm wait max s |"
-        echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-        awk '{ printf "| %s | %.2f | %.2f | %+.1f%% | %+.1f%% | %.2f | %+.1f%% | %+.1f%% | %.0f%% | %.2f/%.2f/%.2f | %d/%d/%d | %.2f |\n",
-               $1, $2, $3, 100 * ($3 / $2 - 1), 100 * (($3 / $6) / ($2 / $5) - 1), $4, 100 * ($4 / $2 - 1),
-               100 * (($4 / $7) / ($2 / $5) - 1), 100 * $12 / $2, $5, $6, $7, $8, $9, $10, $11 }' "$rows"
+        echo "| arrival seed | mean s fcfs | mean s rtlm | change | norm. change | mean s oracle | change | norm. change | fcfs queue share | full-batch ms fcfs/rtlm/oracle | fwd ms/step fcfs/rtlm/oracle | misses fcfs/rtlm/oracle | rtlm wait max s |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        awk 'function nc(a, ga, b, gb) { return ga > 0 && gb > 0 ? sprintf("%+.1f%%", 100 * ((a / ga) / (b / gb) - 1)) : "-" }
+             { printf "| %s | %.2f | %.2f | %+.1f%% | %s | %.2f | %+.1f%% | %s | %.0f%% | %.2f/%.2f/%.2f | %.2f/%.2f/%.2f | %d/%d/%d | %.2f |\n",
+               $1, $2, $3, 100 * ($3 / $2 - 1), nc($3, $14, $2, $13), $4, 100 * ($4 / $2 - 1), nc($4, $15, $2, $13),
+               100 * $12 / $2, $13, $14, $15, $5, $6, $7, $8, $9, $10, $11 }' "$rows"
         read -r rm rlo rhi < <(awk '{ print 100 * ($3 / $2 - 1) }' "$rows" | stats)
-        read -r rnm rnlo rnhi < <(awk '{ print 100 * (($3 / $6) / ($2 / $5) - 1) }' "$rows" | stats)
+        read -r rnm rnlo rnhi < <(awk '$13 > 0 && $14 > 0 { print 100 * (($3 / $14) / ($2 / $13) - 1) }' "$rows" | stats)
         read -r om olo ohi < <(awk '{ print 100 * ($4 / $2 - 1) }' "$rows" | stats)
-        read -r onm onlo onhi < <(awk '{ print 100 * (($4 / $7) / ($2 / $5) - 1) }' "$rows" | stats)
+        read -r onm onlo onhi < <(awk '$13 > 0 && $15 > 0 { print 100 * (($4 / $15) / ($2 / $13) - 1) }' "$rows" | stats)
         read -r qm qlo qhi < <(awk '{ print -100 * $12 / $2 }' "$rows" | stats)
         awk -v rm="$rm" -v rr="$rlo..$rhi" -v rnm="$rnm" -v rnr="$rnlo..$rnhi" -v om="$om" -v orr="$olo..$ohi" \
             -v onm="$onm" -v onr="$onlo..$onhi" -v qm="$qm" -v qr="$qlo..$qhi" \
             '{ df += $8; dr += $9; do_ += $10; if ($11 > wm) wm = $11; n++ }
-             END { printf "| median (range) of %d | | | %s (%s) | %s (%s) | | %s (%s) | %s (%s) | %s (%s) | | %d/%d/%d in all | %.2f (max) |\n",
+             END { printf "| median (range) of %d | | | %s (%s) | %s (%s) | | %s (%s) | %s (%s) | %s (%s) | | | %d/%d/%d in all | %.2f (max) |\n",
                    n, rm, rr, rnm, rnr, om, orr, onm, onr, qm, qr, df, dr, do_, wm }' "$rows"
         echo
         echo "(fcfs queue share in the median row is written as the saving it allows, negative.)"
