@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test_predict_cli.sh — end-to-end check of `weft predict`: features of a prompt, misuse exits 2,
+# test_predict_cli.sh — end-to-end check of `weft predict`: features of a prompt (and its kind for the
+# per-kind stack), misuse exits 2,
 # bad parameter and data files exit 1 with their message, then fit + eval on a subset of
 # ../shared/data (held out by prompt) with the pooled Spearman above a floor and the fitted model
 # ahead of both baselines pooled. Exits 77 (skip, loudly) when ../shared is absent.
@@ -30,6 +31,24 @@ printf 'weft-predict-params 1\nfeatures 3\n' >"$tmp/bad.params"
 msg=$("$weft" predict features --prompt hi --params "$tmp/bad.params" 2>&1)
 [ $? -eq 1 ] || fail "bad params should exit 1"
 echo "$msg" | grep -q "bad.params:2: file has 3 features" || fail "bad params message: $msg"
+
+# the per-kind stack: kinds and whether the parameters have a stack; a bad --stack-folds is misuse
+out=$("$weft" predict features --prompt "$(printf 'def f(x):\n    """Return x twice."""\n')") \
+    || fail "features (completion) exited $?"
+echo "$out" | grep -q "^prompt kind: completion (per-kind stack: none in these parameters)$" \
+    || fail "kind line of the default parameters: $out"
+src=$(cd "$(dirname "$0")/.." && pwd)
+if [ -f "$src/bench/results/predict_params_stack.txt" ]; then
+    out=$("$weft" predict features --prompt "Tell me about Paris." \
+        --params "$src/bench/results/predict_params_stack.txt") || fail "features (stack) exited $?"
+    echo "$out" | grep -q "^prompt kind: chat (per-kind stack: yes)$" || fail "stack kind line: $out"
+fi
+"$weft" predict fit --data x --out y --stack-folds 1 >/dev/null 2>&1; [ $? -eq 2 ] \
+    || fail "--stack-folds 1 should exit 2"
+printf 'weft-predict-params 1\nstack chat 0 1\n' >"$tmp/bad2.params"
+msg=$("$weft" predict features --prompt hi --params "$tmp/bad2.params" 2>&1)
+[ $? -eq 1 ] || fail "bad stack line should exit 1"
+echo "$msg" | grep -q "bad2.params:2: 'stack' takes a kind" || fail "bad stack message: $msg"
 
 if [ -z "$shared" ] || [ ! -d "$shared/data/pairs" ] || [ ! -f "$shared/models/tokenizers/tokenizer_llama2_32000.bin" ]; then
     echo "SKIP (loud): $shared/data or the Llama-2 tokenizer is absent — fit/eval not tested"

@@ -28,7 +28,9 @@ static void predict_usage(FILE *out) {
         out,
         "usage: weft predict fit --data FILE... --out PARAMS [--tokenizer TOK] [--ridge R]\n"
         "                        [--trees N] [--set-cap N] [--set-power P] [--min-leaf W]\n"
-        "                        [--learn-rate L] [--absolute|--squared] [--val]\n"
+        "                        [--learn-rate L] [--absolute|--squared] [--stack-folds K]\n"
+        "                        [--stack-ridge R] [--stack-absolute|--stack-squared]\n"
+        "                        [--val]\n"
         "       weft predict tune --data FILE... [--out PARAMS] [--tokenizer TOK]\n"
         "       weft predict eval --data FILE... [--params PARAMS] [--tokenizer TOK] [--val]\n"
         "                         [--folds K [fit options]] [--online] [--seed N] [--boot N]\n"
@@ -43,7 +45,13 @@ static void predict_usage(FILE *out) {
         "  --set-power P: a set of n train prompts weighs n^P in total (1: every prompt\n"
         "  alike, 0: every set alike; default %.2f), --min-leaf least prompt weight in a tree\n"
         "  leaf (default %g), --learn-rate tree shrinkage (default %g), --absolute: trees boost\n"
-        "  absolute error toward each prompt's median answer (--squared: squared error, mean)\n"
+        "  absolute error toward each prompt's median answer (--squared: squared error, mean),\n"
+        "  --stack-folds K: per prompt kind (chat, code completion, maths, other code) re-weigh\n"
+        "  the model against log prompt length, fitted on the model's out-of-fold predictions\n"
+        "  from K inner folds of the train prompts (default %d; 0: no stack; none with\n"
+        "  --absolute), --stack-ridge R: its pull toward the unstacked model, in prompts of\n"
+        "  evidence (default %g), --stack-absolute: the stack fits each prompt's median\n"
+        "  answer by absolute loss (--stack-squared: its mean log answer, squared loss)\n"
         "  tune: fits a grid of (set-power, min-leaf, trees, loss) on the train prompts\n"
         "  outside a validation part (1 in %d train prompts, by hash), scores each on that\n"
         "  part, picks the best (most sets where it beats both baselines, then mean per-set\n"
@@ -63,7 +71,8 @@ static void predict_usage(FILE *out) {
         "  baselines' own coefficients by the same recursive least squares); every set starts\n"
         "  from the offline models. --boot N: bootstrap replicates (default %d; 0: no\n"
         "  intervals, a quicker development run).\n",
-        PRED_FIT_SET_POWER, PRED_FIT_MIN_LEAF, PRED_FIT_LEARN_RATE, PRED_VAL_MOD, PRED_TEST_MOD,
+        PRED_FIT_SET_POWER, PRED_FIT_MIN_LEAF, PRED_FIT_LEARN_RATE, PRED_FIT_STACK_FOLDS,
+        PRED_FIT_STACK_RIDGE, PRED_VAL_MOD, PRED_TEST_MOD,
         MAX_FOLDS, DEFAULT_SEED, PRED_BOOT);
 }
 
@@ -71,8 +80,10 @@ typedef struct popts {
     const char *data[MAX_DATA];
     int n_data;
     const char *out, *params, *tokenizer, *prompt;
-    float ridge, set_cap, set_power, min_leaf, learn_rate;
+    float ridge, set_cap, set_power, min_leaf, learn_rate, stack_ridge;
     int n_trees;
+    int stack_absolute; /* --stack-absolute / --stack-squared; -1 = default */
+    int stack_folds; /* --stack-folds K: inner folds of the per-kind stack (0: none); -1 = default */
     int absolute; /* --absolute: trees boost absolute error; -1 = default */
     int val; /* --val: the validation part of train plays "held out"; held-out prompts unused */
     int folds;  /* eval --folds K: K-fold cross-validation by prompt (0: the single split) */
@@ -89,6 +100,9 @@ static int parse(int argc, char **argv, const char *cmd, popts *o) {
     o->min_leaf = -1;
     o->learn_rate = -1;
     o->n_trees = -1;
+    o->stack_folds = -1;
+    o->stack_ridge = -1;
+    o->stack_absolute = -1;
     o->absolute = -1;
     o->seed = DEFAULT_SEED;
     o->boot = PRED_BOOT;
@@ -119,6 +133,19 @@ static int parse(int argc, char **argv, const char *cmd, popts *o) {
             if (cli_float(&a, opt, 0, 1e6f, &o->ridge)) return -1;
         } else if (!strcmp(opt, "--trees")) {
             if (cli_int(&a, opt, 0, PRED_MAX_TREES, &o->n_trees)) return -1;
+        } else if (!strcmp(opt, "--stack-folds")) {
+            if (cli_int(&a, opt, 0, MAX_FOLDS, &o->stack_folds)) return -1;
+            if (o->stack_folds == 1) {
+                fprintf(stderr, "weft %s: --stack-folds takes 0 (no stack) or 2..%d\n", cmd,
+                        MAX_FOLDS);
+                return -1;
+            }
+        } else if (!strcmp(opt, "--stack-absolute")) {
+            o->stack_absolute = 1;
+        } else if (!strcmp(opt, "--stack-squared")) {
+            o->stack_absolute = 0;
+        } else if (!strcmp(opt, "--stack-ridge")) {
+            if (cli_float(&a, opt, 0, 1e9f, &o->stack_ridge)) return -1;
         } else if (!strcmp(opt, "--set-cap")) {
             if (cli_float(&a, opt, 0, 1e9f, &o->set_cap)) return -1;
         } else if (!strcmp(opt, "--absolute")) {
@@ -240,6 +267,9 @@ static void fit_opts_from(const popts *o, pred_fit_opts *fo) {
     if (o->min_leaf >= 0) fo->min_leaf = o->min_leaf;
     if (o->learn_rate > 0) fo->learn_rate = o->learn_rate;
     if (o->absolute >= 0) fo->absolute = o->absolute;
+    if (o->stack_folds >= 0) fo->stack_folds = o->stack_folds;
+    if (o->stack_ridge >= 0) fo->stack_ridge = o->stack_ridge;
+    if (o->stack_absolute >= 0) fo->stack_absolute = o->stack_absolute;
 }
 
 /* The baselines are fitted as the issue defines them, whatever weighting the model uses: every
@@ -280,6 +310,26 @@ static int cmd_fit(int argc, char **argv) {
     }
     printf("fitted %d features + %d trees on the train prompts in %.3f s; wrote %s\n", PF_ENTROPY,
            fo.n_trees, t1 - t0, o.out);
+    if (m->has_stack) { /* which kinds the stack saw, per set, and what it learnt */
+        printf("per-kind stack (%d inner folds): log1p tokens = c0 + c1 * model + c2 * "
+               "log_prompt_tokens; train prompts per set and kind:\n%-34s", fo.stack_folds, "set");
+        for (int k = 0; k < PRED_KIND_COUNT; k++)
+            printf(" %10s", pred_kind_name(k));
+        printf("\n");
+        for (int s = 0; s < d.n_sets; s++) {
+            int cnt[PRED_KIND_COUNT] = {0};
+            for (int p = 0; p < d.n_prompts; p++)
+                if (d.prompts[p].set == s && !d.prompts[p].test)
+                    cnt[pred_prompt_kind(d.prompts[p].f.v)]++;
+            printf("%-34s", d.sets[s].name);
+            for (int k = 0; k < PRED_KIND_COUNT; k++)
+                printf(" %10d", cnt[k]);
+            printf("\n");
+        }
+        for (int k = 0; k < PRED_KIND_COUNT; k++)
+            printf("stack %-10s c0 %8.4f c1 %7.4f c2 %7.4f\n", pred_kind_name(k), m->stack[k].c0,
+                   m->stack[k].c1, m->stack[k].c2);
+    }
     pred_model_free(m);
     rc = 0;
 done:
@@ -598,6 +648,8 @@ static int cmd_features(int argc, char **argv) {
         printf("  %-20s %8.4f\n", pred_feature_name(i), f.v[i]);
     printf("  %-20s (after prefill only)\n", pred_feature_name(PF_ENTROPY));
     pred_estimate e = pred_predict(m, &f);
+    printf("prompt kind: %s (per-kind stack: %s)\n", pred_kind_name(pred_prompt_kind(f.v)),
+           m->has_stack ? "yes" : "none in these parameters");
     printf("predicted output tokens: p50 %.0f  p90 %.0f\n", e.p50, e.p90);
     /* cost of the online update, on a scratch copy of the model (both heads: with entropy) */
     pred_model *scratch = o.params ? pred_model_load(o.params, &err) : pred_model_default(&err);

@@ -43,6 +43,16 @@ int pred_prompt_fold(const char *text, int k) {
     return (int)(fnv1a(text) / (PRED_TEST_MOD * PRED_VAL_MOD) % (uint64_t)k);
 }
 
+int pred_prompt_inner_fold(const char *text, int k) {
+    if (k < 2) return 0;
+    /* a salted re-mix of the hash: the fold is unrelated to the digits used above */
+    uint64_t h = fnv1a(text) ^ 0x9e3779b97f4a7c15ull;
+    h ^= h >> 31;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return (int)(h % (uint64_t)k);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

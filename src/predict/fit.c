@@ -29,6 +29,9 @@ void pred_fit_defaults(pred_fit_opts *o) {
     o->prior_n = 200;
     o->q_step = 0.01;
     o->max_tokens = 8192;
+    o->stack_folds = PRED_FIT_STACK_FOLDS;
+    o->stack_ridge = PRED_FIT_STACK_RIDGE;
+    o->stack_absolute = PRED_FIT_STACK_ABSOLUTE;
 }
 
 /* Solves A x = b (A symmetric positive definite, n x n, row-major; overwritten). */
@@ -84,7 +87,7 @@ static int cmp_py(const void *a, const void *b) {
 
 /* med[p] = median log1p(tokens) of train prompt p's answers (absolute loss: the prompt's row
  * stands for the median answer, not the mean). */
-static int prompt_medians(const pred_data *d, double *med) {
+int pred_prompt_medians(const pred_data *d, double *med) {
     py_rec *a = malloc(sizeof *a * (size_t)(d->n_recs ? d->n_recs : 1));
     if (!a) return -1;
     int n = 0;
@@ -116,7 +119,7 @@ static int fit_trees(const pred_data *d, const pred_fit_opts *o, pred_model *m, 
     double *med = o->absolute ? calloc((size_t)d->n_prompts + 1, sizeof *med) : NULL;
     m->trees = calloc((size_t)o->n_trees, sizeof *m->trees);
     int rc = -1;
-    if (!X || !w || !r || !m->trees || (o->absolute && (!med || prompt_medians(d, med)))) {
+    if (!X || !w || !r || !m->trees || (o->absolute && (!med || pred_prompt_medians(d, med)))) {
         weft_errf(err, "fit: out of memory");
         goto done;
     }
@@ -245,6 +248,11 @@ pred_model *pred_fit(const pred_data *d, const pred_fit_opts *o, const int *use,
     for (int j = 0; j < k; j++)
         ht->w[1 + sel[j]] = b[1 + j];
     if (o->n_trees > 0 && !use && fit_trees(d, o, m, pw, py, err)) goto fail;
+    /* the per-kind stack with prompt length (stack.c), on the model's out-of-fold predictions;
+     * it is a least-squares fit toward mean log targets, so it would pull an --absolute model
+     * (toward medians) back to means: with the absolute loss there is no stack */
+    if (o->stack_folds >= 2 && !o->absolute && !use && pred_fit_stack(d, o, m, pw, py, err))
+        goto fail;
     /* upper quantile of the residuals, every train record (not folded) */
     int nr = 0;
     for (int r = 0; r < d->n_recs; r++) {
@@ -254,6 +262,7 @@ pred_model *pred_fit(const pred_data *d, const pred_fit_opts *o, const int *use,
         double yhat = ht->w[0] + pred_trees_eval(m->trees, m->n_trees, pp->f.v);
         for (int j = 0; j < k; j++)
             yhat += ht->w[1 + sel[j]] * (pp->f.v[sel[j]] - m->mean[sel[j]]) / m->scale[sel[j]];
+        yhat = pred_stack_apply(m, pp->f.v, yhat);
         res[nr++] =
             (wres){log1p(rc->tokens) - yhat, pw[rc->prompt] / d->prompts[rc->prompt].n_resp};
     }

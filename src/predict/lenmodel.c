@@ -56,7 +56,31 @@ double pred_predict_log(const pred_model *m, const pred_features *f, int *head_u
     if (head_used) *head_used = h;
     double x[PRED_DIM];
     design_row(m, f, h, x);
-    return pred_trees_eval(m->trees, m->n_trees, f->v) + head_dot(&m->head[h], x, head_dims(h) + 1);
+    double raw =
+        pred_trees_eval(m->trees, m->n_trees, f->v) + head_dot(&m->head[h], x, head_dims(h) + 1);
+    return pred_stack_apply(m, f->v, raw);
+}
+
+/* The stack (stack.c) makes the prediction c0 + c1 * (trees + w . x) + c2 * lp: linear in w
+ * with the design row scaled by c1. So the exact RLS update of w takes the target
+ * y - c0 - c1 * trees - c2 * lp and the row c1 * x; *c1 receives the factor (1 without a
+ * stack, and then the target is y - trees exactly as before the stack existed). */
+static double online_target(const pred_model *m, const pred_features *f, double logy,
+                            double *c1) {
+    double t = pred_trees_eval(m->trees, m->n_trees, f->v);
+    if (!m->has_stack) {
+        *c1 = 1;
+        return logy - t;
+    }
+    const pred_stack *s = &m->stack[pred_prompt_kind(f->v)];
+    *c1 = s->c1;
+    return logy - s->c0 - s->c1 * t - s->c2 * (double)f->v[PF_LOG_PROMPT_TOKENS];
+}
+
+static void scale_row(double *x, int k1, double c1) {
+    if (c1 == 1) return;
+    for (int i = 0; i < k1; i++)
+        x[i] *= c1;
 }
 
 static float clamp_tokens(const pred_model *m, double logy) {
@@ -130,8 +154,9 @@ static void head_update(pred_model *m, pred_head *hd, const double *x, const int
 void pred_update(pred_model *m, const pred_features *f, int actual_tokens) {
     if (!m || !f || actual_tokens < 0) return;
     double t = actual_tokens > m->max_tokens ? m->max_tokens : actual_tokens;
-    /* the trees are fixed: the linear part learns what they leave */
-    double y = log1p(t) - pred_trees_eval(m->trees, m->n_trees, f->v);
+    /* the trees (and the stack) are fixed: the linear part learns what they leave */
+    double c1;
+    double y = online_target(m, f, log1p(t), &c1);
     int ix[PRED_DIM];
     for (int i = 0; i < PRED_DIM; i++)
         ix[i] = i;
@@ -139,6 +164,7 @@ void pred_update(pred_model *m, const pred_features *f, int actual_tokens) {
         if (h == PRED_HEAD_ENT && !f->has_entropy) continue;
         double x[PRED_DIM];
         design_row(m, f, h, x);
+        scale_row(x, head_dims(h) + 1, c1);
         head_update(m, &m->head[h], x, ix, head_dims(h) + 1, y);
     }
 }
@@ -150,10 +176,12 @@ void pred_update_masked(pred_model *m, const pred_features *f, int actual_tokens
     }
     if (!m || !f || actual_tokens < 0) return;
     double t = actual_tokens > m->max_tokens ? m->max_tokens : actual_tokens;
-    double y = log1p(t) - pred_trees_eval(m->trees, m->n_trees, f->v);
+    double c1;
+    double y = online_target(m, f, log1p(t), &c1);
     double full[PRED_DIM], x[PRED_DIM];
     int ix[PRED_DIM], k1 = 0;
     design_row(m, f, PRED_HEAD_TEXT, full);
+    scale_row(full, PF_ENTROPY + 1, c1);
     /* coefficients outside the mask stay fixed: their part of the prediction leaves the
      * target, so the residual is that of the whole prediction */
     const pred_head *hd = &m->head[PRED_HEAD_TEXT];

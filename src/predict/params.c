@@ -72,6 +72,9 @@ pred_model *pred_model_parse(const char *text, size_t len, const char *name, wef
     }
     unsigned seen = 0;
     int next_feature = 0, lineno = 0, trees_declared = 0;
+    unsigned stack_seen = 0;
+    for (int k = 0; k < PRED_KIND_COUNT; k++)
+        m->stack[k] = (pred_stack){0, 1, 0}; /* kinds without a 'stack' line: identity */
     /* lines are walked by hand (not strtok) so that empty lines keep their numbers */
     for (char *line = buf; line && *line != 0;) {
         char *nl = strchr(line, '\n');
@@ -166,6 +169,32 @@ pred_model *pred_model_parse(const char *text, size_t len, const char *name, wef
                 }
             }
             m->n_trees++;
+            line = next;
+            continue;
+        }
+        if (!strcmp(key, "stack")) { /* optional (files before the stack have none) */
+            int kind = -1;
+            for (int k = 0; nf == 5 && k < PRED_KIND_COUNT; k++)
+                if (!strcmp(f[1], pred_kind_name(k))) kind = k;
+            if (nf != 5 || kind < 0) {
+                weft_errf(err, "%s:%d: 'stack' takes a kind (chat, completion, maths, code) and 3 "
+                          "values", name, lineno);
+                goto fail;
+            }
+            if (stack_seen & (1u << kind)) {
+                weft_errf(err, "%s:%d: a second 'stack %s' line", name, lineno, f[1]);
+                goto fail;
+            }
+            double c[3];
+            for (int i = 0; i < 3; i++)
+                if (parse_num(f[2 + i], &c[i]) || fabs(c[i]) > 50) {
+                    weft_errf(err, "%s:%d: '%s' is not a finite number in [-50, 50]", name, lineno,
+                              f[2 + i]);
+                    goto fail;
+                }
+            m->stack[kind] = (pred_stack){c[0], c[1], c[2]};
+            stack_seen |= 1u << kind;
+            m->has_stack = 1;
             line = next;
             continue;
         }
@@ -373,6 +402,12 @@ char *pred_model_format(const pred_model *m, weft_err *err) {
         for (int i = 0; i < PRED_TREE_LEAVES; i++)
             sb_printf(&b, " %.9g", (double)t->leaf[i]);
         sb_printf(&b, "\n");
+    }
+    if (m->has_stack) {
+        sb_printf(&b, "# per-kind stack: log1p tokens = C0 + C1 * model + C2 * log_prompt_tokens\n");
+        for (int k = 0; k < PRED_KIND_COUNT; k++)
+            sb_printf(&b, "stack %s %.9g %.9g %.9g\n", pred_kind_name(k), m->stack[k].c0,
+                      m->stack[k].c1, m->stack[k].c2);
     }
     sb_printf(&b, "end\n");
     if (b.oom) {

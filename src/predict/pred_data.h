@@ -65,6 +65,9 @@ int pred_is_test_prompt(const char *text);
 /* Cross-validation fold (0..k-1) of a prompt text, by a hash: the same text is in the same fold
  * in every set, and the folds are independent of the held-out and validation choices. */
 int pred_prompt_fold(const char *text, int k);
+/* Fold (0..k-1) of the stack's inner cross-validation inside a fit (stack.c): a second hash of
+ * the text (salted), independent of the held-out, validation and outer-fold digits. */
+int pred_prompt_inner_fold(const char *text, int k);
 /* Whether a train prompt is in the validation part of the train split (tune only). */
 int pred_is_val_prompt(const char *text);
 
@@ -81,6 +84,10 @@ typedef struct pred_fit_opts {
                         * alike; 0: every set alike), rescaled so the total stays the number of
                         * train prompts */
     double forget, prior_n, q_step, max_tokens; /* copied into the model for online use */
+    int stack_folds;    /* inner folds of the per-kind stack (stack.c); 0: no stack */
+    double stack_ridge; /* shrinkage of the stack toward the identity, in prompt weight */
+    int stack_absolute; /* the stack fits each prompt's median answer by absolute loss (IRLS)
+                         * instead of the mean log answer by squared loss */
 } pred_fit_opts;
 
 /* Defaults of the fit (chosen by `weft predict tune` on the validation part of the train
@@ -90,10 +97,29 @@ typedef struct pred_fit_opts {
 #define PRED_FIT_LEARN_RATE 0.1
 #define PRED_FIT_TREES 200
 #define PRED_FIT_ABSOLUTE 0
+/* The per-kind stack (stack.c): inner folds (0: off by default — it is shipped only if the
+ * pre-registered evaluation in docs/predict.md says so), ridge toward the identity (as strong as
+ * this many prompts of evidence), and the least train weight of a kind to get its own stack. */
+#define PRED_FIT_STACK_FOLDS 0
+#define PRED_FIT_STACK_RIDGE 10.0
+#define PRED_STACK_MIN_W 30.0
+#define PRED_FIT_STACK_ABSOLUTE 0
 void pred_fit_defaults(pred_fit_opts *o);
 /* Fits on the train records of d. use[i] != 0 selects feature i (NULL: all text features);
  * the baselines are fits with one or no feature. */
 pred_model *pred_fit(const pred_data *d, const pred_fit_opts *o, const int *use, weft_err *err);
+
+/* med[p] = median log1p(tokens) of train prompt p's answers (fit.c). Returns 0 or -1 (OOM). */
+int pred_prompt_medians(const pred_data *d, double *med);
+/* pred_stack_fit_kind by absolute loss (iteratively reweighted; scratch holds n doubles). */
+pred_stack pred_stack_fit_kind_lad(const double *y, const double *raw, const double *lp,
+                                   const double *w, int n, double ridge, double min_w,
+                                   double *scratch);
+/* Fits m's per-kind stack (stack.c) from out-of-fold predictions of models fitted with o (no
+ * stack) on o->stack_folds inner folds of the train prompts; pw[p], py[p]: prompt p's train
+ * weight and weighted log target sum (pw 0: not a train prompt). Sets m->has_stack. */
+int pred_fit_stack(const pred_data *d, const pred_fit_opts *o, pred_model *m, const double *pw,
+                   const double *py, weft_err *err);
 
 /* ---- evaluation (evaluate.c) ---- */
 

@@ -131,8 +131,25 @@ double pred_trees_eval(const pred_tree *t, int n, const float *v);
 int pred_trees_fit(const float *X, int n, int nf, const double *w, double *r, int n_trees,
                    double lr, double min_leaf, int absolute, pred_tree *out);
 
+/* Prompt kinds the stack (stack.c) tells apart from the text features alone, so that the same
+ * kind is known when serving: code to complete (code_completion), maths word problems
+ * (maths_x_len), other code (code_x_len or code_request), everything else (chat). */
+enum { PRED_KIND_CHAT, PRED_KIND_COMPLETION, PRED_KIND_MATHS, PRED_KIND_CODE, PRED_KIND_COUNT };
+int pred_prompt_kind(const float *v);
+const char *pred_kind_name(int kind);
+
+/* Per-kind stack of the model with prompt length: log1p prediction =
+ * c0 + c1 * (trees + linear part) + c2 * log_prompt_tokens. Identity (0, 1, 0) = no stack. */
+typedef struct pred_stack {
+    double c0, c1, c2;
+} pred_stack;
+
 struct pred_model {
     float mean[PF_COUNT], scale[PF_COUNT]; /* z = (v - mean) / scale */
+    /* has_stack 0 (files without 'stack' lines, baselines): predictions are trees + linear part,
+     * bit for bit as before the stack existed */
+    int has_stack;
+    pred_stack stack[PRED_KIND_COUNT];
     pred_head head[2];
     /* log1p prediction = trees(v) + w . [1, z]: the trees are fixed after the offline fit, the
      * linear part is what the online update moves. */
@@ -143,6 +160,14 @@ struct pred_model {
     double q_step;     /* step of the online quantile tracker (log units) */
     double max_tokens; /* predictions are clamped to [1, max_tokens] */
 };
+
+/* The stack's part: stacked log1p prediction from the unstacked one (raw = trees + linear). */
+double pred_stack_apply(const pred_model *m, const float *v, double raw);
+/* Fits one kind's stack by weighted ridge least squares of y on [1, raw, lp] over n rows,
+ * shrunk toward the identity (c1 = 1, c2 = 0) with the strength of `ridge` rows (raw and lp are
+ * centred and lp scaled inside). Fewer than min_w total weight: identity. Returns the stack. */
+pred_stack pred_stack_fit_kind(const double *y, const double *raw, const double *lp,
+                               const double *w, int n, double ridge, double min_w);
 
 /* A model with the given standardization and coefficients; P starts at I / prior_n. */
 void pred_model_reset_online(pred_model *m);
