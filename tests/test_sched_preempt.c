@@ -60,8 +60,8 @@ static int teardown(void **state) {
     return 0;
 }
 
-static engine *make_engine(const char *policy, const sched_config *sc, kv_layout layout,
-                           int64_t kv_tokens, int max_running) {
+static engine *make_engine_traced(const char *policy, const sched_config *sc, kv_layout layout,
+                                  int64_t kv_tokens, int max_running, FILE *trace) {
     engine_config c;
     engine_config_defaults(&c);
     c.kv.layout = layout;
@@ -72,8 +72,49 @@ static engine *make_engine(const char *policy, const sched_config *sc, kv_layout
     c.max_running = max_running;
     c.n_threads = 1;
     c.policy = sched_policy_new(policy, sc);
+    c.sched_trace = trace;
     assert_non_null(c.policy);
     return tu_engine_new(g_model, &c);
+}
+
+static engine *make_engine(const char *policy, const sched_config *sc, kv_layout layout,
+                           int64_t kv_tokens, int max_running) {
+    return make_engine_traced(policy, sc, layout, kv_tokens, max_running, NULL);
+}
+
+/* The scheduling trace of short_preempts_long (engine_trace.c): the events of requests 0 (long)
+ * and 1 (short) in order, as letters (a admit, p pause, r resume, x preempt, f finish), and the
+ * number of step lines. */
+static void trace_events(FILE *f, char ev0[16], char ev1[16], uint64_t *steps) {
+    char line[256], kind[16];
+    int n0 = 0, n1 = 0;
+    *steps = 0;
+    rewind(f);
+    while (fgets(line, sizeof line, f)) {
+        double t;
+        unsigned long long id;
+        assert_int_equal(sscanf(line, "%15s %lf", kind, &t), 2);
+        assert_true(t >= 0);
+        if (!strcmp(kind, "step")) {
+            int n_seqs, n_tokens;
+            assert_int_equal(sscanf(line, "step %lf %d %d", &t, &n_seqs, &n_tokens), 3);
+            assert_true(n_seqs >= 1 && n_tokens >= n_seqs);
+            (*steps)++;
+            continue;
+        }
+        assert_int_equal(sscanf(line, "%15s %lf %llu", kind, &t, &id), 3);
+        char c = !strcmp(kind, "admit")     ? 'a'
+                 : !strcmp(kind, "pause")   ? 'p'
+                 : !strcmp(kind, "resume")  ? 'r'
+                 : !strcmp(kind, "preempt") ? 'x'
+                 : !strcmp(kind, "finish")  ? 'f'
+                                            : '?';
+        assert_true(c != '?');
+        assert_true(id <= 1);
+        if (id == 0 && n0 < 15) ev0[n0++] = c;
+        if (id == 1 && n1 < 15) ev1[n1++] = c;
+    }
+    ev0[n0] = ev1[n1] = 0;
 }
 
 static int32_t g_prompt[MAXREQ][64];
@@ -117,7 +158,9 @@ static void short_preempts_long(kv_layout layout, int64_t kv_tokens, int long_pr
     alone(layout, 0, long_prompt, long_len, ref);
     alone(layout, 1, short_prompt, short_len, ref);
 
-    engine *e = make_engine("oracle", NULL, layout, kv_tokens, 1);
+    FILE *trace = tmpfile();
+    assert_non_null(trace);
+    engine *e = make_engine_traced("oracle", NULL, layout, kv_tokens, 1, trace);
     engine_request q = request(r, 0, long_prompt, long_len);
     tu_submit(e, &q);
     for (int i = 0; i < 12; i++)
@@ -150,6 +193,16 @@ static void short_preempts_long(kv_layout layout, int64_t kv_tokens, int long_pr
         assert_int_equal(r->n_tok[id], ref->n_tok[id]);
         assert_memory_equal(r->tok[id], ref->tok[id], sizeof(int) * (size_t)r->n_tok[id]);
     }
+    /* the trace tells the same story: the long one admitted, paused, then resumed with its
+     * cache or preempted and admitted again (recompute), finished; the short one admitted
+     * and finished; one step line per step */
+    char ev0[16], ev1[16];
+    uint64_t steps;
+    trace_events(trace, ev0, ev1, &steps);
+    assert_string_equal(ev0, expect_recompute ? "apxaf" : "aprf");
+    assert_string_equal(ev1, "af");
+    assert_int_equal(steps, st.steps);
+    fclose(trace);
     free(ref);
     free(r);
 }

@@ -464,6 +464,24 @@ static void test_workload_prefix_and_clip(void **state) {
         assert_memory_equal(w.req[i].prompt, w2.req[i].prompt, 13 * sizeof(int32_t));
     }
     wl_workload_free(&w2);
+    /* another arrival seed: other arrival times, the same requests; the seed itself as the
+     * arrival seed changes nothing */
+    s.arrival_seed = s.seed + 1;
+    assert_int_equal(wl_workload_build(&s, NULL, 100, 1, &w2, &err), 0);
+    int moved = 0;
+    for (int i = 0; i < w.n; i++) {
+        moved += w.req[i].arrival_s != w2.req[i].arrival_s;
+        assert_int_equal(w.req[i].n_output, w2.req[i].n_output);
+        assert_memory_equal(w.req[i].prompt, w2.req[i].prompt, 13 * sizeof(int32_t));
+    }
+    assert_true(moved >= w.n - 1); /* the first arrival may be 0 in both */
+    wl_workload_free(&w2);
+    s.arrival_seed = s.seed;
+    assert_int_equal(wl_workload_build(&s, NULL, 100, 1, &w2, &err), 0);
+    for (int i = 0; i < w.n; i++)
+        assert_true(w.req[i].arrival_s == w2.req[i].arrival_s);
+    wl_workload_free(&w2);
+    s.arrival_seed = 0;
     wl_workload_free(&w);
 
     s.n_requests = 0;

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "weft/error.h"
 #include "weft/kv_cache.h"
@@ -63,6 +64,8 @@ typedef struct engine_config {
     engine_predictor predictor; /* optional length prediction (predict NULL = none) */
     bool consolidate;      /* fused: admit only while the running batch's predicted KV footprint
                             * (prompt + predicted p90 output) fits the cache */
+    FILE *sched_trace;     /* optional: one line per scheduling event and step (engine_trace.c);
+                            * the caller opens, owns and closes it; NULL = none */
 } engine_config;
 
 void engine_config_defaults(engine_config *c);

@@ -28,7 +28,9 @@ const char bench_wl_usage[] =
     "      --deadline-ms A        every request gets a deadline of A ms after arrival ...\n"
     "      --deadline-per-token-ms B  ... plus B ms per output token it must generate\n"
     "      --priorities K         seeded random request priorities 0..K-1\n"
-    "  -s, --seed S               workload and sampling seed (default 1)\n";
+    "  -s, --seed S               workload and sampling seed (default 1)\n"
+    "      --arrival-seed S       Poisson arrival times from seed S instead (the same\n"
+    "                             requests; default: --seed's)\n";
 
 void bench_wl_init(bench_wl *w) {
     memset(w, 0, sizeof *w);
@@ -106,6 +108,8 @@ int bench_wl_option(cli_args *a, const char *s, bench_wl *w) {
         rc = cli_float(a, s, 0, 100, &w->temp);
     else if (!strcmp(s, "-s") || !strcmp(s, "--seed"))
         rc = cli_u64(a, s, &w->wl.seed);
+    else if (!strcmp(s, "--arrival-seed"))
+        rc = cli_u64(a, s, &w->wl.arrival_seed);
     else
         return 0;
     return rc ? -1 : 1;
@@ -196,11 +200,14 @@ void bench_wl_describe(const bench_wl *bw, const wl_workload *w, char *buf, size
         snprintf(pr, sizeof pr, "synthetic prompts of the trace's lengths");
     else
         snprintf(pr, sizeof pr, "synthetic %d-token prompts", s->prompt_len);
+    char aseed[48] = "";
+    if (s->arrival_seed && !s->trace)
+        snprintf(aseed, sizeof aseed, " (arrivals: seed %llu)", (unsigned long long)s->arrival_seed);
     snprintf(buf, size,
-             "%d requests, %s; %s; %s%s%.0d%s; seed %llu; %lld prompt + %lld output tokens; %d "
+             "%d requests, %s; %s; %s%s%.0d%s; seed %llu%s; %lld prompt + %lld output tokens; %d "
              "clipped to fit",
              w->n, arr, pr, outl, s->system_prefix ? "; shared system prefix " : "",
-             s->system_prefix, s->system_prefix ? " tokens" : "", (unsigned long long)s->seed,
+             s->system_prefix, s->system_prefix ? " tokens" : "", (unsigned long long)s->seed, aseed,
              (long long)wl_workload_prompt_tokens(w), (long long)wl_workload_output_tokens(w),
              w->n_clipped);
 }

@@ -85,6 +85,9 @@ static void bench_usage(FILE *out) {
             "      --predictor P          default (built-in length model, fresh per run), a\n"
             "                             parameter file, or none (default: default)\n"
             "      --sched-csv F          append one scheduling row per run to F\n"
+            "      --sched-trace F        write each run's scheduling timeline to F (admit,\n"
+            "                             pause, resume, preempt, finish, steps; a 'run' line\n"
+            "                             before each; docs/scheduling.md)\n"
             "      --tp N                 tensor parallelism over N MPI ranks (mpirun -np N)\n"
             "%s"
             "      --system-prefix N      the same N-token system prompt before every prompt\n"
@@ -125,6 +128,7 @@ typedef struct bench_opts {
     bool have_policy, consolidate;
     sched_config sc;
     const char *predictor, *sched_csv;
+    const char *sched_trace;
 } bench_opts;
 
 static int parse_policies(const char *s, bench_opts *o) {
@@ -297,6 +301,8 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             rc = cli_str(&a, s, &o->predictor);
         else if (!strcmp(s, "--sched-csv"))
             rc = cli_str(&a, s, &o->sched_csv);
+        else if (!strcmp(s, "--sched-trace"))
+            rc = cli_str(&a, s, &o->sched_trace);
         else if (!strcmp(s, "--tp"))
             rc = cli_int(&a, s, 1, 4096, &o->tp);
         else if (!strcmp(s, "--system-prefix"))
@@ -408,6 +414,7 @@ typedef struct run_setup {
     const wl_workload *w;
     int max_seq_len;
     int64_t kv_tokens;
+    FILE *trace; /* --sched-trace, NULL = none */
 } run_setup;
 
 static void sleep_s(double s) {
@@ -439,6 +446,7 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, const cha
     cfg.max_wait_ms = o->max_wait_ms;
     cfg.n_threads = o->threads;
     cfg.consolidate = o->consolidate;
+    cfg.sched_trace = s->trace;
 
     weft_err err = {{0}};
     /* A fresh length model per run: it learns online, and every policy must start from the
@@ -574,6 +582,7 @@ static void warm_up(const run_setup *s, int tokens) {
     bench_opts o = *s->o;
     o.timeout_s = 600;
     run_setup ws = *s;
+    ws.trace = NULL; /* the warm-up is not a measured run */
     ws.o = &o;
     ws.w = &w;
     report_run r = {0};
@@ -643,7 +652,7 @@ static int bench_engine(int argc, char **argv) {
         fprintf(stderr, "weft bench: workload: %s\n", err.msg);
         goto done;
     }
-    run_setup s = {&o, m, &w, 0, 0};
+    run_setup s = {&o, m, &w, 0, 0, NULL};
     if (o.max_seq_len > 0)
         s.max_seq_len = o.max_seq_len;
     else {
@@ -678,11 +687,20 @@ static int bench_engine(int argc, char **argv) {
 
     warm_up(&s, o.warmup);
     int failed = 0;
+    if (o.sched_trace && !(s.trace = fopen(o.sched_trace, "w"))) {
+        fprintf(stderr, "weft bench: --sched-trace %s: %s\n", o.sched_trace, strerror(errno));
+        free(cmd);
+        goto done;
+    }
     for (int k = 0; k < o.n_kvs; k++)
         for (int i = 0; i < o.n_modes; i++)
         for (int pi = 0; pi < o.n_policies; pi++) {
             report_run *r = &runs[n_runs];
             memset(r, 0, sizeof *r);
+            if (s.trace)
+                fprintf(s.trace, "run %s %s %s %s\n", o.label ? o.label : "-",
+                        engine_mode_name(o.modes[i]),
+                        o.kvs[k] == KV_LAYOUT_DENSE ? "dense" : "paged", o.policies[pi]);
             if (run_one(&s, o.modes[i], o.kvs[k], o.policies[pi], r, &reqs[n_runs])) {
                 free(reqs[n_runs]);
                 reqs[n_runs] = NULL;
@@ -699,6 +717,14 @@ static int bench_engine(int argc, char **argv) {
             n_runs++;
         }
 report:
+    if (s.trace) {
+        bool bad = ferror(s.trace) != 0;
+        if (fclose(s.trace) != 0 || bad) {
+            fprintf(stderr, "weft bench: --sched-trace %s: write error\n", o.sched_trace);
+            failed = 1;
+        }
+        s.trace = NULL;
+    }
     report_table(stdout, &meta, runs, n_runs);
     if (o.have_policy || o.sched_csv) {
         fprintf(stdout, "\nscheduling:\n\n");

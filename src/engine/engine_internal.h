@@ -180,6 +180,8 @@ void seq_info_now(const engine *e, const engine_seq *s, double now, sched_info *
 /* Memory is short: a paused sequence (the worst-ranked one, not `except`) gives its cache back
  * and will recompute. False when no paused sequence holds cache. */
 bool engine_release_paused(engine *e, const engine_seq *except);
+/* engine_trace.c: a line to cfg.sched_trace (printf format), when the caller set one. */
+void engine_trace(const engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Closes the cache a waiting sequence may still hold (paused), before it is dropped. */
 void seq_drop_kv(engine *e, engine_seq *s);
 /* Marks s FINISHED, emits the event, forgets the id. The caller closes the cache, unlinks and

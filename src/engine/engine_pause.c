@@ -32,6 +32,8 @@ bool engine_release_paused(engine *e, const engine_seq *except) {
         s->n_computed = 0;
         s->n_preempted++;
         e->st.requests_preempted++;
+        engine_trace(e, "preempt %.4f %llu %d\n", engine_clock(e), (unsigned long long)s->req.id,
+                     s->n_generated);
         seq_emit(e, s, ENGINE_EV_PREEMPTED, 0, ENGINE_FINISH_LENGTH);
         return true;
     }
@@ -64,7 +66,9 @@ static int running_info(engine *e, double now) {
     return n;
 }
 
-static void pause_seq(engine *e, engine_seq *v, double now) {
+static void pause_seq(engine *e, engine_seq *v, double now, bool overdue) {
+    engine_trace(e, "pause %.4f %llu %d%s\n", now, (unsigned long long)v->req.id, v->n_generated,
+                 overdue ? " overdue" : "");
     seq_list_remove_at(&e->running, seq_list_find(&e->running, v));
     v->state = SEQ_WAITING;
     v->paused = true;
@@ -84,7 +88,7 @@ static void pause_for_overdue(engine *e, double now) {
         int n = running_info(e, now);
         int k = sched_pick_overdue_victim(e->policy, e->b_info, n, now);
         if (k < 0 || k >= n) return;
-        pause_seq(e, e->b_victims[k], now);
+        pause_seq(e, e->b_victims[k], now, true);
         e->st.requests_paused_overdue++;
     }
 }
@@ -100,6 +104,6 @@ void engine_pause_for_waiting(engine *e, double now) {
         seq_info_now(e, e->waiting.v[w], now, &wi);
         int k = sched_pick_pause(e->policy, e->b_info, n, &wi, now);
         if (k < 0 || k >= n) return; /* admission follows rank order: nobody behind may jump */
-        pause_seq(e, e->b_victims[k], now);
+        pause_seq(e, e->b_victims[k], now, false);
     }
 }

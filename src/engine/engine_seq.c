@@ -175,6 +175,8 @@ int seq_admit(engine *e, engine_seq *s) {
         s->plan_n = 0;
         s->admit_step = e->st.steps;
         e->st.pause_resumed++;
+        engine_trace(e, "resume %.4f %llu %d\n", engine_clock(e), (unsigned long long)s->req.id,
+                     s->n_generated);
         return 0;
     }
     if (kv_cache_blocks_for(e->kv, s->n_tokens) > e->total_blocks) return -2;
@@ -199,6 +201,8 @@ int seq_admit(engine *e, engine_seq *s) {
         if (q > e->st.queue_s_max) e->st.queue_s_max = q;
     }
     s->admit_step = e->st.steps;
+    engine_trace(e, "admit %.4f %llu %d %d %.0f %.0f\n", engine_clock(e),
+                 (unsigned long long)s->req.id, s->n_prompt, s->n_generated, s->p50, s->p90);
     s->n_open = s->n_tokens;
     s->n_computed = n_cached;
     s->state = SEQ_PREFILLING;
@@ -215,6 +219,8 @@ void seq_preempt(engine *e, engine_seq *s) {
     s->wait_from = engine_clock(e);
     s->n_preempted++;
     e->st.requests_preempted++;
+    engine_trace(e, "preempt %.4f %llu %d\n", engine_clock(e), (unsigned long long)s->req.id,
+                 s->n_generated);
     seq_emit(e, s, ENGINE_EV_PREEMPTED, 0, ENGINE_FINISH_LENGTH);
 }
 
@@ -224,6 +230,8 @@ void seq_finish(engine *e, engine_seq *s, engine_finish f) {
     if (waited > e->st.wait_s_max) e->st.wait_s_max = waited;
     s->state = SEQ_FINISHED;
     e->st.requests_finished++;
+    engine_trace(e, "finish %.4f %llu %d %.4f\n", engine_clock(e), (unsigned long long)s->req.id,
+                 s->n_generated, s->arrival_s);
     /* The id is free again before the event, so a callback may reuse it; the idle count drops
      * after it, so engine_wait_idle returns only once every FINISHED was delivered. */
     engine_lock(e);

@@ -442,6 +442,8 @@ int engine_step(engine *e, weft_err *err) {
     }
     e->st.steps++;
     engine_split_mark_out(e, n_seqs, t2);
+    engine_trace(e, "step %.4f %d %d %d %.3f\n", t1, n_seqs, n_tokens, e->waiting.n,
+                 1e3 * (t2 - t1));
     absorb(e, n_seqs);
     if (batch_mode(e)) release_idle_padding(e);
     double t3 = engine_clock(e);

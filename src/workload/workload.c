@@ -115,7 +115,8 @@ int wl_workload_build(const wl_spec *s, const weft_tokenizer *tok, int vocab, in
             weft_errf(err, "out of memory");
             goto done;
         }
-        int prc = wl_poisson_arrivals(n, s->gap_mean_s, sub_seed(s->seed, SEED_ARRIVALS), t, err);
+        uint64_t aseed = s->arrival_seed ? s->arrival_seed : s->seed;
+        int prc = wl_poisson_arrivals(n, s->gap_mean_s, sub_seed(aseed, SEED_ARRIVALS), t, err);
         for (int i = 0; i < n && prc == 0; i++)
             out->req[i].arrival_s = t[i];
         free(t);

@@ -34,6 +34,8 @@ typedef struct wl_spec {
     int max_prompt;           /* prompts are cut to this many tokens (0 = none) */
     int max_seq_len;          /* prompt + output is clipped to this (0 = none): outputs first */
     uint64_t seed;
+    uint64_t arrival_seed; /* Poisson arrival times from this seed instead of seed's (0 = seed's):
+                            * other arrivals of the same requests, prompts and lengths */
 } wl_spec;
 
 void wl_spec_defaults(wl_spec *s); /* 32 requests at t=0, 32-token prompts, 128 output tokens */
