@@ -12,19 +12,12 @@ cd "$root"
 [ $# -ge 1 ] || { echo "usage: bash bench/engine_ab.sh BASE_COMMIT [ROUNDS]" >&2; exit 2; }
 [ -x build/weft ] || { echo "build first: make build" >&2; exit 1; }
 base=$1 rounds=${2:-3}
-bdir=/tmp/weft-engine-ab-$(git rev-parse --short "$base")
-if [ ! -x "$bdir/build/weft" ]; then
-    rm -rf "$bdir" && mkdir -p "$bdir"
-    git archive "$base" | tar -x -C "$bdir"
-    cmake -S "$bdir" -B "$bdir/build" -DCMAKE_BUILD_TYPE=Release -DWEFT_TESTS=OFF >/dev/null
-    cmake --build "$bdir/build" -j "$(nproc)" --target weft >/dev/null
-fi
+source bench/ab_lib.sh
+bdir=$(ab_base_build "$base")
 model=$(mktemp --suffix=.gguf)
 trap 'rm -f "$model"' EXIT
-vocab=../shared/models/tokenizers/tokenizer_llama2_32000.bin
-args=(); [ -r "$vocab" ] && args=(--vocab-from "$vocab")
-build/weft model synth --preset tiny110m --type q8_0 "${args[@]}" --out "$model" >/dev/null
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; $(date -u +%F\ %T) UTC; load $(cut -d' ' -f1-3 /proc/loadavg)"
+ab_model "$model"
+ab_machine
 run() { # run BINARY: output tok/s of the fused run
     "$1" bench engine --model "$model" --mode fused -n 32 --prompt-len 32 --output-len 256 \
         --gap-mean 0 --seed 1 --kv-type q8_0 -q 2>/dev/null |
@@ -36,5 +29,4 @@ for r in $(seq 1 "$rounds"); do
     echo "round $r: base $o tok/s, new $n tok/s"
     old+=("$o"); new+=("$n")
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-echo "median: base $(median "${old[@]}") tok/s, new $(median "${new[@]}") tok/s"
+echo "median: base $(ab_median "${old[@]}") tok/s, new $(ab_median "${new[@]}") tok/s"

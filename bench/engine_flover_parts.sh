@@ -15,19 +15,12 @@ cd "$root"
 [ $# -ge 1 ] || { echo "usage: bash bench/engine_flover_parts.sh BASE_COMMIT [ROUNDS]" >&2; exit 2; }
 [ -x build/weft ] || { echo "build first: make build" >&2; exit 1; }
 base=$1 rounds=${2:-2}
-bdir=/tmp/weft-engine-ab-$(git rev-parse --short "$base")
-if [ ! -x "$bdir/build/weft" ]; then
-    rm -rf "$bdir" && mkdir -p "$bdir"
-    git archive "$base" | tar -x -C "$bdir"
-    cmake -S "$bdir" -B "$bdir/build" -DCMAKE_BUILD_TYPE=Release -DWEFT_TESTS=OFF >/dev/null
-    cmake --build "$bdir/build" -j "$(nproc)" --target weft >/dev/null
-fi
+source bench/ab_lib.sh
+bdir=$(ab_base_build "$base")
 model=$(mktemp --suffix=.gguf)
 trap 'rm -f "$model"' EXIT
-vocab=../shared/models/tokenizers/tokenizer_llama2_32000.bin
-args=(); [ -r "$vocab" ] && args=(--vocab-from "$vocab")
-build/weft model synth --preset tiny110m --type q8_0 "${args[@]}" --out "$model" >/dev/null
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; $(date -u +%F\ %T) UTC; load $(cut -d' ' -f1-3 /proc/loadavg)"
+ab_model "$model"
+ab_machine
 mode=fused
 run() { # run BINARY [ENV...]: output tok/s and the engine's fwd/sample/sched/compact split
     local bin=$1; shift
@@ -49,10 +42,9 @@ for r in $(seq 1 "$rounds"); do
         res[$v]="${res[$v]:-} ${o% *}"
     done
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for v in 0 1 2 3; do
     # shellcheck disable=SC2086
-    echo "median: ${names[$v]}: $(median ${res[$v]}) tok/s"
+    echo "median: ${names[$v]}: $(ab_median ${res[$v]}) tok/s"
 done
 mode=sequential
 seqb=() seqn=()
@@ -61,4 +53,4 @@ for r in $(seq 1 "$rounds"); do
     echo "sequential round $r: base ${o% *} tok/s, new ${n% *} tok/s"
     seqb+=("${o% *}"); seqn+=("${n% *}")
 done
-echo "sequential median: base $(median "${seqb[@]}") tok/s, new $(median "${seqn[@]}") tok/s"
+echo "sequential median: base $(ab_median "${seqb[@]}") tok/s, new $(ab_median "${seqn[@]}") tok/s"
