@@ -207,6 +207,26 @@ qrows_type(weft_dtype t, const kn_matrix *W, const kn_qact *A, int n, float *Y, 
 #define PKC 32  /* blocks per packed K chunk: 2 groups × 32 blocks × 576 B = 36 KiB */
 #define PRG 2   /* lane groups (16 rows each) per micro-tile */
 #define PNX 4   /* X rows per micro-tile */
+/* The micro-tile for NG lane groups (PRG or 1) and NX X rows (1..PNX), with constant shapes so
+ * the compiler unrolls each; the caller defines PT(NG, NX) as the tile call of its kernel. */
+#define PT_DISPATCH(NG, NX)                                                                        \
+    do {                                                                                           \
+        if ((NG) == PRG) {                                                                         \
+            switch (NX) {                                                                          \
+            case 1: PT(PRG, 1); break;                                                             \
+            case 2: PT(PRG, 2); break;                                                             \
+            case 3: PT(PRG, 3); break;                                                             \
+            default: PT(PRG, 4); break;                                                            \
+            }                                                                                      \
+        } else {                                                                                   \
+            switch (NX) {                                                                          \
+            case 1: PT(1, 1); break;                                                               \
+            case 2: PT(1, 2); break;                                                               \
+            case 3: PT(1, 3); break;                                                               \
+            default: PT(1, 4); break;                                                              \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
 
 typedef struct {
     int32_t q[PRG][PKC * 8 * PR] __attribute__((aligned(64))); /* [block][dword s][row] */
@@ -339,21 +359,7 @@ qpanel_type(weft_dtype t, const kn_matrix *W, const kn_qact *A, int n, float *Y,
             for (int x0 = 0; x0 < n; x0 += PNX) {
                 int nx = n - x0 < PNX ? n - x0 : PNX;
 #define PT(NG, NX) ptile(NG, NX, &P, kc, A, x0, b0, offset, yr, W->rows, add)
-                if (ng == PRG) {
-                    switch (nx) {
-                    case 1: PT(PRG, 1); break;
-                    case 2: PT(PRG, 2); break;
-                    case 3: PT(PRG, 3); break;
-                    default: PT(PRG, 4); break;
-                    }
-                } else {
-                    switch (nx) {
-                    case 1: PT(1, 1); break;
-                    case 2: PT(1, 2); break;
-                    case 3: PT(1, 3); break;
-                    default: PT(1, 4); break;
-                    }
-                }
+                PT_DISPATCH(ng, nx);
 #undef PT
             }
         }
@@ -465,21 +471,7 @@ void kn_mm_q8_packed_avx512(const kn_matrix *W, const kn_packed *P, const kn_qac
                 int nx = n - x0 < PNX ? n - x0 : PNX;
                 const uint8_t *pfx = x0 == 0 ? pf : NULL;
 #define PT(NG, NX) ptile_pre(NG, NX, gq, gs, kc, A, x0, b0, yr, W->rows, add, lm, pfx, pf_step)
-                if (ng == PRG) {
-                    switch (nx) {
-                    case 1: PT(PRG, 1); break;
-                    case 2: PT(PRG, 2); break;
-                    case 3: PT(PRG, 3); break;
-                    default: PT(PRG, 4); break;
-                    }
-                } else {
-                    switch (nx) {
-                    case 1: PT(1, 1); break;
-                    case 2: PT(1, 2); break;
-                    case 3: PT(1, 3); break;
-                    default: PT(1, 4); break;
-                    }
-                }
+                PT_DISPATCH(ng, nx);
 #undef PT
             }
         }
