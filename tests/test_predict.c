@@ -5,6 +5,7 @@
  * head), the offline fit recovering a known relation, rank correlations against naive O(n^2)
  * definitions, parameter save/load round trips and malformed parameter files refused with
  * precise messages. */
+#include "support/pred_util.h"
 #include "support/testutil.h"
 
 #include <math.h>
@@ -768,25 +769,11 @@ static void test_folds(void **state) {
 
 /* N single-answer prompts with texts, one set: y = 2 + 0.4 detail - 0.3 brevity + noise. */
 static void text_data(pred_data *d, int n, double level) {
-    memset(d, 0, sizeof *d);
-    d->n_sets = 1;
-    d->sets = calloc(1, sizeof *d->sets);
-    d->prompts = calloc((size_t)n, sizeof *d->prompts);
-    d->recs = calloc((size_t)n, sizeof *d->recs);
-    assert_non_null(d->sets);
-    assert_non_null(d->prompts);
-    assert_non_null(d->recs);
-    d->sets[0].name = strdup("synthetic");
+    tu_pred_data_new(d, n, "synthetic", "synthetic prompt");
     unsigned s = 31;
     for (int i = 0; i < n; i++) {
         pred_prompt *p = &d->prompts[i];
-        char t[32];
-        snprintf(t, sizeof t, "synthetic prompt %d", i);
-        p->text = strdup(t);
-        assert_non_null(p->text);
-        p->n_resp = 1;
-        p->test = pred_is_test_prompt(t);
-        p->f.n = PF_COUNT;
+        p->test = pred_is_test_prompt(p->text);
         for (int k = 0; k < PF_ENTROPY; k++)
             p->f.v[k] = (float)(rand_r(&s) % 3);
         double y = level + 0.4 * p->f.v[PF_DETAIL] - 0.3 * p->f.v[PF_BREVITY] + 0.1 * gauss(&s);

@@ -3,6 +3,7 @@
  * coefficients (and shrinking to the identity), the whole fit recovering a per-kind prompt-length
  * relation that one model over all kinds cannot express, the parameter file's 'stack' lines
  * (round trip, files without them, malformed ones), and the online update through the stack. */
+#include "support/pred_util.h"
 #include "support/testutil.h"
 
 #include <math.h>
@@ -90,25 +91,11 @@ static void test_stack_fit_kind(void **state) {
  * interaction, so without trees one linear model can only give prompt length one slope; the
  * stack gives each kind its own. */
 static void kind_data(pred_data *d, int n) {
-    memset(d, 0, sizeof *d);
-    d->n_sets = 1;
-    d->sets = calloc(1, sizeof *d->sets);
-    d->prompts = calloc((size_t)n, sizeof *d->prompts);
-    d->recs = calloc((size_t)n, sizeof *d->recs);
-    assert_non_null(d->sets);
-    assert_non_null(d->prompts);
-    assert_non_null(d->recs);
-    d->sets[0].name = strdup("kinds");
+    tu_pred_data_new(d, n, "kinds", "prompt");
     unsigned s = 21;
     for (int i = 0; i < n; i++) {
         pred_prompt *p = &d->prompts[i];
-        char buf[32];
-        snprintf(buf, sizeof buf, "prompt %d", i);
-        p->text = strdup(buf);
-        assert_non_null(p->text);
-        p->n_resp = 1;
         p->test = i % 5 == 0;
-        p->f.n = PF_COUNT;
         int completion = i % 2;
         p->f.v[PF_CODE_COMPLETION] = (float)completion;
         p->f.v[PF_DETAIL] = (float)(rand_r(&s) % 3);
