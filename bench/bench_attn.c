@@ -1,16 +1,22 @@
 /* bench_attn.c — microbenchmark of decode attention alone, per KV cache element type: one
  * batch of B decode tokens (one per sequence) at context length L each, through attn_run (the
- * engine's attention: all pool threads, (token, KV head) items) for every layer of a
- * tiny110m-shaped model (12 layers, 12 heads of 64), the caches paged in 16-token blocks
- * handed out interleaved across sequences, as a fused batch's are. Prints milliseconds per
+ * engine's attention: all pool threads, the items of src/forward/attention.c) for every layer of a
+ * tiny110m-shaped model (12 layers, 12 heads of 64), the caches paged in 16-token blocks (or
+ * block_tokens) handed out interleaved across sequences, as a fused batch's are. The work split
+ * and prefetch distance follow WEFT_ATTN_ITEMS / WEFT_ATTN_PF (src/forward/attention.h). Prints milliseconds per
  * step (all layers), the K/V bytes one step streams and the rate that makes. The whole cache is
  * larger than the L3 cache at the default sizes, so the rows come from DRAM as in a real step.
- * Q8_0 runs three times: with F32 queries against widened keys and values
- * (WEFT_ATTN_Q8_QK=f32), with int8 queries and integer Q·K (WEFT_ATTN_Q8_QK=int), and with the
- * default 16-bit query magnitudes and value weights (integer Q·K and P·V).
- * Usage: bench_attn [B [L [threads [reps]]]] (default 32 sequences, context 160, all cores, 20). */
+ * Q8_0 runs three times: with the default F32 queries against widened keys and values
+ * (WEFT_ATTN_Q8_QK=f32), with int8 queries and integer Q·K (WEFT_ATTN_Q8_QK=int), and with
+ * 16-bit query magnitudes and value weights (integer Q·K and P·V; =int16).
+ * WEFT_BENCH_ATTN_TYPES=f32,f16,q8,q8int,q8int16 picks rows; WEFT_BENCH_ATTN_VARIANTS (below)
+ * times several work splits / prefetch distances in turn. Each row: best (median) of reps.
+ * Usage: bench_attn [B [L [threads [reps [block_tokens]]]]] (default 32 sequences, context 160,
+ * all cores, 20 repetitions, 16-token blocks). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "forward/attention.h"
@@ -22,11 +28,30 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Whether key is one of the comma-separated names in list. */
+static bool type_listed(const char *list, const char *key) {
+    const size_t n = strlen(key);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        const size_t m = e ? (size_t)(e - p) : strlen(p);
+        if (m == n && strncmp(p, key, n) == 0) return true;
+        if (!e) break;
+        p = e + 1;
+    }
+    return false;
+}
+
 int main(int argc, char **argv) {
     const int B = argc > 1 ? atoi(argv[1]) : 32, L = argc > 2 ? atoi(argv[2]) : 160;
     const int threads = argc > 3 ? atoi(argv[3]) : 0, reps = argc > 4 ? atoi(argv[4]) : 20;
-    if (B <= 0 || L <= 0 || reps <= 0 || B > 4096 || L > 1 << 16) {
-        fprintf(stderr, "usage: bench_attn [B [L [threads [reps]]]]\n");
+    const int bt = argc > 5 ? atoi(argv[5]) : 16;
+    if (B <= 0 || L <= 0 || reps <= 0 || B > 4096 || L > 1 << 16 || bt <= 0 || bt > 4096) {
+        fprintf(stderr, "usage: bench_attn [B [L [threads [reps [block_tokens]]]]]\n");
         return 2;
     }
     weft_config c = {0};
@@ -38,7 +63,7 @@ int main(int argc, char **argv) {
     c.rope_dim = 64;
     c.rope_theta = 10000.0f;
     c.rope_freq_scale = 1.0f;
-    const int bt = 16, bps = (L + bt - 1) / bt, QD = c.n_heads * c.head_dim;
+    const int bps = (L + bt - 1) / bt, QD = c.n_heads * c.head_dim;
     tp_pool *pool = tp_new(threads);
     int32_t *tok = calloc((size_t)B, sizeof *tok), *pos = calloc((size_t)B, sizeof *pos);
     int32_t *seq = calloc((size_t)B, sizeof *seq), *blocks = calloc((size_t)B * bps, sizeof *blocks);
@@ -65,14 +90,46 @@ int main(int argc, char **argv) {
     }
     weft_batch b = {B, tok, pos, seq, NULL, B, seqs};
     printf("decode attention, tiny110m shape (12 layers, 12 heads x 64), %d sequences x context "
-           "%d, %d threads, 16-token blocks\n",
-           B, L, tp_size(pool));
+           "%d, %d threads, %d-token blocks, items: %s, prefetch %d runs ahead\n",
+           B, L, tp_size(pool), bt, ws.heads_per_item == 1 ? "(token, head)" : "(token, all heads)",
+           ws.prefetch_runs);
     printf("| KV type | ms per step (12 layers) | K/V MB per step | GB/s |\n|---|---|---|---|\n");
     /* Q8_0 rows: F32 queries and widened keys/values (WEFT_ATTN_Q8_QK=f32), int8 queries and
      * integer Q·K (WEFT_ATTN_Q8_QK=int), and the default: 16-bit query magnitudes and value
      * weights, integer Q·K and P·V */
     const kv_dtype types[5] = {KV_F32, KV_F16, KV_Q8_0, KV_Q8_0, KV_Q8_0};
+    static const char *const type_key[5] = {"f32", "f16", "q8", "q8int", "q8int16"};
+    const char *type_env = getenv("WEFT_BENCH_ATTN_TYPES");
+    /* WEFT_BENCH_ATTN_VARIANTS="hpi:pf,..." (heads per item, 0 = the default split, 1 = one
+     * head; prefetch runs ahead, -1 = the default): variants timed in turn within one run, for A/B comparisons */
+    const char *var_env = getenv("WEFT_BENCH_ATTN_VARIANTS");
+    enum { MAX_VAR = 8 };
+    int var_hpi[MAX_VAR], var_pf[MAX_VAR], n_var = 0;
+    if (var_env) {
+        const char *p = var_env;
+        while (*p && n_var < MAX_VAR) {
+            int h, f, used;
+            if (sscanf(p, "%d:%d%n", &h, &f, &used) != 2 || h < 0 || f < -1) {
+                fprintf(stderr, "bench_attn: WEFT_BENCH_ATTN_VARIANTS wants hpi:pf[,hpi:pf...]\n");
+                return 2;
+            }
+            var_hpi[n_var] = h;
+            var_pf[n_var++] = f;
+            p += used;
+            if (*p == ',') p++;
+        }
+    } else {
+        var_hpi[0] = ws.heads_per_item;
+        var_pf[0] = ws.prefetch_runs;
+        n_var = 1;
+    }
+    double *times = malloc(sizeof(double) * (size_t)n_var * (size_t)reps);
+    if (!times) {
+        fprintf(stderr, "bench_attn: out of memory\n");
+        return 1;
+    }
     for (int ti = 0; ti < 5; ti++) {
+        if (type_env && !type_listed(type_env, type_key[ti])) continue;
         ws.q8_f32 = ti != 4;
         ws.q8_int_qk = ti == 3;
         weft_err err = {{0}};
@@ -119,24 +176,36 @@ int main(int argc, char **argv) {
                         for (int t = 0; t < bt; t++) ks[t] = vs[t] = 1.0f / 127.0f;
                     }
         }
-        double best = 1e30;
-        for (int rep = 0; rep < reps; rep++) {
-            double t0 = now_s();
-            for (int l = 0; l < c.n_layers; l++) attn_run(&ws, pool, kv, l, &b, q, out);
-            double dt = now_s() - t0;
-            if (dt < best) best = dt;
-        }
+        /* the variants take turns, one step each, so they see the same machine */
+        for (int rep = 0; rep < reps; rep++)
+            for (int vi = 0; vi < n_var; vi++) {
+                ws.heads_per_item = var_hpi[vi];
+                ws.prefetch_runs = var_pf[vi];
+                double t0 = now_s();
+                for (int l = 0; l < c.n_layers; l++) attn_run(&ws, pool, kv, l, &b, q, out);
+                times[(size_t)vi * reps + rep] = now_s() - t0;
+            }
         const double bytes =
             2.0 * c.n_layers * c.n_kv_heads * (double)B * L * kv_row_bytes(types[ti], c.head_dim);
-        printf("| %s%s | %.3f | %.1f | %.1f |\n", kv_dtype_name(types[ti]),
-               ti == 2   ? " (F32 q, widened k/v; default)"
-               : ti == 3 ? " (int8 q, integer q·k; =int)"
-               : ti == 4 ? " (16-bit q and p, integer q·k and p·v; =int16)"
-                         : "", best * 1e3,
-               bytes / 1e6,
-               bytes / best / 1e9);
+        for (int vi = 0; vi < n_var; vi++) {
+            double *tv = times + (size_t)vi * reps;
+            qsort(tv, (size_t)reps, sizeof *tv, cmp_double);
+            const double best = tv[0], med = tv[reps / 2];
+            char var[64] = "";
+            if (n_var > 1 || var_env)
+                snprintf(var, sizeof var, " [items %s, prefetch %d]",
+                         var_hpi[vi] == 1 ? "head" : "token", var_pf[vi]);
+            printf("| %s%s%s | %.3f (median %.3f) | %.1f | %.1f |\n", kv_dtype_name(types[ti]),
+                   ti == 2   ? " (F32 q, widened k/v; default)"
+                   : ti == 3 ? " (int8 q, integer q·k; =int)"
+                   : ti == 4 ? " (16-bit q and p, integer q·k and p·v; =int16)"
+                             : "",
+                   var, best * 1e3, med * 1e3, bytes / 1e6, bytes / best / 1e9);
+        }
+        fflush(stdout);
         kv_store_free(kv);
     }
+    free(times);
     attn_ws_free(&ws);
     tp_free(pool);
     free(tok);

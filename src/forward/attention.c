@@ -18,13 +18,18 @@ int attn_ws_init(attn_ws *w, const weft_config *c, int n_threads, int max_ctx) {
     int half = c->rope_dim / 2;
     w->rope_cos = malloc(sizeof(float) * (size_t)max_ctx * (size_t)(half > 0 ? half : 1));
     w->rope_sin = malloc(sizeof(float) * (size_t)max_ctx * (size_t)(half > 0 ? half : 1));
-    w->scores = malloc(sizeof(float) * (size_t)n_threads * (size_t)w->group * (size_t)max_ctx);
+    w->scores = malloc(sizeof(float) * (size_t)n_threads * (size_t)c->n_heads * (size_t)max_ctx);
     /* 3 bytes per element: the 16-bit query's hi, lo and sign bytes (kn_quantize_q16) */
-    w->qi = malloc((size_t)n_threads * (size_t)w->group * (size_t)c->head_dim * 3);
-    w->qscale = malloc(sizeof(float) * (size_t)n_threads * (size_t)w->group);
+    w->qi = malloc((size_t)n_threads * (size_t)c->n_heads * (size_t)c->head_dim * 3);
+    w->qscale = malloc(sizeof(float) * (size_t)n_threads * (size_t)c->n_heads);
     const char *qk = getenv("WEFT_ATTN_Q8_QK");
     w->q8_int_qk = qk && strcmp(qk, "int") == 0;
     w->q8_f32 = !(qk && strcmp(qk, "int16") == 0);
+    const char *items = getenv("WEFT_ATTN_ITEMS");
+    w->heads_per_item = items && strcmp(items, "head") == 0 ? 1 : 0;
+    const char *pf = getenv("WEFT_ATTN_PF");
+    w->prefetch_runs = pf ? atoi(pf) : -1;
+    if (w->prefetch_runs < -1) w->prefetch_runs = -1;
     if (!w->rope_cos || !w->rope_sin || !w->scores || !w->qi || !w->qscale) return -1;
     for (int p = 0; p < max_ctx; p++) {
         for (int i = 0; i < half; i++) {
@@ -57,107 +62,141 @@ typedef struct attn_job {
     float *out;
     atomic_int next;
     int n_items;
+    int heads_per_item; /* KV heads of one item: all of them unless the batch is small */
+    int splits;         /* items per token = ceil(n_kv_heads / heads_per_item) */
 } attn_job;
 
-/* Asks for one head's rows of a block ahead of use: paged blocks sit anywhere in memory, and
- * the hardware prefetcher only learns a run after its first misses (measured: fused decode
- * with 16-token blocks ran 11% slower than with whole-sequence slots before this). */
+/* Asks for rows ahead of use: paged blocks sit anywhere in memory, and the hardware prefetcher
+ * stops at page boundaries and only learns a run after its first misses (measured: fused
+ * decode with 16-token blocks ran 11% slower than with whole-sequence slots before this). */
 static inline void prefetch_rows(const void *p, size_t bytes) {
     const char *c = p;
     for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
 }
+/* How far ahead of its reads an item asks for rows by default: in bench_attn (32 sequences x
+ * 160 tokens, Q8_0, 16-token blocks) 8 runs (~8.5 KB) ahead ran 2.1 ms per step, 4 runs 2.5,
+ * 2 runs 3.3, 1 run 4.5, none 5.8; 8 to 24 runs were alike (docs/kernels.md). */
+#define ATTN_PREFETCH_BYTES 8192
 
+/* Run r of an item's walk: its K runs block by block (each block's heads kh0..kh1 in address
+ * order), then its V runs in the same order; NULL past the end. */
+static inline const char *walk_run(const kv_store *kv, const kv_seq *sq, int layer, int n_blk,
+                                   int kh0, int nh, int r) {
+    if (r >= 2 * n_blk * nh) return NULL;
+    const int pass = r / (n_blk * nh), rb = r % (n_blk * nh);
+    const int blk = sq->blocks[rb / nh];
+    const char *base = pass ? (const char *)kv_v_ptr(kv, blk, layer)
+                            : (const char *)kv_k_ptr(kv, blk, layer);
+    return base + (size_t)(kh0 + rb % nh) * kv->head_bytes;
+}
+
+/* One item: token t against KV heads [kh0, kh1). The cache is walked block by block and, within
+ * a block, head by head — in address order, since a block's layer is [n_heads][head run] — so
+ * one item streams each block's K (then V) layer as one contiguous piece instead of one
+ * head's 1 KB run of it. Per head the kernel calls, their arguments and their order are those
+ * of a one-head item, so the result does not depend on how heads are grouped into items. */
 static void attn_item(attn_job *j, float *scores, int8_t *qi, float *qsc, int item) {
     const weft_config *c = j->w->cfg;
     const kv_store *kv = j->kv;
     const int hd = c->head_dim, g = j->w->group, bt = kv->block_tokens;
     const size_t rs = (size_t)kv->head_dim; /* row stride of one head's slice */
     const int QD = c->n_heads * hd;
-    const int t = item / c->n_kv_heads, kh = item % c->n_kv_heads;
-    const int n_pos = j->b->pos[t] + 1;
+    const int t = item / j->splits;
+    const int kh0 = item % j->splits * j->heads_per_item;
+    const int kh1 = kh0 + j->heads_per_item < c->n_kv_heads ? kh0 + j->heads_per_item : c->n_kv_heads;
+    const int nh = kh1 - kh0;
+    const int n_pos = j->b->pos[t] + 1, n_blk = (n_pos + bt - 1) / bt;
     const kv_seq *sq = &j->b->seqs[j->b->seq[t]];
     const float scale = 1.0f / sqrtf((float)hd);
-    const float *qg = j->q + (size_t)t * QD + (size_t)kh * g * hd;
     const int max_ctx = j->w->max_ctx;
-    /* this KV head's row 0 within a block, and (Q8_0) the row scales of its store head */
-    const size_t hoff_bytes = kv_byte_off(kv, 0, kh * hd);
-    const size_t soff_bytes = kv_scale_off(kv, kh * hd);
-
-    /* scores[h][p] = q_h · k_p / sqrt(hd), one block of cached rows at a time */
     const kv_dtype dt = kv->dtype;
     const bool int_qk = dt == KV_Q8_0 && j->w->q8_int_qk;
     const bool q16 = dt == KV_Q8_0 && !j->w->q8_int_qk && !j->w->q8_f32;
-    if (int_qk) /* each query head quantized like a cache row: per token, so batch-invariant */
-        for (int h = 0; h < g; h++)
-            kn_quantize_row_q8kv(qi + (size_t)h * hd, &qsc[h], qg + (size_t)h * hd, hd);
-    if (q16) /* 16-bit query magnitudes, per token and head: batch-invariant */
-        for (int h = 0; h < g; h++)
-            kn_quantize_q16((uint8_t *)qi + (size_t)h * 3 * hd, &qsc[h], qg + (size_t)h * hd, hd);
-    /* one head's rows of a block (and their Q8_0 scales) are contiguous only in a head-major
-     * store */
-    const size_t run_bytes = rs == (size_t)hd ? kv->head_bytes : 0;
-    for (int p0 = 0; p0 < n_pos; p0 += bt) {
-        const void *kb = kv_k_ptr(kv, sq->blocks[p0 / bt], j->layer);
-        int n = n_pos - p0 < bt ? n_pos - p0 : bt;
-        if (run_bytes) {
-            if (p0 + bt < n_pos)
-                prefetch_rows((const char *)kv_k_ptr(kv, sq->blocks[p0 / bt + 1], j->layer) +
-                                  hoff_bytes, run_bytes);
-            else /* the first value rows are next */
-                prefetch_rows((const char *)kv_v_ptr(kv, sq->blocks[0], j->layer) + hoff_bytes,
-                              run_bytes);
+    /* query head h of KV head kh: row (kh*g + h) of the token's q, of scores and of qi */
+    const float *qt = j->q + (size_t)t * QD;
+    const size_t qib = q16 ? 3 * (size_t)hd : (size_t)hd;
+    for (int kh = kh0; kh < kh1; kh++)
+        for (int h = kh * g; h < (kh + 1) * g; h++) {
+            if (int_qk) /* quantized like a cache row: per token, so batch-invariant */
+                kn_quantize_row_q8kv(qi + (size_t)h * qib, &qsc[h], qt + (size_t)h * hd, hd);
+            if (q16) /* 16-bit query magnitudes, per token and head: batch-invariant */
+                kn_quantize_q16((uint8_t *)qi + (size_t)h * qib, &qsc[h], qt + (size_t)h * hd, hd);
         }
-        const char *kh0 = (const char *)kb + hoff_bytes;
-        if (q16)
-            kn_attn_scores_q8q16((const uint8_t *)qi, qsc, g, hd, (const int8_t *)kh0, rs,
-                                 (const float *)((const char *)kb + soff_bytes), n, scale,
-                                 scores + p0, (size_t)max_ctx);
-        else if (int_qk)
-            kn_attn_scores_q8q8(qi, qsc, g, hd, (const int8_t *)kh0, rs,
-                                (const float *)((const char *)kb + soff_bytes), n, scale,
-                                scores + p0, (size_t)max_ctx);
-        else if (dt == KV_Q8_0)
-            kn_attn_scores_q8(qg, g, hd, (const int8_t *)kh0, rs,
-                              (const float *)((const char *)kb + soff_bytes), n, scale,
-                              scores + p0, (size_t)max_ctx);
-        else if (dt == KV_F16)
-            kn_attn_scores_f16(qg, g, hd, (const uint16_t *)kh0, rs, n, scale, scores + p0,
-                               (size_t)max_ctx);
-        else
-            kn_attn_scores(qg, g, hd, (const float *)kh0, rs, n, scale, scores + p0,
-                           (size_t)max_ctx);
-    }
-    for (int h = 0; h < g; h++) kn_softmax(scores + (size_t)h * max_ctx, n_pos);
+    /* one head's rows of a block (and their Q8_0 scales) are contiguous only in a head-major
+     * store; then run r + pf of the walk is asked for when run r starts */
+    const size_t run_bytes = rs == (size_t)hd ? kv->head_bytes : 0;
+    int pf = j->w->prefetch_runs;
+    if (pf < 0) pf = run_bytes ? (int)((ATTN_PREFETCH_BYTES + run_bytes - 1) / run_bytes) : 0;
+    if (!run_bytes) pf = 0;
+    int r = 0;
 
-    float *og = j->out + (size_t)t * QD + (size_t)kh * g * hd;
-    for (int h = 0; h < g * hd; h++) og[h] = 0.0f;
-    for (int p0 = 0; p0 < n_pos; p0 += bt) {
-        const void *vb = kv_v_ptr(kv, sq->blocks[p0 / bt], j->layer);
-        int n = n_pos - p0 < bt ? n_pos - p0 : bt;
-        if (run_bytes && p0 + bt < n_pos)
-            prefetch_rows((const char *)kv_v_ptr(kv, sq->blocks[p0 / bt + 1], j->layer) + hoff_bytes,
-                          run_bytes);
-        const char *vh0 = (const char *)vb + hoff_bytes;
-        if (dt == KV_Q8_0 && !j->w->q8_f32)
-            kn_attn_values_q8w16(scores + p0, (size_t)max_ctx, g, hd, (const int8_t *)vh0, rs,
-                                 (const float *)((const char *)vb + soff_bytes), n, og);
-        else if (dt == KV_Q8_0)
-            kn_attn_values_q8(scores + p0, (size_t)max_ctx, g, hd, (const int8_t *)vh0, rs,
-                              (const float *)((const char *)vb + soff_bytes), n, og);
-        else if (dt == KV_F16)
-            kn_attn_values_f16(scores + p0, (size_t)max_ctx, g, hd, (const uint16_t *)vh0, rs, n,
-                               og);
-        else
-            kn_attn_values(scores + p0, (size_t)max_ctx, g, hd, (const float *)vh0, rs, n, og);
+    /* scores[h][p] = q_h · k_p / sqrt(hd), one block of cached rows at a time */
+    for (int bi = 0; bi < n_blk; bi++) {
+        const int p0 = bi * bt, n = n_pos - p0 < bt ? n_pos - p0 : bt;
+        const char *kb = kv_k_ptr(kv, sq->blocks[bi], j->layer);
+        for (int kh = kh0; kh < kh1; kh++, r++) {
+            const char *nx = pf ? walk_run(kv, sq, j->layer, n_blk, kh0, nh, r + pf) : NULL;
+            if (nx) prefetch_rows(nx, run_bytes);
+            const size_t hoff = kv_byte_off(kv, 0, kh * hd), soff = kv_scale_off(kv, kh * hd);
+            const char *kh_rows = kb + hoff;
+            const float *ksc = (const float *)(kb + soff);
+            float *sc = scores + (size_t)kh * g * max_ctx + p0;
+            const float *qg = qt + (size_t)kh * g * hd;
+            const void *qk = qi + (size_t)kh * g * qib;
+            const float *qs = qsc + (size_t)kh * g;
+            if (q16)
+                kn_attn_scores_q8q16(qk, qs, g, hd, (const int8_t *)kh_rows, rs, ksc, n, scale, sc,
+                                     (size_t)max_ctx);
+            else if (int_qk)
+                kn_attn_scores_q8q8(qk, qs, g, hd, (const int8_t *)kh_rows, rs, ksc, n, scale, sc,
+                                    (size_t)max_ctx);
+            else if (dt == KV_Q8_0)
+                kn_attn_scores_q8(qg, g, hd, (const int8_t *)kh_rows, rs, ksc, n, scale, sc,
+                                  (size_t)max_ctx);
+            else if (dt == KV_F16)
+                kn_attn_scores_f16(qg, g, hd, (const uint16_t *)kh_rows, rs, n, scale, sc,
+                                   (size_t)max_ctx);
+            else
+                kn_attn_scores(qg, g, hd, (const float *)kh_rows, rs, n, scale, sc,
+                               (size_t)max_ctx);
+        }
+    }
+    for (int h = kh0 * g; h < kh1 * g; h++) kn_softmax(scores + (size_t)h * max_ctx, n_pos);
+
+    float *ot = j->out + (size_t)t * QD;
+    for (int h = kh0 * g * hd; h < kh1 * g * hd; h++) ot[h] = 0.0f;
+    for (int bi = 0; bi < n_blk; bi++) {
+        const int p0 = bi * bt, n = n_pos - p0 < bt ? n_pos - p0 : bt;
+        const char *vb = kv_v_ptr(kv, sq->blocks[bi], j->layer);
+        for (int kh = kh0; kh < kh1; kh++, r++) {
+            const char *nx = pf ? walk_run(kv, sq, j->layer, n_blk, kh0, nh, r + pf) : NULL;
+            if (nx) prefetch_rows(nx, run_bytes);
+            const size_t hoff = kv_byte_off(kv, 0, kh * hd), soff = kv_scale_off(kv, kh * hd);
+            const char *vh_rows = vb + hoff;
+            const float *vsc = (const float *)(vb + soff);
+            const float *p = scores + (size_t)kh * g * max_ctx + p0;
+            float *og = ot + (size_t)kh * g * hd;
+            if (dt == KV_Q8_0 && !j->w->q8_f32)
+                kn_attn_values_q8w16(p, (size_t)max_ctx, g, hd, (const int8_t *)vh_rows, rs, vsc,
+                                     n, og);
+            else if (dt == KV_Q8_0)
+                kn_attn_values_q8(p, (size_t)max_ctx, g, hd, (const int8_t *)vh_rows, rs, vsc, n,
+                                  og);
+            else if (dt == KV_F16)
+                kn_attn_values_f16(p, (size_t)max_ctx, g, hd, (const uint16_t *)vh_rows, rs, n, og);
+            else
+                kn_attn_values(p, (size_t)max_ctx, g, hd, (const float *)vh_rows, rs, n, og);
+        }
     }
 }
 
 static void attn_worker(void *ctx, int ith, int nth) {
     (void)nth;
     attn_job *j = ctx;
-    float *scores = j->w->scores + (size_t)ith * j->w->group * j->w->max_ctx;
-    int8_t *qi = j->w->qi + (size_t)ith * j->w->group * j->w->cfg->head_dim;
-    float *qsc = j->w->qscale + (size_t)ith * j->w->group;
+    const weft_config *c = j->w->cfg;
+    float *scores = j->w->scores + (size_t)ith * c->n_heads * j->w->max_ctx;
+    int8_t *qi = j->w->qi + (size_t)ith * c->n_heads * c->head_dim * 3;
+    float *qsc = j->w->qscale + (size_t)ith * c->n_heads;
     for (;;) {
         int item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (item >= j->n_items) break;
@@ -167,8 +206,20 @@ static void attn_worker(void *ctx, int ith, int nth) {
 
 void attn_run(attn_ws *w, tp_pool *pool, const kv_store *kv, int layer, const weft_batch *b,
               const float *q, float *out) {
+    const int nkv = w->cfg->n_kv_heads, T = b->n_tokens;
+    /* whole tokens when there are enough of them to keep every thread busy (at least 4 items a
+     * thread), else each token's heads split into that many items */
+    int hpi = w->heads_per_item;
+    if (hpi <= 0) {
+        const int want = 4 * tp_size(pool);
+        int splits = T >= want ? 1 : (want + T - 1) / T;
+        if (splits > nkv) splits = nkv;
+        hpi = (nkv + splits - 1) / splits;
+    }
+    if (hpi > nkv) hpi = nkv;
+    const int splits = (nkv + hpi - 1) / hpi;
     attn_job j = {.w = w, .kv = kv, .layer = layer, .b = b, .q = q, .out = out,
-                  .n_items = b->n_tokens * w->cfg->n_kv_heads};
+                  .n_items = T * splits, .heads_per_item = hpi, .splits = splits};
     atomic_init(&j.next, 0);
     tp_run(pool, attn_worker, &j);
 }
