@@ -101,10 +101,11 @@ int main(int argc, char **argv) {
     static const char *const type_key[5] = {"f32", "f16", "q8", "q8int", "q8int16"};
     const char *type_env = getenv("WEFT_BENCH_ATTN_TYPES");
     /* WEFT_BENCH_ATTN_VARIANTS="hpi:pf,..." (heads per item, 0 = the default split, 1 = one
-     * head; prefetch runs ahead, -1 = the default): variants timed in turn within one run, for A/B comparisons */
+     * head; prefetch runs ahead, -1 = the default; optional ":0" = not the next item's first
+     * runs): variants timed in turn within one run, for A/B comparisons */
     const char *var_env = getenv("WEFT_BENCH_ATTN_VARIANTS");
     enum { MAX_VAR = 8 };
-    int var_hpi[MAX_VAR], var_pf[MAX_VAR], n_var = 0;
+    int var_hpi[MAX_VAR], var_pf[MAX_VAR], var_nx[MAX_VAR], n_var = 0;
     if (var_env) {
         const char *p = var_env;
         while (*p && n_var < MAX_VAR) {
@@ -114,13 +115,20 @@ int main(int argc, char **argv) {
                 return 2;
             }
             var_hpi[n_var] = h;
-            var_pf[n_var++] = f;
+            var_pf[n_var] = f;
             p += used;
+            var_nx[n_var] = 1;
+            if (*p == ':') { /* optional third field: prefetch the next item (1) or not (0) */
+                var_nx[n_var] = p[1] != '0';
+                p += 2;
+            }
+            n_var++;
             if (*p == ',') p++;
         }
     } else {
         var_hpi[0] = ws.heads_per_item;
         var_pf[0] = ws.prefetch_runs;
+        var_nx[0] = ws.prefetch_next;
         n_var = 1;
     }
     double *times = malloc(sizeof(double) * (size_t)n_var * (size_t)reps);
@@ -181,6 +189,7 @@ int main(int argc, char **argv) {
             for (int vi = 0; vi < n_var; vi++) {
                 ws.heads_per_item = var_hpi[vi];
                 ws.prefetch_runs = var_pf[vi];
+                ws.prefetch_next = var_nx[vi];
                 double t0 = now_s();
                 for (int l = 0; l < c.n_layers; l++) attn_run(&ws, pool, kv, l, &b, q, out);
                 times[(size_t)vi * reps + rep] = now_s() - t0;
@@ -193,8 +202,9 @@ int main(int argc, char **argv) {
             const double best = tv[0], med = tv[reps / 2];
             char var[64] = "";
             if (n_var > 1 || var_env)
-                snprintf(var, sizeof var, " [items %s, prefetch %d]",
-                         var_hpi[vi] == 1 ? "head" : "token", var_pf[vi]);
+                snprintf(var, sizeof var, " [items %s, prefetch %d%s]",
+                         var_hpi[vi] == 1 ? "head" : "token", var_pf[vi],
+                         var_nx[vi] ? "" : ", not the next item");
             printf("| %s%s%s | %.3f (median %.3f) | %.1f | %.1f |\n", kv_dtype_name(types[ti]),
                    ti == 2   ? " (F32 q, widened k/v; default)"
                    : ti == 3 ? " (int8 q, integer q·k; =int)"

@@ -113,9 +113,11 @@ static void check(const shape *s) {
     assert_non_null(pools[1]);
     attn_ws ws;
     assert_int_equal(attn_ws_init(&ws, &c, 2, max_len), 0);
-    /* heads per item (0 = the default), prefetch runs (-1 = the default); the first is the
-     * earlier split (one head, the next run prefetched), the reference for the bits */
-    const int var[][2] = {{1, 1}, {0, -1}, {0, 0}, {0, 3}, {2, -1}, {3, 1}, {s->n_kv_heads, 50}};
+    /* heads per item (0 = the default), prefetch runs (-1 = the default), the next item's first
+     * runs prefetched or not; the first is the earlier split (one head, the next run
+     * prefetched), the reference for the bits */
+    const int var[][3] = {{1, 1, 0}, {0, -1, 1}, {0, -1, 0}, {0, 0, 1}, {0, 3, 1},
+                          {2, -1, 1}, {3, 1, 1}, {s->n_kv_heads, 50, 1}};
     const int n_var = (int)(sizeof var / sizeof var[0]);
     double *sc = malloc(sizeof(double) * (size_t)max_len);
     assert_non_null(sc);
@@ -126,6 +128,7 @@ static void check(const shape *s) {
             for (int vi = 0; vi < n_var; vi++) {
                 ws.heads_per_item = var[vi][0];
                 ws.prefetch_runs = var[vi][1];
+                ws.prefetch_next = var[vi][2] != 0;
                 for (int i = 0; i < T * QD; i++) out[i] = NAN;
                 attn_run(&ws, pools[pi], kv, l, &b, q, out);
                 if (pi == 0 && vi == 0) {

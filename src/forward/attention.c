@@ -29,6 +29,8 @@ int attn_ws_init(attn_ws *w, const weft_config *c, int n_threads, int max_ctx) {
     w->heads_per_item = items && strcmp(items, "head") == 0 ? 1 : 0;
     const char *pf = getenv("WEFT_ATTN_PF");
     w->prefetch_runs = pf ? atoi(pf) : -1;
+    const char *pn = getenv("WEFT_ATTN_PF_NEXT");
+    w->prefetch_next = !(pn && strcmp(pn, "0") == 0);
     if (w->prefetch_runs < -1) w->prefetch_runs = -1;
     if (!w->rope_cos || !w->rope_sin || !w->scores || !w->qi || !w->qscale) return -1;
     for (int p = 0; p < max_ctx; p++) {
@@ -78,16 +80,48 @@ static inline void prefetch_rows(const void *p, size_t bytes) {
  * 2 runs 3.3, 1 run 4.5, none 5.8; 8 to 24 runs were alike (docs/kernels.md). */
 #define ATTN_PREFETCH_BYTES 8192
 
-/* Run r of an item's walk: its K runs block by block (each block's heads kh0..kh1 in address
- * order), then its V runs in the same order; NULL past the end. */
-static inline const char *walk_run(const kv_store *kv, const kv_seq *sq, int layer, int n_blk,
-                                   int kh0, int nh, int r) {
-    if (r >= 2 * n_blk * nh) return NULL;
-    const int pass = r / (n_blk * nh), rb = r % (n_blk * nh);
-    const int blk = sq->blocks[rb / nh];
+/* An item's walk over the cache: its K runs block by block (each block's heads kh0..kh1 in
+ * address order), then its V runs in the same order. */
+typedef struct attn_walk {
+    const kv_seq *sq;
+    int n_blk, kh0, nh, n_runs;
+} attn_walk;
+
+static attn_walk item_walk(const attn_job *j, int item) {
+    const int nkv = j->w->cfg->n_kv_heads, bt = j->kv->block_tokens;
+    const int t = item / j->splits, kh0 = item % j->splits * j->heads_per_item;
+    attn_walk w = {.sq = &j->b->seqs[j->b->seq[t]], .kh0 = kh0};
+    w.nh = kh0 + j->heads_per_item < nkv ? j->heads_per_item : nkv - kh0;
+    w.n_blk = (j->b->pos[t] + 1 + bt - 1) / bt;
+    w.n_runs = 2 * w.n_blk * w.nh;
+    return w;
+}
+
+/* Run r of a walk (r < n_runs). */
+static inline const char *walk_run(const kv_store *kv, const attn_walk *w, int layer, int r) {
+    const int per = w->n_blk * w->nh, pass = r / per, rb = r % per;
+    const int blk = w->sq->blocks[rb / w->nh];
     const char *base = pass ? (const char *)kv_v_ptr(kv, blk, layer)
                             : (const char *)kv_k_ptr(kv, blk, layer);
-    return base + (size_t)(kh0 + rb % nh) * kv->head_bytes;
+    return base + (size_t)(w->kh0 + rb % w->nh) * kv->head_bytes;
+}
+
+/* Asks for run r of the item's walk; past its end, for the first runs of the item the counter
+ * will hand out next (peeked once: whichever thread takes it finds its first rows on the way). */
+static inline void prefetch_walk(attn_job *j, const attn_walk *self, attn_walk *peek,
+                                 int *peek_state, int r, size_t run_bytes) {
+    if (r < self->n_runs) {
+        prefetch_rows(walk_run(j->kv, self, j->layer, r), run_bytes);
+        return;
+    }
+    if (!j->w->prefetch_next) return;
+    if (*peek_state == 0) {
+        const int nx = atomic_load_explicit(&j->next, memory_order_relaxed);
+        *peek_state = nx < j->n_items ? 1 : -1;
+        if (*peek_state == 1) *peek = item_walk(j, nx);
+    }
+    if (*peek_state == 1 && r - self->n_runs < peek->n_runs)
+        prefetch_rows(walk_run(j->kv, peek, j->layer, r - self->n_runs), run_bytes);
 }
 
 /* One item: token t against KV heads [kh0, kh1). The cache is walked block by block and, within
@@ -104,7 +138,6 @@ static void attn_item(attn_job *j, float *scores, int8_t *qi, float *qsc, int it
     const int t = item / j->splits;
     const int kh0 = item % j->splits * j->heads_per_item;
     const int kh1 = kh0 + j->heads_per_item < c->n_kv_heads ? kh0 + j->heads_per_item : c->n_kv_heads;
-    const int nh = kh1 - kh0;
     const int n_pos = j->b->pos[t] + 1, n_blk = (n_pos + bt - 1) / bt;
     const kv_seq *sq = &j->b->seqs[j->b->seq[t]];
     const float scale = 1.0f / sqrtf((float)hd);
@@ -128,15 +161,16 @@ static void attn_item(attn_job *j, float *scores, int8_t *qi, float *qsc, int it
     int pf = j->w->prefetch_runs;
     if (pf < 0) pf = run_bytes ? (int)((ATTN_PREFETCH_BYTES + run_bytes - 1) / run_bytes) : 0;
     if (!run_bytes) pf = 0;
-    int r = 0;
+    int r = 0, peek_state = 0;
+    const attn_walk self = item_walk(j, item);
+    attn_walk peek;
 
     /* scores[h][p] = q_h · k_p / sqrt(hd), one block of cached rows at a time */
     for (int bi = 0; bi < n_blk; bi++) {
         const int p0 = bi * bt, n = n_pos - p0 < bt ? n_pos - p0 : bt;
         const char *kb = kv_k_ptr(kv, sq->blocks[bi], j->layer);
         for (int kh = kh0; kh < kh1; kh++, r++) {
-            const char *nx = pf ? walk_run(kv, sq, j->layer, n_blk, kh0, nh, r + pf) : NULL;
-            if (nx) prefetch_rows(nx, run_bytes);
+            if (pf) prefetch_walk(j, &self, &peek, &peek_state, r + pf, run_bytes);
             const size_t hoff = kv_byte_off(kv, 0, kh * hd), soff = kv_scale_off(kv, kh * hd);
             const char *kh_rows = kb + hoff;
             const float *ksc = (const float *)(kb + soff);
@@ -169,8 +203,7 @@ static void attn_item(attn_job *j, float *scores, int8_t *qi, float *qsc, int it
         const int p0 = bi * bt, n = n_pos - p0 < bt ? n_pos - p0 : bt;
         const char *vb = kv_v_ptr(kv, sq->blocks[bi], j->layer);
         for (int kh = kh0; kh < kh1; kh++, r++) {
-            const char *nx = pf ? walk_run(kv, sq, j->layer, n_blk, kh0, nh, r + pf) : NULL;
-            if (nx) prefetch_rows(nx, run_bytes);
+            if (pf) prefetch_walk(j, &self, &peek, &peek_state, r + pf, run_bytes);
             const size_t hoff = kv_byte_off(kv, 0, kh * hd), soff = kv_scale_off(kv, kh * hd);
             const char *vh_rows = vb + hoff;
             const float *vsc = (const float *)(vb + soff);

@@ -24,8 +24,10 @@ typedef struct attn_ws {
     /* Work items are (token, KV heads): heads_per_item 0 = all of a token's heads when the batch
      * has enough tokens for every thread, fewer when not; 1 = one head per item (the earlier
      * split; WEFT_ATTN_ITEMS=head). prefetch_runs: an item asks for the head run that many runs
-     * ahead of the one it starts (WEFT_ATTN_PF; 0 = none, -1 = the default, ~8 KB ahead). */
+     * ahead of the one it starts (WEFT_ATTN_PF; 0 = none, -1 = the default, ~8 KB ahead), and
+     * near its end the first runs of the next item (prefetch_next; WEFT_ATTN_PF_NEXT=0: not). */
     int heads_per_item, prefetch_runs;
+    bool prefetch_next;
     const weft_config *cfg;
 } attn_ws;
 
