@@ -84,7 +84,7 @@ static inline void prefetch_rows(const void *p, size_t bytes) {
  * address order), then its V runs in the same order. */
 typedef struct attn_walk {
     const kv_seq *sq;
-    int n_blk, kh0, nh, n_runs;
+    int n_pos, n_blk, kh0, nh, n_runs;
 } attn_walk;
 
 static attn_walk item_walk(const attn_job *j, int item) {
@@ -92,26 +92,31 @@ static attn_walk item_walk(const attn_job *j, int item) {
     const int t = item / j->splits, kh0 = item % j->splits * j->heads_per_item;
     attn_walk w = {.sq = &j->b->seqs[j->b->seq[t]], .kh0 = kh0};
     w.nh = kh0 + j->heads_per_item < nkv ? j->heads_per_item : nkv - kh0;
-    w.n_blk = (j->b->pos[t] + 1 + bt - 1) / bt;
+    w.n_pos = j->b->pos[t] + 1;
+    w.n_blk = (w.n_pos + bt - 1) / bt;
     w.n_runs = 2 * w.n_blk * w.nh;
     return w;
 }
 
-/* Run r of a walk (r < n_runs). */
-static inline const char *walk_run(const kv_store *kv, const attn_walk *w, int layer, int r) {
-    const int per = w->n_blk * w->nh, pass = r / per, rb = r % per;
-    const int blk = w->sq->blocks[rb / w->nh];
+/* Asks for the rows run r of a walk reads (r < n_runs): the rows the item uses (a sequence's
+ * last block is partly empty, a dense slot mostly), and for Q8_0 their scales. */
+static inline void prefetch_run(const kv_store *kv, const attn_walk *w, int layer, int r) {
+    const int per = w->n_blk * w->nh, pass = r / per, rb = r % per, bi = rb / w->nh;
+    const int blk = w->sq->blocks[bi];
+    const int bt = kv->block_tokens, n = w->n_pos - bi * bt < bt ? w->n_pos - bi * bt : bt;
     const char *base = pass ? (const char *)kv_v_ptr(kv, blk, layer)
                             : (const char *)kv_k_ptr(kv, blk, layer);
-    return base + (size_t)(w->kh0 + rb % w->nh) * kv->head_bytes;
+    const char *run = base + (size_t)(w->kh0 + rb % w->nh) * kv->head_bytes;
+    prefetch_rows(run, kv_byte_off(kv, n, 0));
+    if (kv->dtype == KV_Q8_0) prefetch_rows(run + kv_scale_off(kv, 0), sizeof(float) * (size_t)n);
 }
 
 /* Asks for run r of the item's walk; past its end, for the first runs of the item the counter
  * will hand out next (peeked once: whichever thread takes it finds its first rows on the way). */
 static inline void prefetch_walk(attn_job *j, const attn_walk *self, attn_walk *peek,
-                                 int *peek_state, int r, size_t run_bytes) {
+                                 int *peek_state, int r) {
     if (r < self->n_runs) {
-        prefetch_rows(walk_run(j->kv, self, j->layer, r), run_bytes);
+        prefetch_run(j->kv, self, j->layer, r);
         return;
     }
     if (!j->w->prefetch_next) return;
@@ -121,7 +126,7 @@ static inline void prefetch_walk(attn_job *j, const attn_walk *self, attn_walk *
         if (*peek_state == 1) *peek = item_walk(j, nx);
     }
     if (*peek_state == 1 && r - self->n_runs < peek->n_runs)
-        prefetch_rows(walk_run(j->kv, peek, j->layer, r - self->n_runs), run_bytes);
+        prefetch_run(j->kv, peek, j->layer, r - self->n_runs);
 }
 
 /* One item: token t against KV heads [kh0, kh1). The cache is walked block by block and, within
@@ -170,7 +175,7 @@ static void attn_item(attn_job *j, float *scores, int8_t *qi, float *qsc, int it
         const int p0 = bi * bt, n = n_pos - p0 < bt ? n_pos - p0 : bt;
         const char *kb = kv_k_ptr(kv, sq->blocks[bi], j->layer);
         for (int kh = kh0; kh < kh1; kh++, r++) {
-            if (pf) prefetch_walk(j, &self, &peek, &peek_state, r + pf, run_bytes);
+            if (pf) prefetch_walk(j, &self, &peek, &peek_state, r + pf);
             const size_t hoff = kv_byte_off(kv, 0, kh * hd), soff = kv_scale_off(kv, kh * hd);
             const char *kh_rows = kb + hoff;
             const float *ksc = (const float *)(kb + soff);
@@ -203,7 +208,7 @@ static void attn_item(attn_job *j, float *scores, int8_t *qi, float *qsc, int it
         const int p0 = bi * bt, n = n_pos - p0 < bt ? n_pos - p0 : bt;
         const char *vb = kv_v_ptr(kv, sq->blocks[bi], j->layer);
         for (int kh = kh0; kh < kh1; kh++, r++) {
-            if (pf) prefetch_walk(j, &self, &peek, &peek_state, r + pf, run_bytes);
+            if (pf) prefetch_walk(j, &self, &peek, &peek_state, r + pf);
             const size_t hoff = kv_byte_off(kv, 0, kh * hd), soff = kv_scale_off(kv, kh * hd);
             const char *vh_rows = vb + hoff;
             const float *vsc = (const float *)(vb + soff);
