@@ -71,7 +71,11 @@ typedef struct attn_job {
 /* Asks for rows ahead of use: paged blocks sit anywhere in memory, and the hardware prefetcher
  * stops at page boundaries and only learns a run after its first misses (measured: fused
  * decode with 16-token blocks ran 11% slower than with whole-sequence slots before this). */
-static inline void prefetch_rows(const void *p, size_t bytes) {
+#define ATTN_INLINE static inline __attribute__((always_inline))
+/* Always inlined, as are its callers below: GCC 12 found an out-of-line function whose only
+ * effect is __builtin_prefetch "const" and deleted every call to it (twice during this work;
+ * `objdump -d` of attention.c.o then shows no prefetcht0), silently undoing the prefetch. */
+ATTN_INLINE void prefetch_rows(const void *p, size_t bytes) {
     const char *c = p;
     for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
 }
@@ -100,7 +104,7 @@ static attn_walk item_walk(const attn_job *j, int item) {
 
 /* Asks for the rows run r of a walk reads (r < n_runs): the rows the item uses (a sequence's
  * last block is partly empty, a dense slot mostly), and for Q8_0 their scales. */
-static inline void prefetch_run(const kv_store *kv, const attn_walk *w, int layer, int r) {
+ATTN_INLINE void prefetch_run(const kv_store *kv, const attn_walk *w, int layer, int r) {
     const int per = w->n_blk * w->nh, pass = r / per, rb = r % per, bi = rb / w->nh;
     const int blk = w->sq->blocks[bi];
     const int bt = kv->block_tokens, n = w->n_pos - bi * bt < bt ? w->n_pos - bi * bt : bt;
@@ -113,8 +117,8 @@ static inline void prefetch_run(const kv_store *kv, const attn_walk *w, int laye
 
 /* Asks for run r of the item's walk; past its end, for the first runs of the item the counter
  * will hand out next (peeked once: whichever thread takes it finds its first rows on the way). */
-static inline void prefetch_walk(attn_job *j, const attn_walk *self, attn_walk *peek,
-                                 int *peek_state, int r) {
+ATTN_INLINE void prefetch_walk(attn_job *j, const attn_walk *self, attn_walk *peek,
+                             int *peek_state, int r) {
     if (r < self->n_runs) {
         prefetch_run(j->kv, self, j->layer, r);
         return;
