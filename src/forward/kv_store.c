@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 
 const char *kv_dtype_name(kv_dtype t) {
     return t == KV_F16 ? "f16" : t == KV_Q8_0 ? "q8_0" : "f32";
@@ -19,19 +18,6 @@ int kv_dtype_parse(const char *s, kv_dtype *out) {
     else if (strcasecmp(s, "q8_0") == 0) *out = KV_Q8_0;
     else return -1;
     return 0;
-}
-
-/* 64-byte aligned, or for large stores 2 MB aligned and advised onto 2 MB pages (advice only,
- * before the first touch): attention reads each layer's piece of every block in a step, spread
- * over the whole store, and with 4 KB pages nearly every 4 KB of it is a TLB miss. */
-static void *kv_alloc(size_t bytes) {
-    const size_t huge = (size_t)2 << 20;
-    void *mem = NULL;
-    if (posix_memalign(&mem, bytes >= huge ? huge : 64, bytes) != 0) return NULL;
-#ifdef MADV_HUGEPAGE
-    if (bytes >= huge && !getenv("WEFT_KV_NOHUGE")) (void)madvise(mem, bytes, MADV_HUGEPAGE);
-#endif
-    return mem;
 }
 
 kv_store *kv_store_new(int n_layers, int kv_dim, int block_tokens, int n_blocks, weft_err *err) {
@@ -80,8 +66,8 @@ kv_store *kv_store_new_typed(int n_layers, int n_heads, int head_dim, int block_
     s->block_bytes = (size_t)n_layers * s->layer_bytes;
     size_t bytes = s->block_bytes * (size_t)n_blocks;
     /* 64-byte alignment keeps K/V rows friendly to AVX-512 loads. */
-    s->k = kv_alloc(bytes);
-    if (s->k) s->v = kv_alloc(bytes);
+    if (posix_memalign(&s->k, 64, bytes) != 0) s->k = NULL;
+    if (s->k && posix_memalign(&s->v, 64, bytes) != 0) s->v = NULL;
     if (!s->k || !s->v) {
         weft_errf(err, "kv: cannot allocate %zu bytes for the cache", 2 * bytes);
         kv_store_free(s);
