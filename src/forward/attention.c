@@ -1,7 +1,11 @@
 /* attention.c — causal GQA attention over the block-structured KV cache (see attention.h).
- * Work is split into (token, KV head) items handed out through an atomic counter, because a
- * batch mixes decode tokens (long history) and prefill tokens (short history): static splits
- * would leave a core idle. Each item loads a K/V row once for all query heads of its group. */
+ * Work is split into items handed out through an atomic counter, because a batch mixes decode
+ * tokens (long history) and prefill tokens (short history): static splits would leave a core
+ * idle. An item is one token against all its KV heads (a few heads when the batch has too few
+ * tokens to keep every thread busy), so it walks each cache block's layer — [heads][head run],
+ * contiguous — in address order, asking for the rows ~8 KB ahead of its reads: decode attention
+ * is bound by how many cache misses are in flight, not by arithmetic (docs/kernels.md, "The
+ * fused Q8_0 step"). Each item loads a K/V row once for all query heads of its group. */
 #include "forward/attention.h"
 
 #include <math.h>
