@@ -5,6 +5,7 @@
 # alternating base/new for ROUNDS rounds (default 3) in one session, so machine drift hits both.
 # Prints output tok/s per run and the medians. Used for the sampling-on-the-pool change
 # (base f84e75b; README, "Temporal fusion engine").
+# AB_MODE=sequential compares the request-level (batch-1) server instead of the fused one.
 # Reproduce: make build && bash bench/quiet.sh bash bench/engine_ab.sh BASE_COMMIT [ROUNDS]
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,10 +19,13 @@ model=$(mktemp --suffix=.gguf)
 trap 'rm -f "$model"' EXIT
 ab_model "$model"
 ab_machine
-run() { # run BINARY: output tok/s of the fused run
-    "$1" bench engine --model "$model" --mode fused -n 32 --prompt-len 32 --output-len 256 \
+mode=${AB_MODE:-fused}
+case $mode in fused | sequential) ;; *) echo "AB_MODE: fused or sequential" >&2; exit 2 ;; esac
+echo "mode: $mode"
+run() { # run BINARY: output tok/s of the $mode run
+    "$1" bench engine --model "$model" --mode "$mode" -n 32 --prompt-len 32 --output-len 256 \
         --gap-mean 0 --seed 1 --kv-type q8_0 -q 2>/dev/null |
-        awk -F'|' '$3 ~ /fused/ { gsub(/ /, "", $7); print $7 }'
+        awk -F'|' -v m="$mode" '$3 ~ m { gsub(/ /, "", $7); print $7 }'
 }
 declare -a old=() new=()
 for r in $(seq 1 "$rounds"); do
