@@ -14,14 +14,16 @@ cd "$root"
 base=$1 rounds=${2:-3}
 source bench/ab_lib.sh
 bdir=$(ab_base_build "$base")
-[ -x "$bdir/build/bench_attn" ] || cmake --build "$bdir/build" -j "$(nproc)" --target bench_attn >/dev/null
+[ -x "$bdir/build/bench_attn" ] ||
+    cmake --build "$bdir/build" -j "$(nproc)" --target bench_attn >/dev/null
 out=bench/results/attn_ab.md
 {
     echo "# attn_ab — decode attention, base $base vs $(git rev-parse --short HEAD)"
     echo
     ab_machine
     echo
-    echo "Command: \`bash bench/quiet.sh bash bench/attn_ab.sh $base $rounds\`; each row: best (median) of 15 steps."
+    echo "Command: \`bash bench/quiet.sh bash bench/attn_ab.sh $base $rounds\`;"
+    echo "each row: best (median) of 15 steps."
     for r in $(seq 1 "$rounds"); do
         echo
         echo "## round $r"
@@ -30,8 +32,11 @@ out=bench/results/attn_ab.md
         echo
         WEFT_BENCH_ATTN_TYPES=f16,q8 "$bdir/build/bench_attn" 32 160 2 15 | tail -n +2
         echo
-        echo "new (variants: one head per item with the next run prefetched = the base's split; all heads, no prefetch; all heads, default prefetch without / with the next item's first runs):"
+        echo "new (variants: one head per item with the next run prefetched = the base's split;"
+        echo "all heads, no prefetch; all heads, default prefetch without / with the next"
+        echo "item's first runs):"
         echo
-        WEFT_BENCH_ATTN_TYPES=f16,q8 WEFT_BENCH_ATTN_VARIANTS=1:1,0:0,0:-1:0,0:-1:1 build/bench_attn 32 160 2 15 | tail -n +2
+        WEFT_BENCH_ATTN_TYPES=f16,q8 WEFT_BENCH_ATTN_VARIANTS=1:1,0:0,0:-1:0,0:-1:1 \
+            build/bench_attn 32 160 2 15 | tail -n +2
     done
 } | tee "$out"

@@ -60,14 +60,15 @@ static void check(const shape *s) {
         if (nb > max_blk) max_blk = nb;
     }
     weft_err err = {{0}};
-    kv_store *kv = kv_store_new_typed(s->n_layers, s->n_kv_heads, hd, s->bt, NS * max_blk, s->dt,
-                                      &err);
+    kv_store *kv =
+        kv_store_new_typed(s->n_layers, s->n_kv_heads, hd, s->bt, NS * max_blk, s->dt, &err);
     assert_non_null(kv);
     int32_t *tables = calloc((size_t)NS * max_blk, sizeof *tables);
     kv_seq seqs[NS];
     assert_non_null(tables);
     for (int i = 0; i < NS; i++) { /* block b of sequence i = b * NS + i: interleaved */
-        for (int b = 0; b < max_blk; b++) tables[i * max_blk + b] = b * NS + i;
+        for (int b = 0; b < max_blk; b++)
+            tables[i * max_blk + b] = b * NS + i;
         seqs[i].blocks = tables + (size_t)i * max_blk;
         seqs[i].n_blocks = max_blk;
     }
@@ -80,7 +81,8 @@ static void check(const shape *s) {
                 const int blk = seqs[i].blocks[p / s->bt], r = p % s->bt;
                 for (int kvv = 0; kvv < 2; kvv++)
                     for (int h = 0; h < s->n_kv_heads; h++) {
-                        for (int d = 0; d < hd; d++) row[d] = frand(&seed);
+                        for (int d = 0; d < hd; d++)
+                            row[d] = frand(&seed);
                         char *base = kvv ? kv_v_ptr(kv, blk, l) : kv_k_ptr(kv, blk, l);
                         const size_t off = kv_byte_off(kv, r, h * hd);
                         if (s->dt == KV_F32)
@@ -99,14 +101,21 @@ static void check(const shape *s) {
     int32_t tok[MAXT], pos[MAXT], seq[MAXT];
     int T = 0;
     const int dec[3] = {0, 1, 3};
-    for (int i = 0; i < 3; i++) pos[T] = len[dec[i]] - 1, seq[T] = dec[i], tok[T++] = 1;
-    for (int p = len[2] - 9; p < len[2]; p++) pos[T] = p, seq[T] = 2, tok[T++] = 1;
-    for (int p = 0; p < len[4]; p++) pos[T] = p, seq[T] = 4, tok[T++] = 1;
+    for (int i = 0; i < 3; i++)
+        pos[T] = len[dec[i]] - 1, seq[T] = dec[i], tok[T++] = 1;
+    for (int p = len[2] - 9; p < len[2]; p++)
+        pos[T] = p, seq[T] = 2, tok[T++] = 1;
+    for (int p = 0; p < len[4]; p++)
+        pos[T] = p, seq[T] = 4, tok[T++] = 1;
     assert_true(T <= MAXT);
     float *q = malloc(sizeof(float) * (size_t)T * QD);
-    float *out = malloc(sizeof(float) * (size_t)T * QD), *ref1 = malloc(sizeof(float) * (size_t)T * QD);
-    assert_non_null(q); assert_non_null(out); assert_non_null(ref1);
-    for (int i = 0; i < T * QD; i++) q[i] = frand(&seed);
+    float *out = malloc(sizeof(float) * (size_t)T * QD),
+          *ref1 = malloc(sizeof(float) * (size_t)T * QD);
+    assert_non_null(q);
+    assert_non_null(out);
+    assert_non_null(ref1);
+    for (int i = 0; i < T * QD; i++)
+        q[i] = frand(&seed);
 
     tp_pool *pools[2] = {tp_new(1), tp_new(2)};
     assert_non_null(pools[0]);
@@ -116,8 +125,8 @@ static void check(const shape *s) {
     /* heads per item (0 = the default), prefetch runs (-1 = the default), the next item's first
      * runs prefetched or not; the first is the earlier split (one head, the next run
      * prefetched), the reference for the bits */
-    const int var[][3] = {{1, 1, 0}, {0, -1, 1}, {0, -1, 0}, {0, 0, 1}, {0, 3, 1},
-                          {2, -1, 1}, {3, 1, 1}, {s->n_kv_heads, 50, 1}};
+    const int var[][3] = {{1, 1, 0}, {0, -1, 1}, {0, -1, 0}, {0, 0, 1},
+                          {0, 3, 1}, {2, -1, 1}, {3, 1, 1},  {s->n_kv_heads, 50, 1}};
     const int n_var = (int)(sizeof var / sizeof var[0]);
     double *sc = malloc(sizeof(double) * (size_t)max_len);
     assert_non_null(sc);
@@ -129,20 +138,23 @@ static void check(const shape *s) {
                 ws.heads_per_item = var[vi][0];
                 ws.prefetch_runs = var[vi][1];
                 ws.prefetch_next = var[vi][2] != 0;
-                for (int i = 0; i < T * QD; i++) out[i] = NAN;
+                for (int i = 0; i < T * QD; i++)
+                    out[i] = NAN;
                 attn_run(&ws, pools[pi], kv, l, &b, q, out);
                 if (pi == 0 && vi == 0) {
                     memcpy(ref1, out, sizeof(float) * (size_t)T * QD);
                     continue;
                 }
                 if (memcmp(out, ref1, sizeof(float) * (size_t)T * QD) != 0) {
-                    fprintf(stderr, "heads/item %d prefetch %d, %d threads differs from one head "
-                            "per item (%s, bt %d, g %d, layer %d)\n", var[vi][0], var[vi][1],
-                            pi + 1, kv_dtype_name(s->dt), s->bt, g, l);
+                    fprintf(stderr,
+                            "heads/item %d prefetch %d, %d threads differs from one head "
+                            "per item (%s, bt %d, g %d, layer %d)\n",
+                            var[vi][0], var[vi][1], pi + 1, kv_dtype_name(s->dt), s->bt, g, l);
                     fail();
                 }
                 /* a one-token batch splits the token's heads over the threads: same bits */
-                for (int i = 0; i < QD; i++) out[i] = NAN;
+                for (int i = 0; i < QD; i++)
+                    out[i] = NAN;
                 attn_run(&ws, pools[pi], kv, l, &b1, q, out);
                 if (memcmp(out, ref1, sizeof(float) * (size_t)QD) != 0) {
                     fprintf(stderr, "one-token batch differs (%s, bt %d, g %d, layer %d)\n",
@@ -173,7 +185,8 @@ static void check(const shape *s) {
                     sc[p] = d / sqrt((double)hd);
                     if (sc[p] > mx) mx = sc[p];
                 }
-                for (int p = 0; p < n; p++) sum += (sc[p] = exp(sc[p] - mx));
+                for (int p = 0; p < n; p++)
+                    sum += (sc[p] = exp(sc[p] - mx));
                 for (int e = 0; e < hd; e++) {
                     double o = 0;
                     for (int p = 0; p < n; p++) {
@@ -182,9 +195,10 @@ static void check(const shape *s) {
                     }
                     const double got = ref1[(size_t)t * QD + (size_t)h * hd + e];
                     if (!(fabs(got - o) <= tol)) {
-                        fprintf(stderr, "%s bt %d g %d layer %d token %d head %d elem %d: %.9g vs "
-                                "%.9g (tol %.3g)\n", kv_dtype_name(s->dt), s->bt, g, l, t, h, e,
-                                got, o, tol);
+                        fprintf(stderr,
+                                "%s bt %d g %d layer %d token %d head %d elem %d: %.9g vs "
+                                "%.9g (tol %.3g)\n",
+                                kv_dtype_name(s->dt), s->bt, g, l, t, h, e, got, o, tol);
                         fail();
                     }
                 }
@@ -210,8 +224,7 @@ static void test_items_equal_and_match_reference(void **state) {
     const int gqa[3][2] = {{4, 4}, {8, 4}, {8, 2}}; /* n_heads, n_kv_heads: groups 1, 2, 4 */
     for (int di = 0; di < 3; di++)
         for (int bi = 0; bi < 4; bi++)
-            for (int gi = 0; gi < 3; gi++)
-            {
+            for (int gi = 0; gi < 3; gi++) {
                 const shape s = {gqa[gi][0], gqa[gi][1], 64, bts[bi], 2, dts[di]};
                 check(&s);
             }

@@ -121,8 +121,8 @@ ATTN_INLINE void prefetch_run(const kv_store *kv, const attn_walk *w, int layer,
 
 /* Asks for run r of the item's walk; past its end, for the first runs of the item the counter
  * will hand out next (peeked once: whichever thread takes it finds its first rows on the way). */
-ATTN_INLINE void prefetch_walk(attn_job *j, const attn_walk *self, attn_walk *peek,
-                             int *peek_state, int r) {
+ATTN_INLINE void prefetch_walk(attn_job *j, const attn_walk *self, attn_walk *peek, int *peek_state,
+                               int r) {
     if (r < self->n_runs) {
         prefetch_run(j->kv, self, j->layer, r);
         return;
@@ -150,7 +150,8 @@ static void attn_item(attn_job *j, float *scores, int8_t *qi, float *qsc, int it
     const int QD = c->n_heads * hd;
     const int t = item / j->splits;
     const int kh0 = item % j->splits * j->heads_per_item;
-    const int kh1 = kh0 + j->heads_per_item < c->n_kv_heads ? kh0 + j->heads_per_item : c->n_kv_heads;
+    const int kh1 =
+        kh0 + j->heads_per_item < c->n_kv_heads ? kh0 + j->heads_per_item : c->n_kv_heads;
     const int n_pos = j->b->pos[t] + 1, n_blk = (n_pos + bt - 1) / bt;
     const kv_seq *sq = &j->b->seqs[j->b->seq[t]];
     const float scale = 1.0f / sqrtf((float)hd);
