@@ -4,8 +4,9 @@
  * of a tiny110m-shaped model (12 layers, 12 heads of 64), the caches paged in 16-token blocks
  * (or block_tokens) handed out interleaved across sequences, as a fused batch's are. The work
  * split and prefetch distance follow WEFT_ATTN_ITEMS / WEFT_ATTN_PF (src/forward/attention.h).
- * Prints milliseconds per step (all layers), the K/V bytes one step streams and the rate that makes. The whole cache is
- * larger than the L3 cache at the default sizes, so the rows come from DRAM as in a real step.
+ * Prints milliseconds per step (all layers), the K/V bytes one step streams and the rate that
+ * makes. The whole cache is larger than the L3 cache at the default sizes, so the rows come from
+ * DRAM as in a real step.
  * Q8_0 runs three times: with the default F32 queries against widened keys and values
  * (WEFT_ATTN_Q8_QK=f32), with int8 queries and integer Q·K (WEFT_ATTN_Q8_QK=int), and with
  * 16-bit query magnitudes and value weights (integer Q·K and P·V; =int16).
