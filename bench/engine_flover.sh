@@ -10,12 +10,20 @@
 # Reproduce: make build && bash bench/engine_flover.sh        (full; --quick for a smoke test;
 #            --report-only redraws the table and plot from the existing CSV;
 #            --only TYPE[,TYPE] re-runs only those types, replacing their rows in the CSV, so one
-#            call holds the bench lock for less than the whole sweep)
+#            call holds the bench lock for less than the whole sweep;
+#            --rounds R runs each (type, λ) pair R times, fused then sequential back to back, and
+#            reports the median of the R per-round speed-ups with their range: the sequential
+#            server's speed alone moved by ~30% between runs on the shared VM, so one pair is
+#            not a measurement of the ratio)
 only=""
+rounds=1
 args=()
 while [ $# -gt 0 ]; do
     case $1 in
     --only) [ $# -ge 2 ] || { echo "--only needs a value" >&2; exit 2; }; only=${2//,/ }; shift 2 ;;
+    --rounds)
+        [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive integer" >&2; exit 2; }
+        rounds=$2; shift 2 ;;
     *) args+=("$1"); shift ;;
     esac
 done
@@ -52,12 +60,30 @@ for t in $run_types; do
     case $t in */*) kvt=${t#*/} ;; esac
     synth_model tiny110m "$wt" "$scratch/model.gguf"
     for l in $lambdas; do
-        echo "== tiny110m $wt weights, $kvt KV cache, λ = $l s" >&2
-        "$WEFT" bench engine --model "$scratch/model.gguf" --mode fused,sequential -n $n --prompt-len 32 \
-            --output-len $out_len --gap-mean "$l" --seed 1 --kv-type "$kvt" --label "$t:$l" --csv-append "$csv" -q >/dev/null
+        for ((r = 1; r <= rounds; r++)); do
+            echo "== tiny110m $wt weights, $kvt KV cache, λ = $l s, round $r of $rounds" >&2
+            # label TYPE:λ:ROUND (rows of older runs have no round: round 1)
+            "$WEFT" bench engine --model "$scratch/model.gguf" --mode fused,sequential -n $n --prompt-len 32 \
+                --output-len $out_len --gap-mean "$l" --seed 1 --kv-type "$kvt" --label "$t:$l:$r" \
+                --csv-append "$csv" -q >/dev/null
+        done
     done
 done
 md=$results/$name.md
+# Rows: label TYPE:λ[:ROUND] mode makespan tok/s p99. Collects each (TYPE:λ) key's rounds in
+# order of first appearance (nr[key] rounds; f_*/s_* indexed by key SUBSEP round number);
+# med(key, arr) is the median of arr over the key's rounds, medv(v, m) of v[1..m].
+flover_rounds_awk='
+    function medv(v, m,    a, i, j, t) { for (i = 1; i <= m; i++) a[i] = v[i]
+        for (i = 2; i <= m; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
+    function med(key, arr,    v, j) { for (j = 1; j <= nr[key]; j++) v[j] = arr[key, j]; return medv(v, nr[key]) }
+    { c = split($1, k, ":"); key = k[1] ":" k[2]; r = (c >= 3) ? k[3] : 1
+      if (!(key in nr)) { order[++n] = key; nr[key] = 0 }
+      if (!((key, r) in rn)) rn[key, r] = ++nr[key]
+      j = rn[key, r]
+      if ($2 == "fused") { f_ms[key, j] = $3; f_tok[key, j] = $4; f_p99[key, j] = $5 }
+      else { s_ms[key, j] = $3; s_tok[key, j] = $4; s_p99[key, j] = $5 } }'
 # one line per run of this script (which types it ran, the machine and its load), so a table
 # that mixes rows from several --only runs says where each came from
 runlog=$results/$name.runs
@@ -70,7 +96,7 @@ if [ $runs = 1 ]; then
               for (i = 1; i <= m; i++) if (!(ts[i] in redo)) keep = 1
               if (keep) print }' "$runlog" >"$runlog.tmp" && mv "$runlog.tmp" "$runlog"
     fi
-    echo "- $(echo $run_types | tr ' ' ','): $(machine_line); $(load_line)" >>"$runlog"
+    echo "- $(echo $run_types | tr ' ' ','), $rounds round(s): $(machine_line); $(load_line)" >>"$runlog"
 fi
 machine="Runs (types: machine and load):
 $(cat "$runlog" 2>/dev/null || echo "- unknown (redrawn without a run log)")"
@@ -82,22 +108,28 @@ $(cat "$runlog" 2>/dev/null || echo "- unknown (redrawn without a run log)")"
     echo "Workload: tiny110m synth (llama vocabulary when ../shared has it), $n requests, 32-token synthetic prompts,"
     echo "$out_len output tokens each (ignore_eos), Poisson arrivals with mean gap λ (λ = 0: all at t = 0), seed 1."
     echo "Speed-up = sequential makespan / fused makespan (same tokens, so also the throughput ratio)."
+    echo "With several rounds (--rounds R: each a fused run and a sequential run back to back) every"
+    echo "column is the median over the rounds, the speed-up is the median of the per-round speed-ups,"
+    echo "and its range is the lowest and highest round."
     echo
-    echo "| weights | KV cache | λ s | fused makespan s | sequential makespan s | speed-up | fused tok/s | sequential tok/s | fused e2e p99 s | sequential e2e p99 s |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
-    csv_select "$csv" label mode makespan_s out_tok_s e2e_p99_s | awk '
-        { split($1, k, ":"); key = $1; if ($2 == "fused") { fm[key] = $3; ft[key] = $4; fp[key] = $5; order[++n] = key }
-          else { sm[key] = $3; st[key] = $4; sp[key] = $5 } }
+    echo "| weights | KV cache | λ s | fused makespan s | sequential makespan s | speed-up | rounds (speed-up range) | fused tok/s | sequential tok/s | fused e2e p99 s | sequential e2e p99 s |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    csv_select "$csv" label mode makespan_s out_tok_s e2e_p99_s | awk "$flover_rounds_awk"'
         END { for (i = 1; i <= n; i++) { key = order[i]; split(key, k, ":");
               w = k[1]; kvt = "f16"; if (index(w, "/")) { kvt = substr(w, index(w, "/") + 1); w = substr(w, 1, index(w, "/") - 1) }
-              printf "| %s | %s | %s | %.2f | %.2f | **%.2fx** | %.1f | %.1f | %.2f | %.2f |\n", w, kvt, k[2], fm[key], sm[key], sm[key] / fm[key], ft[key], st[key], fp[key], sp[key] } }'
+              m = nr[key]; for (j = 1; j <= m; j++) { rid = key SUBSEP j; ratio[j] = s_ms[rid] / f_ms[rid] }
+              lo = hi = ratio[1]; for (j = 2; j <= m; j++) { if (ratio[j] < lo) lo = ratio[j]; if (ratio[j] > hi) hi = ratio[j] }
+              printf "| %s | %s | %s | %.2f | %.2f | **%.2fx** | %d (%.2f-%.2f) | %.1f | %.1f | %.2f | %.2f |\n", w, kvt, k[2],
+                  med(key, f_ms), med(key, s_ms), medv(ratio, m), m, lo, hi, med(key, f_tok), med(key, s_tok), med(key, f_p99), med(key, s_p99) } }'
     echo
-    echo "Reproduce: \`make build && bash bench/engine_flover.sh$([ $quick = 1 ] && echo ' --quick')\` (the rows of some types only: \`--only TYPE[,TYPE]\`)"
+    echo "Reproduce: \`make build && bash bench/engine_flover.sh$([ $quick = 1 ] && echo ' --quick')\` (the rows of some types only: \`--only TYPE[,TYPE]\`; medians of R rounds: \`--rounds R\`)"
 } >"$md"
 gnuplot_term
 dat=$(mktemp)
-csv_select "$csv" label mode makespan_s | awk '{ split($1, k, ":"); if ($2 == "fused") f[$1] = $3; else s[$1] = $3; t[$1] = k[1]; l[$1] = k[2]; if (!seen[$1]++) o[++n] = $1 }
-    END { for (i = 1; i <= n; i++) print t[o[i]], l[o[i]], s[o[i]] / f[o[i]] }' >"$dat"
+csv_select "$csv" label mode makespan_s out_tok_s e2e_p99_s | awk "$flover_rounds_awk"'
+    END { for (i = 1; i <= n; i++) { key = order[i]; split(key, k, ":"); m = nr[key]
+          for (j = 1; j <= m; j++) { rid = key SUBSEP j; ratio[j] = s_ms[rid] / f_ms[rid] }
+          print k[1], k[2], medv(ratio, m) } }' >"$dat"
 plot="$results/$name.$plot_ext"
 gnuplot <<GP
 set terminal $plot_term noenhanced
