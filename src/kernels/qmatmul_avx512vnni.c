@@ -18,6 +18,7 @@
  *    for n >= 2 and for n = 1 on rows of more than 64 blocks. */
 #include <immintrin.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kn_internal.h"
@@ -366,6 +367,14 @@ qpanel_type(weft_dtype t, const kn_matrix *W, const kn_qact *A, int n, float *Y,
     }
 }
 
+/* What a pass over a packed chunk prefetches: bytes [off, off + kc·step) of the region a
+ * (la bytes) followed by b (the next chunk of the two lane groups, which need not be
+ * adjacent). Prefetches never fault, so running past the region's end is harmless. */
+typedef struct {
+    const uint8_t *a, *b;
+    size_t la, off, step;
+} kn_pfr;
+
 /* ---- weights packed at load (qpack.c): Q8_0, every n ----
  * The same micro-tile as ptile, reading a group's dwords and fp16 scales straight from the
  * packed copy: no per-call repacking, and no reduction tree at small n either, so batch 1
@@ -375,8 +384,7 @@ static inline __attribute__((always_inline)) void ptile_pre(int ng, int nx, cons
                                                             const uint16_t *const *gs, int kc,
                                                             const kn_qact *A, int x0, int b0,
                                                             float *Y, int ldy, bool add,
-                                                            __mmask16 lm, const uint8_t *pf,
-                                                            size_t pf_step) {
+                                                            __mmask16 lm, const kn_pfr *pf) {
     const int nb = A->nb;
     __m512 acc[PRG][PNX];
     __mmask16 mk[PRG];
@@ -387,9 +395,10 @@ static inline __attribute__((always_inline)) void ptile_pre(int ng, int nx, cons
                             : _mm512_setzero_ps();
     for (int b = 0; b < kc; b++) {
         int bb = b0 + b;
-        if (pf) /* the first pass over a chunk brings the next one in: pf_step bytes a block */
-            for (size_t o = 0; o < pf_step; o += 64)
-                _mm_prefetch((const char *)(pf + (size_t)b * pf_step + o), _MM_HINT_T1);
+        if (pf) /* this pass's share of the next chunk: pf->step bytes a block */
+            for (size_t o = pf->off + (size_t)b * pf->step, e = o + pf->step; o < e; o += 64)
+                _mm_prefetch((const char *)(o < pf->la ? pf->a + o : pf->b + (o - pf->la)),
+                             _MM_HINT_T1);
         const int8_t *ab[PNX];
         __m512i id[PRG][PNX];
         for (int x = 0; x < nx; x++) {
@@ -423,14 +432,18 @@ static inline __attribute__((always_inline)) void ptile_pre(int ng, int nx, cons
             _mm512_mask_storeu_ps(Y + (size_t)(x0 + x) * ldy + g * PR, mk[g], acc[g][x]);
 }
 
-#ifndef PF_PACKED
-#define PF_PACKED 1
-#endif
+static int pf_mode(void) {
+    const char *e = getenv("WEFT_Q8_PF");
+    if (!e) return 2;
+    return strcmp(e, "off") == 0 ? 0 : strcmp(e, "first") == 0 ? 1 : 2;
+}
 
 void kn_mm_q8_packed_avx512(const kn_matrix *W, const kn_packed *P, const kn_qact *A, int n,
                             float *Y, int r0, int r1) {
     const int nb = A->nb;
     const size_t qbytes = (size_t)nb * 8 * PR * 4;
+    const int mode = pf_mode();
+    const int passes = (n + PNX - 1) / PNX;
     for (int r = r0; r < r1; r += PR * PRG) {
         const int left = r1 - r;
         const int ng = left > PR ? PRG : 1;
@@ -448,29 +461,41 @@ void kn_mm_q8_packed_avx512(const kn_matrix *W, const kn_packed *P, const kn_qac
                 gs[g] = (const uint16_t *)(gb + qbytes) + (size_t)b0 * PR;
             }
             bool add = b0 > 0;
-            /* The bytes after this chunk (the group's next chunk, or the next group pair) are
-             * prefetched during the first pass over it, spread over its kc blocks. Measured
-             * (bench_kernels 2 Q8_0, quiet machine): +7..20% for 768-column matrices at
-             * n = 2..32, but -9% at n = 1 (the hardware prefetcher already streams at full
-             * bandwidth there) and -5..12% for 4096 columns, so only n >= 2 with nb <= 64. */
-            const uint8_t *pf = NULL;
-            size_t pf_step = 0;
-            if (PF_PACKED && n >= 2 && nb <= 64) {
-                const uint8_t *end = P->data + P->bytes;
-                const uint8_t *nxt = b0 + kc < nb ? gq[0] + (size_t)kc * 8 * PR * 4
-                                                  : g0 + (size_t)ng * P->group_bytes;
-                size_t want = (size_t)ng * (size_t)kc * 8 * PR * 4;
-                if (nxt < end) {
-                    if ((size_t)(end - nxt) < want) want = (size_t)(end - nxt);
-                    pf = nxt;
-                    pf_step = (want / (size_t)kc + 63) & ~(size_t)63;
-                    if ((size_t)kc * pf_step > (size_t)(end - nxt)) pf_step = (size_t)(end - nxt) / (size_t)kc & ~(size_t)63;
+            /* The next chunk this thread reads (the same groups' next K chunk, or the next
+             * group pair of its rows) is prefetched into L2 while this one is multiplied.
+             * mode 1: during the first pass only (the previous behaviour: n >= 2, rows of
+             * <= 64 blocks); mode 2: spread evenly over all passes. */
+            kn_pfr pfr = {0};
+            bool pf_on = mode == 2 ? n >= 2 : mode == 1 ? n >= 2 && nb <= 64 : false;
+            if (pf_on) {
+                if (b0 + kc < nb) { /* the same groups, next chunk */
+                    const int kn = nb - (b0 + kc) < PKC ? nb - (b0 + kc) : PKC;
+                    pfr.a = gq[0] + (size_t)kc * 8 * PR * 4;
+                    pfr.la = (size_t)kn * 8 * PR * 4;
+                    pfr.b = ng > 1 ? gq[1] + (size_t)kc * 8 * PR * 4 : pfr.a + pfr.la;
+                    pf_on = true;
+                } else if (r + PR * PRG < r1) { /* the next groups, first chunk (+ scales) */
+                    const int nl = r1 - (r + PR * PRG);
+                    const uint8_t *n0 = g0 + (size_t)PRG * P->group_bytes;
+                    pfr.a = n0;
+                    pfr.la = nb <= PKC ? P->group_bytes : (size_t)PKC * 8 * PR * 4;
+                    pfr.b = nl > PR ? n0 + P->group_bytes : n0 + pfr.la;
+                } else {
+                    pf_on = false;
                 }
             }
+            const size_t want = pf_on ? 2 * pfr.la : 0;
+            if (pf_on && mode == 1) pfr.step = (want / (size_t)kc + 63) & ~(size_t)63;
+            if (pf_on && mode == 2)
+                pfr.step = (want / ((size_t)kc * (size_t)passes) + 64) & ~(size_t)63;
             for (int x0 = 0; x0 < n; x0 += PNX) {
                 int nx = n - x0 < PNX ? n - x0 : PNX;
-                const uint8_t *pfx = x0 == 0 ? pf : NULL;
-#define PT(NG, NX) ptile_pre(NG, NX, gq, gs, kc, A, x0, b0, yr, W->rows, add, lm, pfx, pf_step)
+                const kn_pfr *pfx = NULL;
+                if (pf_on && (mode == 2 || x0 == 0)) {
+                    pfr.off = (size_t)(x0 / PNX) * (size_t)kc * pfr.step;
+                    pfx = &pfr;
+                }
+#define PT(NG, NX) ptile_pre(NG, NX, gq, gs, kc, A, x0, b0, yr, W->rows, add, lm, pfx)
                 PT_DISPATCH(ng, nx);
 #undef PT
             }
