@@ -173,6 +173,9 @@ void kn_softmax(float *x, int n);
 void kn_swiglu(float *a, const float *b, int n);
 /* y += x. */
 void kn_add(float *y, const float *x, int n);
+/* Index of the first largest of x[0..n) (the lowest index among equal maxima); NaN never
+ * wins (it counts as -inf), and 0 when nothing exceeds -inf or n <= 0. */
+int kn_argmax(const float *x, int n);
 
 /* ---- memory bandwidth probe (for benchmarks) ----
  * Reads `bytes` of buffer `reps` times with all pool threads; returns the best rate seen over
