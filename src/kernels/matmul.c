@@ -388,7 +388,8 @@ void kn_matmul_multi(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const f
  * post function) meets the others at a second barrier before running post. Every element
  * goes through the same functions as the unfused sequence (kn_rmsnorm, the quantizer,
  * kn_add, kn_swiglu), so the results are the same bits. Float weights, mixed matrices and
- * shapes the epilogue cannot split that way run the unfused sequence itself. */
+ * shapes the epilogue cannot split that way run the unfused sequence itself (so does
+ * WEFT_MM_FUSE=off, for before/after measurements). */
 void kn_matmul_fused(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
                      float *const *Ys, void *scratch, const kn_mm_fuse *fz) {
     if (n <= 0 || n_w <= 0) return;
@@ -396,7 +397,9 @@ void kn_matmul_fused(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const f
     for (int w = 1; w < n_w; w++)
         same = same && Ws[w]->type == Ws[0]->type && Ws[w]->cols == Ws[0]->cols;
     const bool split_ok = !fz->swiglu || (n_w == 2 && Ws[1]->rows == Ws[0]->rows);
-    if (same && split_ok && is_quant(Ws[0]->type) && Ws[0]->rows > 0) {
+    const char *e = getenv("WEFT_MM_FUSE"); /* "off": the unfused sequence (benchmarks) */
+    if (same && split_ok && is_quant(Ws[0]->type) && Ws[0]->rows > 0 &&
+        !(e && strcmp(e, "off") == 0)) {
         mm_run(pool, Ws, n_w, X, n, Ys, scratch, fz);
         return;
     }
