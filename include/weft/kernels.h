@@ -91,7 +91,7 @@ void kn_matmul_multi(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const f
  *   swiglu:   kn_swiglu(Ys[0], Ys[1]) over n × rows (n_w == 2, equal row counts);
  *   post:     post(post_ctx, ith, nth) on every pool thread once all of the above is done
  *             (the caller splits its work by ith/nth; nth may be 1).
- * Zero/NULL fields are off. post must not call into the same pool. */
+ * Zero/NULL fields are off (fz NULL: kn_matmul_multi). post must not call into the same pool. */
 typedef struct kn_mm_fuse {
     const float *norm_w;
     float norm_eps;

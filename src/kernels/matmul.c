@@ -393,6 +393,10 @@ void kn_matmul_multi(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const f
 void kn_matmul_fused(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
                      float *const *Ys, void *scratch, const kn_mm_fuse *fz) {
     if (n <= 0 || n_w <= 0) return;
+    if (!fz) {
+        kn_matmul_multi(pool, Ws, n_w, X, n, Ys, scratch);
+        return;
+    }
     bool same = true;
     for (int w = 1; w < n_w; w++)
         same = same && Ws[w]->type == Ws[0]->type && Ws[w]->cols == Ws[0]->cols;
