@@ -8,13 +8,19 @@
 # variants in each of ROUNDS rounds (default 2), so machine drift hits all of them. Prints output
 # tok/s per run and each variant's median; then the sequential (batch-1) server of base and new,
 # alternating, ROUNDS rounds: batch 1 is the baseline of Flover's ratio and must not get slower.
-# Reproduce: make build && bash bench/quiet.sh bash bench/engine_flover_parts.sh BASE_COMMIT [ROUNDS]
+# Further arguments VAR=VALUE replace the two switches above (one variant each; e.g.
+# WEFT_Q8_PF=first: the packed kernel's next-chunk prefetch in the first pass only;
+# WEFT_MM_FUSE=off: kn_matmul_fused runs its unfused sequence; docs/kernels.md).
+# Reproduce: make build && bash bench/quiet.sh bash bench/engine_flover_parts.sh BASE_COMMIT [ROUNDS [VAR=VALUE...]]
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 [ $# -ge 1 ] || { echo "usage: bash bench/engine_flover_parts.sh BASE_COMMIT [ROUNDS]" >&2; exit 2; }
 [ -x build/weft ] || { echo "build first: make build" >&2; exit 1; }
 base=$1 rounds=${2:-2}
+shift $(($# >= 2 ? 2 : 1))
+switches=("$@")
+[ ${#switches[@]} -gt 0 ] || switches=(WEFT_Q8_PREPACK=off WEFT_MM_FUSED_QUANT=off)
 source bench/ab_lib.sh
 bdir=$(ab_base_build "$base")
 model=$(mktemp --suffix=.gguf)
@@ -28,21 +34,21 @@ run() { # run BINARY [ENV...]: output tok/s and the engine's fwd/sample/sched/co
         --gap-mean 0 --seed 1 --kv-type q8_0 -q 2>/dev/null |
         awk -F'|' -v m=$mode '$3 ~ m { gsub(/ /, "", $7); gsub(/ /, "", $18); print $7, $18 }'
 }
-names=("base $base" "new" "new, WEFT_Q8_PREPACK=off" "new, WEFT_MM_FUSED_QUANT=off")
+names=("base $base" "new")
+for sw in "${switches[@]}"; do names+=("new, $sw"); done
 declare -A res
 for r in $(seq 1 "$rounds"); do
-    for v in 0 1 2 3; do
+    for v in "${!names[@]}"; do
         case $v in
         0) o=$(run "$bdir/build/weft") ;;
         1) o=$(run build/weft) ;;
-        2) o=$(run build/weft WEFT_Q8_PREPACK=off) ;;
-        3) o=$(run build/weft WEFT_MM_FUSED_QUANT=off) ;;
+        *) o=$(run build/weft "${switches[$((v - 2))]}") ;;
         esac
         echo "round $r: ${names[$v]}: ${o% *} tok/s (fwd/sample/sched/compact % ${o#* })"
         res[$v]="${res[$v]:-} ${o% *}"
     done
 done
-for v in 0 1 2 3; do
+for v in "${!names[@]}"; do
     # shellcheck disable=SC2086
     echo "median: ${names[$v]}: $(ab_median ${res[$v]}) tok/s"
 done

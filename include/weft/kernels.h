@@ -81,6 +81,29 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
 void kn_matmul_multi(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
                      float *const *Ys, void *scratch);
 
+/* kn_matmul_multi with the element-wise work around it done inside the matmul's pool
+ * dispatch (Q8_0/Q4_0: one dispatch instead of a serial loop before and after). The result
+ * is bit-for-bit that of this unfused sequence:
+ *   norm_w:   norm_out[x] = rmsnorm(X[x], norm_w, norm_eps) for x < n (cols floats each),
+ *             and the matmul reads norm_out instead of X;
+ *   Ys[w] = X · Ws[w]ᵀ;
+ *   residual: residual += Ys[0] (n × Ws[0].rows floats), i.e. kn_add;
+ *   swiglu:   kn_swiglu(Ys[0], Ys[1]) over n × rows (n_w == 2, equal row counts);
+ *   post:     post(post_ctx, ith, nth) on every pool thread once all of the above is done
+ *             (the caller splits its work by ith/nth; nth may be 1).
+ * Zero/NULL fields are off (fz NULL: kn_matmul_multi). post must not call into the same pool. */
+typedef struct kn_mm_fuse {
+    const float *norm_w;
+    float norm_eps;
+    float *norm_out;
+    float *residual;
+    bool swiglu;
+    tp_fn post;
+    void *post_ctx;
+} kn_mm_fuse;
+void kn_matmul_fused(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
+                     float *const *Ys, void *scratch, const kn_mm_fuse *fz);
+
 /* Row i of W converted to F32 (used for embedding lookups). */
 void kn_matrix_row_f32(const kn_matrix *W, int i, float *out);
 
@@ -150,6 +173,9 @@ void kn_softmax(float *x, int n);
 void kn_swiglu(float *a, const float *b, int n);
 /* y += x. */
 void kn_add(float *y, const float *x, int n);
+/* Index of the first largest of x[0..n) (the lowest index among equal maxima); NaN never
+ * wins (it counts as -inf), and 0 when nothing exceeds -inf or n <= 0. */
+int kn_argmax(const float *x, int n);
 
 /* ---- memory bandwidth probe (for benchmarks) ----
  * Reads `bytes` of buffer `reps` times with all pool threads; returns the best rate seen over

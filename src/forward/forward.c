@@ -210,6 +210,33 @@ static void rope_rotate(float *x, int n_heads, int head_dim, const float *cs, co
     }
 }
 
+/* RoPE and the cache write of the batch's tokens [t0, t1), split over the pool threads by
+ * token (each token writes its own cache row): run as the Q/K/V matmul's post step. */
+typedef struct rope_kv_job {
+    weft_forward *f;
+    kv_store *kv;
+    const weft_batch *b;
+    int l, t0, t1;
+} rope_kv_job;
+
+static void rope_kv_rows(void *ctx, int ith, int nth) {
+    const rope_kv_job *j = ctx;
+    const weft_config *c = &j->f->m->cfg;
+    const int QD = c->n_heads * c->head_dim, KVD = c->n_kv_heads * c->head_dim;
+    const int half = c->rope_dim / 2, nt = j->t1 - j->t0;
+    const int lo = j->t0 + nt * ith / nth, hi = j->t0 + nt * (ith + 1) / nth;
+    for (int t = lo; t < hi; t++) {
+        const float *cs = j->f->attn.rope_cos + (size_t)j->b->pos[t] * half;
+        const float *sn = j->f->attn.rope_sin + (size_t)j->b->pos[t] * half;
+        rope_rotate(j->f->q + (size_t)t * QD, c->n_heads, c->head_dim, cs, sn, half);
+        rope_rotate(j->f->k + (size_t)t * KVD, c->n_kv_heads, c->head_dim, cs, sn, half);
+        const kv_seq *sq = &j->b->seqs[j->b->seq[t]];
+        int p = j->b->pos[t], blk = sq->blocks[p / j->kv->block_tokens];
+        kv_write_row(j->kv, blk, j->l, p % j->kv->block_tokens, j->f->k + (size_t)t * KVD,
+                     j->f->v + (size_t)t * KVD);
+    }
+}
+
 int fwd_run(weft_forward *f, kv_store *kv, const weft_batch *b, float *logits, weft_err *err) {
     return fwd_run_split(f, kv, b, NULL, logits, err);
 }
@@ -226,7 +253,6 @@ int fwd_run_split(weft_forward *f, kv_store *kv, const weft_batch *b, const fwd_
     if (f->comm) f->comm->begin(f->comm->ctx, kv, f->max_tokens, f->max_ctx, b);
     const int T = b->n_tokens, D = c->dim, H = c->hidden_dim;
     const int QD = c->n_heads * c->head_dim, KVD = c->n_kv_heads * c->head_dim;
-    const int half = c->rope_dim / 2;
 
     const int NH = sp->n_hidden;
     if (NH > 0) memcpy(f->x, sp->hidden_in, sizeof(float) * (size_t)NH * D);
@@ -246,37 +272,33 @@ int fwd_run_split(weft_forward *f, kv_store *kv, const weft_batch *b, const fwd_
         sb.token += f0;
         sb.pos += f0;
         sb.seq += f0;
-        /* attention block */
-        for (int t = f0; t < T; t++)
-            kn_rmsnorm(f->xb + (size_t)t * D, f->x + (size_t)t * D, ly->attn_norm, D, c->norm_eps);
+        /* attention block: RMSNorm, Q/K/V, then RoPE and the cache write, all in one
+         * kn_matmul_fused dispatch (the same arithmetic as one step after another) */
         const kn_matrix *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
         float *qkv_out[3] = {f->q + (size_t)f0 * QD, f->k + (size_t)f0 * KVD,
                              f->v + (size_t)f0 * KVD};
-        kn_matmul_multi(f->pool, qkv, 3, xb, n, qkv_out, f->scratch);
-        for (int t = f0; t < T; t++) {
-            const float *cs = f->attn.rope_cos + (size_t)b->pos[t] * half;
-            const float *sn = f->attn.rope_sin + (size_t)b->pos[t] * half;
-            rope_rotate(f->q + (size_t)t * QD, c->n_heads, c->head_dim, cs, sn, half);
-            rope_rotate(f->k + (size_t)t * KVD, c->n_kv_heads, c->head_dim, cs, sn, half);
-            const kv_seq *sq = &b->seqs[b->seq[t]];
-            int p = b->pos[t], blk = sq->blocks[p / kv->block_tokens], row = p % kv->block_tokens;
-            kv_write_row(kv, blk, l, row, f->k + (size_t)t * KVD, f->v + (size_t)t * KVD);
-        }
+        rope_kv_job rj = {f, kv, b, l, f0, T};
+        kn_mm_fuse fa = {.norm_w = ly->attn_norm, .norm_eps = c->norm_eps, .norm_out = xb,
+                         .post = rope_kv_rows, .post_ctx = &rj};
+        kn_matmul_fused(f->pool, qkv, 3, x, n, qkv_out, f->scratch, &fa);
         attn_run(&f->attn, f->pool, kv, l, &sb, f->q + (size_t)f0 * QD, xb2);
-        kn_matmul(f->pool, &ly->wo, xb2, n, xb, f->scratch);
+        /* output projection and residual (with tensor parallelism the add waits for the
+         * all-reduce) */
+        const kn_matrix *wo = &ly->wo, *wd = &ly->w_down;
+        kn_mm_fuse fo = {.residual = f->comm ? NULL : x};
+        kn_matmul_fused(f->pool, &wo, 1, xb2, n, &xb, f->scratch, &fo);
         if (f->comm) f->comm->allreduce(f->comm->ctx, xb, (size_t)n * D);
-        kn_add(x, xb, n * D);
+        if (f->comm) kn_add(x, xb, n * D);
 
-        /* feed-forward block */
-        for (int t = f0; t < T; t++)
-            kn_rmsnorm(f->xb + (size_t)t * D, f->x + (size_t)t * D, ly->ffn_norm, D, c->norm_eps);
+        /* feed-forward block: RMSNorm + gate/up + SwiGLU in one dispatch, then down + residual */
         const kn_matrix *gu[2] = {&ly->w_gate, &ly->w_up};
         float *gu_out[2] = {hb, f->hb2 + (size_t)f0 * H};
-        kn_matmul_multi(f->pool, gu, 2, xb, n, gu_out, f->scratch);
-        kn_swiglu(hb, f->hb2 + (size_t)f0 * H, n * H);
-        kn_matmul(f->pool, &ly->w_down, hb, n, xb, f->scratch);
+        kn_mm_fuse fg = {.norm_w = ly->ffn_norm, .norm_eps = c->norm_eps, .norm_out = xb,
+                         .swiglu = true};
+        kn_matmul_fused(f->pool, gu, 2, x, n, gu_out, f->scratch, &fg);
+        kn_matmul_fused(f->pool, &wd, 1, hb, n, &xb, f->scratch, &fo);
         if (f->comm) f->comm->allreduce(f->comm->ctx, xb, (size_t)n * D);
-        kn_add(x, xb, n * D);
+        if (f->comm) kn_add(x, xb, n * D);
     }
     if (sp->hidden_out) { /* the client side of a split: hand the states on */
         memcpy(sp->hidden_out, f->x, sizeof(float) * (size_t)T * D);

@@ -129,6 +129,7 @@ float kn_dot_f32_avx512(const float *a, const float *b, int n);
 void kn_axpy_f32_avx512(float *y, float a, const float *x, int n);
 void kn_scale_f32_avx512(float *x, float a, int n);
 void kn_add_avx512(float *y, const float *x, int n);
+int kn_argmax_avx512(const float *x, int n);
 void kn_rmsnorm_avx512(float *out, const float *x, const float *w, int n, float eps);
 void kn_softmax_avx512(float *x, int n);
 void kn_swiglu_avx512(float *a, const float *b, int n);

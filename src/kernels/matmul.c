@@ -159,6 +159,8 @@ typedef struct {
     int32_t *asum;
     bool avx512_quant; /* AVX-512 quantizer (same values as the scalar one) */
     atomic_int quant_done; /* threads past the quantization phase (mm_quant_worker) */
+    const kn_mm_fuse *fz;  /* kn_matmul_fused's extras, or NULL */
+    atomic_int post_ready; /* threads past the epilogue (mm_post) */
 } mm_job;
 
 /* Contiguous share of [0, total) for thread ith, in multiples of unit. */
@@ -182,9 +184,40 @@ static int x_chunk_rows(size_t row_bytes) {
 
 static void mm_one(mm_job *j, const kn_matrix *W, float *Y, int ith, int nth);
 
+/* Spins until *c reaches want (a barrier of the threads of one job). */
+static void spin_until(atomic_int *c, int want) {
+    for (int spins = 0; atomic_load_explicit(c, memory_order_acquire) < want; spins++) {
+        if (spins < 2000)
+            _mm_pause();
+        else
+            sched_yield(); /* a descheduled peer (oversubscribed machine): give it the core */
+    }
+}
+
+/* kn_matmul_fused's epilogue on this thread's own output rows (the same share as mm_one's:
+ * swiglu's two matrices have one row count, so a thread holds the same rows of both), then,
+ * after every thread has finished, the caller's post function. */
+static void mm_post(mm_job *j, int ith, int nth) {
+    const kn_mm_fuse *fz = j->fz;
+    if (!fz) return;
+    const kn_matrix *W = j->Ws[0];
+    int r0, r1;
+    share(W->rows, KN_ROW_UNIT, ith, nth, &r0, &r1);
+    for (int x = 0; r0 < r1 && x < j->n; x++) {
+        float *y = j->Ys[0] + (size_t)x * W->rows + r0;
+        if (fz->residual) kn_add(fz->residual + (size_t)x * W->rows + r0, y, r1 - r0);
+        if (fz->swiglu) kn_swiglu(y, j->Ys[1] + (size_t)x * W->rows + r0, r1 - r0);
+    }
+    if (!fz->post) return;
+    atomic_fetch_add_explicit(&j->post_ready, 1, memory_order_acq_rel);
+    spin_until(&j->post_ready, nth);
+    fz->post(fz->post_ctx, ith, nth);
+}
+
 static void mm_worker(void *ctx, int ith, int nth) {
     mm_job *j = ctx;
     for (int w = 0; w < j->n_w; w++) mm_one(j, j->Ws[w], j->Ys[w], ith, nth);
+    mm_post(j, ith, nth);
 }
 
 static void mm_one(mm_job *j, const kn_matrix *W, float *Y, int ith, int nth) {
@@ -217,6 +250,11 @@ static void quant_worker(void *ctx, int ith, int nth) {
     share(j->n, 1, ith, nth, &x0, &x1);
     for (int x = x0; x < x1; x++) {
         const float *xr = j->X + (size_t)x * cols;
+        if (j->fz && j->fz->norm_w) { /* kn_matmul_fused's prologue: this row's RMSNorm */
+            float *o = j->fz->norm_out + (size_t)x * cols;
+            kn_rmsnorm(o, xr, j->fz->norm_w, cols, j->fz->norm_eps);
+            xr = o;
+        }
         int8_t *qs = j->qs + (size_t)x * align64((size_t)cols);
         float *d = j->d + (size_t)x * nb, *ds = j->dsum + (size_t)x * nb;
         int32_t *as = j->asum + (size_t)x * nb;
@@ -235,12 +273,7 @@ static void mm_quant_worker(void *ctx, int ith, int nth) {
     mm_job *j = ctx;
     quant_worker(j, ith, nth);
     atomic_fetch_add_explicit(&j->quant_done, 1, memory_order_acq_rel);
-    for (int spins = 0; atomic_load_explicit(&j->quant_done, memory_order_acquire) < nth; spins++) {
-        if (spins < 2000)
-            _mm_pause();
-        else
-            sched_yield(); /* a descheduled peer (oversubscribed machine): give it the core */
-    }
+    spin_until(&j->quant_done, nth);
     mm_worker(ctx, ith, nth);
 }
 
@@ -261,13 +294,14 @@ static int q_batched_min_n(void) {
 /* Runs n_w matrices of one type and column count over the same X: one activation
  * quantization and one pool dispatch, each thread taking its share of every matrix's rows. */
 static void mm_run(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
-                   float *const *Ys, void *scratch) {
+                   float *const *Ys, void *scratch, const kn_mm_fuse *fz) {
     const kn_matrix *W0 = Ws[0];
     kn_isa isa = kn_isa_active();
     double macs = 0;
     for (int w = 0; w < n_w; w++) macs += (double)Ws[w]->rows * Ws[w]->cols * n;
     if (macs < KN_MIN_PARALLEL_MACS) pool = NULL;
-    mm_job job = {.W = W0, .Ws = Ws, .Ys = Ys, .n_w = n_w, .X = X, .n = n};
+    mm_job job = {.W = W0, .Ws = Ws, .Ys = Ys, .n_w = n_w, .X = X, .n = n, .fz = fz};
+    atomic_init(&job.post_ready, 0);
 
     if (!is_quant(W0->type)) {
         assert(W0->type == WEFT_F32 || W0->type == WEFT_F16 || W0->type == WEFT_BF16);
@@ -330,7 +364,7 @@ static void mm_run(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const flo
 
 void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *Y, void *scratch) {
     if (n <= 0 || W->rows <= 0) return;
-    mm_run(pool, &W, 1, X, n, &Y, scratch);
+    mm_run(pool, &W, 1, X, n, &Y, scratch, NULL);
 }
 
 /* Several matrices that read the same X (Q/K/V, or gate/up) share one dispatch when they have
@@ -342,10 +376,48 @@ void kn_matmul_multi(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const f
     for (int w = 1; w < n_w; w++)
         same = same && Ws[w]->type == Ws[0]->type && Ws[w]->cols == Ws[0]->cols;
     if (same) {
-        mm_run(pool, Ws, n_w, X, n, Ys, scratch);
+        mm_run(pool, Ws, n_w, X, n, Ys, scratch, NULL);
         return;
     }
     for (int w = 0; w < n_w; w++) kn_matmul(pool, Ws[w], X, n, Ys[w], scratch);
+}
+
+/* The prologue and epilogue ride in the quantized matmul's one dispatch: each thread
+ * normalises and quantizes its share of the X rows, waits at the existing barrier, runs its
+ * share of the weight rows, applies the epilogue to exactly those output rows, and (with a
+ * post function) meets the others at a second barrier before running post. Every element
+ * goes through the same functions as the unfused sequence (kn_rmsnorm, the quantizer,
+ * kn_add, kn_swiglu), so the results are the same bits. Float weights, mixed matrices and
+ * shapes the epilogue cannot split that way run the unfused sequence itself (so does
+ * WEFT_MM_FUSE=off, for before/after measurements). */
+void kn_matmul_fused(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
+                     float *const *Ys, void *scratch, const kn_mm_fuse *fz) {
+    if (n <= 0 || n_w <= 0) return;
+    if (!fz) {
+        kn_matmul_multi(pool, Ws, n_w, X, n, Ys, scratch);
+        return;
+    }
+    bool same = true;
+    for (int w = 1; w < n_w; w++)
+        same = same && Ws[w]->type == Ws[0]->type && Ws[w]->cols == Ws[0]->cols;
+    const bool split_ok = !fz->swiglu || (n_w == 2 && Ws[1]->rows == Ws[0]->rows);
+    const char *e = getenv("WEFT_MM_FUSE"); /* "off": the unfused sequence (benchmarks) */
+    if (same && split_ok && is_quant(Ws[0]->type) && Ws[0]->rows > 0 &&
+        !(e && strcmp(e, "off") == 0)) {
+        mm_run(pool, Ws, n_w, X, n, Ys, scratch, fz);
+        return;
+    }
+    const int cols = Ws[0]->cols, rows = Ws[0]->rows;
+    if (fz->norm_w) {
+        for (int x = 0; x < n; x++)
+            kn_rmsnorm(fz->norm_out + (size_t)x * cols, X + (size_t)x * cols, fz->norm_w, cols,
+                       fz->norm_eps);
+        X = fz->norm_out;
+    }
+    kn_matmul_multi(pool, Ws, n_w, X, n, Ys, scratch);
+    if (fz->residual) kn_add(fz->residual, Ys[0], n * rows);
+    if (fz->swiglu) kn_swiglu(Ys[0], Ys[1], n * rows);
+    if (fz->post) tp_run(pool, fz->post, fz->post_ctx);
 }
 
 /* ---- one row as F32 (embedding lookup) ---- */

@@ -57,6 +57,19 @@ void kn_add(float *y, const float *x, int n) {
         y[i] += x[i];
 }
 
+int kn_argmax(const float *x, int n) {
+    if (kn_isa_active() == KN_ISA_AVX512) return kn_argmax_avx512(x, n);
+    int best = 0;
+    float bv = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (x[i] > bv) { /* false for NaN */
+            bv = x[i];
+            best = i;
+        }
+    }
+    return best;
+}
+
 void kn_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     if (kn_isa_active() == KN_ISA_AVX512) {
         kn_rmsnorm_avx512(out, x, w, n, eps);

@@ -54,6 +54,28 @@ void kn_add_avx512(float *y, const float *x, int n) {
     }
 }
 
+/* Per lane: the first index holding the lane's largest value (a strict > update, which is
+ * false for NaN), lanes starting at (-inf, their first index); then the largest value over
+ * the lanes and the lowest index holding it, which is the first maximum of the whole row. */
+int kn_argmax_avx512(const float *x, int n) {
+    if (n <= 0) return 0;
+    const __m512i step = _mm512_set1_epi32(16);
+    __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i bi = idx;
+    __m512 bv = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < n; i += 16) {
+        __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - i), x + i);
+        __mmask16 gt = _mm512_cmp_ps_mask(v, bv, _CMP_GT_OQ);
+        bv = _mm512_mask_mov_ps(bv, gt, v);
+        bi = _mm512_mask_mov_epi32(bi, gt, idx);
+        idx = _mm512_add_epi32(idx, step);
+    }
+    const float m = _mm512_reduce_max_ps(bv);
+    __mmask16 at = _mm512_cmp_ps_mask(bv, _mm512_set1_ps(m), _CMP_EQ_OQ);
+    int best = _mm512_mask_reduce_min_epi32(at, bi);
+    return best < n ? best : 0; /* a lane that never updated past the end: all -inf */
+}
+
 void kn_rmsnorm_avx512(float *out, const float *x, const float *w, int n, float eps) {
     __m512 ss = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16) {

@@ -18,6 +18,7 @@
  *    for n >= 2 and for n = 1 on rows of more than 64 blocks. */
 #include <immintrin.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kn_internal.h"
@@ -366,20 +367,36 @@ qpanel_type(weft_dtype t, const kn_matrix *W, const kn_qact *A, int n, float *Y,
     }
 }
 
+/* What a pass over a packed chunk prefetches: bytes [off, off + kc·step) of nreg regions of
+ * la bytes each, stride bytes apart (the next K chunk of each lane group, or the next groups'
+ * first chunk). Prefetches never fault, so running past the last region's end is harmless. */
+typedef struct {
+    const uint8_t *base;
+    size_t la, stride, off, step;
+} kn_pfr;
+
 /* ---- weights packed at load (qpack.c): Q8_0, every n ----
- * The same micro-tile as ptile, reading a group's dwords and fp16 scales straight from the
- * packed copy: no per-call repacking, and no reduction tree at small n either, so batch 1
- * runs it too. gq[g]: group g's dwords from block b0; gs[g]: its scales from block b0.
- * lm: the lanes of the last group that are real rows. */
+ * The same kind of micro-tile as ptile, reading a group's dwords and fp16 scales straight from
+ * the packed copy: no per-call repacking, and no reduction tree at small n either, so batch 1
+ * runs it too. QRG lane groups × QNX X rows (QRG <= 3, QNX <= 8; 2 × 4 by default: 3 × 4,
+ * 2 × 6 were no faster and 2 × 8, 3 × 6 spill, docs/kernels.md — per block and output the
+ * 8 vpdpbusd share the two multiply pipes with the canonical order's mul and FMA, which
+ * bounds it, not the chains' latency). gq[g]: group g's dwords from block b0; gs[g]: its
+ * scales from block b0. lm: the lanes of the last group that are real rows. */
+#ifndef QRG
+#define QRG 2
+#endif
+#ifndef QNX
+#define QNX 4
+#endif
 static inline __attribute__((always_inline)) void ptile_pre(int ng, int nx, const uint8_t *const *gq,
                                                             const uint16_t *const *gs, int kc,
                                                             const kn_qact *A, int x0, int b0,
                                                             float *Y, int ldy, bool add,
-                                                            __mmask16 lm, const uint8_t *pf,
-                                                            size_t pf_step) {
+                                                            __mmask16 lm, const kn_pfr *pf) {
     const int nb = A->nb;
-    __m512 acc[PRG][PNX];
-    __mmask16 mk[PRG];
+    __m512 acc[QRG][QNX];
+    __mmask16 mk[QRG];
     for (int g = 0; g < ng; g++) mk[g] = g == ng - 1 ? lm : 0xffff;
     for (int g = 0; g < ng; g++)
         for (int x = 0; x < nx; x++)
@@ -387,18 +404,19 @@ static inline __attribute__((always_inline)) void ptile_pre(int ng, int nx, cons
                             : _mm512_setzero_ps();
     for (int b = 0; b < kc; b++) {
         int bb = b0 + b;
-        if (pf) /* the first pass over a chunk brings the next one in: pf_step bytes a block */
-            for (size_t o = 0; o < pf_step; o += 64)
-                _mm_prefetch((const char *)(pf + (size_t)b * pf_step + o), _MM_HINT_T1);
-        const int8_t *ab[PNX];
-        __m512i id[PRG][PNX];
+        if (pf) /* this pass's share of the next chunk: pf->step bytes a block */
+            for (size_t o = pf->off + (size_t)b * pf->step, e = o + pf->step; o < e; o += 64)
+                _mm_prefetch((const char *)(pf->base + o / pf->la * pf->stride + o % pf->la),
+                             _MM_HINT_T1);
+        const int8_t *ab[QNX];
+        __m512i id[QRG][QNX];
         for (int x = 0; x < nx; x++) {
             ab[x] = A->qs + (size_t)(x0 + x) * A->qstride + (size_t)bb * WEFT_QK;
             __m512i init = _mm512_set1_epi32(-128 * A->asum[(size_t)(x0 + x) * nb + bb]);
             for (int g = 0; g < ng; g++) id[g][x] = init;
         }
         for (int s = 0; s < 8; s++) {
-            __m512i wv[PRG];
+            __m512i wv[QRG];
             for (int g = 0; g < ng; g++)
                 wv[g] = _mm512_load_si512((const void *)(gq[g] + ((size_t)b * 8 + s) * 64));
             for (int x = 0; x < nx; x++) {
@@ -408,7 +426,7 @@ static inline __attribute__((always_inline)) void ptile_pre(int ng, int nx, cons
                 for (int g = 0; g < ng; g++) id[g][x] = _mm512_dpbusd_epi32(id[g][x], wv[g], av);
             }
         }
-        __m512 dwv[PRG];
+        __m512 dwv[QRG];
         for (int g = 0; g < ng; g++)
             dwv[g] = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(gs[g] + (size_t)b * PR)));
         for (int x = 0; x < nx; x++) {
@@ -423,56 +441,92 @@ static inline __attribute__((always_inline)) void ptile_pre(int ng, int nx, cons
             _mm512_mask_storeu_ps(Y + (size_t)(x0 + x) * ldy + g * PR, mk[g], acc[g][x]);
 }
 
-#ifndef PF_PACKED
-#define PF_PACKED 1
-#endif
+/* ptile_pre with constant shapes (ng 1..QRG, nx 1..QNX; QRG <= 3, QNX <= 8), so the
+ * compiler unrolls each; the caller defines PQ(NG, NX). */
+#define PQ_NX(NG, NX)                                                                              \
+    do {                                                                                           \
+        switch (NX) {                                                                              \
+        case 1: PQ(NG, 1); break;                                                                  \
+        case 2: if (QNX >= 2) PQ(NG, 2 <= QNX ? 2 : 1); break;                                    \
+        case 3: if (QNX >= 3) PQ(NG, 3 <= QNX ? 3 : 1); break;                                    \
+        case 4: if (QNX >= 4) PQ(NG, 4 <= QNX ? 4 : 1); break;                                    \
+        case 5: if (QNX >= 5) PQ(NG, 5 <= QNX ? 5 : 1); break;                                    \
+        case 6: if (QNX >= 6) PQ(NG, 6 <= QNX ? 6 : 1); break;                                    \
+        case 7: if (QNX >= 7) PQ(NG, 7 <= QNX ? 7 : 1); break;                                    \
+        default: if (QNX >= 8) PQ(NG, 8 <= QNX ? 8 : 1); break;                                   \
+        }                                                                                          \
+    } while (0)
+#define PQ_DISPATCH(NG, NX)                                                                        \
+    do {                                                                                           \
+        if ((NG) >= 3 && QRG >= 3) PQ_NX(3 <= QRG ? 3 : 1, NX);                                    \
+        else if ((NG) == 2 && QRG >= 2) PQ_NX(2 <= QRG ? 2 : 1, NX);                               \
+        else PQ_NX(1, NX);                                                                         \
+    } while (0)
+
+static int pf_mode(void) {
+    const char *e = getenv("WEFT_Q8_PF");
+    if (!e) return 2;
+    return strcmp(e, "off") == 0 ? 0 : strcmp(e, "first") == 0 ? 1 : 2;
+}
 
 void kn_mm_q8_packed_avx512(const kn_matrix *W, const kn_packed *P, const kn_qact *A, int n,
                             float *Y, int r0, int r1) {
     const int nb = A->nb;
-    const size_t qbytes = (size_t)nb * 8 * PR * 4;
-    for (int r = r0; r < r1; r += PR * PRG) {
+    const size_t qbytes = (size_t)nb * 8 * PR * 4, gbytes = P->group_bytes;
+    const int mode = pf_mode();
+    const int passes = (n + QNX - 1) / QNX;
+    for (int r = r0; r < r1; r += PR * QRG) {
         const int left = r1 - r;
-        const int ng = left > PR ? PRG : 1;
+        const int ng = (left + PR - 1) / PR < QRG ? (left + PR - 1) / PR : QRG;
         const int last = left - (ng - 1) * PR;
         const __mmask16 lm = (__mmask16)(last >= PR ? 0xffffu : (1u << last) - 1);
-        const uint8_t *g0 = P->data + (size_t)(r / PR) * P->group_bytes;
+        const uint8_t *g0 = P->data + (size_t)(r / PR) * gbytes;
         float *yr = Y + r;
         for (int b0 = 0; b0 < nb; b0 += PKC) {
             const int kc = nb - b0 < PKC ? nb - b0 : PKC;
-            const uint8_t *gq[PRG];
-            const uint16_t *gs[PRG];
+            const uint8_t *gq[QRG];
+            const uint16_t *gs[QRG];
             for (int g = 0; g < ng; g++) {
-                const uint8_t *gb = g0 + (size_t)g * P->group_bytes;
+                const uint8_t *gb = g0 + (size_t)g * gbytes;
                 gq[g] = gb + (size_t)b0 * 8 * PR * 4;
                 gs[g] = (const uint16_t *)(gb + qbytes) + (size_t)b0 * PR;
             }
             bool add = b0 > 0;
-            /* The bytes after this chunk (the group's next chunk, or the next group pair) are
-             * prefetched during the first pass over it, spread over its kc blocks. Measured
-             * (bench_kernels 2 Q8_0, quiet machine): +7..20% for 768-column matrices at
-             * n = 2..32, but -9% at n = 1 (the hardware prefetcher already streams at full
-             * bandwidth there) and -5..12% for 4096 columns, so only n >= 2 with nb <= 64. */
-            const uint8_t *pf = NULL;
-            size_t pf_step = 0;
-            if (PF_PACKED && n >= 2 && nb <= 64) {
-                const uint8_t *end = P->data + P->bytes;
-                const uint8_t *nxt = b0 + kc < nb ? gq[0] + (size_t)kc * 8 * PR * 4
-                                                  : g0 + (size_t)ng * P->group_bytes;
-                size_t want = (size_t)ng * (size_t)kc * 8 * PR * 4;
-                if (nxt < end) {
-                    if ((size_t)(end - nxt) < want) want = (size_t)(end - nxt);
-                    pf = nxt;
-                    pf_step = (want / (size_t)kc + 63) & ~(size_t)63;
-                    if ((size_t)kc * pf_step > (size_t)(end - nxt)) pf_step = (size_t)(end - nxt) / (size_t)kc & ~(size_t)63;
+            /* The next chunk this thread reads (the same groups' next K chunk, or the next
+             * groups of its rows) is prefetched into L2 while this one is multiplied, spread
+             * evenly over all passes of this chunk (mode 2; mode 1: during the first pass
+             * only, for n >= 2 and rows of <= 64 blocks, the earlier behaviour). Issuing a
+             * whole chunk's prefetches in one pass stalled it on the miss buffers. */
+            kn_pfr pfr = {.stride = gbytes};
+            int nreg = 0;
+            if (mode == 2 ? n >= 2 : mode == 1 && n >= 2 && nb <= 64) {
+                if (b0 + kc < nb) {
+                    const int kn = nb - (b0 + kc) < PKC ? nb - (b0 + kc) : PKC;
+                    pfr.base = gq[0] + (size_t)kc * 8 * PR * 4;
+                    pfr.la = (size_t)kn * 8 * PR * 4;
+                    nreg = ng;
+                } else if (r + PR * QRG < r1) {
+                    const int nl = (r1 - (r + PR * QRG) + PR - 1) / PR;
+                    pfr.base = g0 + (size_t)QRG * gbytes;
+                    pfr.la = nb <= PKC ? gbytes : (size_t)PKC * 8 * PR * 4;
+                    nreg = nl < QRG ? nl : QRG;
                 }
             }
-            for (int x0 = 0; x0 < n; x0 += PNX) {
-                int nx = n - x0 < PNX ? n - x0 : PNX;
-                const uint8_t *pfx = x0 == 0 ? pf : NULL;
-#define PT(NG, NX) ptile_pre(NG, NX, gq, gs, kc, A, x0, b0, yr, W->rows, add, lm, pfx, pf_step)
-                PT_DISPATCH(ng, nx);
-#undef PT
+            if (nreg > 0) {
+                const size_t want = (size_t)nreg * pfr.la;
+                pfr.step = mode == 1 ? (want / (size_t)kc + 63) & ~(size_t)63
+                                     : (want / ((size_t)kc * (size_t)passes) + 64) & ~(size_t)63;
+            }
+            for (int x0 = 0; x0 < n; x0 += QNX) {
+                int nx = n - x0 < QNX ? n - x0 : QNX;
+                const kn_pfr *pfx = NULL;
+                if (nreg > 0 && (mode == 2 || x0 == 0)) {
+                    pfr.off = (size_t)(x0 / QNX) * (size_t)kc * pfr.step;
+                    pfx = &pfr;
+                }
+#define PQ(NG, NX) ptile_pre(NG, NX, gq, gs, kc, A, x0, b0, yr, W->rows, add, lm, pfx)
+                PQ_DISPATCH(ng, nx);
+#undef PQ
             }
         }
     }

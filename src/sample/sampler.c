@@ -7,6 +7,7 @@
  * All buffers are allocated once in sampler_new; a step allocates nothing. The RNG is
  * xoshiro256** seeded through splitmix64, its state owned by the sampler. */
 #include "weft/sampler.h"
+#include "weft/kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -107,17 +108,9 @@ static void apply_penalty(weft_sampler *s, float *logits, const int32_t *recent,
     }
 }
 
-/* Lowest id among the largest logits; NaN counts as -inf. */
+/* Lowest id among the largest logits; NaN counts as -inf (kn_argmax, AVX-512 where active). */
 static int argmax(const float *logits, int n) {
-    int best = 0;
-    float bv = -INFINITY;
-    for (int i = 0; i < n; i++) {
-        if (logits[i] > bv) {
-            bv = logits[i];
-            best = i;
-        }
-    }
-    return best;
+    return kn_argmax(logits, n);
 }
 
 /* a ranks before b: larger value, then lower id. */
@@ -180,8 +173,8 @@ static void select_top_k(smp_cand *c, const float *logits, int n_vocab, int k) {
 
 int sampler_sample(weft_sampler *s, float *logits, const int32_t *recent, int n_recent) {
     const int V = s->n_vocab;
-    for (int i = 0; i < V; i++)
-        if (isnan(logits[i])) logits[i] = -INFINITY;
+    for (int i = 0; i < V; i++) /* an unconditional store, so the loop vectorizes */
+        logits[i] = isnan(logits[i]) ? -INFINITY : logits[i];
     apply_penalty(s, logits, recent, n_recent);
 
     int best = argmax(logits, V);
