@@ -11,16 +11,20 @@
 #            --report-only redraws the table and plot from the existing CSV;
 #            --only TYPE[,TYPE] re-runs only those types, replacing their rows in the CSV, so one
 #            call holds the bench lock for less than the whole sweep;
+#            --lambdas L[,L] re-runs only those mean gaps of the types run (with --only or all),
+#            replacing only their rows;
 #            --rounds R runs each (type, λ) pair R times, fused then sequential back to back, and
 #            reports the median of the R per-round speed-ups with their range: the sequential
 #            server's speed alone moved by ~30% between runs on the shared VM, so one pair is
 #            not a measurement of the ratio)
 only=""
+only_lambdas=""
 rounds=1
 args=()
 while [ $# -gt 0 ]; do
     case $1 in
     --only) [ $# -ge 2 ] || { echo "--only needs a value" >&2; exit 2; }; only=${2//,/ }; shift 2 ;;
+    --lambdas) [ $# -ge 2 ] || { echo "--lambdas needs a value" >&2; exit 2; }; only_lambdas=${2//,/ }; shift 2 ;;
     --rounds)
         [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive integer" >&2; exit 2; }
         rounds=$2; shift 2 ;;
@@ -38,6 +42,13 @@ else
     # λ = 2 Q8_0 requests rarely overlap while F32 is still near saturation).
     name=engine_flover; n=32; out_len=256; types="f32 q8_0 q8_0/q8_0"; lambdas="0 1 2"
 fi
+if [ -n "$only_lambdas" ]; then
+    [ -n "$only" ] || { echo "--lambdas needs --only TYPE[,TYPE]" >&2; exit 2; }
+    for l in $only_lambdas; do
+        case " $lambdas " in *" $l "*) ;; *) echo "--lambdas: unknown gap '$l' (one of: $lambdas)" >&2; exit 2 ;; esac
+    done
+    lambdas=$only_lambdas
+fi
 csv=$results/$name.csv
 run_types=$types
 if [ -n "$only" ]; then
@@ -47,9 +58,10 @@ if [ -n "$only" ]; then
     run_types=$only
     # keep every other type's rows
     if [ $runs = 1 ] && [ -f "$csv" ]; then
-        awk -F, -v drop="$only" 'BEGIN { n = split(drop, d, " "); for (i = 1; i <= n; i++) gone[d[i]] = 1 }
+        awk -F, -v drop="$only" -v lams="$only_lambdas" 'BEGIN { n = split(drop, d, " "); for (i = 1; i <= n; i++) gone[d[i]] = 1
+                m = split(lams, ls, " "); for (i = 1; i <= m; i++) lam[ls[i]] = 1 }
             NR == 1 { for (i = 1; i <= NF; i++) if ($i == "label") c = i; print; next }
-            { split($c, k, ":"); if (!(k[1] in gone)) print }' "$csv" >"$csv.tmp" && mv "$csv.tmp" "$csv"
+            { split($c, k, ":"); if (!(k[1] in gone) || (m > 0 && !(k[2] in lam))) print }' "$csv" >"$csv.tmp" && mv "$csv.tmp" "$csv"
     fi
 elif [ $runs = 1 ]; then
     rm -f "$csv"
@@ -77,9 +89,13 @@ flover_rounds_awk='
     function medv(v, m,    a, i, j, t) { for (i = 1; i <= m; i++) a[i] = v[i]
         for (i = 2; i <= m; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
         return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
+    function before(a, b) { return ti[tp[a]] < ti[tp[b]] || (ti[tp[a]] == ti[tp[b]] && lam[a] < lam[b]) }
+    function sort_keys(    i, j, t) { for (i = 2; i <= n; i++) { t = order[i]
+        for (j = i - 1; j >= 1 && before(t, order[j]); j--) order[j + 1] = order[j]; order[j + 1] = t } }
     function med(key, arr,    v, j) { for (j = 1; j <= nr[key]; j++) v[j] = arr[key, j]; return medv(v, nr[key]) }
     { c = split($1, k, ":"); key = k[1] ":" k[2]; r = (c >= 3) ? k[3] : 1
-      if (!(key in nr)) { order[++n] = key; nr[key] = 0 }
+      if (!(k[1] in ti)) ti[k[1]] = ++ntypes
+      if (!(key in nr)) { order[++n] = key; nr[key] = 0; tp[key] = k[1]; lam[key] = k[2] + 0 }
       if (!((key, r) in rn)) rn[key, r] = ++nr[key]
       j = rn[key, r]
       if ($2 == "fused") { f_ms[key, j] = $3; f_tok[key, j] = $4; f_p99[key, j] = $5 }
@@ -90,13 +106,15 @@ runlog=$results/$name.runs
 if [ $runs = 1 ]; then
     if [ -z "$only" ]; then
         rm -f "$runlog"
-    elif [ -f "$runlog" ]; then # drop lines whose types were all re-run now
+    elif [ -z "$only_lambdas" ] && [ -f "$runlog" ]; then # drop lines whose types were all re-run now
         awk -v only="$only" 'BEGIN { n = split(only, o, " "); for (i = 1; i <= n; i++) redo[o[i]] = 1 }
-            { t = $2; sub(/:$/, "", t); m = split(t, ts, ","); keep = 0
+            { t = $2; sub(/[:,]$/, "", t); m = split(t, ts, ","); keep = 0
               for (i = 1; i <= m; i++) if (!(ts[i] in redo)) keep = 1
               if (keep) print }' "$runlog" >"$runlog.tmp" && mv "$runlog.tmp" "$runlog"
     fi
-    echo "- $(echo $run_types | tr ' ' ','), $rounds round(s): $(machine_line); $(load_line)" >>"$runlog"
+    lam_note=""
+    [ -z "$only_lambdas" ] || lam_note=" λ $(echo $only_lambdas | tr ' ' ',')"
+    echo "- $(echo $run_types | tr ' ' ',')$lam_note, $rounds round(s): $(machine_line); $(load_line)" >>"$runlog"
 fi
 machine="Runs (types: machine and load):
 $(cat "$runlog" 2>/dev/null || echo "- unknown (redrawn without a run log)")"
@@ -115,7 +133,7 @@ $(cat "$runlog" 2>/dev/null || echo "- unknown (redrawn without a run log)")"
     echo "| weights | KV cache | λ s | fused makespan s | sequential makespan s | speed-up | rounds (speed-up range) | fused tok/s | sequential tok/s | fused e2e p99 s | sequential e2e p99 s |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"
     csv_select "$csv" label mode makespan_s out_tok_s e2e_p99_s | awk "$flover_rounds_awk"'
-        END { for (i = 1; i <= n; i++) { key = order[i]; split(key, k, ":");
+        END { sort_keys(); for (i = 1; i <= n; i++) { key = order[i]; split(key, k, ":");
               w = k[1]; kvt = "f16"; if (index(w, "/")) { kvt = substr(w, index(w, "/") + 1); w = substr(w, 1, index(w, "/") - 1) }
               m = nr[key]; for (j = 1; j <= m; j++) { rid = key SUBSEP j; ratio[j] = s_ms[rid] / f_ms[rid] }
               lo = hi = ratio[1]; for (j = 2; j <= m; j++) { if (ratio[j] < lo) lo = ratio[j]; if (ratio[j] > hi) hi = ratio[j] }
@@ -127,7 +145,7 @@ $(cat "$runlog" 2>/dev/null || echo "- unknown (redrawn without a run log)")"
 gnuplot_term
 dat=$(mktemp)
 csv_select "$csv" label mode makespan_s out_tok_s e2e_p99_s | awk "$flover_rounds_awk"'
-    END { for (i = 1; i <= n; i++) { key = order[i]; split(key, k, ":"); m = nr[key]
+    END { sort_keys(); for (i = 1; i <= n; i++) { key = order[i]; split(key, k, ":"); m = nr[key]
           for (j = 1; j <= m; j++) { rid = key SUBSEP j; ratio[j] = s_ms[rid] / f_ms[rid] }
           print k[1], k[2], medv(ratio, m) } }' >"$dat"
 plot="$results/$name.$plot_ext"
