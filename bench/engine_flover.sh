@@ -94,6 +94,7 @@ flover_rounds_awk='
         for (j = i - 1; j >= 1 && before(t, order[j]); j--) order[j + 1] = order[j]; order[j + 1] = t } }
     function med(key, arr,    v, j) { for (j = 1; j <= nr[key]; j++) v[j] = arr[key, j]; return medv(v, nr[key]) }
     { c = split($1, k, ":"); key = k[1] ":" k[2]; r = (c >= 3) ? k[3] : 1
+      if (ntypes == 0) { ntypes = split(types, tl, " "); for (i = 1; i <= ntypes; i++) ti[tl[i]] = i }
       if (!(k[1] in ti)) ti[k[1]] = ++ntypes
       if (!(key in nr)) { order[++n] = key; nr[key] = 0; tp[key] = k[1]; lam[key] = k[2] + 0 }
       if (!((key, r) in rn)) rn[key, r] = ++nr[key]
@@ -132,7 +133,7 @@ $(cat "$runlog" 2>/dev/null || echo "- unknown (redrawn without a run log)")"
     echo
     echo "| weights | KV cache | λ s | fused makespan s | sequential makespan s | speed-up | rounds (speed-up range) | fused tok/s | sequential tok/s | fused e2e p99 s | sequential e2e p99 s |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"
-    csv_select "$csv" label mode makespan_s out_tok_s e2e_p99_s | awk "$flover_rounds_awk"'
+    csv_select "$csv" label mode makespan_s out_tok_s e2e_p99_s | awk -v types="$types" "$flover_rounds_awk"'
         END { sort_keys(); for (i = 1; i <= n; i++) { key = order[i]; split(key, k, ":");
               w = k[1]; kvt = "f16"; if (index(w, "/")) { kvt = substr(w, index(w, "/") + 1); w = substr(w, 1, index(w, "/") - 1) }
               m = nr[key]; for (j = 1; j <= m; j++) { rid = key SUBSEP j; ratio[j] = s_ms[rid] / f_ms[rid] }
@@ -144,7 +145,7 @@ $(cat "$runlog" 2>/dev/null || echo "- unknown (redrawn without a run log)")"
 } >"$md"
 gnuplot_term
 dat=$(mktemp)
-csv_select "$csv" label mode makespan_s out_tok_s e2e_p99_s | awk "$flover_rounds_awk"'
+csv_select "$csv" label mode makespan_s out_tok_s e2e_p99_s | awk -v types="$types" "$flover_rounds_awk"'
     END { sort_keys(); for (i = 1; i <= n; i++) { key = order[i]; split(key, k, ":"); m = nr[key]
           for (j = 1; j <= m; j++) { rid = key SUBSEP j; ratio[j] = s_ms[rid] / f_ms[rid] }
           print k[1], k[2], medv(ratio, m) } }' >"$dat"
