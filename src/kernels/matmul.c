@@ -367,15 +367,20 @@ void kn_matmul(tp_pool *pool, const kn_matrix *W, const float *X, int n, float *
     mm_run(pool, &W, 1, X, n, &Y, scratch, NULL);
 }
 
+/* Whether all n_w matrices have Ws[0]'s type and column count (so they can share one
+ * activation quantization and one dispatch). */
+static bool same_shape(const kn_matrix *const *Ws, int n_w) {
+    for (int w = 1; w < n_w; w++)
+        if (Ws[w]->type != Ws[0]->type || Ws[w]->cols != Ws[0]->cols) return false;
+    return true;
+}
+
 /* Several matrices that read the same X (Q/K/V, or gate/up) share one dispatch when they have
  * one type and column count; otherwise each runs on its own. */
 void kn_matmul_multi(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const float *X, int n,
                      float *const *Ys, void *scratch) {
     if (n <= 0 || n_w <= 0) return;
-    bool same = true;
-    for (int w = 1; w < n_w; w++)
-        same = same && Ws[w]->type == Ws[0]->type && Ws[w]->cols == Ws[0]->cols;
-    if (same) {
+    if (same_shape(Ws, n_w)) {
         mm_run(pool, Ws, n_w, X, n, Ys, scratch, NULL);
         return;
     }
@@ -397,9 +402,7 @@ void kn_matmul_fused(tp_pool *pool, const kn_matrix *const *Ws, int n_w, const f
         kn_matmul_multi(pool, Ws, n_w, X, n, Ys, scratch);
         return;
     }
-    bool same = true;
-    for (int w = 1; w < n_w; w++)
-        same = same && Ws[w]->type == Ws[0]->type && Ws[w]->cols == Ws[0]->cols;
+    const bool same = same_shape(Ws, n_w);
     const bool split_ok = !fz->swiglu || (n_w == 2 && Ws[1]->rows == Ws[0]->rows);
     const char *e = getenv("WEFT_MM_FUSE"); /* "off": the unfused sequence (benchmarks) */
     if (same && split_ok && is_quant(Ws[0]->type) && Ws[0]->rows > 0 &&
