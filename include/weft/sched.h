@@ -79,6 +79,19 @@ const char *sched_late_name(sched_late l);
 /* 0 and *out set for "keep", "demote" or "drop"; -1 otherwise. */
 int sched_late_parse(const char *s, sched_late *out);
 
+/* How rtlm ranks and preempts (`--rtlm-rank p90|gittins`, docs/scheduling.md). */
+typedef enum sched_rtlm_rank {
+    SCHED_RTLM_P90 = 0, /* default: predicted work, p90 when the prediction is wide, demotion
+                         * past p90 (sched_rtlm_remaining) */
+    SCHED_RTLM_GITTINS, /* the Gittins index of the lognormal length distribution given by the
+                         * prediction's p50 and p90, truncated at max_tokens (sched_gittins.c) */
+} sched_rtlm_rank;
+
+/* "p90", "gittins"; NULL for an unknown value. */
+const char *sched_rtlm_rank_name(sched_rtlm_rank r);
+/* 0 and *out set for "p90" or "gittins"; -1 otherwise. */
+int sched_rtlm_rank_parse(const char *s, sched_rtlm_rank *out);
+
 /* Knobs shared by the policies; sched_config_defaults gives the documented defaults. */
 typedef struct sched_config {
     double aging_s;         /* spf/rtlm/oracle: a request's rank falls linearly with its wait and
@@ -102,6 +115,11 @@ typedef struct sched_config {
      * displaced). */
     double preempt_ratio;
     int preempt_min_steps;
+    /* rtlm's ranking and preemption (default SCHED_RTLM_P90) */
+    sched_rtlm_rank rtlm_rank;
+    /* rtlm gittins: the lognormal's sigma is ln(p90/p50)/1.2816 (at least
+     * SCHED_GITTINS_SIGMA_FLOOR) times this factor (default 1; > 1 trusts the predictions less) */
+    double gittins_sigma_scale;
 } sched_config;
 
 void sched_config_defaults(sched_config *c);
@@ -120,6 +138,27 @@ const char *sched_policy_names(void);
 double sched_rtlm_remaining(const sched_config *c, const sched_info *r);
 /* True when r ran past its upper prediction (demotion). */
 bool sched_demoted(const sched_info *r);
+
+/* ---- the Gittins index of a predicted length distribution (sched_gittins.c) ---- */
+
+/* The lognormal's sigma is never below this before scaling (p90 == p50 is not certainty). */
+#define SCHED_GITTINS_SIGMA_FLOOR 0.1
+
+/* An immutable table (built once, ~a few ms; owned by its creator, e.g. the rtlm policy) of the
+ * scale-free part of the index over sigma in [0.05, 4] and attained/p50 in [1e-3, 4096]. */
+typedef struct sched_gittins sched_gittins;
+sched_gittins *sched_gittins_new(void); /* NULL when out of memory */
+void sched_gittins_free(sched_gittins *g);
+/* sigma of the lognormal with median p50 whose 0.9 quantile is p90: ln(p90/p50)/1.2816, at least
+ * SCHED_GITTINS_SIGMA_FLOOR, times scale (<= 0: 1), clamped to the table's [0.05, 4]. */
+double sched_gittins_sigma(double p50, double p90, double scale);
+/* The Gittins index per token, in (0, 1], of a request that generated `attained` tokens and
+ * whose output length is ceil(X), X lognormal(ln p50, sigma), truncated at cap (<= 0: none):
+ *   max over D >= 1 of P(S <= a + D | S > a) / E[min(S - a, D) | S > a].
+ * Higher = sooner; 1 = certain to end with its next token (attained = cap - 1); 1/G is the
+ * request's "effective remaining tokens" (with sigma -> 0: p50 - attained + 1/2, SRPT). */
+double sched_gittins_index(const sched_gittins *g, double p50, double sigma, int cap,
+                           int attained);
 
 /* ---- preemption: shortest remaining work first (sched_pause.c) ---- */
 

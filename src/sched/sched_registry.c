@@ -15,6 +15,8 @@ void sched_config_defaults(sched_config *c) {
     c->prefill_weight = 0.02;
     c->preempt_ratio = 2.0;
     c->preempt_min_steps = 8;
+    c->rtlm_rank = SCHED_RTLM_P90;
+    c->gittins_sigma_scale = 1.0;
 }
 
 static void cfg_destroy(sched_policy *p) {
@@ -43,6 +45,8 @@ sched_policy *sched_alloc(const char *name, const sched_config *c) {
     if (st->preempt_min_steps < 1) st->preempt_min_steps = 1;
     if (st->late_policy != SCHED_LATE_DEMOTE && st->late_policy != SCHED_LATE_DROP)
         st->late_policy = SCHED_LATE_KEEP;
+    if (st->rtlm_rank != SCHED_RTLM_GITTINS) st->rtlm_rank = SCHED_RTLM_P90;
+    if (!(st->gittins_sigma_scale > 0)) st->gittins_sigma_scale = 1.0;
     p->name = name;
     p->wait_bound_s = st->aging_s;
     p->state = st;
@@ -116,6 +120,21 @@ int sched_late_parse(const char *s, sched_late *out) {
     for (int i = 0; s && i < 3; i++)
         if (!strcmp(s, late_names[i])) {
             *out = (sched_late)i;
+            return 0;
+        }
+    return -1;
+}
+
+static const char *const rank_names[] = {"p90", "gittins"};
+
+const char *sched_rtlm_rank_name(sched_rtlm_rank r) {
+    return (int)r >= 0 && (int)r < 2 ? rank_names[r] : NULL;
+}
+
+int sched_rtlm_rank_parse(const char *s, sched_rtlm_rank *out) {
+    for (int i = 0; s && i < 2; i++)
+        if (!strcmp(s, rank_names[i])) {
+            *out = (sched_rtlm_rank)i;
             return 0;
         }
     return -1;

@@ -18,41 +18,87 @@
  * has (sched_past_prediction), so when paused or preempted it waits behind shorter, correctly
  * predicted work, and it is the first victim when the cache is full — a misprediction cannot
  * block the queue. (Assuming it runs to max_tokens starved every mispredicted request until the
- * aging bound once requests could be paused: docs/scheduling.md.) */
+ * aging bound once requests could be paused: docs/scheduling.md.)
+ *
+ * `--rtlm-rank gittins` (sched_config.rtlm_rank) replaces the predicted work in the order, the
+ * victim choice and the preemption test by 1/G, G the Gittins index of the request's predicted
+ * length distribution (sched_gittins.c: lognormal from p50 and p90, truncated at max_tokens) —
+ * the "effective remaining tokens", which falls as a request nears its likely end and rises
+ * again once it has run long past it; uncertainty and demotion follow from the distribution.
+ * The deadline slack still uses the p90 rule (sched_rtlm_remaining: how long the request may
+ * still take, not how soon it is likely to end); aging, the hard wait bound and the late policy
+ * are unchanged. The table is built once per policy object and owned by it. */
+#include <stdlib.h>
+
 #include "sched/sched_internal.h"
 
 #define HOPELESS 1e4 /* seconds added to the rank of a deadline that cannot be met */
 
+/* The policy's state with the Gittins rank: the configuration first (sched_cfg reads it). */
+typedef struct rtlm_gittins_state {
+    sched_config cfg;
+    sched_gittins *g;
+} rtlm_gittins_state;
+
+/* Remaining output tokens the order and preemption use: the p90 rule, or 1/G. */
+static double left_tokens(const sched_policy *p, const sched_info *r) {
+    const sched_config *c = sched_cfg(p);
+    if (c->rtlm_rank != SCHED_RTLM_GITTINS || r->predicted_p50 <= 0)
+        return sched_rtlm_remaining(c, r); /* no distribution without a prediction */
+    const rtlm_gittins_state *st = p->state;
+    double sigma = sched_gittins_sigma(r->predicted_p50, r->predicted_p90, c->gittins_sigma_scale);
+    return 1.0 / sched_gittins_index(st->g, r->predicted_p50, sigma, r->max_tokens,
+                                     r->n_generated);
+}
+
+static double prefill(const sched_policy *p, const sched_info *r) {
+    return r->running ? 0 : sched_cfg(p)->prefill_weight * r->n_prompt;
+}
+
+/* Seconds the request may still need (deadline slack): the p90 rule under either rank. */
 static double work_s(const sched_policy *p, const sched_info *r) {
     const sched_config *c = sched_cfg(p);
-    double tokens = sched_rtlm_remaining(c, r) + (r->running ? 0 : c->prefill_weight * r->n_prompt);
-    return tokens * sched_tpot(c, r);
+    return (sched_rtlm_remaining(c, r) + prefill(p, r)) * sched_tpot(c, r);
 }
 
 static double rtlm_rank(const sched_policy *p, const sched_info *r, double now_s) {
-    double w = work_s(p, r), base = w;
+    const sched_config *c = sched_cfg(p);
+    double w = work_s(p, r);
+    double order = c->rtlm_rank == SCHED_RTLM_GITTINS
+                       ? (left_tokens(p, r) + prefill(p, r)) * sched_tpot(c, r)
+                       : w;
+    double base = order;
     if (r->deadline_s > 0) {
         double lax = r->deadline_s - now_s - w;
         if (lax < 0)
-            base = sched_cfg(p)->late_policy == SCHED_LATE_KEEP ? w : w + HOPELESS;
+            base = c->late_policy == SCHED_LATE_KEEP ? order : order + HOPELESS;
         else if (lax < w)
             base = lax;
     }
-    return sched_aged(sched_cfg(p), base, r, now_s);
+    return sched_aged(c, base, r, now_s);
 }
 
 static double rtlm_victim_key(const sched_policy *p, const sched_info *r, double now_s) {
     (void)now_s;
-    double left = sched_rtlm_remaining(sched_cfg(p), r);
+    double left = left_tokens(p, r);
+    if (sched_cfg(p)->rtlm_rank == SCHED_RTLM_GITTINS) return left; /* lowest index */
     return sched_demoted(r) ? 1e9 + left : left;
 }
 
 /* Remaining work for preemption (sched_pick_pause), in tokens: p90 when wide, max_tokens once
- * demoted, so an uncertain or mispredicted request is the one that gets paused. */
+ * demoted, so an uncertain or mispredicted request is the one that gets paused; with the
+ * Gittins rank 1/G, so the benefit test compares indices (pause when the newcomer's index is
+ * preempt_ratio times every running one's). */
 static double rtlm_remaining(const sched_policy *p, const sched_info *r, double now_s) {
     (void)now_s;
-    const sched_config *c = sched_cfg(p);
-    return sched_rtlm_remaining(c, r) + (r->running ? 0 : c->prefill_weight * r->n_prompt);
+    return left_tokens(p, r) + prefill(p, r);
+}
+
+static void rtlm_gittins_destroy(sched_policy *p) {
+    rtlm_gittins_state *st = p->state;
+    sched_gittins_free(st->g);
+    free(st);
+    free(p);
 }
 
 static int rtlm_pick_victim(const sched_policy *p, const sched_info *running, int n, double now_s) {
@@ -67,6 +113,21 @@ static bool rtlm_should_drop(const sched_policy *p, const sched_info *r, double 
 sched_policy *sched_rtlm_new(const sched_config *c) {
     sched_policy *p = sched_alloc("rtlm", c);
     if (!p) return NULL;
+    if (sched_cfg(p)->rtlm_rank == SCHED_RTLM_GITTINS) {
+        rtlm_gittins_state *st = malloc(sizeof *st);
+        sched_gittins *g = sched_gittins_new();
+        if (!st || !g) {
+            free(st);
+            sched_gittins_free(g);
+            sched_policy_free(p);
+            return NULL;
+        }
+        st->cfg = *sched_cfg(p);
+        st->g = g;
+        free(p->state);
+        p->state = st;
+        p->destroy = rtlm_gittins_destroy;
+    }
     p->rank = rtlm_rank;
     p->pick_victim = rtlm_pick_victim;
     p->remaining = rtlm_remaining;
