@@ -59,9 +59,16 @@ static void expect_order(sched_policy *p, const sched_info *q, int n, double now
     }
 }
 
-static sched_policy *make(const char *name, double aging_s) {
+/* The rtlm rank a test runs under (registered twice with cmocka_unit_test_prestate; p90 when the
+ * test has no state). */
+static sched_rtlm_rank rank_of(void **state) {
+    return state && *state ? *(const sched_rtlm_rank *)*state : SCHED_RTLM_P90;
+}
+
+static sched_policy *make_r(const char *name, double aging_s, sched_rtlm_rank rank) {
     sched_config c;
     sched_config_defaults(&c);
+    c.rtlm_rank = rank;
     c.aging_s = aging_s;
     c.tpot_s = 0.01;
     c.prefill_weight = 0;
@@ -69,6 +76,10 @@ static sched_policy *make(const char *name, double aging_s) {
     assert_non_null(p);
     assert_string_equal(p->name, name);
     return p;
+}
+
+static sched_policy *make(const char *name, double aging_s) {
+    return make_r(name, aging_s, SCHED_RTLM_P90);
 }
 
 static void test_names(void **state) {
@@ -258,9 +269,11 @@ static void test_rtlm_demotion(void **state) {
     sched_policy_free(p);
 }
 
-static sched_policy *make_late(const char *name, double aging_s, sched_late late) {
+static sched_policy *make_late(const char *name, double aging_s, sched_late late,
+                               sched_rtlm_rank rank) {
     sched_config c;
     sched_config_defaults(&c);
+    c.rtlm_rank = rank;
     c.aging_s = aging_s;
     c.tpot_s = 0.01;
     c.prefill_weight = 0;
@@ -270,10 +283,11 @@ static sched_policy *make_late(const char *name, double aging_s, sched_late late
     return p;
 }
 
+/* Under either rank (the deadline slack uses the p90 rule under both). */
 static void test_rtlm_deadlines_and_aging(void **state) {
-    (void)state;
+    sched_rtlm_rank rank = rank_of(state);
     /* demote: 0.01 s per token */
-    sched_policy *p = make_late("rtlm", 10, SCHED_LATE_DEMOTE);
+    sched_policy *p = make_late("rtlm", 10, SCHED_LATE_DEMOTE, rank);
     double now = 5.0;
     /* 0: long (2 s of work), deadline in 2.5 s: slack 0.5 < work, urgent -> ranks by slack 0.5.
      * 1: 0.8 s of work, no deadline. 2: short but its deadline has passed: behind everyone. */
@@ -288,9 +302,10 @@ static void test_rtlm_deadlines_and_aging(void **state) {
     sched_policy_free(p);
 }
 
-/* --late-policy on rtlm: where a request that can no longer make its deadline goes. */
+/* --late-policy on rtlm: where a request that can no longer make its deadline goes (under
+ * either rank). */
 static void test_rtlm_late_policy(void **state) {
-    (void)state;
+    sched_rtlm_rank rank = rank_of(state);
     double now = 5.0;
     /* 0: 0.5 s of work, no deadline. 1: 0.3 s of work, deadline passed (late). 2: 1 s of work,
      * no deadline. All arrived at 4.9 (aging 1000 s: negligible). */
@@ -298,24 +313,24 @@ static void test_rtlm_late_policy(void **state) {
     q[0].id = 0;
     q[1].deadline_s = now - 0.1;
     /* keep (the default): by its work, as if it had no deadline -> between nothing and 0 */
-    sched_policy *p = make("rtlm", 1000);
+    sched_policy *p = make_r("rtlm", 1000, rank);
     expect_order(p, q, 3, now, (uint64_t[]){1, 0, 2});
     assert_false(p->should_drop(p, &q[1], now));
     sched_policy_free(p);
     /* keep also for a deadline that is only just out of reach (slack -0.01 s) */
     sched_info q2[3] = {q[0], q[1], q[2]};
     q2[1].deadline_s = now + 0.29;
-    p = make_late("rtlm", 1000, SCHED_LATE_KEEP);
+    p = make_late("rtlm", 1000, SCHED_LATE_KEEP, rank);
     expect_order(p, q2, 3, now, (uint64_t[]){1, 0, 2});
     sched_policy_free(p);
     /* demote: behind everything that can still make it (or has no deadline) */
-    p = make_late("rtlm", 1000, SCHED_LATE_DEMOTE);
+    p = make_late("rtlm", 1000, SCHED_LATE_DEMOTE, rank);
     expect_order(p, q, 3, now, (uint64_t[]){0, 2, 1});
     expect_order(p, q2, 3, now, (uint64_t[]){0, 2, 1});
     assert_false(p->should_drop(p, &q[1], now));
     sched_policy_free(p);
     /* drop: a waiting late request is dropped; a running one, or one that can make it, not */
-    p = make_late("rtlm", 1000, SCHED_LATE_DROP);
+    p = make_late("rtlm", 1000, SCHED_LATE_DROP, rank);
     assert_true(p->should_drop(p, &q[1], now));
     assert_true(p->should_drop(p, &q2[1], now));
     assert_false(p->should_drop(p, &q[0], now)); /* no deadline */
@@ -345,7 +360,7 @@ static void test_rtlm_late_policy(void **state) {
 /* The hard wait bound (sched_bound.c): when a request is overdue and which running request
  * makes room for it. */
 static void test_wait_bound(void **state) {
-    (void)state;
+    sched_rtlm_rank rank = rank_of(state);
     sched_policy *p = make("spf", 20); /* bound 20 s: overdue from 19 s (5% guard) */
     assert_true(p->wait_bound_s == 20);
     sched_info w = req(0, 0.0, 100, 110);
@@ -374,7 +389,7 @@ static void test_wait_bound(void **state) {
     /* every other policy takes the bound from aging_s */
     const char *names[] = {"priority", "laxity", "rtlm", "oracle"};
     for (int i = 0; i < 4; i++) {
-        sched_policy *o = make(names[i], 7);
+        sched_policy *o = make_r(names[i], 7, rank);
         assert_true(o->wait_bound_s == 7);
         sched_policy_free(o);
     }
@@ -411,6 +426,7 @@ static void test_wait_bound(void **state) {
      * way to being overdue */
     sched_config c;
     sched_config_defaults(&c); /* ratio 2, min 8 steps, aging 20 s */
+    c.rtlm_rank = rank;
     sched_policy *rt = sched_policy_new("rtlm", &c);
     assert_non_null(rt);
     sched_info rr[2] = {req(30, 10.0, 200, 210), req(31, 10.0, 300, 310)};
@@ -557,6 +573,7 @@ static void test_pause_decision(void **state) {
 }
 
 int main(void) {
+    static const sched_rtlm_rank rank_gittins = SCHED_RTLM_GITTINS;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),         cmocka_unit_test(test_fcfs),
         cmocka_unit_test(test_priority),      cmocka_unit_test(test_spf_order_and_victim),
@@ -565,6 +582,10 @@ int main(void) {
         cmocka_unit_test(test_rtlm_demotion), cmocka_unit_test(test_rtlm_deadlines_and_aging),
         cmocka_unit_test(test_offload),       cmocka_unit_test(test_pause_decision),
         cmocka_unit_test(test_rtlm_late_policy), cmocka_unit_test(test_wait_bound),
+        /* the same under rtlm's Gittins rank */
+        cmocka_unit_test_prestate(test_rtlm_deadlines_and_aging, (void *)&rank_gittins),
+        cmocka_unit_test_prestate(test_rtlm_late_policy, (void *)&rank_gittins),
+        cmocka_unit_test_prestate(test_wait_bound, (void *)&rank_gittins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

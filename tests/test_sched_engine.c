@@ -244,13 +244,16 @@ static void fake_update(void *ctx, const pred_features *f, int actual) {
     p->n_update++;
 }
 
+/* The predictor hooks under rtlm, with either rank (*state: a sched_rtlm_rank). */
 static void test_predictor_hooks(void **state) {
-    (void)state;
+    sched_config sc;
+    sched_config_defaults(&sc);
+    sc.rtlm_rank = *(const sched_rtlm_rank *)*state;
     rec *r = calloc(1, sizeof *r);
     fake_pred *fp = calloc(1, sizeof *fp);
     assert_non_null(r);
     assert_non_null(fp);
-    engine_config c = config("rtlm", NULL, 4, 4096);
+    engine_config c = config("rtlm", &sc, 4, 4096);
     c.predictor = (engine_predictor){fp, fake_predict, fake_refine, fake_update};
     engine *e = tu_engine_new(g_model, &c);
     for (int i = 0; i < 4; i++) {
@@ -288,11 +291,13 @@ static void test_predictor_hooks(void **state) {
 }
 
 int main(void) {
+    static const sched_rtlm_rank rank_p90 = SCHED_RTLM_P90, rank_gittins = SCHED_RTLM_GITTINS;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_aging_long_finishes_under_short_stream),
         cmocka_unit_test(test_laxity_drop_option),
         cmocka_unit_test(test_consolidation_avoids_preemption),
-        cmocka_unit_test(test_predictor_hooks),
+        cmocka_unit_test_prestate(test_predictor_hooks, (void *)&rank_p90),
+        cmocka_unit_test_prestate(test_predictor_hooks, (void *)&rank_gittins),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -226,11 +226,13 @@ static void test_short_preempts_long_dense(void **state) {
  * tokens) that always keeps two waiting. With aging bound aging_s the long request is paused
  * but finishes while the stream still runs. Returns its response time (0 if it did not finish
  * during the stream). */
-static double stream_run(double aging_s, double stream_s, rec *r, engine_stats *st) {
+static double stream_run_policy(const char *policy, sched_rtlm_rank rank, double aging_s,
+                                double stream_s, rec *r, engine_stats *st) {
     sched_config sc;
     sched_config_defaults(&sc);
     sc.aging_s = aging_s;
-    engine *e = make_engine("spf", &sc, KV_LAYOUT_PAGED, 4096, 1);
+    sc.rtlm_rank = rank;
+    engine *e = make_engine(policy, &sc, KV_LAYOUT_PAGED, 4096, 1);
     engine_request q = request(r, 0, 8, 60);
     tu_submit(e, &q);
     double t_sub = engine_now_s(e);
@@ -255,6 +257,32 @@ static double stream_run(double aging_s, double stream_s, rec *r, engine_stats *
     engine_get_stats(e, st);
     engine_free(e);
     return resp;
+}
+
+static double stream_run(double aging_s, double stream_s, rec *r, engine_stats *st) {
+    return stream_run_policy("spf", SCHED_RTLM_P90, aging_s, stream_s, r, st);
+}
+
+/* rtlm with the Gittins rank (sched_gittins.c) under the same stream: the long request is paused
+ * for the short ones (far higher index) and still finishes within the bound. */
+static void test_aging_bound_gittins(void **state) {
+    (void)state;
+    rec *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    engine_stats st;
+    double resp = stream_run_policy("rtlm", SCHED_RTLM_GITTINS, 0.3, 10.0, r, &st);
+    printf("rtlm gittins, aging 0.3 s: long request paused %llu times, finished after %.3f s, "
+           "longest wait %.3f s\n",
+           (unsigned long long)st.requests_paused, resp, st.wait_s_max);
+    assert_true(st.requests_paused >= 1);
+    assert_true(resp > 0);
+    assert_int_equal(r->n_tok[0], 60);
+    assert_true(st.wait_s_max <= 0.3);
+    memset(r, 0, sizeof *r);
+    resp = stream_run_policy("rtlm", SCHED_RTLM_GITTINS, 1e9, 0.5, r, &st);
+    assert_true(resp == 0);
+    assert_int_equal(r->fin[0], ENGINE_FINISH_LENGTH + 1);
+    free(r);
 }
 
 static void test_aging_bound_with_preemption(void **state) {
@@ -288,12 +316,14 @@ static void test_aging_bound_with_preemption(void **state) {
  * admitted, pausing a short one if need be, before it has waited bound seconds, and it finishes
  * while the stream still runs; the longest wait of any request is within the bound. Without the
  * bound (a huge aging_s) priority keeps it waiting as long as the stream runs. */
-static double bound_run(const char *policy, double bound, double stream_s, engine_stats *st) {
+static double bound_run(const char *policy, sched_rtlm_rank rank, double bound, double stream_s,
+                        engine_stats *st) {
     rec *r = calloc(1, sizeof *r);
     assert_non_null(r);
     sched_config sc;
     sched_config_defaults(&sc);
     sc.aging_s = bound;
+    sc.rtlm_rank = rank;
     engine *e = make_engine(policy, &sc, KV_LAYOUT_PAGED, 4096, 1);
     uint64_t next = 1, long_id = MAXREQ - 1;
     engine_request q;
@@ -331,13 +361,15 @@ static double bound_run(const char *policy, double bound, double stream_s, engin
 
 static void test_hard_wait_bound(void **state) {
     (void)state;
-    const char *policies[] = {"priority", "laxity", "spf", "rtlm"};
-    for (int i = 0; i < 4; i++) {
+    const char *policies[] = {"priority", "laxity", "spf", "rtlm", "rtlm"};
+    for (int i = 0; i < 5; i++) {
         engine_stats st;
-        double resp = bound_run(policies[i], 0.5, 10.0, &st);
-        printf("%s, bound 0.5 s: the long request finished after %.3f s; longest wait %.3f s; "
-               "%llu pauses, %llu for an overdue request\n",
-               policies[i], resp, st.wait_s_max, (unsigned long long)st.requests_paused,
+        sched_rtlm_rank rank = i == 4 ? SCHED_RTLM_GITTINS : SCHED_RTLM_P90;
+        double resp = bound_run(policies[i], rank, 0.5, 10.0, &st);
+        printf("%s (rank %s), bound 0.5 s: the long request finished after %.3f s; longest "
+               "wait %.3f s; %llu pauses, %llu for an overdue request\n",
+               policies[i], sched_rtlm_rank_name(rank), resp, st.wait_s_max,
+               (unsigned long long)st.requests_paused,
                (unsigned long long)st.requests_paused_overdue);
         assert_true(resp > 0);            /* it finished during the stream */
         assert_true(st.wait_s_max <= 0.5); /* nobody waited past the bound */
@@ -345,7 +377,7 @@ static void test_hard_wait_bound(void **state) {
     }
     /* without the bound, priority starves it until the stream ends */
     engine_stats st;
-    double resp = bound_run("priority", 1e9, 1.0, &st);
+    double resp = bound_run("priority", SCHED_RTLM_P90, 1e9, 1.0, &st);
     assert_true(resp == 0);
     assert_true(st.wait_s_max > 0.9);
 }
@@ -448,6 +480,7 @@ int main(void) {
         cmocka_unit_test(test_short_preempts_long_paged),
         cmocka_unit_test(test_short_preempts_long_dense),
         cmocka_unit_test(test_aging_bound_with_preemption),
+        cmocka_unit_test(test_aging_bound_gittins),
         cmocka_unit_test(test_hard_wait_bound),
         cmocka_unit_test(test_no_thrash),
         cmocka_unit_test(test_sched_max_tokens_hides_length),

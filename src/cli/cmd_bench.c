@@ -79,6 +79,10 @@ static void bench_usage(FILE *out) {
             "                             X times shorter than every running one (default 2;\n"
             "                             0 = never pause)\n"
             "      --preempt-min-steps N  steps a request runs before it may be paused (default 8)\n"
+            "      --rtlm-rank p90|gittins rtlm's order and preemption: predicted work (p90 when\n"
+            "                             wide; default) or the Gittins index of the predicted\n"
+            "                             length distribution (docs/scheduling.md)\n"
+            "      --gittins-sigma-scale X rtlm gittins: scale the lognormal's sigma (default 1)\n"
             "      --consolidate          admit by predicted KV footprint (prompt + p90);\n"
             "                             static/dynamic: form each batch from the queue head\n"
             "                             and the requests of closest predicted length\n"
@@ -295,6 +299,16 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             rc = bench_parse_double(&a, s, 0, 1000, &o->sc.preempt_ratio);
         else if (!strcmp(s, "--preempt-min-steps"))
             rc = cli_int(&a, s, 1, 1000000, &o->sc.preempt_min_steps);
+        else if (!strcmp(s, "--rtlm-rank")) {
+            const char *v;
+            rc = cli_str(&a, s, &v);
+            if (!rc && sched_rtlm_rank_parse(v, &o->sc.rtlm_rank) != 0) {
+                fprintf(stderr, "weft bench engine: --rtlm-rank: expected p90 or gittins, got '%s'\n",
+                        v);
+                rc = -1;
+            }
+        } else if (!strcmp(s, "--gittins-sigma-scale"))
+            rc = bench_parse_double(&a, s, 0.01, 100, &o->sc.gittins_sigma_scale);
         else if (!strcmp(s, "--consolidate"))
             o->consolidate = true;
         else if (!strcmp(s, "--predictor"))

@@ -77,6 +77,9 @@ static const opt_def opts[] = {
      "laxity/rtlm, a request that can no longer meet deadline_ms: keep (its normal order), "
      "demote (behind all that can) or drop (finish_reason \"deadline\") (default keep)", 0, 0,
      "keep|demote|drop"},
+    {"rtlm-rank", "WEFT_RTLM_RANK", OPT_ENUM, "R",
+     "rtlm's order and preemption: p90 (predicted work, p90 when wide) or gittins (the Gittins "
+     "index of the predicted length distribution) (default p90)", 0, 0, "p90|gittins"},
     {"laxity-drop", "WEFT_LAXITY_DROP", OPT_BOOL, NULL,
      "the same as --late-policy drop (kept for existing configurations)", 0,
      0, NULL},
@@ -134,6 +137,7 @@ static void config_defaults(srv_config *c) {
     snprintf(c->policy, sizeof c->policy, "fcfs");
     c->aging_s = 20;
     snprintf(c->late_policy, sizeof c->late_policy, "keep");
+    snprintf(c->rtlm_rank, sizeof c->rtlm_rank, "p90");
     snprintf(c->predictor, sizeof c->predictor, "default");
     c->workers = 1;
     c->secondary_threads = 1;
@@ -263,6 +267,8 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
         else if (!strcmp(name, "policy")) return copy_str(c->policy, sizeof c->policy, v, src, name);
         else if (!strcmp(name, "late-policy"))
             return copy_str(c->late_policy, sizeof c->late_policy, v, src, name);
+        else if (!strcmp(name, "rtlm-rank"))
+            return copy_str(c->rtlm_rank, sizeof c->rtlm_rank, v, src, name);
         else return copy_str(c->chat_template, sizeof c->chat_template, v, src, name);
         return 0;
     case OPT_STR:

@@ -55,6 +55,8 @@ int workers_start(srv *s, weft_err *err) {
         if (sched_late_parse(c->late_policy, &sc.late_policy) != 0)
             return weft_errf(err, "unknown --late-policy '%s' (keep, demote or drop)", c->late_policy);
         if (c->laxity_drop) sc.late_policy = SCHED_LATE_DROP;
+        if (sched_rtlm_rank_parse(c->rtlm_rank, &sc.rtlm_rank) != 0)
+            return weft_errf(err, "unknown --rtlm-rank '%s' (p90 or gittins)", c->rtlm_rank);
         ec.policy = sched_policy_new(c->policy, &sc);
         if (!ec.policy) return weft_errf(err, "cannot create scheduling policy '%s'", c->policy);
         if (predicting(c)) {
