@@ -219,10 +219,30 @@ static void test_pause(void **state) {
     run[0].steps_run = 3;
     assert_int_equal(sched_pick_pause(p, run, 2, &w, 1.0), 1);
     run[0].steps_run = 20;
-    /* a running request near its certain end: w waits for it instead (no benefit) */
+    /* a running request near its certain end: the Gittins comparison (the batch keeps the k
+     * highest indices: the victim's index against w's) still pauses the long one; the benefit
+     * comparison (every running request against w) lets w wait for the one about to end */
     run[1].n_generated = 178;
     run[1].predicted_p90 = 185;
-    assert_int_equal(sched_pick_pause(p, run, 2, &w, 1.0), -1);
+    assert_int_equal(sched_pick_pause(p, run, 2, &w, 1.0), 0);
+    sched_config bc;
+    sched_config_defaults(&bc);
+    bc.rtlm_rank = SCHED_RTLM_GITTINS;
+    bc.preempt_compare = SCHED_PREEMPT_BENEFIT;
+    sched_policy *pb = sched_policy_new("rtlm", &bc);
+    assert_non_null(pb);
+    assert_int_equal(sched_pick_pause(pb, run, 2, &w, 1.0), -1);
+    run[1].n_generated = 20;
+    assert_int_equal(sched_pick_pause(pb, run, 2, &w, 1.0), 0);
+    sched_policy_free(pb);
+    /* the comparison is a knob of every preemptive policy: spf with victim pauses too */
+    bc.rtlm_rank = SCHED_RTLM_P90;
+    bc.preempt_compare = SCHED_PREEMPT_VICTIM;
+    sched_policy *sv = sched_policy_new("spf", &bc);
+    assert_non_null(sv);
+    run[1].n_generated = 178;
+    assert_int_equal(sched_pick_pause(sv, run, 2, &w, 1.0), 0);
+    sched_policy_free(sv);
     run[1].n_generated = 20;
     run[1].predicted_p90 = 220;
     /* a similar newcomer never pauses anyone */
@@ -248,6 +268,13 @@ static void test_names_and_knob(void **state) {
     assert_int_equal(sched_rtlm_rank_parse("srpt", &r), -1);
     assert_string_equal(sched_rtlm_rank_name(SCHED_RTLM_GITTINS), "gittins");
     assert_null(sched_rtlm_rank_name((sched_rtlm_rank)7));
+    sched_preempt_compare pc;
+    assert_int_equal(sched_preempt_compare_parse("victim", &pc), 0);
+    assert_int_equal(pc, SCHED_PREEMPT_VICTIM);
+    assert_int_equal(sched_preempt_compare_parse("benefit", &pc), 0);
+    assert_int_equal(pc, SCHED_PREEMPT_BENEFIT);
+    assert_int_equal(sched_preempt_compare_parse("all", &pc), -1);
+    assert_string_equal(sched_preempt_compare_name(SCHED_PREEMPT_AUTO), "auto");
     sched_config c;
     sched_config_defaults(&c);
     assert_int_equal(c.rtlm_rank, SCHED_RTLM_P90);

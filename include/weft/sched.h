@@ -92,6 +92,20 @@ const char *sched_rtlm_rank_name(sched_rtlm_rank r);
 /* 0 and *out set for "p90" or "gittins"; -1 otherwise. */
 int sched_rtlm_rank_parse(const char *s, sched_rtlm_rank *out);
 
+/* What sched_pick_pause compares the waiting request's remaining work with
+ * (`--preempt-compare auto|benefit|victim`, docs/scheduling.md). */
+typedef enum sched_preempt_compare {
+    SCHED_PREEMPT_AUTO = 0, /* default: victim for rtlm with the Gittins rank, else benefit */
+    SCHED_PREEMPT_BENEFIT,  /* every running request's (the first to end frees a slot anyway) */
+    SCHED_PREEMPT_VICTIM,   /* the victim's: the running batch holds the best-ranked requests
+                             * (Gittins' rule on k slots: serve the k highest indices) */
+} sched_preempt_compare;
+
+/* "auto", "benefit", "victim"; NULL for an unknown value. */
+const char *sched_preempt_compare_name(sched_preempt_compare c);
+/* 0 and *out set for a known name; -1 otherwise. */
+int sched_preempt_compare_parse(const char *s, sched_preempt_compare *out);
+
 /* Knobs shared by the policies; sched_config_defaults gives the documented defaults. */
 typedef struct sched_config {
     double aging_s;         /* spf/rtlm/oracle: a request's rank falls linearly with its wait and
@@ -115,6 +129,8 @@ typedef struct sched_config {
      * displaced). */
     double preempt_ratio;
     int preempt_min_steps;
+    /* which remaining work the newcomer is compared with (default SCHED_PREEMPT_AUTO) */
+    sched_preempt_compare preempt_compare;
     /* rtlm's ranking and preemption (default SCHED_RTLM_P90) */
     sched_rtlm_rank rtlm_rank;
     /* rtlm gittins: the lognormal's sigma is ln(p90/p50)/1.2816 (at least
@@ -165,10 +181,12 @@ double sched_gittins_index(const sched_gittins *g, double p50, double sigma, int
 /* With the running batch full and w the best-ranked waiting request: the index among the n
  * running of the sequence to pause so that w can run, or -1 (p not preemptive, preempt_ratio 0,
  * no candidate, no benefit). A candidate is pausable, ran >= preempt_min_steps steps since its
- * admission and is younger than aging_s; the one with the most remaining work is chosen. It is
- * paused only if EVERY running request's remaining work exceeds preempt_ratio x w's: otherwise
- * w would get a slot (the first running request to end) sooner than pausing is worth
- * (hysteresis: two requests of similar size never swap back and forth). */
+ * admission and is younger than aging_s; the one with the most remaining work is chosen. With the
+ * benefit comparison it is paused only if EVERY running request's remaining work exceeds
+ * preempt_ratio x w's: otherwise w would get a slot (the first running request to end) sooner
+ * than pausing is worth; with the victim comparison, if the chosen one's exceeds it (the batch
+ * keeps the best-ranked requests). Either way the ratio is a hysteresis: two requests of similar
+ * size never swap back and forth. */
 int sched_pick_pause(const sched_policy *p, const sched_info *running, int n, const sched_info *w,
                      double now_s);
 

@@ -83,6 +83,11 @@ static void bench_usage(FILE *out) {
             "                             wide; default) or the Gittins index of the predicted\n"
             "                             length distribution (docs/scheduling.md)\n"
             "      --gittins-sigma-scale X rtlm gittins: scale the lognormal's sigma (default 1)\n"
+            "      --preempt-compare C    auto|benefit|victim: pause when the newcomer is\n"
+            "                             preempt-ratio x shorter than every running request\n"
+            "                             (benefit) or than the victim (victim: the batch keeps\n"
+            "                             the best-ranked); auto: victim for rtlm gittins, else\n"
+            "                             benefit (default auto)\n"
             "      --consolidate          admit by predicted KV footprint (prompt + p90);\n"
             "                             static/dynamic: form each batch from the queue head\n"
             "                             and the requests of closest predicted length\n"
@@ -305,6 +310,14 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             if (!rc && sched_rtlm_rank_parse(v, &o->sc.rtlm_rank) != 0) {
                 fprintf(stderr, "weft bench engine: --rtlm-rank: expected p90 or gittins, got '%s'\n",
                         v);
+                rc = -1;
+            }
+        } else if (!strcmp(s, "--preempt-compare")) {
+            const char *v;
+            rc = cli_str(&a, s, &v);
+            if (!rc && sched_preempt_compare_parse(v, &o->sc.preempt_compare) != 0) {
+                fprintf(stderr, "weft bench engine: --preempt-compare: expected auto, benefit or "
+                                "victim, got '%s'\n", v);
                 rc = -1;
             }
         } else if (!strcmp(s, "--gittins-sigma-scale"))

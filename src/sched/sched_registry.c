@@ -46,6 +46,8 @@ sched_policy *sched_alloc(const char *name, const sched_config *c) {
     if (st->late_policy != SCHED_LATE_DEMOTE && st->late_policy != SCHED_LATE_DROP)
         st->late_policy = SCHED_LATE_KEEP;
     if (st->rtlm_rank != SCHED_RTLM_GITTINS) st->rtlm_rank = SCHED_RTLM_P90;
+    if (st->preempt_compare != SCHED_PREEMPT_BENEFIT && st->preempt_compare != SCHED_PREEMPT_VICTIM)
+        st->preempt_compare = SCHED_PREEMPT_AUTO;
     if (!(st->gittins_sigma_scale > 0)) st->gittins_sigma_scale = 1.0;
     p->name = name;
     p->wait_bound_s = st->aging_s;
@@ -135,6 +137,21 @@ int sched_rtlm_rank_parse(const char *s, sched_rtlm_rank *out) {
     for (int i = 0; s && i < 2; i++)
         if (!strcmp(s, rank_names[i])) {
             *out = (sched_rtlm_rank)i;
+            return 0;
+        }
+    return -1;
+}
+
+static const char *const compare_names[] = {"auto", "benefit", "victim"};
+
+const char *sched_preempt_compare_name(sched_preempt_compare c) {
+    return (int)c >= 0 && (int)c < 3 ? compare_names[c] : NULL;
+}
+
+int sched_preempt_compare_parse(const char *s, sched_preempt_compare *out) {
+    for (int i = 0; s && i < 3; i++)
+        if (!strcmp(s, compare_names[i])) {
+            *out = (sched_preempt_compare)i;
             return 0;
         }
     return -1;

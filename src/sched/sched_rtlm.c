@@ -124,6 +124,9 @@ sched_policy *sched_rtlm_new(const sched_config *c) {
         }
         st->cfg = *sched_cfg(p);
         st->g = g;
+        /* Gittins' rule on k slots: the running batch holds the k highest indices */
+        if (st->cfg.preempt_compare == SCHED_PREEMPT_AUTO)
+            st->cfg.preempt_compare = SCHED_PREEMPT_VICTIM;
         free(p->state);
         p->state = st;
         p->destroy = rtlm_gittins_destroy;
