@@ -217,10 +217,12 @@ static int add_run(trace_ctx *c, const char *what, weft_err *err) {
         t->runs = nv;
         t->cap_runs = cap;
     }
-    size_t len = strlen(c->name) + strlen(what) + 3;
+    const char *base = strrchr(c->name, '/');
+    base = base ? base + 1 : c->name;
+    size_t len = strlen(base) + strlen(what) + 3;
     char *s = malloc(len);
     if (!s) return weft_errf(err, "%s: out of memory", c->name);
-    snprintf(s, len, "%s: %s", c->name, what);
+    snprintf(s, len, "%s: %s", base, what);
     t->runs[t->n_runs] = s;
     c->run = t->n_runs++;
     return 0;
