@@ -51,6 +51,29 @@ typedef struct engine_predictor {
 /* The hooks for a predict.h length model m (owned by the caller; one per engine). */
 engine_predictor sched_predictor_hooks(pred_model *m);
 
+/* The shape of one step's batch, as the engine ran it (what a step-time model needs). */
+typedef struct engine_step_shape {
+    int n_seqs;        /* sequences in the batch */
+    int n_tokens;      /* tokens computed (decode tokens + prefill chunks + static padding) */
+    int n_prefill;     /* of those: prefill-chunk tokens (sequences still reading their prompt) */
+    int n_waiting;     /* requests waiting after admission */
+    int64_t kv_tokens; /* attention work: sum over the batch's tokens of the positions they
+                        * attend to (position + 1) */
+} engine_step_shape;
+
+/* An injected clock (engine_config.clock), owned by the caller: now() is the engine clock in
+ * seconds (non-decreasing while steps run); step_done, when set, is called after each forward
+ * pass with its shape and before its tokens are emitted, so a virtual clock advances by the
+ * step's modelled time there (src/workload/vclock.c). now NULL = CLOCK_MONOTONIC since the
+ * engine's creation. A clock needs synchronous engine_step: engine_start refuses it. Only the
+ * scheduler-overhead diagnostics (time_schedule_s, time_sample_s, time_compact_s,
+ * time_predict_s) stay on the wall clock. */
+typedef struct engine_clock_source {
+    void *ctx;
+    double (*now)(void *ctx);
+    void (*step_done)(void *ctx, const engine_step_shape *shape);
+} engine_clock_source;
+
 typedef struct engine_config {
     engine_mode mode;
     kv_cache_config kv;
@@ -66,6 +89,7 @@ typedef struct engine_config {
                             * (prompt + predicted p90 output) fits the cache */
     FILE *sched_trace;     /* optional: one line per scheduling event and step (engine_trace.c);
                             * the caller opens, owns and closes it; NULL = none */
+    engine_clock_source clock; /* optional injected clock (above); zero = the wall clock */
 } engine_config;
 
 void engine_config_defaults(engine_config *c);

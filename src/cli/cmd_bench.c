@@ -25,6 +25,8 @@
 #include "weft/tp.h"
 #include "workload/metrics.h"
 #include "workload/report.h"
+#include "workload/step_model.h"
+#include "workload/vclock.h"
 #include "workload/workload.h"
 
 #define MAX_MODES 4
@@ -38,6 +40,7 @@ static void bench_usage(FILE *out) {
         "usage: weft bench engine (--model F | --synth PRESET[:TYPE]) [options]\n"
         "       weft bench serve --url URL [options]   (HTTP load; see weft bench serve --help)\n"
         "       weft bench split --server-profile S --client-profile C   (split planner)\n"
+        "       weft bench stepfit --trace F... --out PARAMS   (virtual clock's step model)\n"
         "model:\n"
         "  -m, --model F              GGUF, or llama2.c .bin (then --tokenizer)\n"
         "  -z, --tokenizer F          llama2.c tokenizer.bin\n"
@@ -98,6 +101,11 @@ static void bench_usage(FILE *out) {
             "                             pause, resume, preempt, finish, steps; a 'run' line\n"
             "                             before each; docs/scheduling.md)\n"
             "      --tp N                 tensor parallelism over N MPI ranks (mpirun -np N)\n"
+            "      --virtual-clock PARAMS time from the step-time model PARAMS (weft bench\n"
+            "                             stepfit) instead of the wall clock: one thread steps\n"
+            "                             the engine, the forward pass still runs; the runs'\n"
+            "                             times are modelled and deterministic (mode column\n"
+            "                             <mode>-virtual; docs/scheduling.md \"Simulator\")\n"
             "%s"
             "      --system-prefix N      the same N-token system prompt before every prompt\n"
             "output:\n"
@@ -138,6 +146,8 @@ typedef struct bench_opts {
     sched_config sc;
     const char *predictor, *sched_csv;
     const char *sched_trace;
+    const char *virtual_clock; /* --virtual-clock PARAMS, NULL = the wall clock */
+    stepm_params vmodel;       /* its step-time model */
 } bench_opts;
 
 static int parse_policies(const char *s, bench_opts *o) {
@@ -330,6 +340,8 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             rc = cli_str(&a, s, &o->sched_csv);
         else if (!strcmp(s, "--sched-trace"))
             rc = cli_str(&a, s, &o->sched_trace);
+        else if (!strcmp(s, "--virtual-clock"))
+            rc = cli_str(&a, s, &o->virtual_clock);
         else if (!strcmp(s, "--tp"))
             rc = cli_int(&a, s, 1, 4096, &o->tp);
         else if (!strcmp(s, "--system-prefix"))
@@ -364,6 +376,25 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         return -1;
     }
     if (bench_wl_finish(&o->w)) return -1;
+    if (o->virtual_clock) {
+        weft_err e = {{0}};
+        if (stepm_load(o->virtual_clock, &o->vmodel, &e)) {
+            fprintf(stderr, "weft bench: --virtual-clock: %s\n", e.msg);
+            return -1;
+        }
+        if (o->tp > 1) {
+            fprintf(stderr, "weft bench: --virtual-clock runs one process; it cannot be combined "
+                            "with --tp\n");
+            return -1;
+        }
+        for (int i = 0; i < o->n_modes; i++)
+            if (o->modes[i] == ENGINE_DYNAMIC) {
+                fprintf(stderr, "weft bench: --virtual-clock: the dynamic mode waits on the "
+                                "clock between steps, which the virtual driver does not model\n");
+                return -1;
+            }
+        o->warmup = 0; /* modelled times do not depend on a warm machine */
+    }
     if (o->prefix_sharing) {
         for (int i = 0; i < o->n_kvs; i++)
             if (o->kvs[i] != KV_LAYOUT_PAGED) {
@@ -451,6 +482,75 @@ static void sleep_s(double s) {
     }
 }
 
+/* What submitting one request of the workload needs (both drivers). */
+typedef struct submit_ctx {
+    const bench_opts *o;
+    const wl_workload *w;
+    pred_model *pm;
+    metrics_collector *coll;
+    weft_sampling sp;
+    int n_refused;
+} submit_ctx;
+
+/* Submits request i of the workload to e, stamped with the engine clock (vclock_submit_fn). */
+static int submit_request(void *vctx, engine *e, int i) {
+    submit_ctx *c = vctx;
+    const bench_opts *o = c->o;
+    const wl_request *q = &c->w->req[i];
+    weft_err err = {{0}};
+    engine_request er = {0};
+    er.id = (uint64_t)i;
+    er.prompt = q->prompt;
+    er.n_prompt = q->n_prompt;
+    er.max_tokens = q->n_output;
+    er.sampling = c->sp;
+    er.sampling.seed = o->w.wl.seed + (uint64_t)i;
+    er.ignore_eos = true;
+    er.on_event = metrics_collector_on_event;
+    er.ctx = c->coll;
+    er.true_tokens = q->n_output; /* read by the oracle policy only */
+    /* the other policies see the workload's nominal cap, not the forced length */
+    if (o->w.wl.max_output > q->n_output) er.sched_max_tokens = o->w.wl.max_output;
+    er.priority = bench_wl_priority(&o->w, i);
+    er.deadline_ms = bench_wl_deadline_ms(&o->w, q);
+    /* The caller's side of prediction: text features (microseconds), as the server does. */
+    pred_features feat;
+    if (c->pm) {
+        const char *text = q->text ? q->text : "";
+        pred_features_text(text, strlen(text), q->n_prompt, &feat);
+        er.features = &feat;
+    }
+    metrics_collector_submit(c->coll, i, engine_now_s(e), q->n_prompt, q->n_output);
+    metrics_collector_set_sched(c->coll, i, 1e-3 * er.deadline_ms, er.priority);
+    if (engine_submit(e, &er, &err) != 0) {
+        if (c->n_refused++ < 3) fprintf(stderr, "weft bench: request %d refused: %s\n", i, err.msg);
+        metrics_collector_refused(c->coll, i);
+        return -1;
+    }
+    return 0;
+}
+
+/* The virtual-clock driver (--virtual-clock): this thread steps the engine; returns the number
+ * of requests finished, or -1 after printing the error. */
+static int drive_virtual(vclock *vc, engine *e, submit_ctx *c) {
+    const wl_workload *w = c->w;
+    double *arr = malloc(sizeof *arr * (size_t)(w->n > 0 ? w->n : 1));
+    if (!arr) {
+        fprintf(stderr, "weft bench: out of memory\n");
+        return -1;
+    }
+    for (int i = 0; i < w->n; i++)
+        arr[i] = w->req[i].arrival_s;
+    weft_err err = {{0}};
+    int rc = vclock_run(vc, e, w->n, arr, submit_request, c, &err);
+    free(arr);
+    if (rc) {
+        fprintf(stderr, "weft bench: %s\n", err.msg);
+        return -1;
+    }
+    return metrics_collector_wait(c->coll, w->n, 0.001);
+}
+
 /* Runs workload w under one configuration; fills r (r->req points into *reqs_out, malloc'd).
  * Returns 0, or -1 after printing the error. */
 static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, const char *policy,
@@ -474,6 +574,11 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, const cha
     cfg.n_threads = o->threads;
     cfg.consolidate = o->consolidate;
     cfg.sched_trace = s->trace;
+    vclock vc;
+    if (o->virtual_clock) {
+        vclock_init(&vc, &o->vmodel);
+        cfg.clock = vclock_source(&vc);
+    }
 
     weft_err err = {{0}};
     /* A fresh length model per run: it learns online, and every policy must start from the
@@ -509,54 +614,30 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, const cha
         pred_model_free(pm);
         return -1;
     }
-    if (engine_start(e, &err)) {
+    if (!o->virtual_clock && engine_start(e, &err)) {
         fprintf(stderr, "weft bench: cannot start the engine: %s\n", err.msg);
         engine_free(e);
         metrics_collector_destroy(&coll);
         pred_model_free(pm);
         return -1;
     }
-    weft_sampling sp;
-    sampling_defaults(&sp);
-    sp.temperature = o->w.temp;
-    sp.seed = o->w.wl.seed;
-    int n_refused = 0;
+    submit_ctx sc = {.o = o, .w = w, .pm = pm, .coll = &coll};
+    sampling_defaults(&sc.sp);
+    sc.sp.temperature = o->w.temp;
+    sc.sp.seed = o->w.wl.seed;
     double t0 = engine_now_s(e);
-    for (int i = 0; i < w->n; i++) {
-        const wl_request *q = &w->req[i];
-        for (double now; (now = engine_now_s(e)) < t0 + q->arrival_s;)
-            sleep_s(fmin(t0 + q->arrival_s - now, 0.05));
-        engine_request er = {0};
-        er.id = (uint64_t)i;
-        er.prompt = q->prompt;
-        er.n_prompt = q->n_prompt;
-        er.max_tokens = q->n_output;
-        er.sampling = sp;
-        er.sampling.seed = o->w.wl.seed + (uint64_t)i;
-        er.ignore_eos = true;
-        er.on_event = metrics_collector_on_event;
-        er.ctx = &coll;
-        er.true_tokens = q->n_output; /* read by the oracle policy only */
-        /* the other policies see the workload's nominal cap, not the forced length */
-        if (o->w.wl.max_output > q->n_output) er.sched_max_tokens = o->w.wl.max_output;
-        er.priority = bench_wl_priority(&o->w, i);
-        er.deadline_ms = bench_wl_deadline_ms(&o->w, q);
-        /* The caller's side of prediction: text features (microseconds), as the server does. */
-        pred_features feat;
-        if (pm) {
-            const char *text = q->text ? q->text : "";
-            pred_features_text(text, strlen(text), q->n_prompt, &feat);
-            er.features = &feat;
+    int done;
+    if (o->virtual_clock) {
+        done = drive_virtual(&vc, e, &sc);
+    } else {
+        for (int i = 0; i < w->n; i++) {
+            const wl_request *q = &w->req[i];
+            for (double now; (now = engine_now_s(e)) < t0 + q->arrival_s;)
+                sleep_s(fmin(t0 + q->arrival_s - now, 0.05));
+            (void)submit_request(&sc, e, i);
         }
-        metrics_collector_submit(&coll, i, engine_now_s(e), q->n_prompt, q->n_output);
-        metrics_collector_set_sched(&coll, i, 1e-3 * er.deadline_ms, er.priority);
-        if (engine_submit(e, &er, &err) != 0) {
-            if (n_refused++ < 3)
-                fprintf(stderr, "weft bench: request %d refused: %s\n", i, err.msg);
-            metrics_collector_refused(&coll, i);
-        }
+        done = metrics_collector_wait(&coll, w->n, o->timeout_s);
     }
-    int done = metrics_collector_wait(&coll, w->n, o->timeout_s);
     double wall = engine_now_s(e) - t0;
     engine_get_stats(e, &r->st);
     engine_stop(e);
@@ -575,12 +656,16 @@ static int run_one(const run_setup *s, engine_mode mode, kv_layout kv, const cha
         }
     }
     metrics_collector_destroy(&coll);
-    if (done < w->n) {
+    if (done < 0)
+        rc = -1; /* the virtual driver printed why */
+    else if (done < w->n) {
         fprintf(stderr, "weft bench: %s: only %d of %d requests finished within %.0f s\n",
                 engine_mode_name(mode), done, w->n, o->timeout_s);
     }
     r->label = o->label;
-    r->mode = engine_mode_name(mode);
+    static const char *const virtual_modes[] = {"fused-virtual", "sequential-virtual",
+                                                "static-virtual", "dynamic-virtual"};
+    r->mode = o->virtual_clock ? virtual_modes[mode] : engine_mode_name(mode);
     r->kv = kv == KV_LAYOUT_DENSE ? "dense" : "paged";
     r->prefix_sharing = cfg.kv.prefix_sharing;
     r->max_running = cfg.max_running;
@@ -691,9 +776,16 @@ static int bench_engine(int argc, char **argv) {
     int conc = o.max_running < w.n ? o.max_running : w.n;
     s.kv_tokens = o.kv_tokens > 0 ? o.kv_tokens : (int64_t)conc * s.max_seq_len;
 
-    char wdesc[1024], machine[256], mdesc[768];
+    char wdesc[1024], machine[512], mdesc[768];
     bench_wl_describe(&o.w, &w, wdesc, sizeof wdesc);
     report_machine(machine, sizeof machine);
+    if (o.virtual_clock) { /* the times are modelled: say so wherever the machine is named */
+        char real[512];
+        snprintf(real, sizeof real, "%s", machine);
+        snprintf(machine, sizeof machine,
+                 "VIRTUAL CLOCK (step model %.80s): times modelled, not measured; forward "
+                 "passes ran on %.100s", o.virtual_clock, real);
+    }
     snprintf(mdesc, sizeof mdesc, "%s; max_seq_len %d, KV %lld tokens", model_desc, s.max_seq_len,
              (long long)s.kv_tokens);
     size_t cmd_len = sizeof "weft bench engine";
@@ -789,6 +881,7 @@ int cmd_bench(int argc, char **argv) {
     if (!strcmp(argv[0], "engine")) return bench_engine(argc - 1, argv + 1);
     if (!strcmp(argv[0], "serve")) return cmd_bench_serve(argc - 1, argv + 1);
     if (!strcmp(argv[0], "split")) return cmd_bench_split(argc - 1, argv + 1);
-    fprintf(stderr, "weft bench: unknown target '%s' (engine, serve or split)\n", argv[0]);
+    if (!strcmp(argv[0], "stepfit")) return cmd_bench_stepfit(argc - 1, argv + 1);
+    fprintf(stderr, "weft bench: unknown target '%s' (engine, serve, split or stepfit)\n", argv[0]);
     return 2;
 }

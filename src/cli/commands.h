@@ -12,5 +12,6 @@ int cmd_bench_serve(int argc, char **argv); /* weft bench serve ... (from cmd_be
 int cmd_predict(int argc, char **argv);     /* weft predict fit|eval|features|ratio ... */
 int cmd_split(int argc, char **argv);       /* weft split profile|link-sink ... */
 int cmd_bench_split(int argc, char **argv); /* weft bench split ... (from cmd_bench) */
+int cmd_bench_stepfit(int argc, char **argv); /* weft bench stepfit ... (from cmd_bench) */
 
 #endif

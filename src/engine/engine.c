@@ -55,6 +55,10 @@ static double mono_s(void) {
 }
 
 double engine_clock(const engine *e) {
+    if (e->cfg.clock.now) return e->cfg.clock.now(e->cfg.clock.ctx);
+    return mono_s() - e->t0;
+}
+double engine_wall(const engine *e) {
     return mono_s() - e->t0;
 }
 double engine_now_s(const engine *e) {
@@ -418,6 +422,9 @@ static void *engine_main(void *arg) {
 int engine_start(engine *e, weft_err *err) {
     if (!e) return weft_errf(err, "engine: no engine");
     if (e->thread_started) return weft_errf(err, "engine: already started");
+    if (e->cfg.clock.now)
+        return weft_errf(err, "engine: an injected (virtual) clock needs synchronous "
+                              "engine_step; engine_start refuses it");
     e->stop = false;
     int rc = pthread_create(&e->thread, NULL, engine_main, e);
     if (rc != 0) return weft_errf(err, "engine: cannot start the engine thread (%s)", strerror(rc));

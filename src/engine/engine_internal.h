@@ -145,6 +145,9 @@ void engine_unlock(engine *e);
 
 /* engine.c */
 double engine_clock(const engine *e);
+/* Wall seconds since creation, for the scheduler-overhead diagnostics only (never for a
+ * scheduling decision): equals engine_clock unless a clock was injected. */
+double engine_wall(const engine *e);
 /* One request fewer is unfinished; wakes engine_wait_idle when none is left. */
 void engine_request_done(engine *e);
 

@@ -20,9 +20,9 @@ void engine_predict_new(engine *e, engine_seq *s) {
     s->predicted = true;
     const engine_predictor *p = &e->cfg.predictor;
     if (s->has_feat && p->predict) {
-        double t = engine_clock(e);
+        double t = engine_wall(e);
         set_from_estimate(s, p->predict(p->ctx, &s->feat));
-        e->st.time_predict_s += engine_clock(e) - t;
+        e->st.time_predict_s += engine_wall(e) - t;
     } else if (s->req.predicted_tokens > 0) {
         s->p50 = s->p90 = (float)s->req.predicted_tokens;
     }
@@ -33,10 +33,10 @@ void engine_predict_refine(engine *e, engine_seq *s, const float *logits) {
     s->refined = true;
     const engine_predictor *p = &e->cfg.predictor;
     if (!s->has_feat || !p->refine || !p->predict) return;
-    double t = engine_clock(e);
+    double t = engine_wall(e);
     p->refine(p->ctx, &s->feat, logits, e->m->cfg.vocab_size);
     set_from_estimate(s, p->predict(p->ctx, &s->feat));
-    e->st.time_predict_s += engine_clock(e) - t;
+    e->st.time_predict_s += engine_wall(e) - t;
 }
 
 void engine_predict_finished(engine *e, engine_seq *s, engine_finish f, engine_event *ev) {
@@ -67,9 +67,9 @@ void engine_predict_finished(engine *e, engine_seq *s, engine_finish f, engine_e
      * real length: learn from those too. */
     const engine_predictor *p = &e->cfg.predictor;
     if (s->has_feat && p->update && (f == ENGINE_FINISH_STOP || s->req.ignore_eos)) {
-        double t = engine_clock(e);
+        double t = engine_wall(e);
         p->update(p->ctx, &s->feat, actual);
-        e->st.time_predict_s += engine_clock(e) - t;
+        e->st.time_predict_s += engine_wall(e) - t;
     }
 }
 

@@ -391,13 +391,25 @@ static void compact(engine *e) {
     if (!e->closed_since_compact) return;
     e->closed_since_compact = false;
     if (kv_cache_layout(e->kv) != KV_LAYOUT_DENSE || !e->cfg.compact_dense) return;
-    double t = engine_clock(e);
+    double t = engine_wall(e);
     kv_cache_compact(e->kv, NULL);
-    e->st.time_compact_s += engine_clock(e) - t;
+    e->st.time_compact_s += engine_wall(e) - t;
+}
+
+/* The batch's shape for the step-time model and the trace (engine_step_shape). */
+static engine_step_shape step_shape(const engine *e, int n_seqs, int n_tokens) {
+    engine_step_shape sh = {.n_seqs = n_seqs, .n_tokens = n_tokens, .n_waiting = e->waiting.n};
+    for (int k = 0; k < n_seqs; k++) {
+        const engine_seq *s = e->b_seqs[k];
+        if (!s->padding && s->state == SEQ_PREFILLING) sh.n_prefill += s->plan_n;
+    }
+    for (int t = 0; t < n_tokens; t++)
+        sh.kv_tokens += (int64_t)e->b_pos[t] + 1;
+    return sh;
 }
 
 int engine_step(engine *e, weft_err *err) {
-    double t0 = engine_clock(e);
+    double t0 = engine_clock(e), w0 = engine_wall(e);
     if (take_inbox(e, err) != 0) return -1;
     split_take_feeds(e);
     e->wake_at_s = 0;
@@ -410,8 +422,8 @@ int engine_step(engine *e, weft_err *err) {
     int n_tokens = 0, n_hidden = 0;
     int n_seqs = build_batch(e, &n_tokens, &n_hidden);
     const int n_split_seqs = engine_split_count(e, n_seqs);
-    double t1 = engine_clock(e);
-    e->st.time_schedule_s += t1 - t0;
+    double t1 = engine_clock(e), w1 = engine_wall(e);
+    e->st.time_schedule_s += w1 - w0;
     if (n_seqs == 0) {
         compact(e);
         publish(e);
@@ -427,7 +439,9 @@ int engine_step(engine *e, weft_err *err) {
                     .seqs = e->b_views};
     fwd_split sp = {.n_hidden = n_hidden, .entry = e->b_entry, .hidden_in = e->b_hidden};
     int rc = fwd_run_split(e->fwd, kv_cache_store_mut(e->kv), &b, &sp, e->logits, err);
-    double t2 = engine_clock(e);
+    const engine_step_shape shape = step_shape(e, n_seqs, n_tokens);
+    if (rc == 0 && e->cfg.clock.step_done) e->cfg.clock.step_done(e->cfg.clock.ctx, &shape);
+    double t2 = engine_clock(e), w2 = engine_wall(e);
     e->st.time_forward_s += t2 - t1;
     if (rc != 0) {
         /* A batch the forward pass refuses is an engine bug; end its members rather than
@@ -442,12 +456,13 @@ int engine_step(engine *e, weft_err *err) {
     }
     e->st.steps++;
     engine_split_mark_out(e, n_seqs, t2);
-    engine_trace(e, "step %.4f %d %d %d %.3f\n", t1, n_seqs, n_tokens, e->waiting.n,
-                 1e3 * (t2 - t1));
     absorb(e, n_seqs);
     if (batch_mode(e)) release_idle_padding(e);
     double t3 = engine_clock(e);
-    e->st.time_sample_s += t3 - t2;
+    e->st.time_sample_s += engine_wall(e) - w2;
+    engine_trace(e, "step %.4f %d %d %d %.3f %d %lld %.3f\n", t1, n_seqs, n_tokens,
+                 shape.n_waiting, 1e3 * (t2 - t1), shape.n_prefill, (long long)shape.kv_tokens,
+                 1e3 * (t3 - t0));
     /* the policies' seconds per token: a short memory, so it follows the batch size */
     double dt = t3 - t0;
     e->st.step_s_ewma = e->st.step_s_ewma > 0 ? 0.9 * e->st.step_s_ewma + 0.1 * dt : dt;

@@ -4,7 +4,10 @@
  * request recomputed, the forward time of each step by batch shape). It exists to debug and
  * explain policies on real runs (docs/scheduling.md "Scheduling trace"); nothing reads it back.
  * Lines (times on the engine clock, seconds):
- *   step T N_SEQS N_TOKENS N_WAITING FORWARD_MS
+ *   step T N_SEQS N_TOKENS N_WAITING FORWARD_MS N_PREFILL KV_TOKENS STEP_MS
+ *        (written after the step's events; N_PREFILL: prefill-chunk tokens of N_TOKENS;
+ *        KV_TOKENS: sum over the tokens of the positions they attend to; STEP_MS: the whole
+ *        step, scheduling to the last event, what `weft bench stepfit` fits)
  *   admit T ID N_PROMPT N_GENERATED P50 P90   (first admission, or a recompute after preemption)
  *   pause T ID N_GENERATED                    (kept its cache; overdue: paused for an overdue one)
  *   resume T ID N_GENERATED                   (back from a pause, nothing recomputed)
