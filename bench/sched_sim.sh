@@ -24,7 +24,8 @@
 #        bash bench/sched_sim.sh report
 #        env: SIM_SEEDS, SIM_SEEDS_600, SIM_GROUPS ("bench-150 bench-600 dev-150 azure-150"),
 #             SIM_LOADS ("0.50 0.80 0.95"), SIM_JOBS (parallel runs, default nproc),
-#             STEP_PARAMS (default bench/results/sched_stepmodel.params), RTLM_VARIANTS
+#             STEP_PARAMS (default bench/results/sched_stepmodel.params), RTLM_VARIANTS,
+#             SIM_NAME (result files bench/results/SIM_NAME.*, default sched_sim)
 source "$(dirname "$0")/engine_lib.sh"
 part=run quick=0
 for a in "$@"; do
@@ -49,7 +50,7 @@ max_run=4 aging=20 out=$results
 if [ $quick = 1 ]; then
     seeds=2 seeds600=1 loads="0.80" out=${TMPDIR:-/tmp}/weft-sched-sim-quick; mkdir -p "$out"
 fi
-name=sched_sim
+name=${SIM_NAME:-sched_sim} # SIM_NAME: other result files (e.g. a development evaluation)
 csv=$out/$name.csv md=$out/$name.md
 common=(--prompts-from "$pairs" --lengths-from "$pairs" --max-prompt 128 --max-output 256
         --max-running $max_run --threads 1 --aging-s $aging --priorities 3 -q
@@ -217,7 +218,7 @@ csv_select "$csv" label policy e2e_mean_s e2e_p99_s ttft_mean_s deadline_missed 
         printf "\n"
       }
     }' "$scratch/rows.txt"
-    echo "Reproduce: /work/wt/nicewait bash bench/sched_sim.sh (SIM_SEEDS=$seeds SIM_SEEDS_600=$seeds600${RTLM_VARIANTS:+ RTLM_VARIANTS=\"$RTLM_VARIANTS\"});"
+    echo "Reproduce: /work/wt/nicewait bash bench/sched_sim.sh (SIM_SEEDS=$seeds SIM_SEEDS_600=$seeds600${SIM_GROUPS:+ SIM_GROUPS=\"$SIM_GROUPS\"}${SIM_LOADS:+ SIM_LOADS=\"$SIM_LOADS\"}${SIM_NAME:+ SIM_NAME=$SIM_NAME}${RTLM_VARIANTS:+ RTLM_VARIANTS=\"$RTLM_VARIANTS\"});"
     echo "the step model: bash bench/quiet.sh bash bench/sched_stepmodel.sh."
 } >"$md"
 cat "$md"
