@@ -541,8 +541,9 @@ static void test_pause_decision(void **state) {
         sched_policy_free(p);
     }
 
-    /* rtlm: a wide prediction counts on p90 */
+    /* rtlm (rank p90): a wide prediction counts on p90 */
     sched_config_defaults(&c);
+    c.rtlm_rank = SCHED_RTLM_P90;
     sched_policy *rt = sched_policy_new("rtlm", &c);
     sched_info r2[2] = {running(20, 1.0, 40, 50, 10),   /* narrow: 30 left */
                         running(21, 2.0, 20, 200, 10)}; /* wide: 190 left on p90 */

@@ -81,9 +81,10 @@ int sched_late_parse(const char *s, sched_late *out);
 
 /* How rtlm ranks and preempts (`--rtlm-rank p90|gittins`, docs/scheduling.md). */
 typedef enum sched_rtlm_rank {
-    SCHED_RTLM_P90 = 0, /* default: predicted work, p90 when the prediction is wide, demotion
-                         * past p90 (sched_rtlm_remaining) */
-    SCHED_RTLM_GITTINS, /* the Gittins index of the lognormal length distribution given by the
+    SCHED_RTLM_P90 = 0, /* predicted work, p90 when the prediction is wide, demotion past p90
+                         * (sched_rtlm_remaining): the earlier rules */
+    SCHED_RTLM_GITTINS, /* default (chosen on the development workload, docs/scheduling.md): the
+                         * Gittins index of the lognormal length distribution given by the
                          * prediction's p50 and p90, truncated at max_tokens (sched_gittins.c) */
 } sched_rtlm_rank;
 
@@ -131,7 +132,7 @@ typedef struct sched_config {
     int preempt_min_steps;
     /* which remaining work the newcomer is compared with (default SCHED_PREEMPT_AUTO) */
     sched_preempt_compare preempt_compare;
-    /* rtlm's ranking and preemption (default SCHED_RTLM_P90) */
+    /* rtlm's ranking and preemption (default SCHED_RTLM_GITTINS) */
     sched_rtlm_rank rtlm_rank;
     /* rtlm gittins: the lognormal's sigma is ln(p90/p50)/1.2816 (at least
      * SCHED_GITTINS_SIGMA_FLOOR) times this factor (default 1; > 1 trusts the predictions less) */

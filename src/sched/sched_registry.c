@@ -15,7 +15,7 @@ void sched_config_defaults(sched_config *c) {
     c->prefill_weight = 0.02;
     c->preempt_ratio = 2.0;
     c->preempt_min_steps = 8;
-    c->rtlm_rank = SCHED_RTLM_P90;
+    c->rtlm_rank = SCHED_RTLM_GITTINS;
     c->gittins_sigma_scale = 1.0;
 }
 

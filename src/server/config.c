@@ -78,8 +78,8 @@ static const opt_def opts[] = {
      "demote (behind all that can) or drop (finish_reason \"deadline\") (default keep)", 0, 0,
      "keep|demote|drop"},
     {"rtlm-rank", "WEFT_RTLM_RANK", OPT_ENUM, "R",
-     "rtlm's order and preemption: p90 (predicted work, p90 when wide) or gittins (the Gittins "
-     "index of the predicted length distribution) (default p90)", 0, 0, "p90|gittins"},
+     "rtlm's order and preemption: gittins (the Gittins index of the predicted length "
+     "distribution) or p90 (predicted work, p90 when wide; the earlier rules) (default gittins)", 0, 0, "p90|gittins"},
     {"laxity-drop", "WEFT_LAXITY_DROP", OPT_BOOL, NULL,
      "the same as --late-policy drop (kept for existing configurations)", 0,
      0, NULL},
@@ -137,7 +137,7 @@ static void config_defaults(srv_config *c) {
     snprintf(c->policy, sizeof c->policy, "fcfs");
     c->aging_s = 20;
     snprintf(c->late_policy, sizeof c->late_policy, "keep");
-    snprintf(c->rtlm_rank, sizeof c->rtlm_rank, "p90");
+    snprintf(c->rtlm_rank, sizeof c->rtlm_rank, "gittins");
     snprintf(c->predictor, sizeof c->predictor, "default");
     c->workers = 1;
     c->secondary_threads = 1;
