@@ -44,7 +44,7 @@ paired() {
                                         return n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2 }
         BEGIN { while ((getline line < mf) > 0) if (line ~ /^variant rtlm~/) { split(line, a, ": "); k = a[1]; sub(/^variant /, "", k); arg[k] = a[2] } }
         { n = split($1, a, "-"); load = a[3]; seed = a[4]; m[load, seed, $2] = $3
-          if (!((load, $2) in seen)) { seen[load, $2] = 1; if ($2 ~ /^rtlm~/) pol[load, ++np[load]] = $2 }
+          if (!((load, $2) in seen)) { seen[load, $2] = 1; if ($2 ~ /^rtlm(~|$)/) pol[load, ++np[load]] = $2 }
           if (!(load in lseen)) { lseen[load] = 1; lo[++nl] = load }
           if (!((load, seed) in sseen)) { sseen[load, seed] = 1; so[load, ++ns[load]] = seed } }
         END {
@@ -55,7 +55,7 @@ paired() {
                 if (!((l, sd, p) in m) || !((l, sd, ref) in m)) continue
                 x = 100 * (m[l, sd, p] / m[l, sd, ref] - 1); c[n++] = x; s += x; if (x < 0) w++
                 if ((l, sd, "fcfs") in m) f[nf++] = 100 * (m[l, sd, p] / m[l, sd, "fcfs"] - 1) }
-              if (n) printf "| %.0f%% | %s | `%s` | %+.2f%% | %+.2f%% | %d/%d | %+.1f%% |\n", 100 * l, p, arg[p], med(c, n), s / n, w, n, med(f, nf) } } }'
+              if (n) printf "| %.0f%% | %s | %s | %+.2f%% | %+.2f%% | %d/%d | %+.1f%% |\n", 100 * l, p, p == "rtlm" ? "(none)" : "`" arg[p] "`", med(c, n), s / n, w, n, med(f, nf) } } }'
         echo
         echo "Reproduce: /work/wt/nicewait bash bench/sched_gittins.sh ${1#sched_gittins_} (bench/sched_gittins.sh report: the tables again)"
     } >>"$md"
@@ -73,6 +73,7 @@ bench)
     SIM_NAME=sched_gittins_bench SIM_GROUPS=bench-150 SIM_LOADS="${SIM_LOADS:-0.80 0.95}" \
         SIM_SEEDS=${SIM_SEEDS:-20} RTLM_VARIANTS="$BENCH_VARIANTS" bash "$root/bench/sched_sim.sh" run
     paired sched_gittins_bench
+    paired sched_gittins_bench rtlm~1 # against the earlier rules (--rtlm-rank p90)
     cat "$results/sched_gittins_bench.md"
     ;;
 report)
@@ -81,6 +82,7 @@ report)
         SIM_NAME=$n bash "$root/bench/sched_sim.sh" report >/dev/null
         paired $n
         [ $n = sched_gittins_dev ] && paired $n rtlm~5
+        [ $n = sched_gittins_bench ] && paired $n rtlm~1
         cat "$results/$n.md"
     done
     ;;

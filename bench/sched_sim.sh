@@ -174,7 +174,7 @@ csv_select "$csv" label policy e2e_mean_s e2e_p99_s ttft_mean_s deadline_missed 
         t=${f##*calib-}; t=${t%.csv}
         echo "    $t (and azure-150 for bench-150): $(calib "$f")"
     done
-    dc=$(for f in "$out/$name".calib-dev-*.csv; do [ -r "$f" ] && calib "$f"; done | sort -g | awk '{ v[++n] = $1 } END { if (n) printf "%.4f..%.4f req/s over %d seeds", v[1], v[n], n }')
+    dc=$(for f in "$out/$name".calib-dev-*.csv; do if [ -r "$f" ]; then calib "$f"; fi; done | sort -g | awk '{ v[++n] = $1 } END { if (n) printf "%.4f..%.4f req/s over %d seeds", v[1], v[n], n }')
     [ -n "$dc" ] && echo "    dev-150: $dc"
     echo "    (each development seed has its own requests, hence its own capacity)"
     echo
