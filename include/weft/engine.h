@@ -202,7 +202,8 @@ void engine_stop(engine *e);
 /* Blocks until no request is waiting or running (or the timeout passes: returns -1). */
 int engine_wait_idle(engine *e, double timeout_s);
 
-double engine_now_s(const engine *e); /* the engine clock (monotonic seconds since creation) */
+/* The engine clock: monotonic seconds since creation, or the injected clock (config.clock). */
+double engine_now_s(const engine *e);
 
 typedef struct engine_stats {
     uint64_t steps;
