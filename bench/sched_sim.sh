@@ -152,7 +152,9 @@ fi
 [ -r "$csv" ] || { echo "no $csv: run first" >&2; exit 1; }
 # rows: group load seed policy mean p99 ttft_mean misses deadlines wait_max queue_mean
 csv_select "$csv" label policy e2e_mean_s e2e_p99_s ttft_mean_s deadline_missed deadline_n wait_max_s queue_mean_s finished requests |
-    awk '{ n = split($1, a, "-"); g = a[1] "-" a[2]; print g, a[3], a[4], $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }' >"$scratch/rows.txt"
+    awk '{ n = split($1, a, "-"); g = a[1] "-" a[2]; print g, a[3], a[4], $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }' |
+    awk -v order="bench-150 bench-600 dev-150 azure-150" 'BEGIN { n = split(order, o, " "); for (i = 1; i <= n; i++) r[o[i]] = i }
+        { print (($1 in r) ? r[$1] : 9), $2, NR, $0 }' | sort -k1,1n -k2,2 -k3,3n | cut -d" " -f4- >"$scratch/rows.txt"
 {
     echo "# sched_sim — scheduling policies in VIRTUAL time (bench/sched_sim.sh)"
     echo
@@ -172,11 +174,11 @@ csv_select "$csv" label policy e2e_mean_s e2e_p99_s ttft_mean_s deadline_missed 
     for f in "$out/$name".calib-bench-*.csv; do
         [ -r "$f" ] || continue
         t=${f##*calib-}; t=${t%.csv}
-        echo "    $t (and azure-150 for bench-150): $(calib "$f")"
+        echo "    $t: $(calib "$f")"
     done
     dc=$(for f in "$out/$name".calib-dev-*.csv; do if [ -r "$f" ]; then calib "$f"; fi; done | sort -g | awk '{ v[++n] = $1 } END { if (n) printf "%.4f..%.4f req/s over %d seeds", v[1], v[n], n }')
     [ -n "$dc" ] && echo "    dev-150: $dc"
-    echo "    (each development seed has its own requests, hence its own capacity)"
+    echo "    (azure-150 uses bench-150's; each development seed has its own requests, hence its own capacity)"
     echo
     echo "Per group, load and policy, over seeds: the change of the mean response time against fcfs on the"
     echo "same seed (median, interquartile range, range), the medians of the mean and p99 response and"

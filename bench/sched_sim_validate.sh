@@ -5,8 +5,9 @@
 # run, bench/results/sched_stepmodel.calib.csv), arrival seeds 7 and 1, fcfs, rtlm and oracle:
 #   real SEED...   real runs, one invocation per seed (about 4 minutes each: run each seed under
 #                  its own bench/quiet.sh hold), rows into bench/results/sched_sim_validation.real.csv
-#   report         the same workloads in virtual time (seconds, deterministic), twice: at the real
-#                  runs' request rate, and at 80% of the modelled capacity; then the comparison
+#   report         the same workloads in virtual time (seconds, deterministic), three times: at the
+#                  real runs' request rate, at 80% of the modelled capacity, and speed-matched (the
+#                  real rate, the model scaled to each real run's measured step time); then the comparison
 #                  (mean, p50, p99 response, TTFT, fcfs queue share; virtual / real) in
 #                  bench/results/sched_sim_validation.md
 # Usage: bash bench/quiet.sh bash bench/sched_sim_validate.sh real 7
@@ -71,6 +72,17 @@ for s in $seeds; do
     "$WEFT" bench engine "${vc[@]}" -n $n --rate "$vrate" --arrival-seed "$s" "${common[@]}" --threads 1 \
         $(dl_args "$vtpot") --label "same-load-$s" --sched-csv "$vcsv" >/dev/null
 done
+# speed-matched: each real run again in virtual time with the step model scaled by that run's
+# forward ms/step over the same-rate virtual run's modelled ms/step (the machine's speed in that
+# run; the real figure lacks the ~1% of a step spent sampling and scheduling)
+csv_select "$real" label policy steps t_forward_s | sed 's/^real-//' >"$scratch/rspeed"
+csv_select "$vcsv" label policy steps t_forward_s | sed -n 's/^same-rate-//p' >"$scratch/vspeed"
+while read -r s p f; do
+    awk -v f="$f" '$1 == "stepm" || /^#/ { print; next } { printf "%s %.9g\n", $1, $2 * f }' "$params" >"$scratch/speed.params"
+    # shellcheck disable=SC2046
+    "$WEFT" bench engine --model "$sim" --virtual-clock "$scratch/speed.params" -n $n --rate "$rate" --arrival-seed "$s" \
+        "${common[@]}" --threads 1 --policy "$p" $(dl_args "$tpot") --label "speed-matched-$s" --sched-csv "$vcsv" >/dev/null
+done < <(awk 'NR == FNR { r[$1, $2] = $4 / $3; next } (($1, $2) in r) { printf "%s %s %.6f\n", $1, $2, r[$1, $2] / ($4 / $3) }' "$scratch/rspeed" "$scratch/vspeed")
 cp "$vcsv" "$results/$name.virtual.csv"
 cols="label policy e2e_mean_s e2e_p50_s e2e_p99_s ttft_mean_s queue_mean_s deadline_missed wait_max_s steps t_forward_s"
 { csv_select "$real" $cols; csv_select "$vcsv" $cols; } >"$scratch/all"
@@ -82,7 +94,8 @@ cols="label policy e2e_mean_s e2e_p50_s e2e_p99_s ttft_mean_s queue_mean_s deadl
     echo "at a full batch; rate $rate req/s). Real: wall clock, the shared 2-core VM, one bench/quiet.sh hold per"
     echo "seed. Virtual: \`weft bench engine --virtual-clock $(basename "$params")\` on the simulator's model,"
     echo "(a) same-rate: the real runs' rate $rate req/s; (b) same-load: 80% of the modelled capacity"
-    echo "($vcap req/s, TPOT $vtpot ms: rate $vrate req/s)."
+    echo "($vcap req/s, TPOT $vtpot ms: rate $vrate req/s); (c) speed-matched: the real rate, the step model"
+    echo "scaled by each real run's forward ms/step over (a)'s modelled ms/step, i.e. the machine's speed in that run."
     echo
     sed 's/^/    /' "$results/$name.machine" 2>/dev/null || true
     echo
@@ -95,16 +108,17 @@ cols="label policy e2e_mean_s e2e_p50_s e2e_p99_s ttft_mean_s queue_mean_s deadl
     echo "Virtual / real per seed and policy (1.00 = the same), and each run's change of the mean against fcfs"
     echo "of the same seed and kind:"
     echo
-    echo "| seed | policy | mean same-rate | mean same-load | p99 same-rate | p99 same-load | TTFT same-rate | change real | change same-rate | change same-load |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| seed | policy | mean same-rate | mean same-load | mean speed-matched | p99 same-rate | p99 same-load | p99 speed-matched | TTFT same-rate | change real | change same-rate | change same-load | change speed-matched |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     awk '{ split($1, a, "-"); s = a[length(a)]; kind = $1; sub("-" s "$", "", kind)
            m[kind, s, $2] = $3; p[kind, s, $2] = $5; t[kind, s, $2] = $6; if (!((s, $2) in seen)) { seen[s, $2] = 1; o[++n] = s SUBSEP $2 } }
          function r(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
          function c(k, s, q) { return ((k, s, "fcfs") in m) ? sprintf("%+.1f%%", 100 * (m[k, s, q] / m[k, s, "fcfs"] - 1)) : "-" }
          END { for (i = 1; i <= n; i++) { split(o[i], x, SUBSEP); s = x[1]; q = x[2]
-               printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, q, r(m["same-rate", s, q], m["real", s, q]),
-                      r(m["same-load", s, q], m["real", s, q]), r(p["same-rate", s, q], p["real", s, q]), r(p["same-load", s, q], p["real", s, q]),
-                      r(t["same-rate", s, q], t["real", s, q]), c("real", s, q), c("same-rate", s, q), c("same-load", s, q) } }' "$scratch/all"
+               printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, q, r(m["same-rate", s, q], m["real", s, q]),
+                      r(m["same-load", s, q], m["real", s, q]), r(m["speed-matched", s, q], m["real", s, q]),
+                      r(p["same-rate", s, q], p["real", s, q]), r(p["same-load", s, q], p["real", s, q]), r(p["speed-matched", s, q], p["real", s, q]),
+                      r(t["same-rate", s, q], t["real", s, q]), c("real", s, q), c("same-rate", s, q), c("same-load", s, q), c("speed-matched", s, q) } }' "$scratch/all"
     echo
     echo "Reproduce: bash bench/quiet.sh bash bench/sched_sim_validate.sh real 7 (and real 1), then"
     echo "/work/wt/nicewait bash bench/sched_sim_validate.sh report."

@@ -88,7 +88,7 @@ if [ -z "$shared" ] || [ ! -r "$vocab" ] || [ ! -r "$pairs" ]; then
 fi
 "$weft" model synth --preset test-gqa --layers 1 --ctx 1024 --vocab-from "$vocab" \
     --out "$tmp/sim.gguf" >/dev/null || fail "synth the simulator's model"
-ds=(--model "$tmp/sim.gguf" -n 60 --rate 3 --prompts-from "$pairs" --lengths-from "$pairs"
+ds=(--model "$tmp/sim.gguf" -n 30 --rate 3 --prompts-from "$pairs" --lengths-from "$pairs"
     --max-prompt 128 --max-output 256 --seed 7 --aging-s 20)
 run 1 d "${ds[@]}"
 run 2 e "${ds[@]}"

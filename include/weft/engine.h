@@ -65,7 +65,9 @@ typedef struct engine_step_shape {
  * seconds (non-decreasing while steps run); step_done, when set, is called after each forward
  * pass with its shape and before its tokens are emitted, so a virtual clock advances by the
  * step's modelled time there (src/workload/vclock.c). now NULL = CLOCK_MONOTONIC since the
- * engine's creation. A clock needs synchronous engine_step: engine_start refuses it. Only the
+ * engine's creation. A clock needs synchronous engine_step: engine_start refuses it (and nothing
+ * advances a virtual clock while the engine idles, so a dynamic batch's fill wait needs a driver
+ * that moves the clock, not engine_wait_idle). Only the
  * scheduler-overhead diagnostics (time_schedule_s, time_sample_s, time_compact_s,
  * time_predict_s) stay on the wall clock. */
 typedef struct engine_clock_source {
@@ -202,7 +204,8 @@ void engine_stop(engine *e);
 /* Blocks until no request is waiting or running (or the timeout passes: returns -1). */
 int engine_wait_idle(engine *e, double timeout_s);
 
-double engine_now_s(const engine *e); /* the engine clock (monotonic seconds since creation) */
+/* The engine clock: monotonic seconds since creation, or the injected clock (config.clock). */
+double engine_now_s(const engine *e);
 
 typedef struct engine_stats {
     uint64_t steps;
