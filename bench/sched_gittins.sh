@@ -2,7 +2,7 @@
 # sched_gittins.sh — rtlm's Gittins rank (`--rtlm-rank gittins`, docs/scheduling.md "The Gittins
 # rank") against its p90 rank, in VIRTUAL time (bench/sched_sim.sh: the real engine and
 # scheduler, time from the calibrated step-time model; deterministic, so no quiet machine is
-# needed — run it under /work/wt/nicewait). Two steps, by the tuning rule (docs/scheduling.md):
+# needed — run it at low priority, e.g. nice -n 19). Two steps, by the tuning rule (docs/scheduling.md):
 #   dev    the DEVELOPMENT workload only (dev-150: --seed 101..120, other requests and arrivals
 #          than the benchmark's), 80% and 95% load, rtlm's default and the variants in
 #          DEV_VARIANTS (sigma scale, preemption comparison and ratio); every choice is made on
@@ -15,7 +15,7 @@
 # Each md ends with the paired comparison: per seed, each rtlm variant's mean response time
 # against rtlm's default (p90) on the same seed and load (median and mean of the change, and on
 # how many seeds it was lower).
-# Usage: /work/wt/nicewait bash bench/sched_gittins.sh dev|bench|report
+# Usage: bash bench/sched_gittins.sh dev|bench|report
 source "$(dirname "$0")/engine_lib.sh"
 part=${1:-report}
 DEV_VARIANTS=${DEV_VARIANTS:-"--rtlm-rank gittins;--rtlm-rank gittins --gittins-sigma-scale 2;--rtlm-rank gittins --gittins-sigma-scale 3;--rtlm-rank gittins --gittins-sigma-scale 2 --preempt-compare benefit;--preempt-compare victim;--rtlm-rank gittins --gittins-sigma-scale 2 --preempt-ratio 1.5"}
@@ -57,7 +57,7 @@ paired() {
                 if ((l, sd, "fcfs") in m) f[nf++] = 100 * (m[l, sd, p] / m[l, sd, "fcfs"] - 1) }
               if (n) printf "| %.0f%% | %s | %s | %+.2f%% | %+.2f%% | %d/%d | %+.1f%% |\n", 100 * l, p, p == "rtlm" ? "(none)" : "`" arg[p] "`", med(c, n), s / n, w, n, med(f, nf) } } }'
         echo
-        echo "Reproduce: /work/wt/nicewait bash bench/sched_gittins.sh ${1#sched_gittins_} (bench/sched_gittins.sh report: the tables again)"
+        echo "Reproduce: bash bench/sched_gittins.sh ${1#sched_gittins_} (bench/sched_gittins.sh report: the tables again)"
     } >>"$md"
 }
 

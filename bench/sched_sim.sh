@@ -4,7 +4,7 @@
 # model with tiny110m's Llama-2 vocabulary (so prompts tokenize identically), its time taken from
 # the step-time model calibrated on the real tiny110m runs (bench/sched_stepmodel.sh ->
 # bench/results/sched_stepmodel.params). The runs are deterministic: no quiet machine needed
-# (run it under /work/wt/nicewait, not bench/quiet.sh), and the numbers are virtual-time.
+# (no bench/quiet.sh needed; run it at low priority, e.g. nice -n 19, on a shared machine), and the numbers are virtual-time.
 # Workload as bench/sched.sh's: alpaca_cleaned_1000 prompts with their real output lengths (cut to
 # 128/256, forced), max_running 4, aging bound 20 s, 3 priorities, deadline 2 s + 3 x the
 # saturated TPOT per output token. Capacity: sched.sh's definition (max_running / TPOT of a
@@ -20,12 +20,14 @@
 # at 50, 80 and 95% of capacity; policies fcfs, priority, spf, laxity, rtlm, oracle. Extra rtlm
 # variants: RTLM_VARIANTS="--rtlm-rank p90;--rtlm-rank gittins" runs rtlm once more per
 # ';'-separated string, appended to its command line (rows: policy rtlm~1, rtlm~2, ...).
-# Usage: /work/wt/nicewait bash bench/sched_sim.sh [run] [--quick]   (then the report)
+# Usage: bash bench/sched_sim.sh [run] [--quick]   (then the report)
 #        bash bench/sched_sim.sh report
 #        env: SIM_SEEDS, SIM_SEEDS_600, SIM_GROUPS ("bench-150 bench-600 dev-150 azure-150"),
 #             SIM_LOADS ("0.50 0.80 0.95"), SIM_JOBS (parallel runs, default nproc),
 #             STEP_PARAMS (default bench/results/sched_stepmodel.params), RTLM_VARIANTS,
-#             SIM_NAME (result files bench/results/SIM_NAME.*, default sched_sim)
+#             SIM_NAME (result files bench/results/SIM_NAME.*, default sched_sim),
+#             SIM_MAX_RUNNING (the running batch's bound, default 4: the benchmark's; other values
+#             show how the room for any order grows as the batch shrinks, bench/sched_sim_mr.sh)
 source "$(dirname "$0")/engine_lib.sh"
 part=run quick=0
 for a in "$@"; do
@@ -46,7 +48,7 @@ groups=${SIM_GROUPS:-bench-150 bench-600 dev-150 azure-150}
 loads=${SIM_LOADS:-0.50 0.80 0.95}
 jobs=${SIM_JOBS:-$(nproc)}
 policies=fcfs,priority,spf,laxity,rtlm,oracle
-max_run=4 aging=20 out=$results
+max_run=${SIM_MAX_RUNNING:-4} aging=20 out=$results
 if [ $quick = 1 ]; then
     seeds=2 seeds600=1 loads="0.80" out=${TMPDIR:-/tmp}/weft-sched-sim-quick; mkdir -p "$out"
 fi
@@ -142,6 +144,7 @@ if [ "$part" = run ]; then
           awk -F, -v OFS=, 'NR > 1 { if ($1 ~ /~[0-9]+$/) { k = $1; sub(/.*~/, "", k); sub(/~[0-9]+$/, "", $1); $2 = $2 "~" k } print }' "$f"
       done; } >"$csv"
     { machine_line; load_line
+      echo "max_running: $max_run"
       echo "virtual runs: $(wc -l <"$scratch/jobs") in $(( $(date +%s) - t_start )) s wall, $jobs at a time"
       echo "step model: $params"
       for k in "${!variants[@]}"; do echo "variant rtlm~$((k + 1)): ${variants[$k]}"; done
@@ -220,7 +223,7 @@ csv_select "$csv" label policy e2e_mean_s e2e_p99_s ttft_mean_s deadline_missed 
         printf "\n"
       }
     }' "$scratch/rows.txt"
-    echo "Reproduce: /work/wt/nicewait bash bench/sched_sim.sh (SIM_SEEDS=$seeds SIM_SEEDS_600=$seeds600${SIM_GROUPS:+ SIM_GROUPS=\"$SIM_GROUPS\"}${SIM_LOADS:+ SIM_LOADS=\"$SIM_LOADS\"}${SIM_NAME:+ SIM_NAME=$SIM_NAME}${RTLM_VARIANTS:+ RTLM_VARIANTS=\"$RTLM_VARIANTS\"});"
+    echo "Reproduce: bash bench/sched_sim.sh (SIM_SEEDS=$seeds SIM_SEEDS_600=$seeds600${SIM_GROUPS:+ SIM_GROUPS=\"$SIM_GROUPS\"}${SIM_LOADS:+ SIM_LOADS=\"$SIM_LOADS\"}${SIM_NAME:+ SIM_NAME=$SIM_NAME}${SIM_MAX_RUNNING:+ SIM_MAX_RUNNING=$SIM_MAX_RUNNING}${RTLM_VARIANTS:+ RTLM_VARIANTS=\"$RTLM_VARIANTS\"});"
     echo "the step model: bash bench/quiet.sh bash bench/sched_stepmodel.sh."
 } >"$md"
 cat "$md"

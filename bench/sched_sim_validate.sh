@@ -12,7 +12,7 @@
 #                  bench/results/sched_sim_validation.md
 # Usage: bash bench/quiet.sh bash bench/sched_sim_validate.sh real 7
 #        bash bench/quiet.sh bash bench/sched_sim_validate.sh real 1
-#        /work/wt/nicewait bash bench/sched_sim_validate.sh report
+#        bash bench/sched_sim_validate.sh report
 source "$(dirname "$0")/engine_lib.sh"
 part=${1:-report}
 pairs=$SHARED/data/pairs/alpaca_cleaned_1000.jsonl
@@ -121,6 +121,6 @@ cols="label policy e2e_mean_s e2e_p50_s e2e_p99_s ttft_mean_s queue_mean_s deadl
                       r(t["same-rate", s, q], t["real", s, q]), c("real", s, q), c("same-rate", s, q), c("same-load", s, q), c("speed-matched", s, q) } }' "$scratch/all"
     echo
     echo "Reproduce: bash bench/quiet.sh bash bench/sched_sim_validate.sh real 7 (and real 1), then"
-    echo "/work/wt/nicewait bash bench/sched_sim_validate.sh report."
+    echo "bash bench/sched_sim_validate.sh report."
 } >"$results/$name.md"
 cat "$results/$name.md"
