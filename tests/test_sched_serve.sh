@@ -27,6 +27,8 @@ out=$("$weft" serve --model "$gguf" --rtlm-rank srpt 2>&1) && fail "--rtlm-rank 
 grep -q "expects one of p90|gittins" <<<"$out" || fail "rtlm-rank message: $out"
 out=$(WEFT_RTLM_RANK=p50 "$weft" serve --model "$gguf" 2>&1) && fail "WEFT_RTLM_RANK=p50 accepted"
 grep -q "rtlm-rank (env WEFT_RTLM_RANK) expects one of p90|gittins" <<<"$out" || fail "env message: $out"
+out=$("$weft" serve --model "$gguf" --preempt-compare all 2>&1) && fail "--preempt-compare all accepted"
+grep -q "expects one of auto|benefit|victim" <<<"$out" || fail "preempt-compare message: $out"
 
 start_server sched --ctx 512 --threads 1 --max-running 1 --workers 2 --secondary-threads 1 \
     --secondary-max-running 2 --policy rtlm --kv-layout paged

@@ -80,6 +80,10 @@ static const opt_def opts[] = {
     {"rtlm-rank", "WEFT_RTLM_RANK", OPT_ENUM, "R",
      "rtlm's order and preemption: gittins (the Gittins index of the predicted length "
      "distribution) or p90 (predicted work, p90 when wide; the earlier rules) (default gittins)", 0, 0, "p90|gittins"},
+    {"preempt-compare", "WEFT_PREEMPT_COMPARE", OPT_ENUM, "C",
+     "spf/rtlm: which running request a waiting one must beat to pause it: victim (only the one "
+     "it would pause), benefit (every one) or auto (victim for rtlm's Gittins rank, else "
+     "benefit) (default auto)", 0, 0, "auto|benefit|victim"},
     {"laxity-drop", "WEFT_LAXITY_DROP", OPT_BOOL, NULL,
      "the same as --late-policy drop (kept for existing configurations)", 0,
      0, NULL},
@@ -138,6 +142,7 @@ static void config_defaults(srv_config *c) {
     c->aging_s = 20;
     snprintf(c->late_policy, sizeof c->late_policy, "keep");
     snprintf(c->rtlm_rank, sizeof c->rtlm_rank, "gittins");
+    snprintf(c->preempt_compare, sizeof c->preempt_compare, "auto");
     snprintf(c->predictor, sizeof c->predictor, "default");
     c->workers = 1;
     c->secondary_threads = 1;
@@ -269,6 +274,8 @@ static int apply(srv_config *c, const opt_def *d, const char *v, const char *src
             return copy_str(c->late_policy, sizeof c->late_policy, v, src, name);
         else if (!strcmp(name, "rtlm-rank"))
             return copy_str(c->rtlm_rank, sizeof c->rtlm_rank, v, src, name);
+        else if (!strcmp(name, "preempt-compare"))
+            return copy_str(c->preempt_compare, sizeof c->preempt_compare, v, src, name);
         else return copy_str(c->chat_template, sizeof c->chat_template, v, src, name);
         return 0;
     case OPT_STR:

@@ -36,6 +36,7 @@ typedef struct srv_config {
     bool laxity_drop;          /* the same as late_policy "drop" (an older flag) */
     char late_policy[8];       /* laxity/rtlm, a late request: keep|demote|drop (default keep) */
     char rtlm_rank[8];         /* rtlm's order: gittins|p90 (default gittins) */
+    char preempt_compare[8];   /* auto|benefit|victim (default auto) */
     bool consolidate;          /* admit by predicted KV footprint */
     int max_running;           /* primary worker's running batch (0 = engine default) */
     char predictor[4096];      /* "default", "none" or a parameter file */

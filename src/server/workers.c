@@ -57,6 +57,9 @@ int workers_start(srv *s, weft_err *err) {
         if (c->laxity_drop) sc.late_policy = SCHED_LATE_DROP;
         if (sched_rtlm_rank_parse(c->rtlm_rank, &sc.rtlm_rank) != 0)
             return weft_errf(err, "unknown --rtlm-rank '%s' (p90 or gittins)", c->rtlm_rank);
+        if (sched_preempt_compare_parse(c->preempt_compare, &sc.preempt_compare) != 0)
+            return weft_errf(err, "unknown --preempt-compare '%s' (auto, benefit or victim)",
+                             c->preempt_compare);
         ec.policy = sched_policy_new(c->policy, &sc);
         if (!ec.policy) return weft_errf(err, "cannot create scheduling policy '%s'", c->policy);
         if (predicting(c)) {
