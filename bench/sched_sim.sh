@@ -25,6 +25,7 @@
 #        env: SIM_SEEDS, SIM_SEEDS_600, SIM_GROUPS ("bench-150 bench-600 dev-150 azure-150"),
 #             SIM_LOADS ("0.50 0.80 0.95"), SIM_JOBS (parallel runs, default nproc),
 #             STEP_PARAMS (default bench/results/sched_stepmodel.params), RTLM_VARIANTS,
+#             VARIANT_POLICY (the policy the variants run, default rtlm; e.g. oracle: rows oracle~K),
 #             SIM_NAME (result files bench/results/SIM_NAME.*, default sched_sim),
 #             SIM_MAX_RUNNING (the running batch's bound, default 4: the benchmark's; other values
 #             show how the room for any order grows as the batch shrinks, bench/sched_sim_mr.sh)
@@ -84,7 +85,7 @@ job() {
     local k=0
     for v in "${variants[@]}"; do
         k=$((k + 1))
-        [ -n "${v// /}" ] && echo "$label~$k|-n $n --seed $seed $* $dl --policy rtlm $v"
+        [ -n "${v// /}" ] && echo "$label~$k|-n $n --seed $seed $* $dl --policy ${VARIANT_POLICY:-rtlm} $v"
     done
 }
 
@@ -147,7 +148,7 @@ if [ "$part" = run ]; then
       echo "max_running: $max_run"
       echo "virtual runs: $(wc -l <"$scratch/jobs") in $(( $(date +%s) - t_start )) s wall, $jobs at a time"
       echo "step model: $params"
-      for k in "${!variants[@]}"; do echo "variant rtlm~$((k + 1)): ${variants[$k]}"; done
+      for k in "${!variants[@]}"; do echo "variant ${VARIANT_POLICY:-rtlm}~$((k + 1)): ${variants[$k]}"; done
     } >"$out/$name.machine"
 fi
 
@@ -223,7 +224,7 @@ csv_select "$csv" label policy e2e_mean_s e2e_p99_s ttft_mean_s deadline_missed 
         printf "\n"
       }
     }' "$scratch/rows.txt"
-    echo "Reproduce: bash bench/sched_sim.sh (SIM_SEEDS=$seeds SIM_SEEDS_600=$seeds600${SIM_GROUPS:+ SIM_GROUPS=\"$SIM_GROUPS\"}${SIM_LOADS:+ SIM_LOADS=\"$SIM_LOADS\"}${SIM_NAME:+ SIM_NAME=$SIM_NAME}${SIM_MAX_RUNNING:+ SIM_MAX_RUNNING=$SIM_MAX_RUNNING}${RTLM_VARIANTS:+ RTLM_VARIANTS=\"$RTLM_VARIANTS\"});"
+    echo "Reproduce: bash bench/sched_sim.sh (SIM_SEEDS=$seeds SIM_SEEDS_600=$seeds600${SIM_GROUPS:+ SIM_GROUPS=\"$SIM_GROUPS\"}${SIM_LOADS:+ SIM_LOADS=\"$SIM_LOADS\"}${SIM_NAME:+ SIM_NAME=$SIM_NAME}${SIM_MAX_RUNNING:+ SIM_MAX_RUNNING=$SIM_MAX_RUNNING}${RTLM_VARIANTS:+ RTLM_VARIANTS=\"$RTLM_VARIANTS\"}${VARIANT_POLICY:+ VARIANT_POLICY=$VARIANT_POLICY});"
     echo "the step model: bash bench/quiet.sh bash bench/sched_stepmodel.sh."
 } >"$md"
 cat "$md"
