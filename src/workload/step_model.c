@@ -2,6 +2,7 @@
  * write), reading step lines from scheduling traces, and the least-squares fit that calibrates
  * it (format and terms: step_model.h; the choice of terms: docs/scheduling.md "Simulator"). */
 #include "workload/step_model.h"
+#include "workload/metrics.h"
 
 #include <errno.h>
 #include <math.h>
@@ -79,7 +80,11 @@ static char *slurp(const char *path, weft_err *err) {
                 return NULL;
             }
             char *nb = realloc(buf, cap * 2);
-            if (!nb) break;
+            if (!nb) {
+                free(buf); /* reported below: never a silently truncated file */
+                buf = NULL;
+                break;
+            }
             buf = nb;
             cap *= 2;
         }
@@ -317,15 +322,11 @@ void stepm_trace_free(stepm_trace *t) {
 
 /* ---- fit ---- */
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
+/* The median of v (sorts v in place): metrics.c's p50, the mean of the middle two when n is even. */
 static double median(double *v, int n) {
-    if (n <= 0) return 0;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    metrics_dist d;
+    metrics_dist_of(v, n, &d);
+    return d.p50;
 }
 
 /* Solves the normal equations over the observations with keep[i] set. */
