@@ -2,7 +2,8 @@
  * three kinds of split point, input validation, the DP against exhaustive search on hundreds of
  * random small instances (same optimum, plan within budget and SLAs), the greedy baselines never
  * beating the DP (and losing to it on some instances, so the coupling is real), the single-request
- * chooser, and the profile JSON round trip. */
+ * chooser, the profile JSON round trip, and the KV objective (SPLIT_OBJECTIVE_KV: DP = exhaustive,
+ * constraints, greedy never better, a case where it picks another plan than the work objective). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1133,6 +1134,248 @@ static void test_batch_by_kind(void **state) {
     assert_int_equal(split_cost_eval(&r, &s, 2, &c2, &e), -1);
 }
 
+/* ---- the KV objective (split_server.objective = SPLIT_OBJECTIVE_KV, docs/split.md "A KV-bound
+ * server"): minimise the server's KV memory-time under every SLA and device constraint ---- */
+
+/* A plan's server KV memory-time, from the cost model alone. */
+static double plan_kv(const split_request *r, int n, const split_server *s, const split_choice *c) {
+    double kv = 0;
+    for (int i = 0; i < n; i++) {
+        split_choice x;
+        assert_int_equal(split_cost_eval(&r[i], s, c[i].p, &x, NULL), 0);
+        kv += x.kv_byte_s;
+    }
+    return kv;
+}
+
+/* The constraints of a kv plan from the cost model: every achievable SLA met (a request that can
+ * meet it nowhere at its fastest point), the summary's KV and work are the plan's, and the
+ * server's KV budget is not a constraint (fits_kv). */
+static void check_kv_plan(const split_request *r, int n, const split_server *s,
+                          const split_choice *c, const split_plan_summary *sum) {
+    double work = 0;
+    for (int i = 0; i < n; i++) {
+        assert_true(c[i].allowed);
+        int can = 0;
+        double fast = INFINITY;
+        for (int p = 0; p <= s->n_layers; p++) {
+            split_choice x;
+            assert_int_equal(split_cost_eval(&r[i], s, p, &x, NULL), 0);
+            if (x.allowed && x.sla_ok) can = 1;
+            if (x.allowed && x.latency_s < fast) fast = x.latency_s;
+        }
+        if (can && sum->fits_devices) assert_true(c[i].sla_ok);
+        if (!can) assert_near(c[i].latency_s, fast, 0);
+        work += c[i].server_work_s;
+    }
+    assert_true(sum->fits_kv);
+    assert_true(rel_close(sum->kv_byte_s, plan_kv(r, n, s, c)));
+    assert_true(rel_close(work, sum->server_work_s));
+    /* the reported work is still the plan's true (fused step) work */
+    split_choice x[6];
+    for (int i = 0; i < n; i++) assert_int_equal(split_cost_eval(&r[i], s, c[i].p, &x[i], NULL), 0);
+    assert_true(rel_close(split_plan_work(s, x, n, NULL), sum->server_work_s));
+}
+
+static void test_kv_objective_random(void **state) {
+    (void)state;
+    uint64_t rng = 9090;
+    int instances = 0, with_dev = 0, dev_bind = 0, greedy_worse = 0, arrival_worse = 0;
+    int differs = 0, infeasible = 0;
+    for (int t = 0; t < 600; t++) {
+        split_request r[6];
+        split_server s;
+        split_client_device dv[3];
+        int n;
+        random_instance(&rng, &n, r, &s);
+        if (t % 2) {
+            add_devices(&rng, r, n, &s, dv);
+            with_dev++;
+        }
+        if (t % 3 == 0) add_step_model(&rng, &s);
+        split_server w = s; /* the same instance under the default objective */
+        s.objective = SPLIT_OBJECTIVE_KV;
+        split_choice cd[6], ce[6], cg[6], ca[6], cw[6], cu[6];
+        split_plan_summary sd, se, sg, sa, sw, su;
+        weft_err e;
+        assert_int_equal(split_plan_dp(r, n, &s, cd, &sd, &e), 0);
+        assert_int_equal(split_plan_exhaustive(r, n, &s, ce, &se, &e), 0);
+        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_EFFICIENCY, cg, &sg, &e), 0);
+        assert_int_equal(split_plan_greedy(r, n, &s, SPLIT_GREEDY_ARRIVAL, ca, &sa, &e), 0);
+        instances++;
+        /* The DP finds the exhaustive optimum of the KV memory-time. */
+        assert_int_equal(sd.feasible, se.feasible);
+        assert_int_equal(sd.fits_devices, se.fits_devices);
+        if (!rel_close(sd.kv_byte_s, se.kv_byte_s)) {
+            print_message("kv instance %d: dp %.12g exhaustive %.12g\n", t, sd.kv_byte_s, se.kv_byte_s);
+            fail();
+        }
+        const split_choice *plans[4] = {cd, ce, cg, ca};
+        const split_plan_summary *sums[4] = {&sd, &se, &sg, &sa};
+        for (int k = 0; k < 4; k++) {
+            check_kv_plan(r, n, &s, plans[k], sums[k]);
+            check_devices(r, n, &s, plans[k], sums[k]);
+        }
+        /* The server's KV budget plays no part: the same optimum without it. */
+        split_server nb = s;
+        nb.kv_capacity_bytes = 0;
+        assert_int_equal(split_plan_dp(r, n, &nb, cu, &su, &e), 0);
+        assert_true(rel_close(su.kv_byte_s, sd.kv_byte_s));
+        if (!sd.fits_devices) {
+            infeasible++;
+            assert_false(sg.fits_devices);
+            assert_false(sa.fits_devices);
+            continue;
+        }
+        /* A greedy plan that fits is never better than the DP. */
+        if (sg.fits_devices) {
+            assert_true(sg.kv_byte_s >= sd.kv_byte_s * (1 - 1e-12));
+            if (sg.kv_byte_s > sd.kv_byte_s * (1 + 1e-9)) greedy_worse++;
+        }
+        if (sa.fits_devices) {
+            assert_true(sa.kv_byte_s >= sd.kv_byte_s * (1 - 1e-12));
+            if (sa.kv_byte_s > sd.kv_byte_s * (1 + 1e-9)) arrival_worse++;
+        }
+        /* Each objective's optimum is best at its own objective: the work plan (when it fits
+         * without the server's KV budget binding it) holds at least as much KV, the kv plan
+         * costs at least as much work. */
+        w.kv_capacity_bytes = 0;
+        assert_int_equal(split_plan_dp(r, n, &w, cw, &sw, &e), 0);
+        if (sw.fits_devices && sw.feasible == sd.feasible) {
+            assert_true(sw.kv_byte_s >= sd.kv_byte_s * (1 - 1e-12));
+            assert_true(sd.server_work_s >= sw.server_work_s * (1 - 1e-12));
+            if (sw.kv_byte_s > sd.kv_byte_s * (1 + 1e-9)) differs++;
+        }
+        /* Do the devices bind the KV objective? The same requests with no shared device. */
+        if (s.n_devices > 0) {
+            split_request rf[6];
+            memcpy(rf, r, sizeof rf);
+            for (int i = 0; i < n; i++) rf[i].device = 0;
+            split_server fs = nb;
+            fs.n_devices = 0;
+            fs.devices = NULL;
+            assert_int_equal(split_plan_dp(rf, n, &fs, cu, &su, &e), 0);
+            assert_true(su.kv_byte_s <= sd.kv_byte_s * (1 + 1e-12));
+            if (su.kv_byte_s < sd.kv_byte_s * (1 - 1e-9)) dev_bind++;
+        }
+    }
+    print_message("split planner, KV objective: %d instances (%d with shared devices), devices "
+                  "bind in %d, no plan fits in %d, greedy worse in %d (ratio order) and %d "
+                  "(arrival order), the work objective's plan holds more KV in %d\n", instances,
+                  with_dev, dev_bind, infeasible, greedy_worse, arrival_worse, differs);
+    assert_int_equal(instances, 600);
+    /* The instances exercise what couples the requests and what tells the objectives apart. */
+    assert_true(dev_bind >= 30);
+    assert_true(differs >= 50);
+    /* The greedy orders rarely lose under this objective (a shallow split holds more KV than no
+     * split on most links, so a request splits deep or not at all): 0 (ratio) and 10 (arrival)
+     * of 19 213 fitting instances in a 20 000-instance run with devices; test_kv_objective_case
+     * has one where the arrival order loses. */
+}
+
+/* Two requests, L = 2, no device, loose SLAs, the client cannot run the head. A is on a slow link
+ * (200 ms round trip), B on one with no delay. A split always saves server work (one of the two
+ * layers), so the work objective splits both: {1, 1}. The KV memory-time is (L - p) x the
+ * request's life: A split lives 1.034 s holding one layer's KV against 0.221 s holding two
+ * unsplit, so the KV objective keeps A unsplit; B split lives 33.6 ms (one layer) against
+ * 21.0 ms (two layers), so it splits: {0, 1}. */
+static void test_kv_objective_case(void **state) {
+    (void)state;
+    const int L = 2;
+    split_server s = base_server(L);
+    split_request r[2] = {base_request(L), base_request(L)};
+    for (int i = 0; i < 2; i++) r[i].client_can_head = 0;
+    r[0].link_rtt_s = 0.2;
+    r[1].link_rtt_s = 0;
+    split_choice a0, a1, b0, b1;
+    assert_int_equal(split_cost_eval(&r[0], &s, 0, &a0, NULL), 0);
+    assert_int_equal(split_cost_eval(&r[0], &s, 1, &a1, NULL), 0);
+    assert_int_equal(split_cost_eval(&r[1], &s, 0, &b0, NULL), 0);
+    assert_int_equal(split_cost_eval(&r[1], &s, 1, &b1, NULL), 0);
+    /* the lives quoted above: prefill 3 ms and 4 steps of 4.5 ms on the server; split, the client
+     * runs 2 ms + 4 ms per step and each round trip carries 2560 B up (prompt) or 256 B */
+    assert_near(a0.latency_s, 0.2 + 44e-6 + 0.003 + 4 * 0.0045, 1e-12);
+    assert_near(a1.latency_s, (0.002 + 0.2 + 2564e-6 + 0.002) + 4 * (0.004 + 0.2 + 260e-6 + 0.0025),
+                1e-12);
+    assert_near(b1.latency_s, (0.002 + 2564e-6 + 0.002) + 4 * (0.004 + 260e-6 + 0.0025), 1e-12);
+    assert_true(a1.kv_byte_s > a0.kv_byte_s && b1.kv_byte_s < b0.kv_byte_s);
+    assert_true(a1.server_work_s < a0.server_work_s && b1.server_work_s < b0.server_work_s);
+    split_choice cw[2], ck[2], ce[2], cg[2], ca[2];
+    split_plan_summary sw, sk, se, sg, sa;
+    assert_int_equal(split_plan_dp(r, 2, &s, cw, &sw, NULL), 0);
+    assert_int_equal(cw[0].p, 1);
+    assert_int_equal(cw[1].p, 1);
+    s.objective = SPLIT_OBJECTIVE_KV;
+    assert_int_equal(split_plan_dp(r, 2, &s, ck, &sk, NULL), 0);
+    assert_int_equal(split_plan_exhaustive(r, 2, &s, ce, &se, NULL), 0);
+    assert_int_equal(split_plan_greedy(r, 2, &s, SPLIT_GREEDY_EFFICIENCY, cg, &sg, NULL), 0);
+    assert_int_equal(split_plan_greedy(r, 2, &s, SPLIT_GREEDY_ARRIVAL, ca, &sa, NULL), 0);
+    const split_choice *kv_plans[4] = {ck, ce, cg, ca};
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(kv_plans[k][0].p, 0);
+        assert_int_equal(kv_plans[k][1].p, 1);
+    }
+    assert_near(sk.kv_byte_s, a0.kv_byte_s + b1.kv_byte_s, 1e-12 * sk.kv_byte_s);
+    assert_near(sw.kv_byte_s, a1.kv_byte_s + b1.kv_byte_s, 1e-12 * sw.kv_byte_s);
+    assert_near(sk.server_work_s, a0.server_work_s + b1.server_work_s, 1e-15);
+    assert_true(sk.feasible && sw.feasible);
+    /* A server KV budget below the kv plan's is not a constraint under the KV objective (the
+     * work objective then has no plan that fits). */
+    s.kv_capacity_bytes = 0.5 * sk.kv_byte_s / s.window_s;
+    split_plan_summary sb;
+    assert_int_equal(split_plan_dp(r, 2, &s, ck, &sb, NULL), 0);
+    assert_true(sb.fits_kv && sb.feasible);
+    assert_int_equal(ck[0].p, 0);
+    assert_int_equal(ck[1].p, 1);
+    split_server t = s;
+    t.objective = SPLIT_OBJECTIVE_WORK;
+    assert_int_equal(split_plan_dp(r, 2, &t, cw, &sw, NULL), 0);
+    assert_false(sw.fits_kv);
+    /* Placement under the KV objective (test_device_placement_case's device, a client as fast
+     * as the server on a fast link with no delay, so a split adds little to a request's life and
+     * its KV memory-time falls with every layer it takes): the short request A arrives first.
+     * The arrival greedy gives it its least-KV point alone, p = 7, and the device then has 140
+     * bytes left for B's KV (195 per layer): B stays unsplit. The DP holds 4 layers: A at 4 and
+     * B, which holds 19 times A's KV per layer, at 2. */
+    split_server sv = base_server(8);
+    sv.objective = SPLIT_OBJECTIVE_KV;
+    split_client_device dv = {0};
+    dv.weight_bytes_per_layer = 100;
+    dv.kv_bytes_per_layer_token = 1;
+    dv.mem_bytes = 8 * 100 + 40;
+    sv.devices = &dv;
+    sv.n_devices = 1;
+    split_request q[2] = {base_request(8), base_request(8)};
+    for (int i = 0; i < 2; i++) {
+        q[i].client_can_head = 0;
+        q[i].device = 1;
+        q[i].link_rtt_s = 0;
+        q[i].link_bw_Bps = 1e9;
+        q[i].client = sv.cost;
+    }
+    q[1].prompt_tokens = 190;
+    split_choice qd[2], qe[2], qa[2], qg[2];
+    split_plan_summary qsd, qse, qsa, qsg;
+    assert_int_equal(split_plan_dp(q, 2, &sv, qd, &qsd, NULL), 0);
+    assert_int_equal(split_plan_exhaustive(q, 2, &sv, qe, &qse, NULL), 0);
+    assert_int_equal(split_plan_greedy(q, 2, &sv, SPLIT_GREEDY_ARRIVAL, qa, &qsa, NULL), 0);
+    assert_int_equal(split_plan_greedy(q, 2, &sv, SPLIT_GREEDY_EFFICIENCY, qg, &qsg, NULL), 0);
+    assert_true(qsd.feasible && qsa.feasible && qsg.feasible);
+    assert_int_equal(qa[0].p, 7);
+    assert_int_equal(qa[1].p, 0);
+    assert_int_equal(qd[0].p, 4);
+    assert_int_equal(qd[1].p, 2);
+    assert_int_equal(qg[0].p, 4); /* the ratio order visits B first */
+    assert_int_equal(qg[1].p, 2);
+    assert_near(qse.kv_byte_s, qsd.kv_byte_s, 1e-12 * qsd.kv_byte_s);
+    assert_true(qsa.kv_byte_s > qsd.kv_byte_s * 1.01);
+    /* an unknown objective is refused with its value */
+    weft_err e;
+    t.objective = 2;
+    assert_int_equal(split_plan_dp(r, 2, &t, cw, &sw, &e), -1);
+    assert_non_null(strstr(e.msg, "objective 2"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cost_points),
@@ -1152,6 +1395,8 @@ int main(void) {
         cmocka_unit_test(test_step_coupling_case),
         cmocka_unit_test(test_profile_step),
         cmocka_unit_test(test_batch_by_kind),
+        cmocka_unit_test(test_kv_objective_random),
+        cmocka_unit_test(test_kv_objective_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

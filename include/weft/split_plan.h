@@ -136,7 +136,23 @@ typedef struct split_server {
                                      streamed tokens, p = 0): a split token waits for its client's
                                      round trip and joins whatever step runs when it arrives, or
                                      runs alone; 0 = `batch` for every p */
+    int objective;                /* what the offline planners (split_plan_dp, split_plan_greedy,
+                                     split_plan_exhaustive) minimise, split_objective:
+                                     SPLIT_OBJECTIVE_WORK (0, the default): the server's work,
+                                     split_plan_work (fused step); SPLIT_OBJECTIVE_KV: the server's
+                                     KV memory-time, the sum of kv_byte_s (a saturated server whose
+                                     resident requests are bounded by its KV memory: its work per
+                                     request is proportional to it, docs/split.md "A KV-bound
+                                     server"); the server's KV budget (kv_capacity_bytes) is then
+                                     not a constraint (fits_kv = 1), every SLA and device
+                                     constraint still is. Other planners ignore it */
 } split_server;
+
+/* split_server.objective */
+typedef enum split_objective {
+    SPLIT_OBJECTIVE_WORK = 0, /* minimise server work (split_plan_work) */
+    SPLIT_OBJECTIVE_KV = 1,   /* minimise server KV memory-time (sum of kv_byte_s) */
+} split_objective;
 
 /* Everything the cost model says about one request at one split point. Totals include `count`
  * except latency_s, which is per request. */

@@ -5,7 +5,10 @@
  * the no-split plan, and
  * reports server work (CPU-seconds per request and per output token) and SLA attainment for no
  * split, the two greedy baselines and the DP; optionally over a sweep of KV headroom. The mix is
- * described in docs/split.md ("Benchmark"). */
+ * described in docs/split.md ("Benchmark"). `--objective kv` plans for a saturated server whose
+ * resident requests are bounded by its KV memory (docs/split.md, "A KV-bound server"): the
+ * planners minimise the server's KV memory-time and server work per request is no split's x
+ * the plan's KV memory-time / no split's. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,13 +52,18 @@ static void usage(FILE *out) {
             "  --separable          ignore the server profile's step model: charge every request\n"
             "                       its per-sequence cost alone (the accounting before the fused\n"
             "                       step's fixed part was modelled)\n"
-            "  --sweep              also report a sweep over the server's KV headroom\n"
+            "  --sweep              also report a sweep over the server's KV headroom (work only)\n"
+            "  --objective work|kv  what the planners minimise (default work: the fused step's\n"
+            "                       server work); kv: the server's KV memory-time, for a saturated\n"
+            "                       server bounded by its KV memory, whose work per request is no\n"
+            "                       split's x the plan's KV memory-time / no split's\n"
             "  --json F             write the results as JSON\n");
 }
 
 typedef struct mix_cfg {
     int L, per_type, units, device_units, hidden_bytes, n_per_kind, client_kv_bytes, no_devices;
     int separable; /* 1: no step model (each request charged its per-sequence cost alone) */
+    int objective; /* split_server.objective: SPLIT_OBJECTIVE_WORK or SPLIT_OBJECTIVE_KV */
     double slow_factor, slowdown, fill, headroom, sla[3], laptop_mb, phone_mb, layer_mb, fixed_mb;
     uint64_t seed;
 } mix_cfg;
@@ -112,6 +120,7 @@ static int build_mix(const mix_cfg *cfg, const split_profile *sp, const split_pr
     s->kv_capacity_bytes = 0;
     s->kv_units = cfg->units;
     s->device_units = cfg->device_units;
+    s->objective = cfg->objective;
     /* The fused step (docs/split.md): "cost" is per sequence at decode_batch and carries the
      * fixed part / decode_batch; a request saves that part of a layer only when no served
      * request runs the layer. */
@@ -228,6 +237,53 @@ static json_t *summary_json(const plan_result *pr) {
                      m->fits_devices, "device_util_max", m->device_util_max);
 }
 
+/* A plan in the KV-bound regime (docs/split.md, "A KV-bound server"): a saturated server whose
+ * resident requests are bounded by its KV memory C sustains x = C / (mean KV memory-time per
+ * request) requests per second (Little's law) and is busy all the time, so its work per request
+ * is cores / x, proportional to the plan's KV memory-time; no split's work calibrates it. The
+ * physical check: the decode batch b that makes its steps, back to back, take exactly that
+ * time, from the step model (per layer fixed + marginal x b, the head likewise), and the step
+ * time tau(b) against the server part of a step the cost model's latencies assumed. */
+typedef struct kv_row {
+    double kv_rel;     /* the plan's KV memory-time / no split's */
+    double work_s;     /* server CPU-seconds of the window's requests in the regime */
+    double batch;      /* implied decode batch (sequences per step); < 0: not defined */
+    double step_s;     /* the step's duration at that batch, seconds */
+    double model_step_s; /* the server part of a step the cost model's latencies assume (slowdown
+                            x the request's own per-sequence step), token-weighted mean, seconds */
+} kv_row;
+
+static void kv_regime(const split_request *r, int n, const split_server *s, const split_profile *sp,
+                      const plan_result *pr, const plan_result *none, kv_row *out) {
+    memset(out, 0, sizeof *out);
+    out->kv_rel = pr->sum.kv_byte_s / none->sum.kv_byte_s;
+    out->work_s = none->sum.server_work_s * out->kv_rel;
+    out->batch = -1;
+    if (sp->step_hi <= 0) return;
+    const int L = s->n_layers;
+    const double f = sp->step_layer_fixed_s, mu = sp->step_layer_marginal_s;
+    const double fh = sp->step_head_fixed_s, muh = sp->step_head_marginal_s;
+    double pre = 0, marg = 0, dd = 0, model = 0;
+    int m = L;
+    for (int i = 0; i < n; i++) {
+        const int p = pr->c[i].p, ls = L - p;
+        if (ls <= 0) continue;
+        const double Dd = r[i].output_tokens - 1;
+        if (p < m) m = p;
+        pre += r[i].count * (ls * r[i].prompt_tokens * s->cost.layer_prefill_s + s->cost.head_prefill_s);
+        marg += r[i].count * Dd * (ls * mu + muh);
+        dd += r[i].count * Dd;
+        model += r[i].count * Dd * s->slowdown * (ls * s->cost.layer_decode_s + s->cost.head_decode_s);
+    }
+    if (dd <= 0) return;
+    const double fixed = (L - m) * f + fh, busy = out->work_s / s->cores;
+    const double left = busy - pre - marg; /* the time the steps' fixed parts may take */
+    out->model_step_s = model / dd;
+    if (left <= 0) return; /* the plan's own work exceeds the time: compute-bound, not KV-bound */
+    out->batch = dd * fixed / left;
+    out->step_s = fixed + out->batch * marg / dd;
+}
+
 int cmd_bench_split(int argc, char **argv) {
     const char *sp_path = NULL, *cp_path = NULL, *json_path = NULL, *hidden = "f16", *ckv = "f16";
     mix_cfg cfg;
@@ -237,6 +293,7 @@ int cmd_bench_split(int argc, char **argv) {
     cfg.headroom = 1.25, cfg.sla[0] = 1.5, cfg.sla[1] = 2, cfg.sla[2] = 3, cfg.laptop_mb = 4000;
     cfg.phone_mb = 2000, cfg.layer_mb = 215.1, cfg.fixed_mb = 203.3, cfg.seed = 1;
     int sweep = 0;
+    const char *objective = "work";
     float f;
     cli_args a = {argc, argv, 0, "bench split"};
     while (a.i < a.argc) {
@@ -245,6 +302,7 @@ int cmd_bench_split(int argc, char **argv) {
         else if (!strcmp(o, "--server-profile")) { if (cli_str(&a, o, &sp_path)) return 2; }
         else if (!strcmp(o, "--client-profile")) { if (cli_str(&a, o, &cp_path)) return 2; }
         else if (!strcmp(o, "--json")) { if (cli_str(&a, o, &json_path)) return 2; }
+        else if (!strcmp(o, "--objective")) { if (cli_str(&a, o, &objective)) return 2; }
         else if (!strcmp(o, "--hidden")) { if (cli_str(&a, o, &hidden)) return 2; }
         else if (!strcmp(o, "--client-kv")) { if (cli_str(&a, o, &ckv)) return 2; }
         else if (!strcmp(o, "--layers")) { if (cli_int(&a, o, 1, SPLIT_MAX_LAYERS, &cfg.L)) return 2; }
@@ -282,6 +340,17 @@ int cmd_bench_split(int argc, char **argv) {
     else if (!strcmp(hidden, "f16")) cfg.hidden_bytes = SPLIT_HIDDEN_F16;
     else {
         fprintf(stderr, "weft bench split: --hidden expects f32 or f16, got '%s'\n", hidden);
+        return 2;
+    }
+    if (!strcmp(objective, "work")) cfg.objective = SPLIT_OBJECTIVE_WORK;
+    else if (!strcmp(objective, "kv")) cfg.objective = SPLIT_OBJECTIVE_KV;
+    else {
+        fprintf(stderr, "weft bench split: --objective expects work or kv, got '%s'\n", objective);
+        return 2;
+    }
+    if (cfg.objective == SPLIT_OBJECTIVE_KV && sweep) {
+        fprintf(stderr, "weft bench split: --sweep varies the server's KV budget, which is not a "
+                        "constraint under --objective kv\n");
         return 2;
     }
     if (!strcmp(ckv, "f32")) cfg.client_kv_bytes = 4;
@@ -347,16 +416,58 @@ int cmd_bench_split(int argc, char **argv) {
     else
         printf("server work: separable (each request charged its per-sequence cost alone%s)\n",
                cfg.separable ? ", --separable" : "; the server profile has no step model");
+    kv_row kr[4];
+    for (int k = 0; k < 4; k++) kv_regime(r, n, &s, &sp, &pr[k], &pr[0], &kr[k]);
+    double dp_vs_greedy, dp_vs_arrival, dp_vs_none;
+    if (cfg.objective == SPLIT_OBJECTIVE_KV) {
+        printf("objective: the server's KV memory-time (--objective kv): a saturated server whose "
+               "resident requests are bounded by its KV memory; server work per request = no "
+               "split's x the plan's KV memory-time / no split's (docs/split.md, \"A KV-bound "
+               "server\"); the server's KV budget is not a constraint\n");
+        printf("%-18s %12s %14s %10s %10s %10s %12s %8s %8s %7s %8s %9s\n", "plan", "CPU-s/req",
+               "CPU-ms/out-tok", "vs none", "KV GB-s", "KV/none", "fused CPU-s", "SLA met",
+               "dev ok", "batch", "step ms", "model ms");
+        for (int k = 0; k < 4; k++) {
+            const split_plan_summary *m = &pr[k].sum;
+            char b[32], st[32];
+            if (kr[k].batch >= 0) {
+                snprintf(b, sizeof b, "%.2f", kr[k].batch);
+                snprintf(st, sizeof st, "%.1f", kr[k].step_s * 1e3);
+            } else {
+                snprintf(b, sizeof b, "n/a");
+                snprintf(st, sizeof st, "n/a");
+            }
+            printf("%-18s %12.4f %14.3f %9.1f%% %10.1f %9.1f%% %12.4f %7.1f%% %8s %7s %8s %9.1f\n",
+                   pr[k].name, kr[k].work_s / m->n_requests, 1e3 * kr[k].work_s / m->output_tokens,
+                   100 * (1 - kr[k].kv_rel), m->kv_byte_s / 1e9, 100 * kr[k].kv_rel,
+                   m->server_work_s / m->n_requests, 100 * m->n_sla_ok / m->n_requests,
+                   m->fits_devices ? "yes" : "NO", b, st, kr[k].model_step_s * 1e3);
+        }
+        printf("(fused CPU-s: the same plan's work per request in the batching-bound model; batch: "
+               "the decode batch at which the regime's steps, back to back, take exactly its time "
+               "(step model), step ms: that step's duration, model ms: the server part of a step "
+               "the cost model's latencies assumed; n/a: the plan's own work exceeds the time)\n");
+        dp_vs_greedy = 100 * (1 - kr[3].work_s / kr[2].work_s);
+        dp_vs_arrival = 100 * (1 - kr[3].work_s / kr[1].work_s);
+        dp_vs_none = 100 * (1 - kr[3].work_s / kr[0].work_s);
+        printf("\nDP vs no split: %.1f%% less server work (target >= 33%%); vs greedy (ratio): %.1f%% "
+               "less; vs greedy (arrival): %.1f%% less (target >= 19%%)\n",
+               dp_vs_none, dp_vs_greedy, dp_vs_arrival);
+    } else {
     if (cfg.headroom > 0) printf("(server KV headroom %g: %.1f MB)\n", cfg.headroom, s.kv_capacity_bytes / 1e6);
     printf("%-18s %12s %14s %10s %10s %6s %8s %8s %9s\n", "plan", "CPU-s/req", "CPU-ms/out-tok",
            "vs none", "SLA met", "KV ok", "CPU ok", "dev ok", "dev util");
     for (int k = 0; k < 4; k++) print_row(&pr[k], &pr[0]);
-    double dp_vs_greedy = 100 * (1 - pr[3].sum.server_work_s / pr[2].sum.server_work_s);
-    double dp_vs_arrival = 100 * (1 - pr[3].sum.server_work_s / pr[1].sum.server_work_s);
-    double dp_vs_none = 100 * (1 - pr[3].sum.server_work_s / pr[0].sum.server_work_s);
+    dp_vs_greedy = 100 * (1 - pr[3].sum.server_work_s / pr[2].sum.server_work_s);
+    dp_vs_arrival = 100 * (1 - pr[3].sum.server_work_s / pr[1].sum.server_work_s);
+    dp_vs_none = 100 * (1 - pr[3].sum.server_work_s / pr[0].sum.server_work_s);
     printf("\nDP vs no split: %.1f%% less server work (target >= 33%%); vs greedy (ratio): %.1f%% "
            "less; vs greedy (arrival): %.1f%% less (target >= 19%%)\n",
            dp_vs_none, dp_vs_greedy, dp_vs_arrival);
+    printf("KV memory-time vs no split (= server work per request of a saturated KV-bound server, "
+           "--objective kv): greedy (arrival) %.1f%%, greedy (ratio) %.1f%%, DP %.1f%%\n",
+           100 * kr[1].kv_rel, 100 * kr[2].kv_rel, 100 * kr[3].kv_rel);
+    }
     /* Split points chosen per type (mean over the type's requests). */
     printf("\nmean split point per device kind, link and request type (p = layers on the client; "
            "L = %d)\n", cfg.L);
@@ -387,7 +498,20 @@ int cmd_bench_split(int argc, char **argv) {
            lo[2], lo[3]);
     printf("%-36s %9d %9d %9d %9d\n", "requests at it", n_lo[0], n_lo[1], n_lo[2], n_lo[3]);
     json_t *main_run = json_array();
-    for (int k = 0; k < 4; k++) json_array_append_new(main_run, summary_json(&pr[k]));
+    for (int k = 0; k < 4; k++) {
+        json_t *o = summary_json(&pr[k]);
+        if (cfg.objective == SPLIT_OBJECTIVE_KV) {
+            json_object_set_new(o, "kv_bound_cpu_s_per_request", json_real(kr[k].work_s / pr[k].sum.n_requests));
+            json_object_set_new(o, "kv_bound_cpu_s_per_output_token",
+                                json_real(kr[k].work_s / pr[k].sum.output_tokens));
+            json_object_set_new(o, "kv_vs_none", json_real(kr[k].kv_rel));
+            json_object_set_new(o, "implied_batch", json_real(kr[k].batch));
+            json_object_set_new(o, "implied_step_s", json_real(kr[k].step_s));
+            json_object_set_new(o, "model_step_s", json_real(kr[k].model_step_s));
+        }
+        json_array_append_new(main_run, o);
+    }
+    if (cfg.objective == SPLIT_OBJECTIVE_KV) json_object_set_new(root, "objective", json_string("kv"));
     json_object_set_new(root, "server_profile", json_string(sp_path));
     json_object_set_new(root, "client_profile", json_string(cp_path));
     json_object_set_new(root, "layers", json_integer(cfg.L));

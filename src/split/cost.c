@@ -68,6 +68,8 @@ static int server_check(const split_server *s, weft_err *err) {
         (s->batch_entry_known != 1 || s->batch_min_entry < 0 || s->batch_min_entry > s->n_layers))
         return weft_errf(err, "server batch_min_entry %d out of range 0..%d", s->batch_min_entry,
                          s->n_layers);
+    if (s->objective != SPLIT_OBJECTIVE_WORK && s->objective != SPLIT_OBJECTIVE_KV)
+        return weft_errf(err, "server objective %d unknown (0 = work, 1 = kv)", s->objective);
     if (s->device_units < 0 || s->device_units > 1000000)
         return weft_errf(err, "server device_units %d out of range 0..1000000", s->device_units);
     for (int d = 0; d < s->n_devices; d++) {

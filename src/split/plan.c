@@ -49,7 +49,11 @@ int split_space_build(const split_request *r, int n, const split_server *s, spli
         split_space_free(sp);
         return weft_errf(err, "out of memory for a plan of %d requests x %d split points", n, L1);
     }
-    const double budget = s->kv_capacity_bytes > 0 ? s->kv_capacity_bytes * s->window_s : 0;
+    /* Under the KV objective the budget is not a constraint (docs/split.md, "A KV-bound
+     * server"): the plan that holds the least KV memory-time is sought anyway. */
+    const double budget = s->kv_capacity_bytes > 0 && s->objective != SPLIT_OBJECTIVE_KV
+                              ? s->kv_capacity_bytes * s->window_s
+                              : 0;
     if (budget > 0) {
         sp->U = s->kv_units > 0 ? s->kv_units : SPLIT_DEFAULT_KV_UNITS;
         sp->unit_byte_s = budget / sp->U;
@@ -189,6 +193,13 @@ double split_space_plan_work(const split_space *sp, const split_server *s, const
         if (attributed) attributed[i] = w;
         total += w;
     }
+    return total;
+}
+
+double split_space_plan_objective(const split_space *sp, const split_server *s, const int *p) {
+    if (s->objective != SPLIT_OBJECTIVE_KV) return split_space_plan_work(sp, s, p, NULL);
+    double total = 0;
+    for (int i = 0; i < sp->n; i++) total += sp->c[(size_t)i * sp->L1 + p[i]].kv_byte_s;
     return total;
 }
 

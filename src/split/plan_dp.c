@@ -12,7 +12,10 @@
  * this runs once per candidate lowest entry layer m (every request limited to p >= m and
  * charged as if the batch's lowest entry were m) and the least true work wins. Time, per m,
  * O(n (L+1) U) for requests without a device, plus for each device
- * O(sum_q n_d (L+1) (B_q+1) (U+1) + U^2); docs/split.md ("Dynamic program") derives it. */
+ * O(sum_q n_d (L+1) (B_q+1) (U+1) + U^2); docs/split.md ("Dynamic program") derives it.
+ * Under SPLIT_OBJECTIVE_KV each option is charged its server KV memory-time, the objective is
+ * a plain sum (no lowest entry to enumerate: one program) and the server's KV budget is not a
+ * constraint (U = 0): only the devices couple the requests. */
 #include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -196,18 +199,26 @@ int split_plan_dp(const split_request *r, int n, const split_server *s, split_ch
     double best_true = DBL_MAX;
     int found = 0;
     const int Lsrv = L1 - 1;
+    /* The KV objective (sum of kv_byte_s) has no fused-step coupling: one program, every
+     * eligible point, each option charged its KV memory-time. */
+    const int kvobj = s->objective == SPLIT_OBJECTIVE_KV;
     for (int m = 0; m <= Lsrv; m++) {
         /* only a point some request can take is a lowest entry; L: nobody served */
         int cand = m == Lsrv && m <= m_top;
         for (int i = 0; i < n && !cand && m <= m_top; i++) cand = sp.ok[(size_t)i * L1 + m];
+        if (kvobj) {
+            if (m > 0) break;
+            cand = 1;
+        }
         if (!cand) continue;
         const int me = s->batch_entry_known && s->batch_min_entry < m ? s->batch_min_entry : m;
         for (int i = 0; i < n; i++)
             for (int p = 0; p < L1; p++) {
                 const size_t x = (size_t)i * L1 + p;
                 okm[x] = sp.ok[x] && p >= m;
-                wm[x] = sp.c[x].server_work_s +
-                        (p < Lsrv ? (p - me) * sp.c[x].server_fixed_layer_s : 0);
+                wm[x] = kvobj ? sp.c[x].kv_byte_s
+                              : sp.c[x].server_work_s +
+                                    (p < Lsrv ? (p - me) * sp.c[x].server_fixed_layer_s : 0);
             }
         for (size_t k = 0; k < W; k++) cur[k] = 0; /* no requests: no work, any budget */
         for (int o = 0; o < n_order; o++) {
@@ -280,7 +291,7 @@ int split_plan_dp(const split_request *r, int n, const split_server *s, split_ch
             }
             k -= (size_t)j;
         }
-        const double tw = split_space_plan_work(&sp, s, pm, NULL);
+        const double tw = split_space_plan_objective(&sp, s, pm);
         if (!found || tw < best_true) {
             found = 1;
             best_true = tw;

@@ -6,7 +6,8 @@
  * its true server work (split_plan_work: the fused step's fixed part, paid for every layer some
  * served request runs). It decides eligibility from the cost
  * model directly (not from the shared eligibility table), so tests that compare it with the DP
- * check the DP's search and its option filtering both. */
+ * check the DP's search and its option filtering both. Under SPLIT_OBJECTIVE_KV it keeps the
+ * least server KV memory-time instead (no server KV budget then). */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -60,8 +61,9 @@ static void dfs(ex_state *st, int i, long long units) {
     const split_space *sp = st->sp;
     if (i == sp->n) {
         if (!devices_fit(st)) return;
-        /* the plan's true work: the fused step's fixed part is not separable per request */
-        const double work = split_space_plan_work(sp, st->s, st->cur, NULL);
+        /* the plan's true work: the fused step's fixed part is not separable per request
+         * (or, under SPLIT_OBJECTIVE_KV, the plan's server KV memory-time) */
+        const double work = split_space_plan_objective(sp, st->s, st->cur);
         if (!st->found || work < st->best_work) {
             st->found = 1;
             st->best_work = work;

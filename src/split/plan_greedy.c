@@ -9,7 +9,9 @@
  * budgets (the classic ratio rule for knapsacks, with the multi-resource normalisation). Both
  * decide per request from its own work alone (server_work_s: what a per-request rule sees);
  * their plans are scored with the true plan cost (split_plan_work, through split_space_emit),
- * the fused step's fixed part included. */
+ * the fused step's fixed part included. Under SPLIT_OBJECTIVE_KV "work" reads "server KV
+ * memory-time" throughout (what a request saves, what it upgrades to; the ratio's denominator
+ * is still the resources spent) and the server's KV budget is not a constraint. */
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +38,9 @@ static double device_need(const split_space *sp, const split_server *s, int i, i
            sp->c[(size_t)i * sp->L1 + p].client_kv_peak_bytes;
 }
 
-/* Least-work eligible point of request i that fits alone: at most cap server units and, on a
+/* Least-work (least-objective) eligible point of request i that fits alone: at most cap server units and, on a
  * device, its weights and KV within the device's memory (-1 if none). */
-static int best_alone(const split_space *sp, int i, long long cap) {
+static int best_alone(const split_space *sp, const split_server *s, int i, long long cap) {
     int best = -1;
     for (int p = 0; p < sp->L1; p++) {
         size_t o = (size_t)i * sp->L1 + p;
@@ -47,7 +49,7 @@ static int best_alone(const split_space *sp, int i, long long cap) {
             int32_t b = sp->B[(size_t)(sp->dev[i] - 1) * sp->L1 + p];
             if (b < 0 || sp->uc[o] > b || !split_space_peak_ok(sp, i, p, p)) continue;
         }
-        if (best < 0 || sp->c[o].server_work_s < sp->c[(size_t)i * sp->L1 + best].server_work_s)
+        if (best < 0 || split_space_item(sp, s, o) < split_space_item(sp, s, (size_t)i * sp->L1 + best))
             best = p;
     }
     return best;
@@ -76,10 +78,10 @@ int split_plan_greedy(const split_request *r, int n, const split_server *s,
         for (int i = 0; i < n; i++) {
             keys[i].i = i;
             size_t base = (size_t)i * sp.L1 + ps[i];
-            int top = best_alone(&sp, i, cap);
+            int top = best_alone(&sp, s, i, cap);
             if (top < 0) top = ps[i];
             size_t t = (size_t)i * sp.L1 + top;
-            double saved = sp.c[base].server_work_s - sp.c[t].server_work_s;
+            double saved = split_space_item(&sp, s, base) - split_space_item(&sp, s, t);
             double cost = 0;
             if (sp.U > 0) cost += ((double)sp.u[t] - sp.u[base]) / sp.U;
             if (sp.dev[i] > 0)
@@ -95,7 +97,8 @@ int split_plan_greedy(const split_request *r, int n, const split_server *s,
             for (int p = 0; p < sp.L1; p++) {
                 size_t o = (size_t)i * sp.L1 + p;
                 if (!sp.ok[o] || sp.u[o] > base_u + left) continue;
-                if (sp.c[o].server_work_s >= sp.c[(size_t)i * sp.L1 + best].server_work_s) continue;
+                if (split_space_item(&sp, s, o) >= split_space_item(&sp, s, (size_t)i * sp.L1 + best))
+                    continue;
                 if (sp.dev[i] > 0) { /* the device with this request at p, the others as placed */
                     ps[i] = p;
                     int fits = split_space_device_fits(&sp, sp.dev[i] - 1, ps);

@@ -5,6 +5,7 @@
 #ifndef WEFT_SPLIT_PLAN_INTERNAL_H
 #define WEFT_SPLIT_PLAN_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "weft/split_plan.h"
 
@@ -47,6 +48,16 @@ double split_server_batch(const split_server *s, int p);
 /* The plan's true server work (split_plan_work) for the options p[i] of the space. */
 double split_space_plan_work(const split_space *sp, const split_server *s, const int *p,
                              double *attributed);
+
+/* The value a planner minimises for request i's option o = i * L1 + p, per request: its
+ * server work alone (SPLIT_OBJECTIVE_WORK; the plan adds the fused step's coupling) or its
+ * server KV memory-time (SPLIT_OBJECTIVE_KV). */
+static inline double split_space_item(const split_space *sp, const split_server *s, size_t o) {
+    return s->objective == SPLIT_OBJECTIVE_KV ? sp->c[o].kv_byte_s : sp->c[o].server_work_s;
+}
+/* The plan's objective for the options p[i]: split_space_plan_work, or the plan's server KV
+ * memory-time under SPLIT_OBJECTIVE_KV. */
+double split_space_plan_objective(const split_space *sp, const split_server *s, const int *p);
 
 int split_space_build(const split_request *r, int n, const split_server *s, split_space *sp,
                       weft_err *err);
