@@ -251,6 +251,13 @@ typedef struct kv_row {
     double step_s;     /* the step's duration at that batch, seconds */
     double model_step_s; /* the server part of a step the cost model's latencies assume (slowdown
                             x the request's own per-sequence step), token-weighted mean, seconds */
+    /* The same regime with latencies consistent with its steps: every member of a decode step
+     * waits for the whole step tau(b) (not slowdown x its own cost), and with wait = 1 a split
+     * token (0 < p < L) also waits half a step on average for the step under way when its
+     * hidden state arrives; latencies, KV memory-time, b and tau solved together. [0]: no
+     * extra wait, [1]: the half step. */
+    double fp_kv_rel[2], fp_work_s[2], fp_batch[2], fp_step_s[2], fp_sla_met[2];
+    int fp_ok[2];  /* 1: the iteration converged to a KV-bound point */
 } kv_row;
 
 static void kv_regime(const split_request *r, int n, const split_server *s, const split_profile *sp,
@@ -282,6 +289,42 @@ static void kv_regime(const split_request *r, int n, const split_server *s, cons
     if (left <= 0) return; /* the plan's own work exceeds the time: compute-bound, not KV-bound */
     out->batch = dd * fixed / left;
     out->step_s = fixed + out->batch * marg / dd;
+    /* Latencies consistent with the steps (fixed-point iteration; no split is its own fixed
+     * point: its requests' steps are tau(8) already). */
+    for (int w = 0; w < 2; w++) {
+        double tau = out->step_s, kv = 0, met = 0, nreq = 0;
+        out->fp_ok[w] = 0;
+        for (int it = 0; it < 200; it++) {
+            kv = met = nreq = 0;
+            for (int i = 0; i < n; i++) {
+                const int p = pr->c[i].p, ls = L - p;
+                double lat = pr->c[i].latency_s;
+                if (ls > 0) {
+                    const double own = s->slowdown * (ls * s->cost.layer_decode_s + s->cost.head_decode_s);
+                    const double wait = w && p > 0 ? 0.5 * tau : 0;
+                    lat += (r[i].output_tokens - 1) * (tau + wait - own);
+                }
+                kv += pr->c[i].kv_byte_s * (pr->c[i].latency_s > 0 ? lat / pr->c[i].latency_s : 1);
+                met += r[i].count * (lat <= r[i].sla_s * (1 + 1e-12));
+                nreq += r[i].count;
+            }
+            const double rel = kv / none->sum.kv_byte_s;
+            const double lft = none->sum.server_work_s * rel / s->cores - pre - marg;
+            if (lft <= 0) break;
+            const double b = dd * fixed / lft, t2 = fixed + b * marg / dd;
+            const double t_next = 0.5 * (tau + t2); /* damped */
+            out->fp_kv_rel[w] = rel;
+            out->fp_work_s[w] = none->sum.server_work_s * rel;
+            out->fp_batch[w] = b;
+            out->fp_step_s[w] = t2;
+            out->fp_sla_met[w] = met / nreq;
+            if (fabs(t_next - tau) <= 1e-12 * tau) {
+                out->fp_ok[w] = 1;
+                break;
+            }
+            tau = t_next;
+        }
+    }
 }
 
 int cmd_bench_split(int argc, char **argv) {
@@ -381,8 +424,9 @@ int cmd_bench_split(int argc, char **argv) {
     split_request *r = calloc((size_t)n, sizeof *r);
     int *type_of = calloc((size_t)n, sizeof *type_of);
     split_client_device *dv = calloc((size_t)nd, sizeof *dv);
-    plan_result pr[4];
+    plan_result pr[4], pw;
     memset(pr, 0, sizeof pr);
+    memset(&pw, 0, sizeof pw);
     int rc = 1;
     json_t *root = json_object(), *runs = json_array();
     for (int k = 0; k < 4; k++) pr[k].c = calloc((size_t)n, sizeof *pr[k].c);
@@ -416,10 +460,25 @@ int cmd_bench_split(int argc, char **argv) {
     else
         printf("server work: separable (each request charged its per-sequence cost alone%s)\n",
                cfg.separable ? ", --separable" : "; the server profile has no step model");
-    kv_row kr[4];
+    kv_row kr[5];
     for (int k = 0; k < 4; k++) kv_regime(r, n, &s, &sp, &pr[k], &pr[0], &kr[k]);
     double dp_vs_greedy, dp_vs_arrival, dp_vs_none;
     if (cfg.objective == SPLIT_OBJECTIVE_KV) {
+        /* The default objective's DP plan in the same regime, for comparison. */
+        split_server sw = s;
+        sw.objective = SPLIT_OBJECTIVE_WORK;
+        pw.name = "DP (work obj.)";
+        pw.c = calloc((size_t)n, sizeof *pw.c);
+        if (!pw.c) {
+            fprintf(stderr, "weft bench split: out of memory\n");
+            goto done;
+        }
+        if (split_plan_dp(r, n, &sw, pw.c, &pw.sum, &err)) {
+            fprintf(stderr, "weft bench split: %s\n", err.msg);
+            goto done;
+        }
+        kv_regime(r, n, &s, &sp, &pw, &pr[0], &kr[4]);
+        const plan_result *pk[5] = {&pr[0], &pr[1], &pr[2], &pr[3], &pw};
         printf("objective: the server's KV memory-time (--objective kv): a saturated server whose "
                "resident requests are bounded by its KV memory; server work per request = no "
                "split's x the plan's KV memory-time / no split's (docs/split.md, \"A KV-bound "
@@ -427,8 +486,8 @@ int cmd_bench_split(int argc, char **argv) {
         printf("%-18s %12s %14s %10s %10s %10s %12s %8s %8s %7s %8s %9s\n", "plan", "CPU-s/req",
                "CPU-ms/out-tok", "vs none", "KV GB-s", "KV/none", "fused CPU-s", "SLA met",
                "dev ok", "batch", "step ms", "model ms");
-        for (int k = 0; k < 4; k++) {
-            const split_plan_summary *m = &pr[k].sum;
+        for (int k = 0; k < 5; k++) {
+            const split_plan_summary *m = &pk[k]->sum;
             char b[32], st[32];
             if (kr[k].batch >= 0) {
                 snprintf(b, sizeof b, "%.2f", kr[k].batch);
@@ -438,7 +497,7 @@ int cmd_bench_split(int argc, char **argv) {
                 snprintf(st, sizeof st, "n/a");
             }
             printf("%-18s %12.4f %14.3f %9.1f%% %10.1f %9.1f%% %12.4f %7.1f%% %8s %7s %8s %9.1f\n",
-                   pr[k].name, kr[k].work_s / m->n_requests, 1e3 * kr[k].work_s / m->output_tokens,
+                   pk[k]->name, kr[k].work_s / m->n_requests, 1e3 * kr[k].work_s / m->output_tokens,
                    100 * (1 - kr[k].kv_rel), m->kv_byte_s / 1e9, 100 * kr[k].kv_rel,
                    m->server_work_s / m->n_requests, 100 * m->n_sla_ok / m->n_requests,
                    m->fits_devices ? "yes" : "NO", b, st, kr[k].model_step_s * 1e3);
@@ -447,6 +506,32 @@ int cmd_bench_split(int argc, char **argv) {
                "the decode batch at which the regime's steps, back to back, take exactly its time "
                "(step model), step ms: that step's duration, model ms: the server part of a step "
                "the cost model's latencies assumed; n/a: the plan's own work exceeds the time)\n");
+        printf("\nthe same plans with latencies consistent with the regime's steps (every member of "
+               "a step waits for the whole step; +half: a split token also waits half a step for "
+               "the step under way): KV/none, CPU-s/req, batch, step ms, SLA met\n");
+        printf("%-18s %8s %10s %7s %8s %8s   %8s %10s %7s %8s %8s\n", "plan", "KV/none",
+               "CPU-s/req", "batch", "step ms", "SLA met", "+half", "CPU-s/req", "batch",
+               "step ms", "SLA met");
+        for (int k = 0; k < 5; k++) {
+            printf("%-18s", pk[k]->name);
+            for (int w = 0; w < 2; w++) {
+                if (!kr[k].fp_ok[w]) {
+                    printf(" %8s %10s %7s %8s %8s%s", "n/a", "", "", "", "", w ? "" : "  ");
+                    continue;
+                }
+                printf(" %7.1f%% %10.4f %7.2f %8.1f %7.1f%%%s", 100 * kr[k].fp_kv_rel[w],
+                       kr[k].fp_work_s[w] / pk[k]->sum.n_requests, kr[k].fp_batch[w],
+                       kr[k].fp_step_s[w] * 1e3, 100 * kr[k].fp_sla_met[w], w ? "" : "  ");
+            }
+            printf("\n");
+        }
+        for (int w = 0; w < 2; w++)
+            if (kr[0].fp_ok[w] && kr[1].fp_ok[w] && kr[2].fp_ok[w] && kr[3].fp_ok[w])
+                printf("consistent steps%s: DP vs no split %.1f%%, vs greedy (ratio) %.1f%%, vs "
+                       "greedy (arrival) %.1f%% less server work\n", w ? " +half" : "",
+                       100 * (1 - kr[3].fp_work_s[w] / kr[0].fp_work_s[w]),
+                       100 * (1 - kr[3].fp_work_s[w] / kr[2].fp_work_s[w]),
+                       100 * (1 - kr[3].fp_work_s[w] / kr[1].fp_work_s[w]));
         dp_vs_greedy = 100 * (1 - kr[3].work_s / kr[2].work_s);
         dp_vs_arrival = 100 * (1 - kr[3].work_s / kr[1].work_s);
         dp_vs_none = 100 * (1 - kr[3].work_s / kr[0].work_s);
@@ -508,10 +593,29 @@ int cmd_bench_split(int argc, char **argv) {
             json_object_set_new(o, "implied_batch", json_real(kr[k].batch));
             json_object_set_new(o, "implied_step_s", json_real(kr[k].step_s));
             json_object_set_new(o, "model_step_s", json_real(kr[k].model_step_s));
+            for (int w = 0; w < 2; w++) {
+                if (!kr[k].fp_ok[w]) continue;
+                json_t *fp = json_pack("{s:f, s:f, s:f, s:f, s:f}", "kv_vs_none", kr[k].fp_kv_rel[w],
+                                       "cpu_s_per_request", kr[k].fp_work_s[w] / pr[k].sum.n_requests,
+                                       "batch", kr[k].fp_batch[w], "step_s", kr[k].fp_step_s[w],
+                                       "sla_attainment", kr[k].fp_sla_met[w]);
+                json_object_set_new(o, w ? "consistent_steps_half_wait" : "consistent_steps", fp);
+            }
         }
         json_array_append_new(main_run, o);
     }
-    if (cfg.objective == SPLIT_OBJECTIVE_KV) json_object_set_new(root, "objective", json_string("kv"));
+    if (cfg.objective == SPLIT_OBJECTIVE_KV) {
+        json_object_set_new(root, "objective", json_string("kv"));
+        json_t *o = summary_json(&pw);
+        json_object_set_new(o, "kv_bound_cpu_s_per_request", json_real(kr[4].work_s / pw.sum.n_requests));
+        json_object_set_new(o, "kv_vs_none", json_real(kr[4].kv_rel));
+        json_object_set_new(o, "implied_batch", json_real(kr[4].batch));
+        for (int w = 0; w < 2; w++)
+            if (kr[4].fp_ok[w])
+                json_object_set_new(o, w ? "consistent_steps_half_wait_kv_vs_none" : "consistent_steps_kv_vs_none",
+                                    json_real(kr[4].fp_kv_rel[w]));
+        json_object_set_new(root, "dp_work_objective", o);
+    }
     json_object_set_new(root, "server_profile", json_string(sp_path));
     json_object_set_new(root, "client_profile", json_string(cp_path));
     json_object_set_new(root, "layers", json_integer(cfg.L));
@@ -569,6 +673,7 @@ done:
     json_decref(runs);
     json_decref(root);
     for (int k = 0; k < 4; k++) free(pr[k].c);
+    free(pw.c);
     free(r);
     free(type_of);
     free(dv);
