@@ -9,7 +9,9 @@
 # attainment, a sweep over the server's KV headroom, and variants of the mix.
 # The server profile is timed at batch 8 and batch 1 (the step model: per layer, a decode step
 # of b sequences costs fixed + marginal x b; docs/split.md "Server work: the fused step").
-# Reproduce: make build && bash bench/quiet.sh bash bench/split_plan.sh   (--quick: a smoke run)
+# Then the same on a KV-bound server (--objective kv, docs/split.md "A KV-bound server").
+# Reproduce: make build && bash bench/quiet.sh bash bench/split_plan.sh   (--quick: a smoke run;
+# --report-only: no re-profiling, recomputes everything from the stored profiles)
 source "$(dirname "$0")/engine_lib.sh"
 bench_args "$@"
 if [ $quick = 1 ]; then name=split_plan.quick; reps=2; else name=split_plan; reps=7; fi
@@ -42,6 +44,18 @@ for v in "${variants[@]}"; do
            --slow-factor 4 $v | grep '^DP vs no split')
     vout+="| \`$v\` | ${line#DP vs no split: } |"$'\n'
 done
+# The KV-bound server regime (docs/split.md, "A KV-bound server"): the same mix and profiles,
+# the planners minimising the server's KV memory-time (--objective kv); pure computation.
+kvout=$("$WEFT" bench split --server-profile "$sprof" --client-profile "$cprof" --layers 32 \
+        --slow-factor 4 --seed 1 --objective kv --json "$results/$name.kv.json")
+kvvout=""
+for v in "${variants[@]}"; do
+    [ "$v" = "--separable" ] && continue # no split's work is the same either way: nothing to vary
+    # shellcheck disable=SC2086
+    line=$("$WEFT" bench split --server-profile "$sprof" --client-profile "$cprof" --layers 32 \
+           --slow-factor 4 --objective kv $v | grep -E '^(DP vs no split|consistent steps)')
+    kvvout+="| \`$v\` | $(sed -n 3p <<<"$line" | sed 's/^DP vs no split: //') | $(sed -n 1p <<<"$line" | sed 's/^consistent steps: //') | $(sed -n 2p <<<"$line" | sed 's/^consistent steps +half: //') |"$'\n'
+done
 {
     echo "# split_plan — split-point planner on the documented mix"
     echo
@@ -59,6 +73,25 @@ done
     echo "| options | DP vs no split / vs greedy |"
     echo "|---|---|"
     printf "%s" "$vout"
+    echo
+    echo "## A KV-bound server (--objective kv)"
+    echo
+    echo "A saturated server whose resident requests are bounded by its KV memory: the planners"
+    echo "minimise the server's KV memory-time, and server work per request is no split's x the"
+    echo "plan's KV memory-time / no split's (docs/split.md, \"A KV-bound server\"). Same profiles."
+    echo
+    echo "Command: the main command above with \`--objective kv\` instead of \`--sweep\`"
+    echo "(\`$name.kv.json\`)"
+    echo
+    echo '```'
+    echo "$kvout"
+    echo '```'
+    echo
+    echo "Variants under --objective kv (same profiles; first order / consistent steps / + half a step):"
+    echo
+    echo "| options | DP vs no split / vs greedy (first order) | consistent steps | consistent steps + half |"
+    echo "|---|---|---|---|"
+    printf "%s" "$kvvout"
 } > "$results/$name.md"
 echo "$out"
 echo "wrote $results/$name.md" >&2
