@@ -92,6 +92,32 @@ for row in b["sweep"]:
     check(row["plans"])
 PY
 
+# The KV-bound regime (--objective kv): the DP holds the least KV memory-time, work per request
+# is no split's x the plan's KV memory-time / no split's, and the default output has the line.
+echo "$out" | grep -q '^KV memory-time vs no split' || fail "default output lacks the KV line"
+kout=$("$weft" bench split --server-profile "$tmp/s.json" --client-profile "$tmp/c.json" \
+       --per-type 2 --objective kv --json "$tmp/k.json") || fail "bench split --objective kv exited $?"
+for want in "objective: the server's KV memory-time" "consistent steps" "DP (work obj.)" "DP vs no split"; do
+    echo "$kout" | grep -qF "$want" || fail "kv output lacks '$want'"
+done
+$py - "$tmp/k.json" <<'PY' || fail "kv JSON check"
+import json, sys
+b = json.load(open(sys.argv[1]))
+assert b["objective"] == "kv", b
+pl = {p["plan"]: p for p in b["plans"]}
+none, dp = pl["no split"], pl["DP"]
+# at no split the regime runs at the profile's batch (the calibration)
+assert none["kv_vs_none"] == 1.0 and abs(none["implied_batch"] - b["slowdown"]) < 1e-6, none
+for p in b["plans"]:
+    assert p["sla_attainment"] == 1.0 and p["fits_kv"], p
+    want = none["server_cpu_s_per_request"] * p["kv_byte_s"] / none["kv_byte_s"]
+    assert abs(p["kv_bound_cpu_s_per_request"] - want) <= 1e-6 * want, p
+for g in ("no split", "greedy (ratio)", "greedy (arrival)"):
+    if pl[g]["fits_devices"]:
+        assert dp["kv_byte_s"] <= pl[g]["kv_byte_s"] * (1 + 1e-9), (g, pl[g], dp)
+assert dp["kv_byte_s"] <= b["dp_work_objective"]["kv_byte_s"] * (1 + 1e-9), b
+PY
+
 # Bad input and misuse.
 expect() { # CODE MESSAGE CMD...
     local code=$1 msg=$2; shift 2
@@ -108,6 +134,8 @@ expect 2 "expects an integer" "$weft" split profile --model "$tmp/m.gguf" --batc
 expect 1 "cannot connect" "$weft" split profile --model "$tmp/m.gguf" --reps 1 --prompt-tokens 4 --link 127.0.0.1:1
 expect 2 "are required" "$weft" bench split --server-profile "$tmp/s.json"
 expect 2 "expects f32 or f16" "$weft" bench split --server-profile "$tmp/s.json" --client-profile "$tmp/c.json" --hidden f8
+expect 2 "expects work or kv" "$weft" bench split --server-profile "$tmp/s.json" --client-profile "$tmp/c.json" --objective speed
+expect 2 "not a constraint under --objective kv" "$weft" bench split --server-profile "$tmp/s.json" --client-profile "$tmp/c.json" --objective kv --sweep
 printf 'not json' >"$tmp/bad.json"
 expect 1 "not a profile" "$weft" bench split --server-profile "$tmp/bad.json" --client-profile "$tmp/c.json"
 printf '{"n_layers": 3, "cost": {"layer_prefill_s": 1, "layer_decode_s": -2, "head_prefill_s": 0, "head_decode_s": 0}}' >"$tmp/neg.json"
