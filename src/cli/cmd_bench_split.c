@@ -539,19 +539,19 @@ int cmd_bench_split(int argc, char **argv) {
                "less; vs greedy (arrival): %.1f%% less (target >= 19%%)\n",
                dp_vs_none, dp_vs_greedy, dp_vs_arrival);
     } else {
-    if (cfg.headroom > 0) printf("(server KV headroom %g: %.1f MB)\n", cfg.headroom, s.kv_capacity_bytes / 1e6);
-    printf("%-18s %12s %14s %10s %10s %6s %8s %8s %9s\n", "plan", "CPU-s/req", "CPU-ms/out-tok",
-           "vs none", "SLA met", "KV ok", "CPU ok", "dev ok", "dev util");
-    for (int k = 0; k < 4; k++) print_row(&pr[k], &pr[0]);
-    dp_vs_greedy = 100 * (1 - pr[3].sum.server_work_s / pr[2].sum.server_work_s);
-    dp_vs_arrival = 100 * (1 - pr[3].sum.server_work_s / pr[1].sum.server_work_s);
-    dp_vs_none = 100 * (1 - pr[3].sum.server_work_s / pr[0].sum.server_work_s);
-    printf("\nDP vs no split: %.1f%% less server work (target >= 33%%); vs greedy (ratio): %.1f%% "
-           "less; vs greedy (arrival): %.1f%% less (target >= 19%%)\n",
-           dp_vs_none, dp_vs_greedy, dp_vs_arrival);
-    printf("KV memory-time vs no split (= server work per request of a saturated KV-bound server, "
-           "--objective kv): greedy (arrival) %.1f%%, greedy (ratio) %.1f%%, DP %.1f%%\n",
-           100 * kr[1].kv_rel, 100 * kr[2].kv_rel, 100 * kr[3].kv_rel);
+        if (cfg.headroom > 0) printf("(server KV headroom %g: %.1f MB)\n", cfg.headroom, s.kv_capacity_bytes / 1e6);
+        printf("%-18s %12s %14s %10s %10s %6s %8s %8s %9s\n", "plan", "CPU-s/req", "CPU-ms/out-tok",
+               "vs none", "SLA met", "KV ok", "CPU ok", "dev ok", "dev util");
+        for (int k = 0; k < 4; k++) print_row(&pr[k], &pr[0]);
+        dp_vs_greedy = 100 * (1 - pr[3].sum.server_work_s / pr[2].sum.server_work_s);
+        dp_vs_arrival = 100 * (1 - pr[3].sum.server_work_s / pr[1].sum.server_work_s);
+        dp_vs_none = 100 * (1 - pr[3].sum.server_work_s / pr[0].sum.server_work_s);
+        printf("\nDP vs no split: %.1f%% less server work (target >= 33%%); vs greedy (ratio): %.1f%% "
+               "less; vs greedy (arrival): %.1f%% less (target >= 19%%)\n",
+               dp_vs_none, dp_vs_greedy, dp_vs_arrival);
+        printf("KV memory-time vs no split (= server work per request of a saturated KV-bound server, "
+               "--objective kv): greedy (arrival) %.1f%%, greedy (ratio) %.1f%%, DP %.1f%%\n",
+               100 * kr[1].kv_rel, 100 * kr[2].kv_rel, 100 * kr[3].kv_rel);
     }
     /* Split points chosen per type (mean over the type's requests). */
     printf("\nmean split point per device kind, link and request type (p = layers on the client; "
