@@ -18,7 +18,9 @@
  * the requests; the dynamic program (split_plan_dp) is exact over the budgets discretised to
  * `kv_units` / `device_units` units (each option's use rounded up, each budget down, so a plan
  * never exceeds the true budgets). docs/split.md ("Planner") states the formulation,
- * assumptions and complexity.
+ * assumptions and complexity. With split_server.objective = SPLIT_OBJECTIVE_KV the planners
+ * minimise the server's KV memory-time instead (a saturated KV-bound server, docs/split.md
+ * "A KV-bound server").
  *
  * Everything here is pure computation on caller-owned data except split_profile_measure (runs
  * the model) and split_link_measure / split_link_sink_* (TCP). Stable API: additions only. */

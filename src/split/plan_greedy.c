@@ -38,8 +38,8 @@ static double device_need(const split_space *sp, const split_server *s, int i, i
            sp->c[(size_t)i * sp->L1 + p].client_kv_peak_bytes;
 }
 
-/* Least-work (least-objective) eligible point of request i that fits alone: at most cap server units and, on a
- * device, its weights and KV within the device's memory (-1 if none). */
+/* Least-work (least-objective) eligible point of request i that fits alone: at most cap server
+ * units and, on a device, its weights and KV within the device's memory (-1 if none). */
 static int best_alone(const split_space *sp, const split_server *s, int i, long long cap) {
     int best = -1;
     for (int p = 0; p < sp->L1; p++) {
