@@ -1268,9 +1268,8 @@ static void test_kv_objective_random(void **state) {
     assert_true(dev_bind >= 30);
     assert_true(differs >= 50);
     /* The greedy orders rarely lose under this objective (a shallow split holds more KV than no
-     * split on most links, so a request splits deep or not at all): 0 (ratio) and 10 (arrival)
-     * of 19 213 fitting instances in a 20 000-instance run with devices; test_kv_objective_case
-     * has one where the arrival order loses. */
+     * split on most links, so a request splits deep or not at all): on none of these instances;
+     * test_kv_objective_case has a placement case where the arrival order loses. */
 }
 
 /* Two requests, L = 2, no device, loose SLAs, the client cannot run the head. A is on a slow link
