@@ -97,7 +97,8 @@ PY
 echo "$out" | grep -q '^KV memory-time vs no split' || fail "default output lacks the KV line"
 kout=$("$weft" bench split --server-profile "$tmp/s.json" --client-profile "$tmp/c.json" \
        --per-type 2 --objective kv --json "$tmp/k.json") || fail "bench split --objective kv exited $?"
-for want in "objective: the server's KV memory-time" "consistent steps" "DP (work obj.)" "DP vs no split"; do
+for want in "objective: the server's KV memory-time" "latencies consistent with the regime's steps" \
+            "DP (work obj.)" "DP vs no split"; do
     echo "$kout" | grep -qF "$want" || fail "kv output lacks '$want'"
 done
 $py - "$tmp/k.json" <<'PY' || fail "kv JSON check"
@@ -106,8 +107,13 @@ b = json.load(open(sys.argv[1]))
 assert b["objective"] == "kv", b
 pl = {p["plan"]: p for p in b["plans"]}
 none, dp = pl["no split"], pl["DP"]
-# at no split the regime runs at the profile's batch (the calibration)
-assert none["kv_vs_none"] == 1.0 and abs(none["implied_batch"] - b["slowdown"]) < 1e-6, none
+# at no split the regime runs at the profile's batch (the calibration; -1: the profile's step
+# fit has no fixed part, so no batch is implied) and is its own consistent-steps point
+assert none["kv_vs_none"] == 1.0, none
+if none["implied_batch"] >= 0:
+    assert abs(none["implied_batch"] - b["slowdown"]) < 1e-6, none
+    for k in ("consistent_steps", "consistent_steps_half_wait"):
+        assert abs(none[k]["kv_vs_none"] - 1) < 1e-9 and abs(none[k]["batch"] - b["slowdown"]) < 1e-6, none
 for p in b["plans"]:
     assert p["sla_attainment"] == 1.0 and p["fits_kv"], p
     want = none["server_cpu_s_per_request"] * p["kv_byte_s"] / none["kv_byte_s"]

@@ -260,6 +260,52 @@ typedef struct kv_row {
     int fp_ok[2];  /* 1: the iteration converged to a KV-bound point */
 } kv_row;
 
+/* The consistent-steps map (kv_regime): with every decode step of the plan lasting tau, each
+ * served request's latency gets Dd x (tau - the server part of a step the cost model assumed:
+ * slowdown x its own per-sequence step), plus half a step per split token when half_wait; its
+ * KV memory-time scales with its latency; the regime's busy time for that KV gives the batch
+ * b and the step g = tau(b). Returns -1 when the plan's own work exceeds the time (no batch). */
+typedef struct kv_fp {
+    const split_request *r;
+    int n;
+    const split_server *s;
+    const plan_result *pr, *none;
+    int half_wait;
+    double pre, marg, dd, fixed; /* prefill, marginal decode (server s), decode tokens, fixed/step */
+} kv_fp;
+typedef struct kv_fp_out {
+    double rel, batch, sla_met;
+} kv_fp_out;
+
+static int kv_fp_eval(const kv_fp *c, double tau, double *g, kv_fp_out *o) {
+    const int L = c->s->n_layers;
+    double kv = 0, met = 0, nreq = 0;
+    for (int i = 0; i < c->n; i++) {
+        const split_choice *x = &c->pr->c[i];
+        const int ls = L - x->p;
+        double lat = x->latency_s;
+        if (ls > 0) {
+            const double own = c->s->slowdown * (ls * c->s->cost.layer_decode_s + c->s->cost.head_decode_s);
+            const double wait = c->half_wait && x->p > 0 ? 0.5 * tau : 0;
+            lat += (c->r[i].output_tokens - 1) * (tau + wait - own);
+        }
+        kv += x->kv_byte_s * (x->latency_s > 0 ? lat / x->latency_s : 1);
+        met += c->r[i].count * (lat <= c->r[i].sla_s * (1 + 1e-12));
+        nreq += c->r[i].count;
+    }
+    const double rel = kv / c->none->sum.kv_byte_s;
+    const double left = c->none->sum.server_work_s * rel / c->s->cores - c->pre - c->marg;
+    if (left <= 0) return -1;
+    const double b = c->dd * c->fixed / left;
+    *g = c->fixed + b * c->marg / c->dd;
+    if (o) {
+        o->rel = rel;
+        o->batch = b;
+        o->sla_met = met / nreq;
+    }
+    return 0;
+}
+
 static void kv_regime(const split_request *r, int n, const split_server *s, const split_profile *sp,
                       const plan_result *pr, const plan_result *none, kv_row *out) {
     memset(out, 0, sizeof *out);
@@ -286,44 +332,37 @@ static void kv_regime(const split_request *r, int n, const split_server *s, cons
     const double fixed = (L - m) * f + fh, busy = out->work_s / s->cores;
     const double left = busy - pre - marg; /* the time the steps' fixed parts may take */
     out->model_step_s = model / dd;
-    if (left <= 0) return; /* the plan's own work exceeds the time: compute-bound, not KV-bound */
+    /* the plan's own work exceeds the time: compute-bound, not KV-bound; or no fixed part: the
+     * work does not depend on the batch */
+    if (left <= 0 || fixed <= 0) return;
     out->batch = dd * fixed / left;
     out->step_s = fixed + out->batch * marg / dd;
-    /* Latencies consistent with the steps (fixed-point iteration; no split is its own fixed
-     * point: its requests' steps are tau(8) already). */
+    /* Latencies consistent with the steps: the step tau at which the plan's latencies (every
+     * member waiting tau per decode step), its KV memory-time, the regime's busy time and the
+     * batch it implies give back tau. That batch falls as tau grows (longer lives, more KV
+     * memory-time, fewer requests per second, more time for the same steps' fixed parts), so
+     * the fixed point is unique and found by bisection (a plain iteration can oscillate when the
+     * fixed parts are a small share of the time). No split is its own fixed point. */
     for (int w = 0; w < 2; w++) {
-        double tau = out->step_s, kv = 0, met = 0, nreq = 0;
-        out->fp_ok[w] = 0;
-        for (int it = 0; it < 200; it++) {
-            kv = met = nreq = 0;
-            for (int i = 0; i < n; i++) {
-                const int p = pr->c[i].p, ls = L - p;
-                double lat = pr->c[i].latency_s;
-                if (ls > 0) {
-                    const double own = s->slowdown * (ls * s->cost.layer_decode_s + s->cost.head_decode_s);
-                    const double wait = w && p > 0 ? 0.5 * tau : 0;
-                    lat += (r[i].output_tokens - 1) * (tau + wait - own);
-                }
-                kv += pr->c[i].kv_byte_s * (pr->c[i].latency_s > 0 ? lat / pr->c[i].latency_s : 1);
-                met += r[i].count * (lat <= r[i].sla_s * (1 + 1e-12));
-                nreq += r[i].count;
-            }
-            const double rel = kv / none->sum.kv_byte_s;
-            const double lft = none->sum.server_work_s * rel / s->cores - pre - marg;
-            if (lft <= 0) break;
-            const double b = dd * fixed / lft, t2 = fixed + b * marg / dd;
-            const double t_next = 0.5 * (tau + t2); /* damped */
-            out->fp_kv_rel[w] = rel;
-            out->fp_work_s[w] = none->sum.server_work_s * rel;
-            out->fp_batch[w] = b;
-            out->fp_step_s[w] = t2;
-            out->fp_sla_met[w] = met / nreq;
-            if (fabs(t_next - tau) <= 1e-12 * tau) {
-                out->fp_ok[w] = 1;
-                break;
-            }
-            tau = t_next;
+        kv_fp ctx = {r, n, s, pr, none, w, pre, marg, dd, fixed};
+        double lo = 0, hi = out->step_s > 0 ? out->step_s : fixed, g;
+        int found = 0;
+        for (int k = 0; k < 80 && !found; k++, hi *= 2) /* hi: g(hi) <= hi */
+            found = kv_fp_eval(&ctx, hi, &g, NULL) == 0 && g <= hi;
+        if (!found) continue;
+        for (int k = 0; k < 200 && hi - lo > 1e-13 * hi; k++) {
+            const double mid = 0.5 * (lo + hi);
+            if (kv_fp_eval(&ctx, mid, &g, NULL) == 0 && g <= mid) hi = mid;
+            else lo = mid; /* g(mid) > mid, or compute-bound there (g infinite) */
         }
+        kv_fp_out o;
+        if (kv_fp_eval(&ctx, hi, &g, &o)) continue;
+        out->fp_ok[w] = 1;
+        out->fp_kv_rel[w] = o.rel;
+        out->fp_work_s[w] = none->sum.server_work_s * o.rel;
+        out->fp_batch[w] = o.batch;
+        out->fp_step_s[w] = g;
+        out->fp_sla_met[w] = o.sla_met;
     }
 }
 
@@ -505,7 +544,8 @@ int cmd_bench_split(int argc, char **argv) {
         printf("(fused CPU-s: the same plan's work per request in the batching-bound model; batch: "
                "the decode batch at which the regime's steps, back to back, take exactly its time "
                "(step model), step ms: that step's duration, model ms: the server part of a step "
-               "the cost model's latencies assumed; n/a: the plan's own work exceeds the time)\n");
+               "the cost model's latencies assumed; n/a: the plan's own work exceeds the time, or "
+               "the profile has no fixed step part)\n");
         printf("\nthe same plans with latencies consistent with the regime's steps (every member of "
                "a step waits for the whole step; +half: a split token also waits half a step for "
                "the step under way): KV/none, CPU-s/req, batch, step ms, SLA met\n");
