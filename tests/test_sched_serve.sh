@@ -61,10 +61,10 @@ done
 # view (/metrics): the recent step times (weft_step_time_recent_seconds, the EWMA the router
 # prices steps with; the unmeasured secondary is priced at the slowest measured worker, so both
 # are priced at the primary's) and the predicted queueing delays
-# (weft_worker_predicted_delay_seconds). need0 = the primary's predicted completion (~750 queued
+# (weft_worker_predicted_delay_seconds). need0 = the primary's predicted completion (>= ~750 queued
 # predicted tokens + 2, one step each), need1 = the secondary's (2 steps); the deadline is their
 # geometric mean, so the step time the router sees when it routes may differ from the one read
-# by sqrt(need0 / need1) (~19x) either way before the decision flips. On a busy machine the
+# by sqrt(need0 / need1) (>= ~19x) either way before the decision flips. On a busy machine the
 # EWMA jumps after every step that lost the CPU and decays over the next steps, so the view is
 # read 5 times and the deadlines' geometric mean is sent. A burst of slow steps can still move it
 # that far, so a request the primary kept is followed by a fresh attempt (at most 6); the kept
