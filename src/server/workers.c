@@ -95,6 +95,29 @@ void workers_stop(srv *s) {
     s->eng = NULL;
 }
 
+/* What the router knows about each worker (sched_offload_pick's input), from their stats. A
+ * worker that has not stepped yet is assumed as slow as the slowest measured one (same model),
+ * else 50 ms per step. /metrics shows the same view (recent step time, predicted delay). */
+static void route_loads(const srv *s, const engine_stats *sts, sched_worker_load *w) {
+    double guess = 0;
+    for (int i = 0; i < s->n_workers; i++)
+        if (sts[i].step_s_ewma > guess) guess = sts[i].step_s_ewma;
+    if (guess <= 0) guess = 0.05;
+    for (int i = 0; i < s->n_workers; i++) {
+        const engine_stats st = sts[i];
+        w[i] = (sched_worker_load){
+            .running = st.running,
+            .waiting = st.waiting,
+            .max_running = i == 0 ? (s->cfg->max_running > 0 ? s->cfg->max_running : 64)
+                                  : s->cfg->secondary_max_running,
+            .step_s = st.step_s_ewma,
+            .step_s_guess = guess,
+            .waiting_tokens = st.waiting_pred_tokens,
+            .running_left_tokens = st.running_left_tokens,
+        };
+    }
+}
+
 int workers_route(srv *s, const engine_request *r, const pred_features *f) {
     int k = 0;
     if (s->n_workers > 1 && r->deadline_ms > 0) {
@@ -105,27 +128,9 @@ int workers_route(srv *s, const engine_request *r, const pred_features *f) {
         }
         sched_worker_load w[SRV_MAX_WORKERS];
         engine_stats sts[SRV_MAX_WORKERS];
-        /* A worker that has not stepped yet is assumed as slow as the slowest measured one
-         * (same model), else 50 ms per step. */
-        double guess = 0;
-        for (int i = 0; i < s->n_workers; i++) {
+        for (int i = 0; i < s->n_workers; i++)
             engine_get_stats(s->workers[i], &sts[i]);
-            if (sts[i].step_s_ewma > guess) guess = sts[i].step_s_ewma;
-        }
-        if (guess <= 0) guess = 0.05;
-        for (int i = 0; i < s->n_workers; i++) {
-            const engine_stats st = sts[i];
-            w[i] = (sched_worker_load){
-                .running = st.running,
-                .waiting = st.waiting,
-                .max_running = i == 0 ? (s->cfg->max_running > 0 ? s->cfg->max_running : 64)
-                                      : s->cfg->secondary_max_running,
-                .step_s = st.step_s_ewma,
-                .step_s_guess = guess,
-                .waiting_tokens = st.waiting_pred_tokens,
-                .running_left_tokens = st.running_left_tokens,
-            };
-        }
+        route_loads(s, sts, w);
         k = sched_offload_pick(w, s->n_workers, 1e-3 * r->deadline_ms, pred);
     }
     atomic_fetch_add(&s->routed[k], 1);
@@ -190,11 +195,19 @@ char *workers_metrics_render(srv *s) {
          "Running requests paused (cache kept) for a much shorter one (spf, rtlm)."},
         {"weft_sched_wait_seconds_max", "gauge",
          "Longest total wait of a finished request (queued, paused or preempted)."},
+        {"weft_step_time_recent_seconds", "gauge",
+         "Recent step time (EWMA, what the policies and the router price steps with; 0 before "
+         "the first step)."},
+        {"weft_worker_predicted_delay_seconds", "gauge",
+         "The router's predicted queueing delay for a request submitted now (work in front / "
+         "slots x step time; an unmeasured worker is priced at the slowest measured one)."},
     };
     enum { NM = sizeof m / sizeof m[0] };
     engine_stats st[SRV_MAX_WORKERS];
     for (int i = 0; i < s->n_workers; i++)
         engine_get_stats(s->workers[i], &st[i]);
+    sched_worker_load w[SRV_MAX_WORKERS];
+    route_loads(s, st, w);
     for (int k = 0; k < NM; k++) {
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
         for (int i = 0; i < s->n_workers; i++) {
@@ -255,8 +268,14 @@ char *workers_metrics_render(srv *s) {
             case 17:
                 v = (double)e->requests_paused;
                 break;
-            default:
+            case 18:
                 v = e->wait_s_max;
+                break;
+            case 19:
+                v = e->step_s_ewma;
+                break;
+            default:
+                v = sched_offload_delay(&w[i]);
                 break;
             }
             fprintf(f, "%s{worker=\"%d\",policy=\"%s\"} %.9g\n", m[k].name, i, pol, v);
