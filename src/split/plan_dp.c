@@ -216,9 +216,9 @@ int split_plan_dp(const split_request *r, int n, const split_server *s, split_ch
             for (int p = 0; p < L1; p++) {
                 const size_t x = (size_t)i * L1 + p;
                 okm[x] = sp.ok[x] && p >= m;
-                wm[x] = kvobj ? sp.c[x].kv_byte_s
-                              : sp.c[x].server_work_s +
-                                    (p < Lsrv ? (p - me) * sp.c[x].server_fixed_layer_s : 0);
+                /* the option's own objective, plus (work) the fixed part of [me, p) */
+                wm[x] = split_space_item(&sp, s, x) +
+                        (!kvobj && p < Lsrv ? (p - me) * sp.c[x].server_fixed_layer_s : 0);
             }
         for (size_t k = 0; k < W; k++) cur[k] = 0; /* no requests: no work, any budget */
         for (int o = 0; o < n_order; o++) {
